@@ -1,0 +1,60 @@
+"""ament_python package ``tips_ros``: TIPSv2 dense perception for ROS 2."""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "tips_ros"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(exclude=["test", "test.*"]),
+    package_data={PACKAGE: ["data/*"]},
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.xml")),
+    ],
+    python_requires=">=3.10",
+    install_requires=[
+        "setuptools",
+        "numpy>=1.24",
+        "opencv-python-headless>=4.8",
+        "torch>=2.4",
+        "transformers>=5.17",
+        "safetensors",
+        "tokenizers",
+        "rosbags>=0.10",
+        "pillow",
+    ],
+    extras_require={
+        # ROS 2 from PyPI wheels; skip this extra when a system ROS 2 (colcon workspace) provides rclpy.
+        "ros": [
+            "ros-rclpy[fastrtps]",
+            "ros-sensor-msgs",
+            "ros-std-msgs",
+            "ros-diagnostic-msgs",
+            "ros-lifecycle-msgs",
+        ],
+        "test": [
+            "pytest",
+            "hypothesis",
+            "mcap",
+            "mcap-ros2-support",
+            "sentencepiece",
+        ],
+    },
+    zip_safe=True,
+    maintainer="tips_ros developers",
+    maintainer_email="tips-ros@example.com",
+    description="TIPSv2 perception node: metric depth, normals, segmentation and text-queried heatmaps",
+    license="Apache-2.0",
+    entry_points={
+        "console_scripts": [
+            "tips_node = tips_ros.node:main",
+            "tips-ros = tips_ros.cli:main",
+        ],
+    },
+)
