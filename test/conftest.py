@@ -1,0 +1,28 @@
+"""Shared fixtures: tiny random TIPSv2 models written once per test session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Hub look-ups must fail fast in tests (no network here); loading code itself is unchanged.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """``(dpt_dir, text_dir)`` of a tiny random model written by the project's own writer."""
+    from tips_ros.testmodel import write_test_models
+
+    return write_test_models(tmp_path_factory.mktemp("models"), "tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_engine(tiny_models: tuple[Path, Path]):
+    """An fp32 CPU engine on the tiny model, shared by read-only tests."""
+    from tips_ros.engine import Engine, EngineConfig
+
+    dpt, text = tiny_models
+    return Engine(EngineConfig(model=str(dpt), text_model=str(text), device="cpu", precision="fp32"))

@@ -1,0 +1,178 @@
+"""Engine parity with a direct transformers computation, on the tiny random model (fp32, CPU)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from transformers import Tipsv2DptForDensePrediction, Tipsv2Model, Tipsv2Tokenizer
+
+from tips_ros.engine import Engine, EngineConfig, model_input_size
+from tips_ros.loading import ModelLoadError
+
+RTOL = 1e-5
+QUERIES = ["chair", "the floor", "a red box"]
+
+
+def random_image(height: int, width: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    smooth = rng.random((height // 8 + 1, width // 8 + 1, 3))
+    big = np.kron(smooth, np.ones((8, 8, 1)))[:height, :width]
+    return (255 * (0.7 * big + 0.3 * rng.random((height, width, 3)))).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_models):
+    dpt_dir, text_dir = tiny_models
+    dpt = Tipsv2DptForDensePrediction.from_pretrained(dpt_dir).eval()
+    image_text = Tipsv2Model.from_pretrained(text_dir).eval()
+    tokenizer = Tipsv2Tokenizer.from_pretrained(text_dir)
+    return dpt, image_text, tokenizer
+
+
+def reference_outputs(reference, pixels: torch.Tensor, shape: tuple[int, int]) -> dict[str, torch.Tensor]:
+    """What a user of transformers computes for the same pixels, upsampled to ``shape``."""
+    dpt, image_text, tokenizer = reference
+    with torch.no_grad():
+        out = dpt(pixels)
+        tokens = tokenizer(QUERIES, padding="max_length", max_length=64, truncation=True, return_tensors="pt")
+        text = image_text.get_text_features(**tokens).pooler_output
+        vision = image_text.vision_model(pixel_values=pixels).last_hidden_state
+    up = dict(size=shape, mode="bilinear", align_corners=False)
+    patches = F.normalize(vision[:, 2:], dim=-1)
+    grid = (pixels.shape[2] // 14, pixels.shape[3] // 14)
+    cos = torch.einsum("bnd,qd->bqn", patches, F.normalize(text, dim=-1)).reshape(-1, len(QUERIES), *grid)
+    return {
+        "depth": F.interpolate(out.predicted_depth[:, None], **up)[:, 0],
+        "normals": F.normalize(F.interpolate(F.normalize(out.normals, dim=1), **up), dim=1).permute(0, 2, 3, 1),
+        "probs": torch.softmax(F.interpolate(out.segmentation_logits, **up), dim=1),
+        "heatmaps": F.interpolate(cos, **up).permute(0, 2, 3, 1),
+    }
+
+
+def assert_close(actual: np.ndarray, expected: torch.Tensor, rtol: float = RTOL) -> None:
+    expected_np = expected.numpy()
+    scale = np.abs(expected_np).max()
+    np.testing.assert_allclose(actual, expected_np, rtol=rtol, atol=rtol * scale)
+
+
+@pytest.mark.parametrize(
+    ("height", "width", "keep_aspect"),
+    [(448, 448, False), (480, 640, False), (480, 640, True), (300, 200, True)],
+)
+def test_parity_with_transformers(tiny_models, reference, height, width, keep_aspect):
+    dpt_dir, text_dir = tiny_models
+    engine = Engine(EngineConfig(model=str(dpt_dir), text_model=str(text_dir), device="cpu",
+                                 precision="fp32", keep_aspect=keep_aspect))
+    engine.set_queries(QUERIES)
+    image = random_image(height, width, seed=height + width)
+    size = model_input_size(height, width, 448, keep_aspect)
+    pixels = engine.preprocess([image], size)
+    ref = reference_outputs(reference, pixels, (height, width))
+    (pred,) = engine.infer([image])
+
+    assert pred.depth.shape == (height, width) and pred.depth.dtype == np.float32
+    assert_close(pred.depth, ref["depth"][0])
+    assert_close(pred.normals, ref["normals"][0])
+    confidence, labels = ref["probs"][0].max(dim=0)
+    assert_close(pred.confidence, confidence)
+    agree = (pred.labels == labels.numpy()).mean()
+    assert agree > 0.999, f"labels agree on {agree:.4%} of pixels"
+    assert pred.heatmaps.shape == (height, width, len(QUERIES))
+    assert_close(pred.heatmaps, ref["heatmaps"][0])
+    assert pred.queries == tuple(QUERIES)
+
+
+def test_aspect_sizes():
+    assert model_input_size(480, 640, 448, True) == (448, 602)
+    assert model_input_size(640, 480, 448, True) == (602, 448)
+    assert model_input_size(480, 640, 448, False) == (448, 448)
+
+
+def test_preprocess_matches_pil_bilinear(tiny_engine):
+    image = random_image(480, 640, seed=1)
+    ours = tiny_engine.preprocess([image], (448, 448))[0].permute(1, 2, 0).numpy()
+    pil = np.asarray(Image.fromarray(image).resize((448, 448), Image.BILINEAR), dtype=np.float32) / 255
+    assert np.abs(ours - pil).max() <= 1.5 / 255
+
+
+def test_batch_equals_single_calls(tiny_engine):
+    tiny_engine.set_queries(QUERIES)
+    images = [random_image(240, 320, seed=s) for s in range(3)]
+    batch = tiny_engine.infer(images)
+    for image, batched in zip(images, batch):
+        (single,) = tiny_engine.infer([image])
+        for name in ("depth", "normals", "heatmaps"):
+            np.testing.assert_allclose(getattr(batched, name), getattr(single, name), rtol=1e-5, atol=1e-5)
+        # Softmax of the random model's large logits amplifies float summation-order noise.
+        np.testing.assert_allclose(batched.confidence, single.confidence, rtol=1e-4, atol=1e-4)
+        assert (batched.labels == single.labels).mean() > 0.999
+
+
+def test_one_backbone_pass_for_all_heads(tiny_engine):
+    tiny_engine.set_queries(QUERIES)
+    before = tiny_engine.stats.backbone_calls
+    heads_before = dict(tiny_engine.stats.head_calls)
+    tiny_engine.infer([random_image(120, 160, seed=s) for s in range(2)])
+    assert tiny_engine.stats.backbone_calls == before + 1
+    assert all(tiny_engine.stats.head_calls[h] == heads_before[h] + 1 for h in heads_before)
+
+
+def test_unrequested_heads_do_not_run(tiny_engine):
+    before = dict(tiny_engine.stats.head_calls)
+    (pred,) = tiny_engine.infer([random_image(64, 64, seed=3)], heads=["depth"])
+    after = tiny_engine.stats.head_calls
+    assert after["depth"] == before["depth"] + 1
+    assert [after[h] - before[h] for h in ("normals", "segmentation", "heatmaps")] == [0, 0, 0]
+    assert pred.normals is None and pred.labels is None and pred.heatmaps is None
+    lo, hi = tiny_engine.depth_range
+    assert np.isfinite(pred.depth).all() and pred.depth.min() >= lo and pred.depth.max() <= hi
+
+
+def test_text_embeddings_cached(tiny_engine):
+    tiny_engine.set_queries(["a mug", "a plant"])
+    calls = tiny_engine.text.encode_calls
+    tiny_engine.set_queries(["a mug", "a plant"])
+    tiny_engine.infer([random_image(64, 64, seed=4)])
+    assert tiny_engine.text.encode_calls == calls
+    tiny_engine.set_queries(["a mug", "a lamp"])
+    assert tiny_engine.text.encode_calls == calls + 1
+
+
+def test_prompt_templates_average_normalised_embeddings(tiny_engine):
+    templates = ["a photo of a {}.", "there is a {} in the scene."]
+    ensemble = tiny_engine.text.encode(["chair"], templates)[0]
+    parts = F.normalize(torch.stack([tiny_engine.text.encode([t.format("chair")])[0] for t in templates]), dim=-1)
+    torch.testing.assert_close(ensemble, F.normalize(parts.mean(0), dim=0), rtol=1e-5, atol=1e-6)
+
+
+def test_softmax_heatmaps_sum_to_one(tiny_models):
+    dpt, text = tiny_models
+    engine = Engine(EngineConfig(model=str(dpt), text_model=str(text), device="cpu", heatmap_mode="softmax"))
+    engine.set_queries(QUERIES)
+    (pred,) = engine.infer([random_image(56, 56, seed=5)], heads=["heatmaps"])
+    np.testing.assert_allclose(pred.heatmaps.sum(axis=-1), 1.0, rtol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        ("/nonexistent/tips/dpt", "does not exist"),
+        ("./relative/missing", "does not exist"),
+        ("google/tipsv2-b14-dpt", "make-test-model"),
+    ],
+)
+def test_missing_model_is_one_clear_sentence(tiny_models, model, expected):
+    with pytest.raises(ModelLoadError) as info:
+        Engine(EngineConfig(model=model, text_model=str(tiny_models[1]), device="cpu"))
+    message = str(info.value)
+    assert expected in message and model in message and "\n" not in message
+
+
+def test_cuda_requested_without_cuda_fails_clearly(tiny_models):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")  # CI and dev machines have none
+    with pytest.raises(ModelLoadError, match="CUDA is not available"):
+        Engine(EngineConfig(model=str(tiny_models[0]), text_model=str(tiny_models[1]), device="cuda"))

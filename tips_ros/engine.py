@@ -1,0 +1,325 @@
+"""The TIPSv2 inference engine: one backbone pass per frame, only the requested heads.
+
+No ROS imports: the node, ``tips-ros replay`` and the benchmarks all run this module.
+
+Data flow for a batch of RGB uint8 images (each ``HxWx3``, any size):
+
+1. upload (pinned host memory on CUDA), resize on the device to the model input size with
+   bilinear antialiasing and rounding to uint8 levels, scale by 1/255 (this is what
+   ``Tipsv2ImageProcessor`` does; no mean/std normalisation);
+2. one pass of the TIPSv2 ViT backbone, returning the four layer-normed DPT feature maps; the
+   last one is the vision model's ``last_hidden_state``;
+3. the DPT neck + decoder of each requested head (depth, normals, segmentation) and the
+   cosine similarity of the L2-normalised patch tokens with the cached query embeddings;
+4. upsampling to each input image's resolution, then the per-pixel finish on the device
+   (depth expectation in fp32, normal normalisation in fp32, argmax), one download per output.
+
+Units and frames: depth is metres along the camera's optical axis (the DPT head's expected
+value over bins between ``min_depth`` and ``max_depth``, 0.001..10 m for the released model);
+normals are unit vectors in the camera optical frame (x right, y down, z forward); class ids
+index the model's label list (ADE20K-150 for the released model); heatmaps are cosine
+similarities in [-1, 1] (or softmax probabilities across queries in ``softmax`` mode).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from transformers import Tipsv2DptForDensePrediction
+
+from tips_ros.loading import ModelLoadError, load_pretrained
+from tips_ros.text import TextEncoder
+
+#: Outputs the engine can compute. ``segmentation`` also yields the per-pixel confidence.
+HEADS: tuple[str, ...] = ("depth", "normals", "segmentation", "heatmaps")
+DPT_HEADS: tuple[str, ...] = ("depth", "normals", "segmentation")
+
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+HEATMAP_MODES = ("cosine", "softmax")
+
+
+@dataclass
+class EngineConfig:
+    """How to load and run the model. ``model``/``text_model``: hub id or local directory."""
+
+    model: str = "google/tipsv2-b14-dpt"
+    text_model: str = "google/tipsv2-b14"
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    precision: str = "auto"  # auto | bf16 | fp16 | fp32 (auto: bf16 on CUDA, fp32 on CPU)
+    input_size: int = 448  # model input side in pixels (a multiple of 14)
+    keep_aspect: bool = False  # True: short side = input_size, long side a multiple of 14
+    heatmap_mode: str = "cosine"  # cosine | softmax (across queries)
+    heatmap_temperature: float = 0.1  # softmax temperature, in cosine units
+    allow_pickle: bool = False  # allow non-safetensors weights (explicit opt-in)
+
+
+@dataclass
+class Prediction:
+    """Outputs for one input image, at the image's own resolution (``H x W``).
+
+    Arrays are None for heads that were not requested.
+    """
+
+    depth: np.ndarray | None = None  # (H, W) float32, metres
+    normals: np.ndarray | None = None  # (H, W, 3) float32 unit vectors, optical frame
+    labels: np.ndarray | None = None  # (H, W) uint8 (uint16 beyond 256 classes) class ids
+    confidence: np.ndarray | None = None  # (H, W) float32 softmax probability of the label
+    heatmaps: np.ndarray | None = None  # (H, W, Q) float32, channel i = query i
+    queries: tuple[str, ...] = ()
+
+
+@dataclass
+class EngineStats:
+    """Counters that tests and diagnostics read (how much work was really done)."""
+
+    backbone_calls: int = 0
+    frames: int = 0
+    head_calls: dict[str, int] = field(default_factory=lambda: dict.fromkeys(HEADS, 0))
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> first CUDA device if available, else CPU. ``cuda`` without CUDA raises."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ModelLoadError(f"device '{name}' requested but CUDA is not available")
+        device = torch.device(name)
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ModelLoadError(
+                f"device '{name}' requested but only {torch.cuda.device_count()} CUDA device(s) exist"
+            )
+        return device
+    if name == "cpu":
+        return torch.device("cpu")
+    raise ModelLoadError(f"unknown device '{name}'; use auto, cpu, cuda or cuda:N")
+
+
+def resolve_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """``auto`` -> bf16 on CUDA devices that support it, else fp32."""
+    if precision == "auto":
+        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    if precision not in PRECISIONS:
+        raise ModelLoadError(f"unknown precision '{precision}'; use auto, bf16, fp16 or fp32")
+    return PRECISIONS[precision]
+
+
+def model_input_size(height: int, width: int, side: int, keep_aspect: bool) -> tuple[int, int]:
+    """The ``(height, width)`` the model sees for an input of ``height x width`` pixels.
+
+    Square ``side x side`` by default (as ``Tipsv2ImageProcessor``). With ``keep_aspect`` the
+    short side is ``side`` and the long side is the nearest multiple of 14 to the scaled
+    length (480x640 -> 448x602).
+    """
+    if not keep_aspect:
+        return side, side
+    scale = side / min(height, width)
+    patch = 14
+    h = max(patch, round(height * scale / patch) * patch)
+    w = max(patch, round(width * scale / patch) * patch)
+    return h, w
+
+
+class Engine:
+    """Loads TIPSv2 (DPT heads + text tower) once and runs batches of frames through it.
+
+    Thread safety: ``infer`` and ``set_queries`` may be called from different threads; a lock
+    serialises model use.
+    """
+
+    def __init__(self, config: EngineConfig) -> None:
+        if config.input_size % 14 or config.input_size < 14:
+            raise ModelLoadError(f"input_size {config.input_size} is not a positive multiple of 14")
+        if config.heatmap_mode not in HEATMAP_MODES:
+            raise ModelLoadError(f"heatmap_mode must be one of {HEATMAP_MODES}")
+        self.config = config
+        self.device = resolve_device(config.device)
+        self.dtype = resolve_dtype(config.precision, self.device)
+        self.model = load_pretrained(
+            Tipsv2DptForDensePrediction, config.model, allow_pickle=config.allow_pickle
+        )
+        self.model.to(device=self.device, dtype=self.dtype).eval()
+        self.text = TextEncoder(
+            config.text_model, self.device, self.dtype, allow_pickle=config.allow_pickle
+        )
+        backbone = self.model.config.backbone_config
+        if backbone.out_indices[-1] != backbone.num_hidden_layers:
+            raise ModelLoadError(
+                f"model '{config.model}' takes its last DPT feature from block "
+                f"{backbone.out_indices[-1]}, not the final block; heatmaps need the final block"
+            )
+        if self.text.hidden_size != backbone.hidden_size:
+            raise ModelLoadError(
+                f"text model '{config.text_model}' (width {self.text.hidden_size}) does not match "
+                f"the vision backbone of '{config.model}' (width {backbone.hidden_size})"
+            )
+        self.patch_size: int = backbone.patch_size
+        self.num_registers: int = backbone.num_register_tokens
+        self.labels: tuple[str, ...] = tuple(
+            self.model.config.id2label[i] for i in range(self.model.config.num_labels)
+        )
+        cfg = self.model.config
+        self._bins = torch.linspace(
+            cfg.min_depth, cfg.max_depth, cfg.num_depth_bins, device=self.device, dtype=torch.float32
+        )
+        self._min_depth = float(cfg.min_depth)
+        self.depth_range: tuple[float, float] = (float(cfg.min_depth), float(cfg.max_depth))
+        self.stats = EngineStats()
+        self._lock = threading.Lock()
+        self._queries: tuple[str, ...] = ()
+        self._templates: tuple[str, ...] = ()
+        self._text_embeddings = torch.zeros((0, backbone.hidden_size), device=self.device)
+        self._count_backbone = self.model.backbone.register_forward_hook(self._on_backbone)
+
+    # ------------------------------------------------------------------ queries
+    @property
+    def queries(self) -> tuple[str, ...]:
+        """The current text queries, in heatmap channel order."""
+        return self._queries
+
+    def set_queries(self, queries: Sequence[str], templates: Sequence[str] = ()) -> None:
+        """Encode (or fetch from the cache) a new query set; used from the next frame on."""
+        embeddings = self.text.encode(queries, templates)
+        with self._lock:
+            self._queries, self._templates = tuple(queries), tuple(templates)
+            self._text_embeddings = embeddings
+
+    # ------------------------------------------------------------------ inference
+    @torch.inference_mode()
+    def infer(self, images: Sequence[np.ndarray], heads: Collection[str] = HEADS) -> list[Prediction]:
+        """Run the requested ``heads`` on RGB uint8 images (``HxWx3`` each); one Prediction each.
+
+        Images that share a model input size go through the backbone together (one pass per
+        batch). Unknown head names raise ValueError.
+        """
+        unknown = set(heads) - set(HEADS)
+        if unknown:
+            raise ValueError(f"unknown heads {sorted(unknown)}; choose from {HEADS}")
+        predictions: list[Prediction | None] = [None] * len(images)
+        groups: dict[tuple[int, int], list[int]] = {}
+        for index, image in enumerate(images):
+            if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+                raise ValueError(f"image {index}: expected HxWx3 uint8, got {image.shape} {image.dtype}")
+            size = model_input_size(*image.shape[:2], self.config.input_size, self.config.keep_aspect)
+            groups.setdefault(size, []).append(index)
+        with self._lock:
+            for size, indices in groups.items():
+                for index, prediction in zip(
+                    indices, self._infer_group([images[i] for i in indices], size, set(heads))
+                ):
+                    predictions[index] = prediction
+        return predictions  # type: ignore[return-value]
+
+    def _infer_group(
+        self, images: list[np.ndarray], size: tuple[int, int], heads: set[str]
+    ) -> list[Prediction]:
+        pixels = self.preprocess(images, size)
+        features = self.model.backbone(pixels).feature_maps
+        grid = (size[0] // self.patch_size, size[1] // self.patch_size)
+        raw = self._run_heads(features, grid, heads)
+        self.stats.frames += len(images)
+        return [
+            self._finish(raw, i, image.shape[:2], heads) for i, image in enumerate(images)
+        ]
+
+    def preprocess(self, images: list[np.ndarray], size: tuple[int, int]) -> torch.Tensor:
+        """Upload and resize images to ``size`` like Tipsv2ImageProcessor; (B, 3, h, w) in 0..1."""
+        tensors = []
+        for image in images:
+            host = torch.from_numpy(np.ascontiguousarray(image))
+            if self.device.type == "cuda":
+                host = host.pin_memory()
+            tensors.append(host.to(self.device, non_blocking=True))
+        out = []
+        for tensor in tensors:  # per image: inputs of one group may differ in size
+            chw = tensor.permute(2, 0, 1).unsqueeze(0).float()
+            if tuple(chw.shape[-2:]) != size:
+                chw = F.interpolate(chw, size=size, mode="bilinear", align_corners=False, antialias=True)
+                chw = chw.round_().clamp_(0, 255)
+            out.append(chw)
+        return (torch.cat(out) / 255.0).to(self.dtype)
+
+    def _run_heads(
+        self, features: tuple[torch.Tensor, ...], grid: tuple[int, int], heads: set[str]
+    ) -> dict[str, torch.Tensor]:
+        model, raw = self.model, {}
+        ph, pw = grid
+        if "depth" in heads:
+            logits = model.depth_decoder(model.depth_neck(features, ph, pw)[-1]).float()
+            probs = F.relu(logits) + self._min_depth
+            probs = probs / probs.sum(dim=1, keepdim=True)
+            raw["depth"] = torch.einsum("bkhw,k->bhw", probs, self._bins)
+        if "normals" in heads:
+            normals = model.normals_decoder(model.normals_neck(features, ph, pw)[-1]).float()
+            raw["normals"] = F.normalize(normals, dim=1)
+        if "segmentation" in heads:
+            raw["segmentation"] = model.segmentation_decoder(
+                model.segmentation_neck(features, ph, pw)[-1]
+            ).float()
+        if "heatmaps" in heads:
+            raw["heatmaps"] = self._heatmaps(features[-1], grid)
+        for head in raw:
+            self.stats.head_calls[head] += 1
+        return raw
+
+    def _heatmaps(self, last: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+        """(B, Q, ph, pw) similarity of each patch token to each query embedding."""
+        patches = F.normalize(last[:, 1 + self.num_registers :].float(), dim=-1)
+        scores = torch.einsum("bnd,qd->bqn", patches, self._text_embeddings)
+        if self.config.heatmap_mode == "softmax" and scores.shape[1]:
+            scores = torch.softmax(scores / self.config.heatmap_temperature, dim=1)
+        return scores.reshape(scores.shape[0], scores.shape[1], *grid)
+
+    def _finish(
+        self, raw: dict[str, torch.Tensor], index: int, shape: tuple[int, int], heads: set[str]
+    ) -> Prediction:
+        """Upsample one image's raw outputs to ``shape`` and download them."""
+        pred = Prediction(queries=self._queries if "heatmaps" in heads else ())
+
+        def up(tensor: torch.Tensor) -> torch.Tensor:
+            return F.interpolate(tensor[index : index + 1], size=shape, mode="bilinear", align_corners=False)
+
+        if "depth" in raw:
+            pred.depth = up(raw["depth"][:, None])[0, 0].cpu().numpy()
+        if "normals" in raw:
+            normals = F.normalize(up(raw["normals"]), dim=1)[0]
+            pred.normals = normals.permute(1, 2, 0).contiguous().cpu().numpy()
+        if "segmentation" in raw:
+            probs = torch.softmax(up(raw["segmentation"])[0], dim=0)
+            confidence, labels = probs.max(dim=0)
+            label_dtype = torch.uint8 if probs.shape[0] <= 256 else torch.int32
+            pred.labels = labels.to(label_dtype).cpu().numpy()
+            if label_dtype != torch.uint8:
+                pred.labels = pred.labels.astype(np.uint16)
+            pred.confidence = confidence.cpu().numpy()
+        if "heatmaps" in raw:
+            pred.heatmaps = up(raw["heatmaps"])[0].permute(1, 2, 0).contiguous().cpu().numpy()
+        return pred
+
+    # ------------------------------------------------------------------ bookkeeping
+    def _on_backbone(self, *_: object) -> None:
+        self.stats.backbone_calls += 1
+
+    def device_memory(self) -> dict[str, int]:
+        """Allocated and peak device memory in bytes (zeros on CPU)."""
+        if self.device.type != "cuda":
+            return {"allocated": 0, "peak": 0}
+        return {
+            "allocated": torch.cuda.memory_allocated(self.device),
+            "peak": torch.cuda.max_memory_allocated(self.device),
+        }
+
+    def close(self) -> None:
+        """Release the models and free cached device memory."""
+        self._count_backbone.remove()
+        del self.model, self.text
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
