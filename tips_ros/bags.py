@@ -13,6 +13,7 @@ Every failure to read is raised as ``BagError`` with one sentence for the user.
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -313,3 +314,31 @@ def iter_messages(reader: AnyReader, topics: Sequence[str]) -> Iterator[tuple[st
         stamp = (header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
                  if header is not None else log_time)
         yield connection.topic, connection.msgtype, stamp, msg
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size '{text}' is not WIDTHxHEIGHT, e.g. 640x480") from None
+    if width < 16 or height < 16:
+        raise argparse.ArgumentTypeError(f"size '{text}' is too small (at least 16x16)")
+    return width, height
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``tips-ros synth-bag``."""
+    parser.add_argument("out", help="output bag directory (must not exist)")
+    parser.add_argument("--frames", type=int, default=20, help="number of frames (default 20)")
+    parser.add_argument("--size", type=_size, default=(640, 480), help="WIDTHxHEIGHT (default 640x480)")
+    parser.add_argument("--storage", choices=sorted(STORAGES), default="mcap", help="bag storage")
+    parser.add_argument("--seed", type=int, default=0, help="scene seed (same seed, same bag)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """``tips-ros synth-bag OUT``: write the bag and list its topics."""
+    path = write_synth_bag(args.out, args.frames, args.size, args.storage, args.seed)
+    print(f"wrote {args.frames} synthetic frames to {path} ({args.storage}); topics:")
+    for topic in SYNTH_TOPICS.values():
+        print(f"  {topic}")
+    return 0

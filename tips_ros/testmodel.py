@@ -16,11 +16,13 @@ prompt templates); its ids are not those of the released SentencePiece vocabular
 
 from __future__ import annotations
 
+import argparse
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+import transformers
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 from transformers import (
     Tipsv2Config,
@@ -106,6 +108,7 @@ def write_test_models(out_dir: str | Path, size: str = "tiny", seed: int = 0) ->
     if size not in SIZES:
         raise ValueError(f"unknown size '{size}'; choose one of {', '.join(SIZES)}")
     shape = SIZES[size]
+    transformers.logging.disable_progress_bar()
     torch.manual_seed(seed)
     out = Path(out_dir)
     vision = dict(
@@ -147,3 +150,18 @@ def write_test_models(out_dir: str | Path, size: str = "tiny", seed: int = 0) ->
     image_text.save_pretrained(text_dir)
     build_tokenizer(shape.vocab_size).save_pretrained(text_dir)
     return dpt_dir, text_dir
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``tips-ros make-test-model``."""
+    parser.add_argument("dir", help="output directory; DIR/dpt and DIR/text are created")
+    parser.add_argument("--size", choices=sorted(SIZES), default="tiny",
+                        help="tiny: CPU tests; b14: real B/14 shapes for benchmarks")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the weights")
+
+
+def run(args: argparse.Namespace) -> int:
+    """``tips-ros make-test-model DIR [--size S]``: write the models and say where they are."""
+    dpt_dir, text_dir = write_test_models(args.dir, args.size, args.seed)
+    print(f"wrote {args.size} test models (random weights):\n  --model {dpt_dir}\n  --text-model {text_dir}")
+    return 0
