@@ -315,7 +315,8 @@ def test_data_may_be_array_of_bytes_or_numpy():
     rgb = random_rgb()
     step, data = pack(rgb)
     for payload in (data, bytearray(data), array.array("B", data), np.frombuffer(data, np.uint8)):
-        np.testing.assert_array_equal(decode_image(ns_image(height=H, width=W, step=step, data=payload)), rgb)
+        msg = ns_image(height=H, width=W, step=step, data=payload)
+        np.testing.assert_array_equal(decode_image(msg), rgb)
 
 
 def test_huge_header_rejected_instantly_without_allocating():
