@@ -107,6 +107,7 @@ class _Layout:
     ``channels`` the values stored per pixel, ``keep`` how many of them carry colour (alpha
     is dropped), and ``to_rgb`` the OpenCV conversion applied after reduction to 8 bit
     (``None``: the kept channels already are RGB, or are grey when ``keep == 1``).
+    ``even_width`` marks 4:2:2 encodings, whose pixel pairs share chroma.
     """
 
     dtype: str
