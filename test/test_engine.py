@@ -176,3 +176,19 @@ def test_cuda_requested_without_cuda_fails_clearly(tiny_models):
         pytest.skip("this machine has CUDA")  # CI and dev machines have none
     with pytest.raises(ModelLoadError, match="CUDA is not available"):
         Engine(EngineConfig(model=str(tiny_models[0]), text_model=str(tiny_models[1]), device="cuda"))
+
+
+def test_colour_views_match_their_heads(tiny_engine):
+    from tips_ros import colors
+
+    tiny_engine.set_queries(QUERIES)
+    image = random_image(96, 128, seed=6)
+    (pred,) = tiny_engine.infer([image], heads=["normals_color", "segmentation_color", "heatmaps_color"])
+    assert pred.normals is not None and pred.labels is not None and pred.heatmaps is not None
+    assert pred.depth is None
+    for view in (pred.normals_color, pred.segmentation_color, pred.heatmaps_color):
+        assert view.shape == (96, 128, 3) and view.dtype == np.uint8
+    expected = colors.colorize_normals(torch.from_numpy(pred.normals)[None])[0].numpy()
+    np.testing.assert_array_equal(pred.normals_color, expected)
+    palette = colors.ade20k_palette().numpy()
+    np.testing.assert_array_equal(pred.segmentation_color, palette[pred.labels])

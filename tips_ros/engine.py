@@ -32,12 +32,19 @@ import torch
 import torch.nn.functional as F
 from transformers import Tipsv2DptForDensePrediction
 
+from tips_ros import colors
+from tips_ros.ade20k import label_palette
 from tips_ros.loading import ModelLoadError, load_pretrained
 from tips_ros.text import TextEncoder
 
 #: Outputs the engine can compute. ``segmentation`` also yields the per-pixel confidence.
 HEADS: tuple[str, ...] = ("depth", "normals", "segmentation", "heatmaps")
-DPT_HEADS: tuple[str, ...] = ("depth", "normals", "segmentation")
+#: rgb8 colour views, computed on the device from the head they are named after.
+VIEWS: dict[str, str] = {
+    "normals_color": "normals",
+    "segmentation_color": "segmentation",
+    "heatmaps_color": "heatmaps",
+}
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 HEATMAP_MODES = ("cosine", "softmax")
@@ -71,6 +78,9 @@ class Prediction:
     confidence: np.ndarray | None = None  # (H, W) float32 softmax probability of the label
     heatmaps: np.ndarray | None = None  # (H, W, Q) float32, channel i = query i
     queries: tuple[str, ...] = ()
+    normals_color: np.ndarray | None = None  # (H, W, 3) uint8 RGB, (n + 1) / 2 * 255
+    segmentation_color: np.ndarray | None = None  # (H, W, 3) uint8 RGB, class palette
+    heatmaps_color: np.ndarray | None = None  # (H, W, 3) uint8 RGB, best query over the image
 
 
 @dataclass
@@ -171,6 +181,7 @@ class Engine:
         )
         self._min_depth = float(cfg.min_depth)
         self.depth_range: tuple[float, float] = (float(cfg.min_depth), float(cfg.max_depth))
+        self._palette = torch.from_numpy(label_palette(len(self.labels))).to(self.device)
         self.stats = EngineStats()
         self._lock = threading.Lock()
         self._queries: tuple[str, ...] = ()
@@ -194,14 +205,16 @@ class Engine:
     # ------------------------------------------------------------------ inference
     @torch.inference_mode()
     def infer(self, images: Sequence[np.ndarray], heads: Collection[str] = HEADS) -> list[Prediction]:
-        """Run the requested ``heads`` on RGB uint8 images (``HxWx3`` each); one Prediction each.
+        """Run the requested ``heads`` and ``VIEWS`` on RGB uint8 images (``HxWx3`` each).
 
-        Images that share a model input size go through the backbone together (one pass per
-        batch). Unknown head names raise ValueError.
+        Returns one Prediction per image. A view implies its head. Images that share a model
+        input size go through the backbone together (one pass per batch). Unknown names raise
+        ValueError.
         """
-        unknown = set(heads) - set(HEADS)
+        unknown = set(heads) - set(HEADS) - set(VIEWS)
         if unknown:
-            raise ValueError(f"unknown heads {sorted(unknown)}; choose from {HEADS}")
+            raise ValueError(f"unknown heads {sorted(unknown)}; choose from {HEADS + tuple(VIEWS)}")
+        heads = set(heads) | {VIEWS[view] for view in set(heads) & set(VIEWS)}
         predictions: list[Prediction | None] = [None] * len(images)
         groups: dict[tuple[int, int], list[int]] = {}
         for index, image in enumerate(images):
@@ -212,7 +225,7 @@ class Engine:
         with self._lock:
             for size, indices in groups.items():
                 for index, prediction in zip(
-                    indices, self._infer_group([images[i] for i in indices], size, set(heads))
+                    indices, self._infer_group([images[i] for i in indices], size, heads)
                 ):
                     predictions[index] = prediction
         return predictions  # type: ignore[return-value]
@@ -220,23 +233,30 @@ class Engine:
     def _infer_group(
         self, images: list[np.ndarray], size: tuple[int, int], heads: set[str]
     ) -> list[Prediction]:
-        pixels = self.preprocess(images, size)
+        uploaded = self.upload(images)
+        pixels = self.resize(uploaded, size)
         features = self.model.backbone(pixels).feature_maps
         grid = (size[0] // self.patch_size, size[1] // self.patch_size)
         raw = self._run_heads(features, grid, heads)
         self.stats.frames += len(images)
-        return [
-            self._finish(raw, i, image.shape[:2], heads) for i, image in enumerate(images)
-        ]
+        return [self._finish(raw, i, uploaded[i], heads) for i in range(len(images))]
 
     def preprocess(self, images: list[np.ndarray], size: tuple[int, int]) -> torch.Tensor:
         """Upload and resize images to ``size`` like Tipsv2ImageProcessor; (B, 3, h, w) in 0..1."""
+        return self.resize(self.upload(images), size)
+
+    def upload(self, images: list[np.ndarray]) -> list[torch.Tensor]:
+        """Copy HxWx3 uint8 images to the device (through pinned memory on CUDA)."""
         tensors = []
         for image in images:
             host = torch.from_numpy(np.ascontiguousarray(image))
             if self.device.type == "cuda":
                 host = host.pin_memory()
             tensors.append(host.to(self.device, non_blocking=True))
+        return tensors
+
+    def resize(self, tensors: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
+        """Device uint8 HxWx3 images -> (B, 3, h, w) model input in 0..1, in the model dtype."""
         out = []
         for tensor in tensors:  # per image: inputs of one group may differ in size
             chw = tensor.permute(2, 0, 1).unsqueeze(0).float()
@@ -278,29 +298,40 @@ class Engine:
         return scores.reshape(scores.shape[0], scores.shape[1], *grid)
 
     def _finish(
-        self, raw: dict[str, torch.Tensor], index: int, shape: tuple[int, int], heads: set[str]
+        self, raw: dict[str, torch.Tensor], index: int, image: torch.Tensor, heads: set[str]
     ) -> Prediction:
-        """Upsample one image's raw outputs to ``shape`` and download them."""
+        """Upsample one image's raw outputs to its size, make the views, download each once."""
         pred = Prediction(queries=self._queries if "heatmaps" in heads else ())
+        shape = tuple(image.shape[:2])
 
         def up(tensor: torch.Tensor) -> torch.Tensor:
             return F.interpolate(tensor[index : index + 1], size=shape, mode="bilinear", align_corners=False)
 
-        if "depth" in raw:
-            pred.depth = up(raw["depth"][:, None])[0, 0].cpu().numpy()
-        if "normals" in raw:
-            normals = F.normalize(up(raw["normals"]), dim=1)[0]
-            pred.normals = normals.permute(1, 2, 0).contiguous().cpu().numpy()
-        if "segmentation" in raw:
+        def host(tensor: torch.Tensor) -> np.ndarray:
+            return tensor.contiguous().cpu().numpy()
+
+        if "depth" in heads:
+            pred.depth = host(up(raw["depth"][:, None])[0, 0])
+        if "normals" in heads:
+            normals = F.normalize(up(raw["normals"]), dim=1).permute(0, 2, 3, 1)
+            pred.normals = host(normals[0])
+            if "normals_color" in heads:
+                pred.normals_color = host(colors.colorize_normals(normals)[0])
+        if "segmentation" in heads:
             probs = torch.softmax(up(raw["segmentation"])[0], dim=0)
             confidence, labels = probs.max(dim=0)
             label_dtype = torch.uint8 if probs.shape[0] <= 256 else torch.int32
-            pred.labels = labels.to(label_dtype).cpu().numpy()
+            pred.labels = host(labels.to(label_dtype))
             if label_dtype != torch.uint8:
                 pred.labels = pred.labels.astype(np.uint16)
-            pred.confidence = confidence.cpu().numpy()
-        if "heatmaps" in raw:
-            pred.heatmaps = up(raw["heatmaps"])[0].permute(1, 2, 0).contiguous().cpu().numpy()
+            pred.confidence = host(confidence)
+            if "segmentation_color" in heads:
+                pred.segmentation_color = host(colors.colorize_labels(labels[None], self._palette)[0])
+        if "heatmaps" in heads:
+            heatmaps = up(raw["heatmaps"])
+            pred.heatmaps = host(heatmaps[0].permute(1, 2, 0))
+            if "heatmaps_color" in heads:
+                pred.heatmaps_color = host(colors.overlay_heatmaps(image[None], heatmaps)[0])
         return pred
 
     # ------------------------------------------------------------------ bookkeeping
