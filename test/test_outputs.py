@@ -1,0 +1,62 @@
+"""Output payloads shared by the node and replay."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from tips_ros.engine import Prediction
+from tips_ros.outputs import (
+    CLOUD_DTYPE, encode_prediction, heads_for, labels_json, point_cloud, queries_json, scale_intrinsics,
+)
+
+
+def test_heads_for_topics():
+    assert heads_for(["depth"]) == {"depth"}
+    assert heads_for(["normals/color"]) == {"normals_color"}
+    assert heads_for(["depth/camera_info"]) == set()
+    assert heads_for(["points"]) == {"depth", "segmentation"}
+
+
+def test_encodings_and_bytes():
+    pred = Prediction(
+        depth=np.full((4, 6), 2.5, np.float32),
+        labels=np.arange(24, dtype=np.uint8).reshape(4, 6),
+        heatmaps=np.zeros((4, 6, 5), np.float32),
+    )
+    enc = encode_prediction(pred, ["depth", "segmentation", "heatmaps", "normals"])
+    assert set(enc) == {"depth", "segmentation", "heatmaps"}
+    assert enc["depth"].encoding == "32FC1" and enc["depth"].step == 24
+    assert np.frombuffer(enc["depth"].data, "<f4").tolist() == [2.5] * 24
+    assert enc["segmentation"].encoding == "mono8"
+    assert enc["heatmaps"].encoding == "32FC5" and enc["heatmaps"].step == 6 * 5 * 4
+    pred16 = Prediction(labels=np.full((2, 2), 300, np.uint16))
+    assert encode_prediction(pred16, ["segmentation"])["segmentation"].encoding == "16UC1"
+
+
+def test_json_payloads():
+    assert json.loads(labels_json(["wall", "floor"])) == {"0": "wall", "1": "floor"}
+    assert json.loads(queries_json(("a", "b c"))) == ["a", "b c"]
+
+
+def test_scale_intrinsics_halves():
+    k = np.array([[500.0, 0, 319.5], [0, 500.0, 239.5], [0, 0, 1]])
+    half = scale_intrinsics(k, (640, 480), (320, 240))
+    np.testing.assert_allclose(half, [[250, 0, 159.5], [0, 250, 119.5], [0, 0, 1]])
+
+
+def test_point_cloud_back_projection():
+    k = np.array([[2.0, 0, 1.0], [0, 4.0, 0.0], [0, 0, 1]])
+    depth = np.array([[1.0, np.nan, 2.0], [0.0, 3.0, np.inf]], np.float32)
+    rgb = np.zeros((2, 3, 3), np.uint8)
+    rgb[0, 2] = (1, 2, 3)
+    labels = np.array([[5, 5, 7], [0, 9, 0]], np.uint8)
+    cloud = point_cloud(depth, k, rgb, labels)
+    assert cloud.width == 3 and cloud.point_step == 20
+    pts = np.frombuffer(cloud.data, CLOUD_DTYPE)
+    # (u, v, z): (0,0,1) -> x=(0-1)*1/2; (2,0,2) -> x=(2-1)*2/2; (1,1,3) -> y=(1-0)*3/4
+    np.testing.assert_allclose(pts["x"], [-0.5, 1.0, 0.0])
+    np.testing.assert_allclose(pts["y"], [0.0, 0.0, 0.75])
+    np.testing.assert_allclose(pts["z"], [1.0, 2.0, 3.0])
+    assert pts["rgb"][1] == 0x010203 and pts["label"].tolist() == [5, 7, 9]

@@ -1,0 +1,154 @@
+"""What each output topic carries, built from an engine Prediction (no ROS imports).
+
+The node (rclpy messages) and ``tips-ros replay`` (rosbags messages) both fill their
+messages from these values, so a bag written by replay holds exactly what the node publishes.
+
+Topic names are relative (see README "Topics"); encodings:
+
+=====================  =============  ==================================================
+topic                  encoding       content
+=====================  =============  ==================================================
+depth                  32FC1          metres along the optical axis, NaN = invalid
+normals                32FC3          unit vectors, optical frame (x right, y down, z fwd)
+normals/color          rgb8           (n + 1) / 2 * 255
+segmentation           mono8/16UC1    class ids (16UC1 beyond 256 classes)
+segmentation/color     rgb8           class palette
+heatmaps               32FC<N>        channel i = similarity to query i
+heatmaps/color         rgb8           strongest query tinted over the image
+=====================  =============  ==================================================
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from tips_ros.engine import Prediction
+from tips_ros.imaging import EncodedImage, encode_image
+
+#: image topic -> (Prediction attribute, engine head or view that produces it)
+IMAGE_TOPICS: dict[str, tuple[str, str]] = {
+    "depth": ("depth", "depth"),
+    "normals": ("normals", "normals"),
+    "normals/color": ("normals_color", "normals_color"),
+    "segmentation": ("labels", "segmentation"),
+    "segmentation/color": ("segmentation_color", "segmentation_color"),
+    "heatmaps": ("heatmaps", "heatmaps"),
+    "heatmaps/color": ("heatmaps_color", "heatmaps_color"),
+}
+#: Latched (transient local) JSON topics.
+LABELS_TOPIC = "segmentation/labels"
+QUERIES_TOPIC = "heatmaps/queries"
+CAMERA_INFO_TOPIC = "depth/camera_info"
+POINTS_TOPIC = "points"
+#: Every output topic the node can publish (relative names).
+ALL_TOPICS: tuple[str, ...] = (
+    *IMAGE_TOPICS, CAMERA_INFO_TOPIC, LABELS_TOPIC, QUERIES_TOPIC, POINTS_TOPIC,
+)
+
+
+def heads_for(topics: Iterable[str]) -> set[str]:
+    """The engine heads/views needed to publish ``topics`` (camera info needs none)."""
+    heads = {IMAGE_TOPICS[t][1] for t in topics if t in IMAGE_TOPICS}
+    if POINTS_TOPIC in topics:
+        heads |= {"depth", "segmentation"}
+    return heads
+
+
+def image_encoding(topic: str, array: np.ndarray) -> str:
+    """The ROS encoding for ``array`` on image ``topic``."""
+    if topic == "segmentation":
+        return "mono8" if array.dtype == np.uint8 else "16UC1"
+    if array.dtype == np.uint8:
+        return "rgb8"
+    channels = 1 if array.ndim == 2 else array.shape[2]
+    return f"32FC{channels}"
+
+
+def encode_prediction(pred: Prediction, topics: Collection[str]) -> dict[str, EncodedImage]:
+    """Encoded image fields for each requested image topic that ``pred`` has data for."""
+    out = {}
+    for topic in topics:
+        if topic not in IMAGE_TOPICS:
+            continue
+        array = getattr(pred, IMAGE_TOPICS[topic][0])
+        if array is not None:
+            out[topic] = encode_image(array, image_encoding(topic, array))
+    return out
+
+
+def labels_json(labels: Sequence[str]) -> str:
+    """``segmentation/labels`` payload: JSON object ``{"0": "wall", ...}``."""
+    return json.dumps({str(i): name for i, name in enumerate(labels)})
+
+
+def queries_json(queries: Sequence[str]) -> str:
+    """``heatmaps/queries`` payload: JSON list of the queries in channel order."""
+    return json.dumps(list(queries))
+
+
+def scale_intrinsics(k: np.ndarray, from_size: tuple[int, int], to_size: tuple[int, int]) -> np.ndarray:
+    """Scale a 3x3 pinhole matrix from ``(width, height)`` to another image size.
+
+    Pixel centres are integer coordinates (ROS/OpenCV convention), so principal points scale
+    as ``(c + 0.5) * s - 0.5``.
+    """
+    sx, sy = to_size[0] / from_size[0], to_size[1] / from_size[1]
+    out = np.array(k, dtype=np.float64).reshape(3, 3).copy()
+    out[0, 0] *= sx
+    out[0, 1] *= sx
+    out[1, 1] *= sy
+    out[0, 2] = (out[0, 2] + 0.5) * sx - 0.5
+    out[1, 2] = (out[1, 2] + 0.5) * sy - 0.5
+    return out
+
+
+# sensor_msgs/PointField datatypes
+FLOAT32, UINT32 = 7, 6
+
+
+@dataclass(frozen=True)
+class PointCloud:
+    """Fields of an unorganised ``sensor_msgs/PointCloud2`` (height 1), little-endian."""
+
+    fields: tuple[tuple[str, int, int, int], ...]  # (name, offset, datatype, count)
+    point_step: int
+    width: int
+    data: bytes
+
+
+CLOUD_DTYPE = np.dtype(
+    [("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("rgb", "<u4"), ("label", "<u4")]
+)
+CLOUD_FIELDS = (
+    ("x", 0, FLOAT32, 1), ("y", 4, FLOAT32, 1), ("z", 8, FLOAT32, 1),
+    # rgb packed as 0x00RRGGBB and declared FLOAT32, the PCL/RViz convention
+    ("rgb", 12, FLOAT32, 1), ("label", 16, UINT32, 1),
+)
+
+
+def point_cloud(
+    depth: np.ndarray, k: np.ndarray, rgb: np.ndarray | None = None, labels: np.ndarray | None = None
+) -> PointCloud:
+    """Back-project every valid depth pixel (finite, > 0) into the optical frame, in metres.
+
+    ``k`` is the 3x3 intrinsic matrix of the depth image. ``x = (u - cx) z / fx``,
+    ``y = (v - cy) z / fy``. One point per valid pixel, row-major order.
+    """
+    k = np.asarray(k, dtype=np.float64).reshape(3, 3)
+    valid = np.isfinite(depth) & (depth > 0)
+    v, u = np.nonzero(valid)
+    z = depth[valid].astype(np.float64)
+    points = np.zeros(z.shape[0], dtype=CLOUD_DTYPE)
+    points["x"] = (u - k[0, 2]) * z / k[0, 0]
+    points["y"] = (v - k[1, 2]) * z / k[1, 1]
+    points["z"] = z
+    if rgb is not None:
+        colour = rgb[valid].astype(np.uint32)
+        points["rgb"] = (colour[:, 0] << 16) | (colour[:, 1] << 8) | colour[:, 2]
+    if labels is not None:
+        points["label"] = labels[valid]
+    return PointCloud(CLOUD_FIELDS, CLOUD_DTYPE.itemsize, int(z.shape[0]), points.tobytes())
