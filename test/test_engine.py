@@ -192,3 +192,15 @@ def test_colour_views_match_their_heads(tiny_engine):
     np.testing.assert_array_equal(pred.normals_color, expected)
     palette = colors.ade20k_palette().numpy()
     np.testing.assert_array_equal(pred.segmentation_color, palette[pred.labels])
+
+
+def test_injected_oom_is_the_real_torch_error(tiny_models, monkeypatch):
+    monkeypatch.setenv("TIPS_ROS_FAULTS", "oom@2")
+    dpt, text = tiny_models
+    engine = Engine(EngineConfig(model=str(dpt), text_model=str(text), device="cpu"))
+    image = random_image(56, 56, seed=7)
+    engine.infer([image], heads=["depth"])
+    with pytest.raises(torch.OutOfMemoryError):
+        engine.infer([image], heads=["depth"])
+    (pred,) = engine.infer([image], heads=["depth"])
+    assert pred.depth.shape == (56, 56)

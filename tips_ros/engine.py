@@ -34,6 +34,7 @@ from transformers import Tipsv2DptForDensePrediction
 
 from tips_ros import colors
 from tips_ros.ade20k import label_palette
+from tips_ros.faults import FaultInjector
 from tips_ros.loading import ModelLoadError, load_pretrained
 from tips_ros.text import TextEncoder
 
@@ -183,6 +184,7 @@ class Engine:
         self.depth_range: tuple[float, float] = (float(cfg.min_depth), float(cfg.max_depth))
         self._palette = torch.from_numpy(label_palette(len(self.labels))).to(self.device)
         self.stats = EngineStats()
+        self._faults = FaultInjector()
         self._lock = threading.Lock()
         self._queries: tuple[str, ...] = ()
         self._templates: tuple[str, ...] = ()
@@ -215,6 +217,7 @@ class Engine:
         if unknown:
             raise ValueError(f"unknown heads {sorted(unknown)}; choose from {HEADS + tuple(VIEWS)}")
         heads = set(heads) | {VIEWS[view] for view in set(heads) & set(VIEWS)}
+        self._faults.before_infer()
         predictions: list[Prediction | None] = [None] * len(images)
         groups: dict[tuple[int, int], list[int]] = {}
         for index, image in enumerate(images):

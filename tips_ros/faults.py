@@ -1,0 +1,38 @@
+"""Fault injection for reliability tests, driven by the ``TIPS_ROS_FAULTS`` environment variable.
+
+Off unless the variable is set. ``TIPS_ROS_FAULTS="oom@3,oom@4"`` makes the 3rd and 4th
+``Engine.infer`` calls of the process raise a real ``torch.OutOfMemoryError`` before any work,
+so the node's recovery path (drop the frame, shrink the batch, report it) runs exactly as it
+would on a full GPU.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import torch
+
+ENV = "TIPS_ROS_FAULTS"
+
+
+class FaultInjector:
+    """Counts engine calls and raises the configured faults at the configured calls."""
+
+    def __init__(self, spec: str | None = None) -> None:
+        spec = os.environ.get(ENV, "") if spec is None else spec
+        self._oom_calls = {
+            int(item.split("@", 1)[1]) for item in spec.split(",") if item.startswith("oom@")
+        }
+        self._calls = 0
+        self._lock = threading.Lock()
+
+    def before_infer(self) -> None:
+        """Call at the start of each engine call; raises the fault planned for this call."""
+        if not self._oom_calls:
+            return
+        with self._lock:
+            self._calls += 1
+            call = self._calls
+        if call in self._oom_calls:
+            raise torch.OutOfMemoryError(f"CUDA out of memory (injected by {ENV} at call {call})")
