@@ -217,6 +217,28 @@ class BagWriter:
         )
         self.write(topic, msgtype, stamp_ns, msg)
 
+    def write_point_cloud(self, topic: str, stamp_ns: int, frame_id: str, cloud: Any) -> None:
+        """Write an unorganised little-endian ``sensor_msgs/PointCloud2`` (height 1).
+
+        ``cloud`` has ``fields`` ((name, offset, datatype, count) tuples), ``point_step``,
+        ``width`` and ``data``, like ``tips_ros.outputs.PointCloud``.
+        """
+        types = self.typestore.types
+        field = types["sensor_msgs/msg/PointField"]
+        msgtype = "sensor_msgs/msg/PointCloud2"
+        msg = types[msgtype](
+            header=self.header(stamp_ns, frame_id),
+            height=1,
+            width=cloud.width,
+            fields=[field(name=n, offset=o, datatype=d, count=c) for n, o, d, c in cloud.fields],
+            is_bigendian=False,
+            point_step=cloud.point_step,
+            row_step=cloud.point_step * cloud.width,
+            data=np.frombuffer(cloud.data, dtype=np.uint8),
+            is_dense=True,
+        )
+        self.write(topic, msgtype, stamp_ns, msg)
+
     def write_string(self, topic: str, stamp_ns: int, text: str, latched: bool = False) -> None:
         """Write a ``std_msgs/String``; ``latched`` records transient-local QoS."""
         msgtype = "std_msgs/msg/String"
@@ -285,6 +307,15 @@ def _reason(err: BaseException) -> str:
     return (str(err) or type(err).__name__).rstrip(".")
 
 
+def require_topics(reader: AnyReader, topics: Sequence[str]) -> None:
+    """Raise ``BagError`` listing the bag's topics if any of ``topics`` is not in the bag."""
+    missing = [t for t in topics if t not in reader.topics]
+    if missing:
+        raise BagError(
+            f"Topic(s) {', '.join(missing)} not in the bag; it has: {', '.join(sorted(reader.topics))}."
+        )
+
+
 def iter_messages(reader: AnyReader, topics: Sequence[str]) -> Iterator[tuple[str, str, int, Any]]:
     """Yield ``(topic, msgtype, stamp_ns, msg)`` in log-time order for ``topics``.
 
@@ -292,12 +323,7 @@ def iter_messages(reader: AnyReader, topics: Sequence[str]) -> Iterator[tuple[st
     Raises ``BagError`` if a topic is not in the bag (the message lists the bag's topics)
     or a message cannot be read or decoded.
     """
-    available = sorted(reader.topics)
-    missing = [t for t in topics if t not in reader.topics]
-    if missing:
-        raise BagError(
-            f"Topic(s) {', '.join(missing)} not in the bag; it has: {', '.join(available)}."
-        )
+    require_topics(reader, topics)
     connections = [c for c in reader.connections if c.topic in topics]
     messages = reader.messages(connections=connections)
     while True:
