@@ -1,0 +1,172 @@
+"""Real-ROS test harness: the node and camera publishers in their own processes, listeners here.
+
+All processes share a ROS_DOMAIN_ID chosen per test session and discover peers on localhost
+only (ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST), so tests never send DDS traffic elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+PUBLISHER = Path(__file__).with_name("camera_publisher.py")
+
+
+def ros_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("ROS_DOMAIN_ID", str(os.getpid() % 100 + 100))
+    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+def configure_this_process() -> None:
+    """Give the test process the same ROS environment as the processes it starts."""
+    for key, value in ros_env().items():
+        if key.startswith("ROS_"):
+            os.environ[key] = value
+
+
+class NodeProcess:
+    """``tips_node`` run exactly as launch would: params file, -p overrides, remappings."""
+
+    def __init__(self, params: dict[str, Any] | None = None, remaps: dict[str, str] | None = None,
+                 params_file: Path | None = REPO / "config" / "tips.yaml", env: dict[str, str] | None = None,
+                 ros_args: Iterable[str] = ()) -> None:
+        script = Path(sys.executable).with_name("tips_node")  # the installed console script
+        args = [str(script) if script.exists() else sys.executable, "--ros-args"]
+        if not script.exists():
+            args[1:1] = ["-m", "tips_ros.node"]
+        if params_file is not None:
+            args += ["--params-file", str(params_file)]
+        for name, value in (params or {}).items():
+            args += ["-p", f"{name}:={_yaml(value)}"]
+        for src, dst in (remaps or {}).items():
+            args += ["-r", f"{src}:={dst}"]
+        args += list(ros_args)
+        self.args = args
+        self.env = ros_env(**(env or {}))
+        self.proc: subprocess.Popen | None = None
+        self.log_path: Path | None = None
+
+    def __enter__(self) -> NodeProcess:
+        import tempfile
+
+        fd, name = tempfile.mkstemp(prefix="tips_node_", suffix=".log")
+        self.log_path = Path(name)
+        self.proc = subprocess.Popen(self.args, env=self.env, stdout=fd, stderr=subprocess.STDOUT, cwd=REPO)
+        os.close(fd)
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path else ""
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, sig: int = signal.SIGINT, timeout: float = 10.0) -> tuple[int, float]:
+        """Send ``sig``; return (exit code, seconds to exit)."""
+        assert self.proc is not None
+        start = time.monotonic()
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        return code, time.monotonic() - start
+
+    def __exit__(self, *exc: object) -> None:
+        if self.alive():
+            self.stop()
+
+
+def _yaml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(f"'{v}'" if isinstance(v, str) else str(v) for v in value) + "]"
+    return str(value)
+
+
+def start_publisher(*args: str) -> subprocess.Popen:
+    """Run camera_publisher.py (see its --help) in its own process."""
+    return subprocess.Popen([sys.executable, str(PUBLISHER), *args], env=ros_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+class Listener:
+    """An rclpy node in the test process that records messages per topic."""
+
+    def __init__(self, name: str = "test_listener") -> None:
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+
+        configure_this_process()
+        if not rclpy.ok():
+            rclpy.init()
+        self.node = rclpy.create_node(name)
+        self.messages: dict[str, list[Any]] = defaultdict(list)
+        self.lock = threading.Lock()
+        self.executor = SingleThreadedExecutor()
+        self.executor.add_node(self.node)
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._running = True
+        self._thread.start()
+
+    def _spin(self) -> None:
+        while self._running:
+            self.executor.spin_once(timeout_sec=0.05)
+
+    def subscribe(self, msg_type: Any, topic: str, qos: Any = None) -> None:
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+        qos = qos or QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+
+        def record(msg: Any, topic: str = topic) -> None:
+            with self.lock:
+                self.messages[topic].append(msg)
+
+        self.node.create_subscription(msg_type, topic, record, qos)
+
+    def get(self, topic: str) -> list[Any]:
+        with self.lock:
+            return list(self.messages[topic])
+
+    def clear(self) -> None:
+        with self.lock:
+            self.messages.clear()
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            time.sleep(0.05)
+        return predicate()
+
+    def close(self) -> None:
+        self._running = False
+        self._thread.join(timeout=2)
+        self.node.destroy_node()
+
+
+def diagnostic_values(listener: Listener, status_suffix: str) -> dict[str, str]:
+    """Key/values of the newest /diagnostics status whose name ends with ``status_suffix``."""
+    for array in reversed(listener.get("/diagnostics")):
+        for status in array.status:
+            if status.name.endswith(status_suffix):
+                return {kv.key: kv.value for kv in status.values} | {
+                    "_level": str(status.level[0]), "_message": status.message}
+    return {}
