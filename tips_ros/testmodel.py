@@ -37,7 +37,7 @@ from tips_ros.ade20k import ADE20K_CLASSES
 
 @dataclass(frozen=True)
 class ModelShape:
-    """Architecture of one TIPSv2 size (vision tower, text tower, DPT heads)."""
+    """Architecture of one TIPS size (vision tower, text tower, DPT heads)."""
 
     hidden_size: int
     vision_layers: int
@@ -52,8 +52,89 @@ class ModelShape:
     num_depth_bins: int = 256
     use_swiglu_ffn: bool = False
     vocab_size: int = 32000
+    #: side of the learned position-embedding grid: 32 for TIPSv2, 16 for TIPSv1
+    pos_grid: int = 32
     extra_vision: dict = field(default_factory=dict)
 
+    def vision_config(self, patch_size: int = 14) -> dict:
+        """Keyword arguments of ``Tipsv2VisionConfig`` for this shape.
+
+        ``image_size`` is the position grid times the patch size, so the position embeddings have
+        exactly the checkpoint's grid; other input sizes are interpolated from it.
+        """
+        return dict(
+            hidden_size=self.hidden_size,
+            num_hidden_layers=self.vision_layers,
+            num_attention_heads=self.vision_heads,
+            mlp_ratio=self.mlp_ratio,
+            use_swiglu_ffn=self.use_swiglu_ffn,
+            image_size=self.pos_grid * patch_size,
+            patch_size=patch_size,
+            **self.extra_vision,
+        )
+
+    def text_config(self) -> dict:
+        """Keyword arguments of ``Tipsv2TextConfig`` for this shape."""
+        return dict(
+            hidden_size=self.hidden_size,
+            num_hidden_layers=self.text_layers,
+            num_attention_heads=self.text_heads,
+            intermediate_size=self.text_intermediate,
+            vocab_size=self.vocab_size,
+        )
+
+    def dpt_config(self, patch_size: int = 14) -> Tipsv2DptConfig:
+        """``Tipsv2DptConfig`` with this shape's backbone and DPT heads (150 ADE20K classes)."""
+        return Tipsv2DptConfig(
+            backbone_config=dict(
+                model_type="tipsv2_vision_model",
+                out_indices=list(self.dpt_indices),
+                apply_layernorm=True,
+                reshape_hidden_states=False,
+                **self.vision_config(patch_size),
+            ),
+            neck_hidden_sizes=list(self.neck_hidden_sizes),
+            fusion_hidden_size=self.fusion_hidden_size,
+            num_depth_bins=self.num_depth_bins,
+            num_labels=len(ADE20K_CLASSES),
+            id2label=dict(enumerate(ADE20K_CLASSES)),
+            label2id={name: idx for idx, name in enumerate(ADE20K_CLASSES)},
+        )
+
+
+def dpt_indices(num_layers: int) -> tuple[int, ...]:
+    """The 4 evenly spaced blocks (counted from 1) the DPT heads read, as in the authors' configs.
+
+    B/14 (12 blocks): 3, 6, 9, 12; L/14 (24): 6, 12, 18, 24; SO/14 (27): 7, 14, 21, 27;
+    g/14 (40): 10, 20, 30, 40.
+    """
+    return tuple(-(-num_layers * k // 4) for k in range(1, 5))
+
+
+def _official(width: int, layers: int, heads: int, mlp: int, text_layers: int, *,
+              swiglu: bool = False, pos_grid: int = 32) -> ModelShape:
+    """The shape of one released TIPS model: ViT width/depth/heads, FFN width, text depth.
+
+    The text tower has the vision tower's width and heads and an FFN of ``mlp`` (ReLU); DPT necks
+    are width/8, /4, /2, /1 with 256 fusion channels, as in the authors' DPT code.
+    """
+    return ModelShape(
+        hidden_size=width, vision_layers=layers, vision_heads=heads,
+        mlp_ratio=(4 if swiglu else mlp / width), text_layers=text_layers, text_heads=heads,
+        text_intermediate=mlp, dpt_indices=dpt_indices(layers),
+        neck_hidden_sizes=(width // 8, width // 4, width // 2, width),
+        use_swiglu_ffn=swiglu, pos_grid=pos_grid,
+    )
+
+
+_V2 = {
+    # name: (width, blocks, heads, FFN width, text blocks, SwiGLU)
+    "b14": (768, 12, 12, 3072, 12, False),
+    "l14": (1024, 24, 16, 4096, 12, False),
+    "so14": (1152, 27, 16, 4304, 27, False),
+    "g14": (1536, 40, 24, 6144, 12, True),
+}
+_V1_ONLY = {"s14": (384, 12, 6, 1536, 12, False)}
 
 SIZES: dict[str, ModelShape] = {
     # Small enough for CPU tests (a 448x448 frame runs in well under a second).
@@ -63,12 +144,13 @@ SIZES: dict[str, ModelShape] = {
         neck_hidden_sizes=(8, 16, 32, 32), fusion_hidden_size=16, num_depth_bins=32,
         vocab_size=1024,
     ),
-    # The real B/14 shapes (85.7M vision parameters), for benchmarks.
-    "b14": ModelShape(
-        hidden_size=768, vision_layers=12, vision_heads=12, mlp_ratio=4, text_layers=12,
-        text_heads=12, text_intermediate=3072, dpt_indices=(3, 6, 9, 12),
-        neck_hidden_sizes=(96, 192, 384, 768),
-    ),
+    # The real TIPSv2 shapes (B/14: 85.7M vision parameters), for benchmarks.
+    **{name: _official(w, n, h, m, t, swiglu=g) for name, (w, n, h, m, t, g) in _V2.items()},
+    # TIPSv1: the same architectures with a 16x16 position grid, plus S/14.
+    **{
+        f"v1-{name}": _official(w, n, h, m, t, swiglu=g, pos_grid=16)
+        for name, (w, n, h, m, t, g) in {**_V1_ONLY, **_V2}.items()
+    },
 }
 
 _CORPUS_TEMPLATES = (
@@ -111,37 +193,10 @@ def write_test_models(out_dir: str | Path, size: str = "tiny", seed: int = 0) ->
     transformers.logging.disable_progress_bar()
     torch.manual_seed(seed)
     out = Path(out_dir)
-    vision = dict(
-        hidden_size=shape.hidden_size,
-        num_hidden_layers=shape.vision_layers,
-        num_attention_heads=shape.vision_heads,
-        mlp_ratio=shape.mlp_ratio,
-        use_swiglu_ffn=shape.use_swiglu_ffn,
-        **shape.extra_vision,
-    )
-    text = dict(
-        hidden_size=shape.hidden_size,
-        num_hidden_layers=shape.text_layers,
-        num_attention_heads=shape.text_heads,
-        intermediate_size=shape.text_intermediate,
-        vocab_size=shape.vocab_size,
-    )
-    image_text = Tipsv2Model(Tipsv2Config(vision_config=vision, text_config=text)).eval()
-    dpt_config = Tipsv2DptConfig(
-        backbone_config=dict(
-            model_type="tipsv2_vision_model",
-            out_indices=list(shape.dpt_indices),
-            apply_layernorm=True,
-            reshape_hidden_states=False,
-            **vision,
-        ),
-        neck_hidden_sizes=list(shape.neck_hidden_sizes),
-        fusion_hidden_size=shape.fusion_hidden_size,
-        num_depth_bins=shape.num_depth_bins,
-        num_labels=len(ADE20K_CLASSES),
-        id2label=dict(enumerate(ADE20K_CLASSES)),
-        label2id={name: idx for idx, name in enumerate(ADE20K_CLASSES)},
-    )
+    image_text = Tipsv2Model(
+        Tipsv2Config(vision_config=shape.vision_config(), text_config=shape.text_config())
+    ).eval()
+    dpt_config = shape.dpt_config()
     dpt = Tipsv2DptForDensePrediction(dpt_config).eval()
     dpt.backbone.load_state_dict(image_text.vision_model.state_dict())
 
@@ -155,8 +210,9 @@ def write_test_models(out_dir: str | Path, size: str = "tiny", seed: int = 0) ->
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``tips-ros make-test-model``."""
     parser.add_argument("dir", help="output directory; DIR/dpt and DIR/text are created")
-    parser.add_argument("--size", choices=sorted(SIZES), default="tiny",
-                        help="tiny: CPU tests; b14: real B/14 shapes for benchmarks")
+    parser.add_argument("--size", choices=list(SIZES), default="tiny",
+                        help="tiny: CPU tests; b14, l14, so14, g14: real TIPSv2 shapes; "
+                        "v1-s14 ... v1-g14: TIPSv1 shapes (16x16 position grid)")
     parser.add_argument("--seed", type=int, default=0, help="random seed of the weights")
 
 
