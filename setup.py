@@ -44,6 +44,7 @@ setup(
             "mcap",
             "mcap-ros2-support",
             "sentencepiece",
+            "pyyaml",
         ],
     },
     zip_safe=True,

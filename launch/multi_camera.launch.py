@@ -1,0 +1,50 @@
+"""Launch one tips_node serving several cameras with one batched forward pass per frame set.
+
+Example:
+  ros2 launch tips_ros multi_camera.launch.py cameras:="[front, left, right]"
+
+Camera ``front`` is read from ``/front/image`` and ``/front/camera_info``; its outputs are
+published as ``/front/depth``, ``/front/normals``, ... Remap with ``-r`` or a params file if
+your driver uses other names.
+"""
+
+import os
+
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
+from launch.substitutions import EnvironmentVariable, LaunchConfiguration
+from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
+
+SHARE = get_package_share_directory("tips_ros")
+
+
+def generate_launch_description() -> LaunchDescription:
+    return LaunchDescription([
+        DeclareLaunchArgument("cameras", default_value="[front, left]", description="camera namespaces (YAML list)"),
+        DeclareLaunchArgument("model", default_value="google/tipsv2-b14-dpt", description="DPT model: hub id or directory"),
+        DeclareLaunchArgument("text_model", default_value="google/tipsv2-b14", description="text model: hub id or directory"),
+        DeclareLaunchArgument("params_file", default_value=os.path.join(SHARE, "config", "tips.yaml"),
+                              description="parameters file"),
+        DeclareLaunchArgument("max_batch", default_value="8", description="most frames per forward pass"),
+        SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE",
+                               EnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE",
+                                                   default_value=os.path.join(SHARE, "config", "fastdds.xml"))),
+        Node(
+            package="tips_ros",
+            executable="tips_node",
+            name="tips_node",
+            output="screen",
+            emulate_tty=True,
+            parameters=[
+                LaunchConfiguration("params_file"),
+                {
+                    "model": LaunchConfiguration("model"),
+                    "text_model": LaunchConfiguration("text_model"),
+                    "cameras": ParameterValue(LaunchConfiguration("cameras"), value_type=list),
+                    "max_batch": ParameterValue(LaunchConfiguration("max_batch"), value_type=int),
+                },
+            ],
+        ),
+    ])

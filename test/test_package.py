@@ -1,0 +1,89 @@
+"""Package metadata, parameters file and launch files agree with what the package installs.
+
+``ros2 launch`` cannot be installed here, so each launch file is checked statically: it
+compiles, and its Node(...) entries name this package's installed executable, the installed
+parameters file and remappings of topics the node really subscribes to. The node itself is
+run exactly as launch runs it (params file + remaps) in test_node.py.
+"""
+
+from __future__ import annotations
+
+import ast
+import configparser
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import yaml
+
+from tips_ros.parameters import SPECS
+
+REPO = Path(__file__).resolve().parents[1]
+NODE_INPUTS = {"image", "image/compressed", "camera_info"}
+
+
+def launch_nodes(path: Path) -> tuple[list[dict], set[str]]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    compile(tree, str(path), "exec")
+    nodes, arguments = [], set()
+    for call in ast.walk(tree):
+        if isinstance(call, ast.Call) and getattr(call.func, "id", "") == "DeclareLaunchArgument":
+            arguments.add(call.args[0].value)
+        if isinstance(call, ast.Call) and getattr(call.func, "id", "") == "Node":
+            nodes.append({kw.arg: kw.value for kw in call.keywords})
+    return nodes, arguments
+
+
+def literal_string(node: ast.AST) -> str:
+    assert isinstance(node, ast.Constant), ast.dump(node)
+    return node.value
+
+
+def test_launch_files_run_the_installed_node():
+    files = sorted((REPO / "launch").glob("*.launch.py"))
+    assert {f.name for f in files} == {"tips.launch.py", "multi_camera.launch.py"}
+    setup = (REPO / "setup.py").read_text()
+    assert "tips_node = tips_ros.node:main" in setup
+    for path in files:
+        nodes, arguments = launch_nodes(path)
+        assert nodes, path
+        assert "params_file" in arguments and "model" in arguments and "text_model" in arguments
+        for node in nodes:
+            assert literal_string(node["package"]) == "tips_ros"
+            assert literal_string(node["executable"]) == "tips_node"
+            params = node["parameters"]
+            assert "params_file" in ast.unparse(params)
+            param_names = {literal_string(k) for k in params.elts[1].keys}
+            assert param_names <= {s.name for s in SPECS}, param_names
+            if "remappings" in node:
+                sources = {literal_string(pair.elts[0]) for pair in node["remappings"].elts}
+                assert sources <= NODE_INPUTS, sources
+    _, single_args = launch_nodes(REPO / "launch" / "tips.launch.py")
+    assert {"namespace", "image", "camera_info", "compressed"} <= single_args
+
+
+def test_params_file_lists_every_parameter_with_its_default():
+    data = yaml.safe_load((REPO / "config" / "tips.yaml").read_text())
+    params = data["/**"]["ros__parameters"]
+    assert set(params) == {spec.name for spec in SPECS}
+    for spec in SPECS:
+        assert params[spec.name] == spec.default, spec.name
+
+
+def test_package_xml_format3_declares_runtime_and_test_deps():
+    root = ET.parse(REPO / "package.xml").getroot()
+    assert root.get("format") == "3" and root.findtext("name") == "tips_ros"
+    exec_deps = {e.text for e in root.findall("exec_depend")}
+    assert {"rclpy", "sensor_msgs", "std_msgs", "diagnostic_msgs", "lifecycle_msgs",
+            "python3-numpy", "python3-opencv", "python3-torch"} <= exec_deps
+    test_deps = {e.text for e in root.findall("test_depend")}
+    assert {"ament_flake8", "ament_pep257", "ament_copyright", "python3-pytest"} <= test_deps
+    assert root.find("export/build_type").text == "ament_python"
+
+
+def test_setup_cfg_installs_scripts_where_ros2_run_looks():
+    cfg = configparser.ConfigParser()
+    cfg.read(REPO / "setup.cfg")
+    assert cfg["develop"]["script_dir"] == "$base/lib/tips_ros"
+    assert cfg["install"]["install_scripts"] == "$base/lib/tips_ros"
+    assert (REPO / "resource" / "tips_ros").exists()
+    assert (REPO / "config" / "fastdds.xml").exists()
