@@ -170,3 +170,45 @@ def diagnostic_values(listener: Listener, status_suffix: str) -> dict[str, str]:
                 return {kv.key: kv.value for kv in status.values} | {
                     "_level": str(status.level[0]), "_message": status.message}
     return {}
+
+
+def call_service(listener: Listener, srv_type: Any, name: str, request: Any, timeout: float = 20.0) -> Any:
+    """Call a service of another process from the listener's node; the response or None."""
+    client = listener.node.create_client(srv_type, name)
+    try:
+        if not client.wait_for_service(timeout_sec=timeout):
+            return None
+        future = client.call_async(request)
+        deadline = time.monotonic() + timeout
+        while not future.done() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return future.result() if future.done() else None
+    finally:
+        listener.node.destroy_client(client)
+
+
+def set_parameter(listener: Listener, node_name: str, name: str, value: Any) -> Any:
+    """Set one parameter of a remote node; the SetParametersResult."""
+    from rcl_interfaces.srv import SetParameters
+    from rclpy.parameter import Parameter
+
+    request = SetParameters.Request(parameters=[Parameter(name, value=value).to_parameter_msg()])
+    response = call_service(listener, SetParameters, f"{node_name}/set_parameters", request)
+    return None if response is None else response.results[0]
+
+
+def change_state(listener: Listener, node_name: str, transition_id: int) -> bool:
+    """Trigger a lifecycle transition (lifecycle_msgs/msg/Transition ids); its success."""
+    from lifecycle_msgs.msg import Transition
+    from lifecycle_msgs.srv import ChangeState
+
+    request = ChangeState.Request(transition=Transition(id=transition_id))
+    response = call_service(listener, ChangeState, f"{node_name}/change_state", request)
+    return bool(response and response.success)
+
+
+def lifecycle_state(listener: Listener, node_name: str) -> str:
+    from lifecycle_msgs.srv import GetState
+
+    response = call_service(listener, GetState, f"{node_name}/get_state", GetState.Request())
+    return "" if response is None else response.current_state.label

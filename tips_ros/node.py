@@ -435,7 +435,7 @@ class TipsNode(LifecycleNode):
         ]
         statuses.append(self._engine_status())
         self._diagnostics.publish(
-            messages.diagnostics_msg(self.get_clock().now().to_msg(), self.get_name(), statuses))
+            messages.diagnostics_msg(self.get_clock().now().to_msg(), self.get_fully_qualified_name(), statuses))
 
     def _engine_status(self) -> Status:
         engine = self.engine
