@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 
 from tips_ros import __version__
-from tips_ros.bags import STORAGES, BagWriter, iter_messages, open_bag, require_topics
+from tips_ros.bags import STORAGES, BagError, BagWriter, iter_messages, open_bag, require_topics
 from tips_ros.engine import HEADS, VIEWS, Engine, EngineConfig, Prediction
 from tips_ros.errors import UsageError
 from tips_ros.imaging import ImageDecodeError, decode_compressed, decode_image
@@ -339,7 +339,7 @@ class Replayer:
         self._preview_every = max(1, math.ceil(total / PREVIEW_ROWS)) if total else 1
 
     def run(self, reader: Any) -> None:
-        """Process the bag; flushes the last batch even when the loop ends early."""
+        """Process the bag; the last batch is flushed also when the bag is damaged."""
         limit_stamp: int | None = None  # stamp of the last selected frame once the limit is hit
         seen = 0
         pace = _Pacer() if self.args.pace else None
@@ -363,6 +363,10 @@ class Replayer:
                     self.out.camera_info = msg
                 else:
                     self._add_gt(topic, stamp, msg)
+        except BagError:
+            self._flush()  # the frames read before the damage are still good
+            raise
+        else:
             self._flush()
         finally:
             self._progress.close()

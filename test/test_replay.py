@@ -1,0 +1,272 @@
+"""``tips-ros replay`` on real bags and the tiny random model (no mocks)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from mcap_ros2.reader import read_ros2_messages
+from rosbags.highlevel import AnyReader
+from rosbags.interfaces import QosDurability, QosReliability
+from rosbags.typesys import Stores, get_typestore
+
+from tips_ros.bags import SYNTH_FRAME_ID, SYNTH_TOPICS, BagWriter, write_synth_bag
+from tips_ros.engine import Engine, EngineConfig, Prediction
+from tips_ros.imaging import encode_image
+from tips_ros.metrics import MetricsAccumulator
+from tips_ros.outputs import IMAGE_TOPICS
+from tips_ros.replay import Scorer, add_arguments, ground_truth, replay
+from tips_ros.synthetic import render_sequence
+
+FRAMES, SIZE = 4, (128, 96)
+QUERIES = "floor, a box"
+GT_ARGS = ("--gt-depth-topic", SYNTH_TOPICS["depth"], "--gt-normals-topic", SYNTH_TOPICS["normals"],
+           "--gt-labels-topic", SYNTH_TOPICS["labels"])
+STREAM_TOPICS = [*IMAGE_TOPICS, "depth/camera_info", "points"]
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_models: tuple[Path, Path]) -> Engine:
+    """A private engine: replay sets its queries."""
+    dpt, text = tiny_models
+    return Engine(EngineConfig(model=str(dpt), text_model=str(text), device="cpu",
+                               precision="fp32"))
+
+
+def options(bag: Path, output: Path, *extra: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return parser.parse_args([str(bag), "--output", str(output), *extra])
+
+
+def counts_and_stamps(path: Path) -> tuple[dict[str, list[int]], dict[str, set[str]], dict]:
+    """Header stamps (-1 without header) and frame ids per topic, and each topic's QoS."""
+    stamps: dict[str, list[int]] = {}
+    frames: dict[str, set[str]] = {}
+    with AnyReader([path]) as reader:
+        for conn, _, raw in reader.messages():
+            msg = reader.deserialize(raw, conn.msgtype)
+            header = getattr(msg, "header", None)
+            if header is not None:
+                stamps.setdefault(conn.topic, []).append(
+                    header.stamp.sec * 1_000_000_000 + header.stamp.nanosec)
+                frames.setdefault(conn.topic, set()).add(header.frame_id)
+            else:
+                stamps.setdefault(conn.topic, []).append(-1)
+        qos = {c.topic: c.ext.offered_qos_profiles[0] for c in reader.connections}
+    return stamps, frames, qos
+
+
+@pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
+def test_round_trip_one_message_per_frame_with_input_stamps(engine: Engine, tmp_path: Path,
+                                                            storage: str):
+    bag = write_synth_bag(tmp_path / "in", FRAMES, SIZE, storage=storage)
+    out = tmp_path / "out"
+    report = replay(options(bag, out, "--image-topic", SYNTH_TOPICS["image"], *GT_ARGS,
+                            "--queries", QUERIES, "--batch", "3", "--storage", storage,
+                            "--report", str(tmp_path / "r.json")), engine)
+    expected = [f.stamp_ns for f in render_sequence(FRAMES, *SIZE)]
+    stamps, frame_ids, qos = counts_and_stamps(out)
+    assert sorted(stamps) == sorted(["/tips/" + t for t in STREAM_TOPICS] +
+                                    ["/tips/segmentation/labels", "/tips/heatmaps/queries"])
+    for topic in STREAM_TOPICS:
+        assert stamps["/tips/" + topic] == expected, topic
+        assert frame_ids["/tips/" + topic] == {SYNTH_FRAME_ID}
+    assert len(stamps["/tips/segmentation/labels"]) == len(stamps["/tips/heatmaps/queries"]) == 1
+    assert qos["/tips/segmentation/labels"].durability == QosDurability.TRANSIENT_LOCAL
+    assert qos["/tips/depth"].durability == QosDurability.VOLATILE
+    assert all(q.reliability == QosReliability.RELIABLE for q in qos.values())
+    assert report["frames_in"] == report["frames_out"] == FRAMES
+    assert report["frames_scored"] == {"depth": FRAMES, "normals": FRAMES, "segmentation": FRAMES}
+    assert json.loads((tmp_path / "r.json").read_text())["frames_out"] == FRAMES
+    if storage == "mcap":
+        decoded = [(m.channel.topic, m.ros_msg) for m in
+                   read_ros2_messages(str(next(out.glob("*.mcap"))))]
+        assert sum(t == "/tips/heatmaps" for t, _ in decoded) == FRAMES
+        heatmap = next(msg for t, msg in decoded if t == "/tips/heatmaps")
+        assert heatmap.encoding == "32FC2" and (heatmap.width, heatmap.height) == SIZE
+
+
+def test_output_depth_is_the_engine_prediction(engine: Engine, tmp_path: Path):
+    bag = write_synth_bag(tmp_path / "in", 2, SIZE)
+    replay(options(bag, tmp_path / "out", "--image-topic", SYNTH_TOPICS["image"],
+                   "--heads", "depth"), engine)
+    frame = next(render_sequence(1, *SIZE))
+    expected = engine.infer([frame.rgb], heads=["depth"])[0].depth
+    with AnyReader([tmp_path / "out"]) as reader:
+        conn = next(c for c in reader.connections if c.topic == "/tips/depth")
+        _, _, raw = next(reader.messages(connections=[conn]))
+        msg = reader.deserialize(raw, conn.msgtype)
+        topics = set(reader.topics)
+    assert msg.encoding == "32FC1"
+    np.testing.assert_array_equal(ground_truth("depth", msg), expected)
+    assert "/tips/normals" not in topics and "/tips/points" in topics
+
+
+def test_report_fields_and_finite_metrics(engine: Engine, tmp_path: Path):
+    bag = write_synth_bag(tmp_path / "in", 3, SIZE)
+    report = replay(options(bag, tmp_path / "out", "--image-topic", SYNTH_TOPICS["image"],
+                            *GT_ARGS, "--median-scaling", "--every", "2"), engine)
+    for key in ("frames_in", "frames_out", "frames_failed", "failures", "fps", "latency_ms",
+                "model", "device", "precision", "metrics", "median_scaling", "command",
+                "versions"):
+        assert key in report, key
+    assert report["frames_in"] == 2 and report["median_scaling"] is True
+    assert report["fps"] > 0 and report["latency_ms"]["p99"] >= report["latency_ms"]["p50"] > 0
+    expected = {"depth": ("abs_rel", "rmse", "delta1", "delta2", "delta3"),
+                "normals": ("mean_deg", "median_deg", "within_11_25", "within_22_5", "within_30"),
+                "segmentation": ("miou", "pixel_acc")}
+    for task, keys in expected.items():
+        assert all(math.isfinite(report["metrics"][task][k]) for k in keys), task
+    assert report["metrics"]["depth"]["median_scaling"] is True
+    assert report["metrics"]["depth"]["scale"] != 1.0
+
+
+def test_scorer_matches_by_stamp_in_any_order_and_resizes():
+    gt = np.full((4, 6), 2.0, dtype=np.float32)
+    scorer = Scorer(["depth"], MetricsAccumulator())
+    scorer.add_gt("depth", 10, gt)
+    scorer.add_prediction(20, Prediction(depth=np.full((8, 12), 4.0, np.float32)))
+    assert scorer.pending == 1  # stamp 20 has no ground truth yet
+    scorer.add_prediction(10, Prediction(depth=np.full((8, 12), 2.0, np.float32)))
+    scorer.add_gt("depth", 20, gt)
+    report = scorer.metrics.report()["depth"]
+    assert scorer.pending == 0 and scorer.scored["depth"] == 2
+    assert report["abs_rel"] == pytest.approx(0.5) and report["delta1"] == pytest.approx(0.5)
+
+
+def test_16uc1_ground_truth_depth_is_millimetres():
+    encoded = encode_image(np.array([[0, 1500]], np.uint16), "16UC1")
+    msg = argparse.Namespace(**{**asdict(encoded), "data": np.frombuffer(encoded.data, np.uint8)})
+    depth = ground_truth("depth", msg)
+    assert np.isnan(depth[0, 0]) and depth[0, 1] == pytest.approx(1.5)
+
+
+def write_mixed_bag(path: Path, typestore=None, storage: str = "mcap") -> tuple[np.ndarray, list]:
+    """Image topic: rgb8, bgr8 (same picture), mono8, a bad encoding, then rgb8 again."""
+    rgb = next(render_sequence(1, *SIZE)).rgb
+    frames = [encode_image(rgb, "rgb8"), encode_image(rgb[:, :, ::-1], "bgr8"),
+              encode_image(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), "mono8")]
+    broken = replace(frames[0], encoding="rgb9")
+    with BagWriter(path, storage=storage, typestore=typestore) as bag:
+        for i, encoded in enumerate([*frames, broken, frames[0]]):
+            bag.write_image("/cam/image", 1_000 + i, "cam", encoded)
+    return rgb, frames
+
+
+def test_bgr8_mono8_and_a_bad_encoding(engine: Engine, tmp_path: Path):
+    write_mixed_bag(tmp_path / "in")
+    report = replay(options(tmp_path / "in", tmp_path / "out", "--heads", "depth"), engine)
+    assert report["frames_in"] == 5 and report["frames_out"] == 4
+    assert report["frames_failed"] == 1 and report["failures"] == {"unknown_encoding": 1}
+    with AnyReader([tmp_path / "out"]) as reader:
+        depths = [ground_truth("depth", reader.deserialize(raw, c.msgtype))
+                  for c, _, raw in reader.messages()]
+    np.testing.assert_array_equal(depths[0], depths[1])  # rgb8 and bgr8 of one picture
+    np.testing.assert_array_equal(depths[0], depths[3])
+    assert not np.array_equal(depths[0], depths[2])  # mono8 lost the colour
+
+
+def test_humble_typestore_sqlite3_bag_reads(engine: Engine, tmp_path: Path):
+    write_mixed_bag(tmp_path / "in", get_typestore(Stores.ROS2_HUMBLE), "sqlite3")
+    report = replay(options(tmp_path / "in", tmp_path / "out", "--heads", "normals"), engine)
+    assert report["frames_out"] == 4
+
+
+def test_jpeg_png_compressed_and_junk_frame(engine: Engine, tmp_path: Path):
+    rgb = next(render_sequence(1, *SIZE)).rgb
+    bgr = rgb[:, :, ::-1]
+    blobs = [("jpeg", cv2.imencode(".jpg", bgr)[1].tobytes()),
+             ("png", cv2.imencode(".png", bgr)[1].tobytes()),
+             ("jpeg", b"\xff\xd8\xff\xe0 this is not a jpeg"),
+             ("png", cv2.imencode(".png", bgr)[1].tobytes())]
+    with BagWriter(tmp_path / "in") as bag:
+        for i, (fmt, data) in enumerate(blobs):
+            bag.write_compressed("/cam/image_raw/compressed", 5_000 + i, "cam", fmt, data)
+    report = replay(options(tmp_path / "in", tmp_path / "out", "--heads", "segmentation",
+                            "--batch", "2"), engine)
+    assert (report["frames_in"], report["frames_out"]) == (4, 3)
+    assert report["failures"] == {"decode_failed": 1}
+    stamps, _, _ = counts_and_stamps(tmp_path / "out")
+    assert stamps["/tips/segmentation"] == [5_000, 5_001, 5_003]
+
+
+# ----------------------------------------------------------------------------- real CLI
+def tips_ros(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tips_ros.cli", *args], capture_output=True,
+                          text=True, timeout=120, **kwargs)
+
+
+def model_args(tiny_models: tuple[Path, Path]) -> list[str]:
+    return ["--model", str(tiny_models[0]), "--text-model", str(tiny_models[1]), "--device", "cpu"]
+
+
+def test_cli_missing_topic_lists_topics(tiny_models, tmp_path: Path):
+    bag = write_synth_bag(tmp_path / "in", 1, (32, 24))
+    result = tips_ros("replay", str(bag), "--output", str(tmp_path / "out"), "--image-topic",
+                      "/nope", *model_args(tiny_models))
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert "/nope" in result.stderr and SYNTH_TOPICS["labels"] in result.stderr
+
+
+def test_cli_corrupt_bag_keeps_frames_done(tiny_models, tmp_path: Path):
+    bag = write_synth_bag(tmp_path / "in", 5, (32, 24), storage="sqlite3")
+    db = sqlite3.connect(next(bag.glob("*.db3")))
+    (topic_id,) = db.execute("select id from topics where name = ?",
+                             (SYNTH_TOPICS["image"],)).fetchone()
+    rows = [r for (r,) in db.execute("select id from messages where topic_id = ? "
+                                     "order by timestamp", (topic_id,))]
+    db.execute("update messages set data = ? where id = ?", (b"\x00\x01\x00\x00\x05", rows[3]))
+    db.commit()
+    db.close()
+    report = tmp_path / "r.json"
+    result = tips_ros("replay", str(bag), "--output", str(tmp_path / "out"),
+                      "--image-topic", SYNTH_TOPICS["image"], "--report", str(report),
+                      *model_args(tiny_models))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "corrupt" in result.stderr
+    stamps, _, _ = counts_and_stamps(tmp_path / "out")
+    assert len(stamps["/tips/depth"]) == 3
+    assert json.loads(report.read_text())["frames_out"] == 3
+
+
+def test_cli_truncated_bag_is_one_sentence(tiny_models, tmp_path: Path):
+    bag = write_synth_bag(tmp_path / "in", 3, (32, 24))
+    mcap = next(bag.glob("*.mcap"))
+    mcap.write_bytes(mcap.read_bytes()[: mcap.stat().st_size // 2])
+    result = tips_ros("replay", str(bag), "--output", str(tmp_path / "out"),
+                      "--image-topic", SYNTH_TOPICS["image"], *model_args(tiny_models))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "corrupt" in result.stderr
+
+
+def test_cli_sigint_leaves_a_readable_bag_and_report(tiny_models, tmp_path: Path):
+    bag = write_synth_bag(tmp_path / "in", 200, (32, 24))  # 20 s at the recorded 10 fps
+    out, report = tmp_path / "out", tmp_path / "r.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tips_ros.cli", "replay", str(bag), "--output", str(out),
+         "--image-topic", SYNTH_TOPICS["image"], "--pace", "--report", str(report),
+         *model_args(tiny_models)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not out.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(5.0)  # the bag opens before the first (slow) frame; let a few frames pass
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    stamps, _, _ = counts_and_stamps(out)
+    done = json.loads(report.read_text())
+    assert done["interrupted"] is True
+    assert 0 < len(stamps["/tips/depth"]) == done["frames_out"] < 200
