@@ -26,6 +26,7 @@ def ros_env(**extra: str) -> dict[str, str]:
     env.setdefault("ROS_DOMAIN_ID", str(os.getpid() % 100 + 100))
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     env["PYTHONUNBUFFERED"] = "1"
+    env["RCUTILS_LOGGING_BUFFERED_STREAM"] = "0"  # node logs reach the log file at once
     env.update(extra)
     return env
 

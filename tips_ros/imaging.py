@@ -164,6 +164,12 @@ _LAYOUTS: dict[str, _Layout] = {
 #:   ``bayer_grbg8``, ``bayer_rggb16``, ``bayer_bggr16``, ``bayer_gbrg16``, ``bayer_grbg16``.
 SUPPORTED_ENCODINGS: frozenset[str] = frozenset(_LAYOUTS)
 
+def pixel_size(encoding: str) -> int:
+    """Bytes per pixel of a supported raw encoding (``step`` is at least width x this)."""
+    layout = _LAYOUTS[encoding]
+    return np.dtype(layout.dtype).itemsize * layout.channels
+
+
 #: Default pixel limit (width * height) for decoded images: 50 megapixels.
 DEFAULT_MAX_PIXELS = 50_000_000
 

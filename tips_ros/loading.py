@@ -90,9 +90,10 @@ def _call(cls: type[T], source: str, ref: str, kwargs: dict[str, Any]) -> T:
             f"model '{ref}' could not be fetched from the Hugging Face hub; "
             + MAKE_TEST_MODEL_HINT.format(ref=ref)
         ) from err
-    except (ValueError, KeyError, RuntimeError, TypeError) as err:
+    except Exception as err:  # corrupt weights raise library-specific errors (SafetensorError, ...)
         raise ModelLoadError(
-            f"model '{ref}' could not be loaded as {cls.__name__} ({_first_line(err)})"
+            f"model '{ref}' could not be loaded as {cls.__name__}; the files may be corrupt "
+            f"({_first_line(err)})"
         ) from err
     finally:
         transformers.logging.set_verbosity(previous)

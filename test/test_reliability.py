@@ -1,0 +1,301 @@
+"""Reliability suite: malformed and unusual input, query abuse, faults and overload.
+
+Real rclpy; the node runs in its own process with the tiny model on the CPU; inputs are
+published from this test process. After every bad input a good frame must be processed (its
+depth arrives with its stamp) and the process must be alive; /diagnostics must count each
+rejection by reason. The README's reliability table summarises these cases.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+from collections import Counter
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+from lifecycle_msgs.msg import Transition
+from PIL import Image as PILImage
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.serialization import serialize_message
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import String
+
+from ros_harness import Listener, NodeProcess, change_state, diagnostic_values, lifecycle_state, set_parameter
+from tips_ros.imaging import SUPPORTED_ENCODINGS, pixel_size
+
+W, H = 64, 48
+RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+@pytest.fixture(scope="module")
+def listener():
+    listener = Listener("reliability_listener")
+    listener.subscribe(DiagnosticArray, "/diagnostics")
+    yield listener
+    listener.close()
+
+
+def params(tiny_models, **extra):
+    dpt, text = tiny_models
+    return {"model": str(dpt), "text_model": str(text), "device": "cpu", "diagnostics_period": 0.2,
+            "text_queries": ["a", "b"], **extra}
+
+
+class Stamper:
+    """Distinct, increasing stamps (seconds) for the frames of one test."""
+
+    def __init__(self) -> None:
+        self.sec = 1000
+
+    def next(self) -> int:
+        self.sec += 1
+        return self.sec
+
+
+def image(stamp: int, encoding="rgb8", width=W, height=H, step=None, data=None, frame_id="cam",
+          bigendian=0) -> Image:
+    msg = Image()
+    msg.header.stamp.sec = stamp
+    msg.header.frame_id = frame_id
+    msg.width, msg.height, msg.encoding, msg.is_bigendian = width, height, encoding, bigendian
+    if encoding in SUPPORTED_ENCODINGS and step is None:
+        step = width * pixel_size(encoding)
+    msg.step = step or 0
+    if data is None:
+        rng = np.random.default_rng(stamp)
+        data = rng.integers(0, 256, (msg.step or width) * height, dtype=np.uint8).tobytes()
+    msg.data = data
+    return msg
+
+
+def float_image(stamp: int, values: np.ndarray) -> Image:
+    return image(stamp, "32FC1", values.shape[1], values.shape[0], data=values.astype("<f4").tobytes())
+
+
+class Driver:
+    """Publishes bad and good frames and checks the node keeps processing."""
+
+    def __init__(self, listener: Listener, ns: str, compressed: bool = False) -> None:
+        self.listener, self.ns = listener, ns
+        self.topic = f"{ns}/image/compressed" if compressed else f"{ns}/image"
+        self.pub = listener.node.create_publisher(CompressedImage if compressed else Image, self.topic, RELIABLE)
+        self.good_pub = self.pub
+        listener.subscribe(Image, f"{ns}/depth", RELIABLE)
+        self.stamps = Stamper()
+
+    def wait_connected(self, node: NodeProcess) -> None:
+        assert self.listener.wait_for(lambda: self.pub.get_subscription_count() > 0, 30), node.log()
+
+    def depth_stamps(self) -> set[int]:
+        return {m.header.stamp.sec for m in self.listener.get(f"{self.ns}/depth")}
+
+    def send(self, msg, settle: float = 0.3) -> None:
+        self.pub.publish(msg)
+        time.sleep(settle)  # let the worker take it before the next frame replaces it
+
+    def good_frame_processed(self, node: NodeProcess, good) -> None:
+        stamp = good.header.stamp.sec
+        self.pub.publish(good)
+        assert self.listener.wait_for(lambda: stamp in self.depth_stamps(), 15), node.log()[-3000:]
+        assert node.alive()
+
+
+def rejected_counts(listener: Listener, ns: str) -> Counter:
+    values = diagnostic_values(listener, f"{ns}/tips_node: input")
+    return Counter({k.split(".", 1)[1]: int(v) for k, v in values.items() if k.startswith("rejected.")})
+
+
+def test_malformed_and_unusual_raw_images(tiny_models, listener):
+    ns = "/rel"
+    driver = Driver(listener, ns)
+    expected = Counter()
+    with NodeProcess(params(tiny_models), ros_args=["-r", f"__ns:={ns}"]) as node:
+        driver.wait_connected(node)
+        s = driver.stamps
+        cases: list[tuple[str, Image, str | None]] = []
+        # every encoding the node claims to support: processed
+        for encoding in sorted(SUPPORTED_ENCODINGS):
+            cases.append((f"supported {encoding}", image(s.next(), encoding), None))
+        cases += [
+            ("big-endian mono16", image(s.next(), "mono16", bigendian=1), None),
+            ("NaN/Inf 32FC1", float_image(s.next(), np.where(np.arange(W * H).reshape(H, W) % 3 == 0,
+                                                                  np.nan, np.inf)), None),
+            ("empty frame_id", image(s.next(), frame_id=""), None),
+            ("data longer than step x height", image(s.next(), data=bytes(W * 3 * H + 999)), None),
+            ("row padding", image(s.next(), step=W * 3 + 16, data=bytes((W * 3 + 16) * H)), None),
+            # unsupported encodings: rejected
+            ("encoding jpeg in a raw Image", image(s.next(), "jpeg", step=W * 3), "unknown_encoding"),
+            ("encoding 64FC1", image(s.next(), "64FC1", step=W * 8), "unknown_encoding"),
+            ("empty encoding", image(s.next(), "", step=W * 3), "unknown_encoding"),
+            ("encoding RGB8 (wrong case)", image(s.next(), "RGB8", step=W * 3), "unknown_encoding"),
+            ("encoding 16SC1", image(s.next(), "16SC1", step=W * 2), "unknown_encoding"),
+            # dimensions and sizes
+            ("zero width", image(s.next(), width=0, data=b"x" * 10), "bad_dimensions"),
+            ("zero height", image(s.next(), height=0, data=b"x" * 10), "bad_dimensions"),
+            ("100000x100000 with 10 bytes", image(s.next(), width=100000, height=100000, data=b"0123456789"),
+             "too_large"),
+            ("odd width yuv422", image(s.next(), "yuv422", width=W - 1, step=(W - 1) * 2,
+                                       data=bytes((W - 1) * 2 * H)), "bad_dimensions"),
+            ("step too small", image(s.next(), step=W * 3 - 1), "step_too_small"),
+            ("data short by one byte", image(s.next(), data=bytes(W * 3 * H - 1)), "data_too_short"),
+            ("no data", image(s.next(), data=b""), "data_too_short"),
+        ]
+        assert len(cases) >= 30
+        for name, msg, reason in cases:
+            if reason is None:
+                driver.good_frame_processed(node, msg)
+            else:
+                driver.send(msg)
+                expected[reason] += 1
+                driver.good_frame_processed(node, image(s.next()))
+        # stamps going backwards are processed (and noted)
+        driver.good_frame_processed(node, image(5))
+        # a junk serialized message straight onto the topic
+        driver.send(b"\x00\x01\x00\x00" + os.urandom(40))
+        expected["malformed_message"] += 1
+        driver.good_frame_processed(node, image(s.next()))
+        assert listener.wait_for(lambda: rejected_counts(listener, ns) == expected, 5), (
+            rejected_counts(listener, ns), expected)
+        values = diagnostic_values(listener, f"{ns}/tips_node: input")
+        assert int(values["noted.stamp_backwards"]) >= 1 and int(values["noted.empty_frame_id"]) >= 1
+        assert node.alive()
+
+
+def jpeg(seed: int, quality: int = 90) -> bytes:
+    rng = np.random.default_rng(seed)
+    ok, buf = cv2.imencode(".jpg", rng.integers(0, 256, (H, W, 3), dtype=np.uint8), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return buf.tobytes()
+
+
+def png16() -> bytes:
+    out = io.BytesIO()
+    PILImage.fromarray((np.arange(W * H).reshape(H, W) * 20).astype(np.uint16)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def compressed(stamp: int, data: bytes, fmt: str = "jpeg") -> CompressedImage:
+    msg = CompressedImage()
+    msg.header.stamp.sec = stamp
+    msg.header.frame_id = "cam"
+    msg.format, msg.data = fmt, data
+    return msg
+
+
+def test_malformed_compressed_images(tiny_models, listener):
+    ns = "/relc"
+    driver = Driver(listener, ns, compressed=True)
+    with NodeProcess(params(tiny_models, input_compressed=True), ros_args=["-r", f"__ns:={ns}"]) as node:
+        driver.wait_connected(node)
+        s, good = driver.stamps, jpeg(1)
+        driver.good_frame_processed(node, compressed(s.next(), good))
+        driver.good_frame_processed(node, compressed(s.next(), png16(), "png"))
+        bad = [b"", b"not an image at all", good[: len(good) // 2], os.urandom(500), png16()[:60]]
+        for data in bad:
+            driver.send(compressed(s.next(), data))
+            driver.good_frame_processed(node, compressed(s.next(), good))
+        assert listener.wait_for(lambda: rejected_counts(listener, ns) == Counter(decode_failed=len(bad)), 5), (
+            rejected_counts(listener, ns))
+
+
+def raw_string(data: bytes) -> bytes:
+    """A serialized std_msgs/String whose payload is ``data`` (may be invalid UTF-8)."""
+    return b"\x00\x01\x00\x00" + (len(data) + 1).to_bytes(4, "little") + data + b"\x00"
+
+
+def test_query_abuse_keeps_previous_queries(tiny_models, listener):
+    ns = "/relq"
+    driver = Driver(listener, ns)
+    listener.subscribe(Image, f"{ns}/heatmaps", RELIABLE)
+    queries = listener.node.create_publisher(String, f"{ns}/queries", LATCHED)
+    with NodeProcess(params(tiny_models, max_queries=16, max_query_length=100),
+                     ros_args=["-r", f"__ns:={ns}"]) as node:
+        driver.wait_connected(node)
+        bad = {
+            "empty": serialize_message(String(data="[]")),
+            "too_many": serialize_message(String(data=json.dumps([f"q{i}" for i in range(1000)]))),
+            "too_long": serialize_message(String(data="x" * 10_000)),
+            "not_utf8": raw_string(b"\xff\xfe\xfa bad"),
+            "malformed_json": serialize_message(String(data='["floor", ')),
+            "empty_query": serialize_message(String(data="floor, , wall")),
+        }
+        for reason, payload in bad.items():
+            queries.publish(payload)
+            time.sleep(0.3)
+            driver.good_frame_processed(node, image(driver.stamps.next()))
+            heat = listener.get(f"{ns}/heatmaps")[-1]
+            assert heat.encoding == "32FC2", reason  # still the two startup queries
+        values = diagnostic_values(listener, f"{ns}/tips_node: engine")
+        assert listener.wait_for(lambda: all(
+            diagnostic_values(listener, f"{ns}/tips_node: engine").get(f"queries_rejected.{r}") == "1" for r in bad), 5), values
+
+
+def test_out_of_memory_drops_frame_and_continues(tiny_models, listener):
+    ns = "/reloom"
+    driver = Driver(listener, ns)
+    with NodeProcess(params(tiny_models), ros_args=["-r", f"__ns:={ns}"], env={"TIPS_ROS_FAULTS": "oom@2,oom@3"}) as node:
+        driver.wait_connected(node)
+        driver.good_frame_processed(node, image(driver.stamps.next()))
+        lost = [driver.stamps.next(), driver.stamps.next()]
+        for stamp in lost:
+            driver.send(image(stamp), settle=1.0)
+        driver.good_frame_processed(node, image(driver.stamps.next()))
+        assert not set(lost) & driver.depth_stamps()
+        assert listener.wait_for(lambda: diagnostic_values(listener, f"{ns}/tips_node: engine").get("oom_events") == "2", 5)
+        engine = diagnostic_values(listener, f"{ns}/tips_node: engine")
+        assert engine["_level"] == "1" and "out-of-memory" in engine["_message"]
+        assert int(engine["batch_limit"]) == 1
+        assert "device out of memory" in node.log()
+
+
+def test_stale_camera_warns_and_recovers(tiny_models, listener):
+    ns = "/relstale"
+    driver = Driver(listener, ns)
+    with NodeProcess(params(tiny_models, stale_after=1.0), ros_args=["-r", f"__ns:={ns}"]) as node:
+        driver.wait_connected(node)
+        driver.good_frame_processed(node, image(driver.stamps.next()))
+        assert listener.wait_for(lambda: diagnostic_values(listener, f"{ns}/tips_node: input").get("_message") == "receiving", 5)
+        assert listener.wait_for(
+            lambda: diagnostic_values(listener, f"{ns}/tips_node: input").get("_message", "").startswith("stale"), 5)
+        assert diagnostic_values(listener, f"{ns}/tips_node: input")["_level"] == "1"
+        for _ in range(3):
+            driver.good_frame_processed(node, image(driver.stamps.next()))
+        assert listener.wait_for(lambda: diagnostic_values(listener, f"{ns}/tips_node: input").get("_level") == "0", 5)
+
+
+def test_missing_or_corrupt_model_then_reconfigure(tiny_models, listener, tmp_path: Path):
+    import shutil
+
+    dpt, _ = tiny_models
+    corrupt = tmp_path / "corrupt_dpt"
+    shutil.copytree(dpt, corrupt)
+    (corrupt / "model.safetensors").write_bytes(b"\x00garbage" * 100)
+    pickle_only = tmp_path / "pickle_dpt"
+    shutil.copytree(dpt, pickle_only)
+    (pickle_only / "model.safetensors").rename(pickle_only / "pytorch_model.bin")
+    for ns, model in (("/relcorrupt", corrupt), ("/relpickle", pickle_only)):
+        with NodeProcess(params(tiny_models, model=str(model)), ros_args=["-r", f"__ns:={ns}"]) as node:
+            assert listener.wait_for(lambda: lifecycle_state(listener, f"{ns}/tips_node") == "unconfigured", 30)
+            assert listener.wait_for(lambda: diagnostic_values(listener, f"{ns}/tips_node: engine").get("_level") == "2", 5)
+            assert node.alive() and "configure failed" in node.log()
+            assert set_parameter(listener, f"{ns}/tips_node", "model", str(dpt)).successful
+            assert change_state(listener, f"{ns}/tips_node", Transition.TRANSITION_CONFIGURE)
+
+
+def test_cuda_requested_on_a_machine_without_cuda(tiny_models, listener):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")  # CI and the dev machines have none
+    with NodeProcess(params(tiny_models, device="cuda"), ros_args=["-r", "__ns:=/relcuda"]) as node:
+        assert listener.wait_for(lambda: lifecycle_state(listener, "/relcuda/tips_node") == "unconfigured", 30)
+        assert node.alive() and "CUDA is not available" in node.log()
+    with NodeProcess(params(tiny_models, device="auto"), ros_args=["-r", "__ns:=/relauto"]) as node:
+        assert listener.wait_for(lambda: lifecycle_state(listener, "/relauto/tips_node") == "active", 30)
+        assert "running the model on the CPU" in node.log()
