@@ -14,7 +14,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import String
 
-from ros_harness import Listener, NodeProcess, diagnostic_values, start_publisher
+from ros_harness import Listener, NodeProcess, diagnostic_values, lifecycle_state, start_publisher
 from tips_ros.outputs import ALL_TOPICS
 
 BEST_EFFORT = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
@@ -119,10 +119,9 @@ def test_only_subscribed_heads_run(tiny_models, listener):
     assert [values[f"head_calls.{h}"] for h in ("normals", "segmentation", "heatmaps")] == ["0", "0", "0"]
 
 
-def test_sigint_and_sigterm_exit_cleanly(tiny_models):
+def test_sigint_and_sigterm_exit_cleanly(tiny_models, listener):
     for sig in (signal.SIGINT, signal.SIGTERM):
-        with NodeProcess(model_params(tiny_models)) as node:
-            time.sleep(6)
-            assert node.alive(), node.log()
+        with NodeProcess(model_params(tiny_models), ros_args=["-r", "__ns:=/sig"]) as node:
+            assert listener.wait_for(lambda: lifecycle_state(listener, "/sig/tips_node") == "active", 60), node.log()
             code, seconds = node.stop(sig)
         assert code == 0 and seconds < 3.0, (sig, code, seconds, node.log())

@@ -468,17 +468,18 @@ def main(args: list[str] | None = None) -> int:
     """Entry point of ``tips_node``: spin until SIGINT/SIGTERM, then exit 0."""
     use_shipped_fastdds_profile()
     rclpy.init(args=args if args is not None else sys.argv)
-    node = TipsNode()
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
+    node = None
     try:
+        node = TipsNode()  # autostart loads the model here; Ctrl-C during that is a clean exit too
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        node.on_shutdown(None)
-        executor.shutdown(timeout_sec=1.0)
-        node.destroy_node()
+        if node is not None:
+            node.on_shutdown(None)
+            node.destroy_node()
         rclpy.try_shutdown()
     return 0
 
