@@ -299,3 +299,52 @@ def test_cuda_requested_on_a_machine_without_cuda(tiny_models, listener):
     with NodeProcess(params(tiny_models, device="auto"), ros_args=["-r", "__ns:=/relauto"]) as node:
         assert listener.wait_for(lambda: lifecycle_state(listener, "/relauto/tips_node") == "active", 30)
         assert "running the model on the CPU" in node.log()
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def sample_rss(pid: int, seconds: float) -> list[float]:
+    samples, end = [], time.monotonic() + seconds
+    while time.monotonic() < end:
+        samples.append(rss_mb(pid))
+        time.sleep(0.1)
+    return samples
+
+
+def test_overload_keeps_latency_and_memory_flat(tiny_models, listener):
+    """Input at >= 3x the node's rate for 60 s: frame age and memory do not grow; drops counted."""
+    from ros_harness import start_publisher
+
+    ns = "/relload"
+    for topic in ("depth", "normals", "segmentation/color", "heatmaps"):
+        listener.subscribe(Image, f"{ns}/{topic}", QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT))
+    with NodeProcess(params(tiny_models), ros_args=["-r", f"__ns:={ns}"]) as node:
+        pub = start_publisher("--topic", f"{ns}/image", "--frames", "2200", "--rate", "30")
+        status = lambda: diagnostic_values(listener, f"{ns}/tips_node: input")  # noqa: E731
+        assert listener.wait_for(lambda: int(status().get("frames_processed", 0)) > 0, 60), node.log()
+        start = time.monotonic()
+        # Each frame allocates and frees a few hundred MB of temporaries (150-class logits at
+        # 640x480), so RSS swings between samples; the floor of a 10 s window is what a leak
+        # would raise.
+        rss_early = min(sample_rss(node.proc.pid, 10.0))
+        early = status()
+        time.sleep(max(0.0, 50 - (time.monotonic() - start)))
+        rss_late = min(sample_rss(node.proc.pid, 10.0))
+        late = status()
+        pub.kill()
+        assert node.alive()
+    in_rate, out_rate = float(late["input_rate_hz"]), float(late["output_rate_hz"])
+    assert in_rate >= 3 * out_rate, (in_rate, out_rate)
+    age_early, age_late = float(early["frame_age_p99_ms"]), float(late["frame_age_p99_ms"])
+    run_ms = float(late["latency_p99_ms"])
+    # keep-latest: a frame waits at most about one model run (plus one input period)
+    bound = 1000.0 / in_rate + 2 * run_ms + 100.0
+    assert age_late <= bound and age_early <= bound, (age_early, age_late, bound)
+    assert age_late <= 1.5 * age_early + 50.0, (age_early, age_late)
+    assert int(late["frames_dropped"]) > int(late["frames_processed"])
+    assert rss_late - rss_early < 50.0, (rss_early, rss_late)
