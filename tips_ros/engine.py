@@ -64,6 +64,8 @@ class EngineConfig:
     heatmap_mode: str = "cosine"  # cosine | softmax (across queries)
     heatmap_temperature: float = 0.1  # softmax temperature, in cosine units
     allow_pickle: bool = False  # allow non-safetensors weights (explicit opt-in)
+    compile: str = "none"  # none | default | reduce-overhead | max-autotune (torch.compile mode)
+    channels_last: bool = False  # channels-last memory format for the DPT convolutions
 
 
 @dataclass
@@ -190,6 +192,10 @@ class Engine:
         self._templates: tuple[str, ...] = ()
         self._text_embeddings = torch.zeros((0, backbone.hidden_size), device=self.device)
         self._count_backbone = self.model.backbone.register_forward_hook(self._on_backbone)
+        if config.compile != "none" or config.channels_last:
+            from tips_ros.acceleration import accelerate
+
+            accelerate(self)
 
     # ------------------------------------------------------------------ queries
     @property
@@ -336,6 +342,18 @@ class Engine:
             if "heatmaps_color" in heads:
                 pred.heatmaps_color = host(colors.overlay_heatmaps(image[None], heatmaps)[0])
         return pred
+
+    def warmup(self, shapes: Sequence[tuple[int, int]] = ((480, 640),), batch: int = 1,
+               heads: Collection[str] = HEADS + tuple(VIEWS)) -> None:
+        """Run a few frames of each input ``(height, width)`` so compilation, CUDA graph
+        capture and allocator growth happen now (at configure), not on the first camera frame.
+        Engine counters are restored afterwards."""
+        saved = EngineStats(self.stats.backbone_calls, self.stats.frames, dict(self.stats.head_calls))
+        for height, width in shapes:
+            images = [np.zeros((height, width, 3), np.uint8) + 127] * batch
+            for _ in range(2):
+                self.infer(images, heads)
+        self.stats = saved
 
     # ------------------------------------------------------------------ bookkeeping
     def _on_backbone(self, *_: object) -> None:
