@@ -53,6 +53,8 @@ def load_pretrained(cls: type[T], ref: str, *, allow_pickle: bool = False, **kwa
         kwargs["use_safetensors"] = None if allow_pickle else True
     path = Path(ref).expanduser()
     if path.is_dir():
+        if "use_safetensors" in kwargs and not (path / "config.json").is_file():
+            raise ModelLoadError(f"model directory '{ref}' is incomplete: it has no config.json")
         return _call(cls, str(path), ref, kwargs)
     if path.exists():
         raise ModelLoadError(f"model path '{ref}' is a file, expected a model directory")
