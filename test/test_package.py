@@ -87,3 +87,13 @@ def test_setup_cfg_installs_scripts_where_ros2_run_looks():
     assert cfg["install"]["install_scripts"] == "$base/lib/tips_ros"
     assert (REPO / "resource" / "tips_ros").exists()
     assert (REPO / "config" / "fastdds.xml").exists()
+
+
+def test_readme_documents_every_parameter_and_output_topic():
+    from tips_ros.outputs import ALL_TOPICS
+
+    readme = (REPO / "README.md").read_text()
+    for spec in SPECS:
+        assert f"| `{spec.name}` |" in readme, spec.name
+    for topic in ALL_TOPICS:
+        assert f"| `{topic}` |" in readme, topic
