@@ -26,3 +26,16 @@ def tiny_engine(tiny_models: tuple[Path, Path]):
 
     dpt, text = tiny_models
     return Engine(EngineConfig(model=str(dpt), text_model=str(text), device="cpu", precision="fp32"))
+
+
+@pytest.fixture(scope="session")
+def listener():
+    """One rclpy node in this process recording every subscribed topic (and /diagnostics)."""
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    from ros_harness import Listener
+
+    listener = Listener("test_listener")
+    listener.subscribe(DiagnosticArray, "/diagnostics")
+    yield listener
+    listener.close()

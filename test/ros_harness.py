@@ -101,6 +101,12 @@ def _yaml(value: Any) -> str:
     return str(value)
 
 
+def node_params(tiny_models: tuple[Path, Path], **extra: Any) -> dict[str, Any]:
+    """Parameters that run the node on the tiny test model on the CPU, plus ``extra``."""
+    dpt, text = tiny_models
+    return {"model": str(dpt), "text_model": str(text), "device": "cpu", **extra}
+
+
 def start_publisher(*args: str) -> subprocess.Popen:
     """Run camera_publisher.py (see its --help) in its own process."""
     return subprocess.Popen([sys.executable, str(PUBLISHER), *args], env=ros_env(),

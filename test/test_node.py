@@ -8,13 +8,12 @@ import signal
 import time
 
 import numpy as np
-import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import String
 
-from ros_harness import Listener, NodeProcess, diagnostic_values, lifecycle_state, start_publisher
+from ros_harness import NodeProcess, diagnostic_values, lifecycle_state, node_params, start_publisher
 from tips_ros.outputs import ALL_TOPICS
 
 BEST_EFFORT = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
@@ -23,16 +22,8 @@ TYPES = {"depth/camera_info": CameraInfo, "points": PointCloud2,
          "segmentation/labels": String, "heatmaps/queries": String}
 
 
-@pytest.fixture(scope="module")
-def listener():
-    listener = Listener()
-    yield listener
-    listener.close()
-
-
 def model_params(tiny_models, **extra):
-    dpt, text = tiny_models
-    return {"model": str(dpt), "text_model": str(text), "device": "cpu", **extra}
+    return node_params(tiny_models, **extra)
 
 
 def sent_stamps(proc) -> set[int]:

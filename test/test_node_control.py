@@ -3,35 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 
-import numpy as np
-import pytest
-from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.msg import Transition
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
 from ros_harness import (
-    Listener, NodeProcess, change_state, diagnostic_values, lifecycle_state, set_parameter, start_publisher,
+    NodeProcess, node_params, change_state, diagnostic_values, lifecycle_state, set_parameter, start_publisher,
 )
 
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
-@pytest.fixture(scope="module")
-def listener():
-    listener = Listener("control_listener")
-    listener.subscribe(DiagnosticArray, "/diagnostics")
-    yield listener
-    listener.close()
-
-
 def params(tiny_models, **extra):
-    dpt, text = tiny_models
-    return {"model": str(dpt), "text_model": str(text), "device": "cpu", **extra}
+    return node_params(tiny_models, **extra)
 
 
 def channels(msg: Image) -> int:

@@ -18,7 +18,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.msg import Transition
 from PIL import Image as PILImage
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
@@ -26,7 +25,7 @@ from rclpy.serialization import serialize_message
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
 
-from ros_harness import Listener, NodeProcess, change_state, diagnostic_values, lifecycle_state, set_parameter
+from ros_harness import Listener, NodeProcess, change_state, node_params, diagnostic_values, lifecycle_state, set_parameter
 from tips_ros.imaging import SUPPORTED_ENCODINGS, pixel_size
 
 W, H = 64, 48
@@ -34,18 +33,8 @@ RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
-@pytest.fixture(scope="module")
-def listener():
-    listener = Listener("reliability_listener")
-    listener.subscribe(DiagnosticArray, "/diagnostics")
-    yield listener
-    listener.close()
-
-
 def params(tiny_models, **extra):
-    dpt, text = tiny_models
-    return {"model": str(dpt), "text_model": str(text), "device": "cpu", "diagnostics_period": 0.2,
-            "text_queries": ["a", "b"], **extra}
+    return node_params(tiny_models, diagnostics_period=0.2, text_queries=["a", "b"], **extra)
 
 
 class Stamper:
