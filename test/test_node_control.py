@@ -104,3 +104,19 @@ def test_two_cameras_one_batched_pass(tiny_models, listener):
     frames, passes = int(engine["frames"]), int(engine["backbone_calls"])
     assert passes < frames  # frames of both cameras share forward passes
     assert passes <= 0.75 * frames, (passes, frames)
+
+
+def test_input_qos_auto_matches_a_best_effort_camera(tiny_models, listener):
+    """auto subscribes best effort to a best-effort driver; a forced reliable input cannot match
+    it and the node logs the incompatibility with the fix."""
+    listener.subscribe(Image, "/qa/depth")
+    with NodeProcess(params(tiny_models), ros_args=["-r", "__ns:=/qa"]) as node:
+        pub = start_publisher("--topic", "/qa/image", "--frames", "40", "--rate", "5", "--width", "160",
+                              "--height", "120", "--reliability", "best_effort")
+        assert listener.wait_for(lambda: len(listener.get("/qa/depth")) >= 2, 30), node.log()
+        pub.kill()
+    with NodeProcess(params(tiny_models, input_reliability="reliable"), ros_args=["-r", "__ns:=/qr"]) as node:
+        pub = start_publisher("--topic", "/qr/image", "--frames", "15", "--rate", "5", "--width", "160",
+                              "--height", "120", "--reliability", "best_effort", "--wait-subscriber", "5")
+        pub.communicate(timeout=60)
+        assert listener.wait_for(lambda: "input_reliability:=auto or best_effort" in node.log(), 5), node.log()
