@@ -19,6 +19,10 @@ value over bins between ``min_depth`` and ``max_depth``, 0.001..10 m for the rel
 normals are unit vectors in the camera optical frame (x right, y down, z forward); class ids
 index the model's label list (ADE20K-150 for the released model); heatmaps are cosine
 similarities in [-1, 1] (or softmax probabilities across queries in ``softmax`` mode).
+
+Dense features, their PCA view, the global embeddings and zero-shot segmentation
+(:data:`FEATURE_HEADS`, see :mod:`tips_ros.features`) come from the same single pass: the
+last feature map, plus the last block's input captured by a forward pre-hook.
 """
 
 from __future__ import annotations
@@ -35,16 +39,26 @@ from transformers import Tipsv2DptForDensePrediction
 from tips_ros import colors
 from tips_ros.ade20k import label_palette
 from tips_ros.faults import FaultInjector
+from tips_ros.features import (
+    NO_QUERY, ZEROSHOT_TEMPLATES, PcaProjector, colorize_zeroshot, normalised_embeddings,
+    value_attention_tokens, zeroshot_ids,
+)
 from tips_ros.loading import ModelLoadError, load_pretrained
 from tips_ros.text import TextEncoder
 
-#: Outputs the engine can compute. ``segmentation`` also yields the per-pixel confidence.
+#: Outputs the engine computes by default. ``segmentation`` also yields the per-pixel confidence.
 HEADS: tuple[str, ...] = ("depth", "normals", "segmentation", "heatmaps")
+#: Further outputs, computed only when asked for by name (``infer(..., heads=[...])``):
+#: patch features, the two global embeddings and zero-shot (value-attention) segmentation.
+FEATURE_HEADS: tuple[str, ...] = ("features", "embedding", "zeroshot")
+ALL_HEADS: tuple[str, ...] = HEADS + FEATURE_HEADS
 #: rgb8 colour views, computed on the device from the head they are named after.
 VIEWS: dict[str, str] = {
     "normals_color": "normals",
     "segmentation_color": "segmentation",
     "heatmaps_color": "heatmaps",
+    "features_pca": "features",
+    "zeroshot_color": "zeroshot",
 }
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -66,6 +80,9 @@ class EngineConfig:
     allow_pickle: bool = False  # allow non-safetensors weights (explicit opt-in)
     compile: str = "none"  # none | default | reduce-overhead | max-autotune (torch.compile mode)
     channels_last: bool = False  # channels-last memory format for the DPT convolutions
+    zeroshot_threshold: float = 0.0  # best cosine below this -> zeroshot id 255 (none)
+    zeroshot_templates: tuple[str, ...] = ZEROSHOT_TEMPLATES  # prompt ensemble for zeroshot
+    pca_momentum: float = 0.05  # weight of each new batch in the features/pca statistics
 
 
 @dataclass
@@ -84,6 +101,11 @@ class Prediction:
     normals_color: np.ndarray | None = None  # (H, W, 3) uint8 RGB, (n + 1) / 2 * 255
     segmentation_color: np.ndarray | None = None  # (H, W, 3) uint8 RGB, class palette
     heatmaps_color: np.ndarray | None = None  # (H, W, 3) uint8 RGB, best query over the image
+    features: np.ndarray | None = None  # (h, w, D) float32 patch tokens, grid = model input / 14
+    features_pca: np.ndarray | None = None  # (H, W, 3) uint8 RGB, first 3 principal components
+    embedding: np.ndarray | None = None  # (1 + R, D) float32 unit rows: CLS, then register(s)
+    zeroshot: np.ndarray | None = None  # (H, W) uint8 best query id, 255 = none
+    zeroshot_color: np.ndarray | None = None  # (H, W, 3) uint8 RGB, query colours over the image
 
 
 @dataclass
@@ -92,6 +114,7 @@ class EngineStats:
 
     backbone_calls: int = 0
     frames: int = 0
+    #: calls per head; FEATURE_HEADS appear once they have run
     head_calls: dict[str, int] = field(default_factory=lambda: dict.fromkeys(HEADS, 0))
 
 
@@ -191,7 +214,12 @@ class Engine:
         self._queries: tuple[str, ...] = ()
         self._templates: tuple[str, ...] = ()
         self._text_embeddings = torch.zeros((0, backbone.hidden_size), device=self.device)
+        self._text_lock = threading.Lock()  # the text tower is used from set_queries and infer
+        self.pca = PcaProjector(config.pca_momentum)
+        self._last_block_input: torch.Tensor | None = None
         self._count_backbone = self.model.backbone.register_forward_hook(self._on_backbone)
+        self._capture_last = self.model.backbone.encoder.layer[-1].register_forward_pre_hook(
+            self._on_last_block)
         if config.compile != "none" or config.channels_last:
             from tips_ros.acceleration import accelerate
 
@@ -205,7 +233,8 @@ class Engine:
 
     def set_queries(self, queries: Sequence[str], templates: Sequence[str] = ()) -> None:
         """Encode (or fetch from the cache) a new query set; used from the next frame on."""
-        embeddings = self.text.encode(queries, templates)
+        with self._text_lock:
+            embeddings = self.text.encode(queries, templates)
         with self._lock:
             self._queries, self._templates = tuple(queries), tuple(templates)
             self._text_embeddings = embeddings
@@ -219,9 +248,9 @@ class Engine:
         input size go through the backbone together (one pass per batch). Unknown names raise
         ValueError.
         """
-        unknown = set(heads) - set(HEADS) - set(VIEWS)
+        unknown = set(heads) - set(ALL_HEADS) - set(VIEWS)
         if unknown:
-            raise ValueError(f"unknown heads {sorted(unknown)}; choose from {HEADS + tuple(VIEWS)}")
+            raise ValueError(f"unknown heads {sorted(unknown)}; choose from {ALL_HEADS + tuple(VIEWS)}")
         heads = set(heads) | {VIEWS[view] for view in set(heads) & set(VIEWS)}
         self._faults.before_infer()
         predictions: list[Prediction | None] = [None] * len(images)
@@ -244,9 +273,11 @@ class Engine:
     ) -> list[Prediction]:
         uploaded = self.upload(images)
         pixels = self.resize(uploaded, size)
+        self._last_block_input = None
         features = self.model.backbone(pixels).feature_maps
         grid = (size[0] // self.patch_size, size[1] // self.patch_size)
         raw = self._run_heads(features, grid, heads)
+        self._last_block_input = None
         self.stats.frames += len(images)
         return [self._finish(raw, i, uploaded[i], heads) for i in range(len(images))]
 
@@ -294,9 +325,41 @@ class Engine:
             ).float()
         if "heatmaps" in heads:
             raw["heatmaps"] = self._heatmaps(features[-1], grid)
+        last = features[-1]
+        if "features" in heads:
+            patches = last[:, 1 + self.num_registers :]
+            raw["features"] = patches.reshape(patches.shape[0], *grid, patches.shape[-1])
+            if "features_pca" in heads:
+                self.pca.momentum = self.config.pca_momentum
+                self.pca.update(patches.reshape(-1, patches.shape[-1]))
+                colours = self.pca.project(patches)  # (B, N, 3) in 0..1
+                raw["features_pca"] = colours.permute(0, 2, 1).reshape(colours.shape[0], 3, *grid)
+        if "embedding" in heads:
+            raw["embedding"] = normalised_embeddings(last, self.num_registers)
+        if "zeroshot" in heads:
+            raw["zeroshot"] = self._zeroshot(grid)
         for head in raw:
-            self.stats.head_calls[head] += 1
+            if head in self.stats.head_calls or head in FEATURE_HEADS:
+                self.stats.head_calls[head] = self.stats.head_calls.get(head, 0) + 1
         return raw
+
+    def zeroshot_tokens(self) -> torch.Tensor:
+        """(B, N, D) value-attention patch tokens of the current pass (see tips_ros.features)."""
+        if self._last_block_input is None:
+            raise RuntimeError("the last block's input was not captured in this pass")
+        backbone = self.model.backbone
+        hidden = self._last_block_input[:, 1 + self.num_registers :]
+        return value_attention_tokens(backbone.encoder.layer[-1], hidden, backbone.layernorm)
+
+    def _zeroshot(self, grid: tuple[int, int]) -> torch.Tensor:
+        """(B, Q, ph, pw) cosine of value-attention patch tokens with prompt-ensembled queries."""
+        if len(self._queries) > NO_QUERY:
+            raise ValueError(f"zeroshot takes at most {NO_QUERY} queries, got {len(self._queries)}")
+        with self._text_lock:  # cached after the first frame of a query set
+            text = self.text.encode(self._queries, self.config.zeroshot_templates)
+        tokens = F.normalize(self.zeroshot_tokens().float(), dim=-1)
+        scores = torch.einsum("bnd,qd->bqn", tokens, text)
+        return scores.reshape(scores.shape[0], scores.shape[1], *grid)
 
     def _heatmaps(self, last: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
         """(B, Q, ph, pw) similarity of each patch token to each query embedding."""
@@ -310,7 +373,7 @@ class Engine:
         self, raw: dict[str, torch.Tensor], index: int, image: torch.Tensor, heads: set[str]
     ) -> Prediction:
         """Upsample one image's raw outputs to its size, make the views, download each once."""
-        pred = Prediction(queries=self._queries if "heatmaps" in heads else ())
+        pred = Prediction(queries=self._queries if heads & {"heatmaps", "zeroshot"} else ())
         shape = tuple(image.shape[:2])
 
         def up(tensor: torch.Tensor) -> torch.Tensor:
@@ -341,6 +404,19 @@ class Engine:
             pred.heatmaps = host(heatmaps[0].permute(1, 2, 0))
             if "heatmaps_color" in heads:
                 pred.heatmaps_color = host(colors.overlay_heatmaps(image[None], heatmaps)[0])
+        if "features" in heads:
+            pred.features = host(raw["features"][index].float())
+            if "features_pca" in heads:
+                pca = up(raw["features_pca"])[0].permute(1, 2, 0)
+                pred.features_pca = host((pca * 255).round().clamp(0, 255).to(torch.uint8))
+        if "embedding" in heads:
+            pred.embedding = host(raw["embedding"][index])
+        if "zeroshot" in heads:
+            ids = zeroshot_ids(up(raw["zeroshot"])[0], self.config.zeroshot_threshold)
+            pred.zeroshot = host(ids)
+            if "zeroshot_color" in heads:
+                palette = torch.from_numpy(label_palette(len(self._queries))).to(self.device)
+                pred.zeroshot_color = host(colorize_zeroshot(image, ids, palette))
         return pred
 
     def warmup(self, shapes: Sequence[tuple[int, int]] = ((480, 640),), batch: int = 1,
@@ -354,10 +430,15 @@ class Engine:
             for _ in range(2):
                 self.infer(images, heads)
         self.stats = saved
+        self.pca.reset()  # grey warm-up frames must not seed the features/pca projection
 
     # ------------------------------------------------------------------ bookkeeping
     def _on_backbone(self, *_: object) -> None:
         self.stats.backbone_calls += 1
+
+    def _on_last_block(self, _module: object, args: tuple) -> None:
+        """Keep a reference to the last block's input (no copy) for zero-shot segmentation."""
+        self._last_block_input = args[0]
 
     def device_memory(self) -> dict[str, int]:
         """Allocated and peak device memory in bytes (zeros on CPU)."""
@@ -371,6 +452,7 @@ class Engine:
     def close(self) -> None:
         """Release the models and free cached device memory."""
         self._count_backbone.remove()
+        self._capture_last.remove()
         del self.model, self.text
         if self.device.type == "cuda":
             torch.cuda.empty_cache()

@@ -15,7 +15,15 @@ segmentation           mono8/16UC1    class ids (16UC1 beyond 256 classes)
 segmentation/color     rgb8           class palette
 heatmaps               32FC<N>        channel i = similarity to query i
 heatmaps/color         rgb8           strongest query tinted over the image
+features               32FC<D>        patch grid (h x w = input/14), D channels per patch
+features/pca           rgb8           first 3 principal components, slowly updated basis
+embedding              32FC1          (1 + R) x D: row 0 CLS, rows 1.. register (2nd CLS)
+zeroshot               mono8          best query id per pixel, 255 = none (< threshold)
+zeroshot/color         rgb8           query colours half over the image
 =====================  =============  ==================================================
+
+The last five (:data:`FEATURE_TOPICS`, plus the latched ``zeroshot/labels``) are described in
+``docs/features.md``; they are computed only when subscribed (or with ``compute_all``).
 """
 
 from __future__ import annotations
@@ -39,20 +47,35 @@ IMAGE_TOPICS: dict[str, tuple[str, str]] = {
     "heatmaps": ("heatmaps", "heatmaps"),
     "heatmaps/color": ("heatmaps_color", "heatmaps_color"),
 }
+#: Dense features, global embeddings and zero-shot segmentation (docs/features.md).
+FEATURE_TOPICS: dict[str, tuple[str, str]] = {
+    "features": ("features", "features"),
+    "features/pca": ("features_pca", "features_pca"),
+    "embedding": ("embedding", "embedding"),
+    "zeroshot": ("zeroshot", "zeroshot"),
+    "zeroshot/color": ("zeroshot_color", "zeroshot_color"),
+}
+#: Every per-frame sensor_msgs/Image topic.
+STREAM_TOPICS: dict[str, tuple[str, str]] = {**IMAGE_TOPICS, **FEATURE_TOPICS}
 #: Latched (transient local) JSON topics.
 LABELS_TOPIC = "segmentation/labels"
 QUERIES_TOPIC = "heatmaps/queries"
 CAMERA_INFO_TOPIC = "depth/camera_info"
 POINTS_TOPIC = "points"
-#: Every output topic the node can publish (relative names).
+ZEROSHOT_LABELS_TOPIC = "zeroshot/labels"
+#: The core output topics (depth, normals, segmentation, heatmaps; relative names).
 ALL_TOPICS: tuple[str, ...] = (
     *IMAGE_TOPICS, CAMERA_INFO_TOPIC, LABELS_TOPIC, QUERIES_TOPIC, POINTS_TOPIC,
 )
+#: The feature outputs (docs/features.md).
+FEATURE_ALL_TOPICS: tuple[str, ...] = (*FEATURE_TOPICS, ZEROSHOT_LABELS_TOPIC)
+#: Every output topic the node can publish.
+EVERY_TOPIC: tuple[str, ...] = ALL_TOPICS + FEATURE_ALL_TOPICS
 
 
 def heads_for(topics: Iterable[str]) -> set[str]:
     """The engine heads/views needed to publish ``topics`` (camera info needs none)."""
-    heads = {IMAGE_TOPICS[t][1] for t in topics if t in IMAGE_TOPICS}
+    heads = {STREAM_TOPICS[t][1] for t in topics if t in STREAM_TOPICS}
     if POINTS_TOPIC in topics:
         heads |= {"depth", "segmentation"}
     return heads
@@ -62,6 +85,8 @@ def image_encoding(topic: str, array: np.ndarray) -> str:
     """The ROS encoding for ``array`` on image ``topic``."""
     if topic == "segmentation":
         return "mono8" if array.dtype == np.uint8 else "16UC1"
+    if topic == "zeroshot":
+        return "mono8"
     if array.dtype == np.uint8:
         return "rgb8"
     channels = 1 if array.ndim == 2 else array.shape[2]
@@ -72,9 +97,9 @@ def encode_prediction(pred: Prediction, topics: Collection[str]) -> dict[str, En
     """Encoded image fields for each requested image topic that ``pred`` has data for."""
     out = {}
     for topic in topics:
-        if topic not in IMAGE_TOPICS:
+        if topic not in STREAM_TOPICS:
             continue
-        array = getattr(pred, IMAGE_TOPICS[topic][0])
+        array = getattr(pred, STREAM_TOPICS[topic][0])
         if array is not None:
             out[topic] = encode_image(array, image_encoding(topic, array))
     return out
@@ -88,6 +113,12 @@ def labels_json(labels: Sequence[str]) -> str:
 def queries_json(queries: Sequence[str]) -> str:
     """``heatmaps/queries`` payload: JSON list of the queries in channel order."""
     return json.dumps(list(queries))
+
+
+def zeroshot_labels_json(queries: Sequence[str]) -> str:
+    """``zeroshot/labels`` payload: JSON object ``{"0": "chair", ...}`` of ``zeroshot`` ids
+    (query order); id 255 (no query above the threshold) is not listed."""
+    return json.dumps({str(i): query for i, query in enumerate(queries)})
 
 
 def scale_intrinsics(k: np.ndarray, from_size: tuple[int, int], to_size: tuple[int, int]) -> np.ndarray:

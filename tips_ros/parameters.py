@@ -15,6 +15,7 @@ from typing import Any
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
 from tips_ros.engine import HEATMAP_MODES, PRECISIONS
+from tips_ros.features import ZEROSHOT_TEMPLATES
 from tips_ros.qos import RELIABILITIES
 from tips_ros.queries import QueryError, check_queries
 
@@ -72,6 +73,12 @@ SPECS: tuple[Spec, ...] = (
          choices=HEATMAP_MODES),
     Spec("heatmap_temperature", 0.1, "softmax temperature in cosine units", runtime=True,
          float_range=(0.001, 10.0)),
+    Spec("zeroshot_threshold", 0.0, "zeroshot: pixels whose best query cosine is below this get id 255 "
+         "(none); uncalibrated default, tune per model", runtime=True, float_range=(-1.0, 1.0)),
+    Spec("zeroshot_templates", list(ZEROSHOT_TEMPLATES), "zeroshot prompt ensemble: templates with one "
+         "{} averaged per query (empty: the query text as is)", runtime=True, string_list=True),
+    Spec("pca_momentum", 0.05, "features/pca: weight of each new frame in the running mean and "
+         "covariance (0 freezes the first frame's projection)", runtime=True, float_range=(0.0, 1.0)),
     Spec("publish_points", False, "publish points (PointCloud2) once camera_info has arrived",
          runtime=True),
     Spec("compute_all", False, "compute every output even without subscribers", runtime=True),
@@ -110,6 +117,9 @@ class NodeParams:
     prompt_templates: list[str]
     heatmap_mode: str
     heatmap_temperature: float
+    zeroshot_threshold: float
+    zeroshot_templates: list[str]
+    pca_momentum: float
     publish_points: bool
     compute_all: bool
     max_batch: int
@@ -162,7 +172,7 @@ def validate(name: str, value: Any, current: NodeParams) -> str | None:
             check_queries(value, current.max_queries, current.max_query_length)
         except QueryError as err:
             return f"text_queries rejected: {err}"
-    if name == "prompt_templates" and any(t.count("{}") != 1 for t in value):
+    if name in ("prompt_templates", "zeroshot_templates") and any(t.count("{}") != 1 for t in value):
         return "each prompt template needs exactly one '{}'"
     return None
 
