@@ -232,3 +232,32 @@ def test_feature_topics_encode_documented_layouts(engine):
     assert encoded["features/pca"].encoding == encoded["zeroshot/color"].encoding == "rgb8"
     assert encoded["features/pca"].width == 160
     assert json.loads(zeroshot_labels_json(QUERIES)) == {str(i): q for i, q in enumerate(QUERIES)}
+
+
+def test_replay_writes_feature_topics_when_asked(engine, tmp_path):
+    import argparse
+
+    from rosbags.highlevel import AnyReader
+
+    from tips_ros.bags import SYNTH_TOPICS, write_synth_bag
+    from tips_ros.replay import add_arguments, replay
+
+    bag = write_synth_bag(tmp_path / "in", 2, (128, 96))
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args([str(bag), "--output", str(tmp_path / "out"), "--image-topic",
+                              SYNTH_TOPICS["image"], "--heads", "features,embedding,zeroshot",
+                              "--queries", "floor, a box"])
+    replay(args, engine)
+    with AnyReader([tmp_path / "out"]) as reader:
+        counts = {c.topic: c.msgcount for c in reader.connections}
+        conn = next(c for c in reader.connections if c.topic == "/tips/features")
+        _, _, raw = next(reader.messages(connections=[conn]))
+        features = reader.deserialize(raw, conn.msgtype)
+        conn = next(c for c in reader.connections if c.topic == "/tips/zeroshot/labels")
+        _, _, raw = next(reader.messages(connections=[conn]))
+        labels = reader.deserialize(raw, conn.msgtype)
+    assert counts == {"/tips/features": 2, "/tips/features/pca": 2, "/tips/embedding": 2,
+                      "/tips/zeroshot": 2, "/tips/zeroshot/color": 2, "/tips/zeroshot/labels": 1}
+    assert features.encoding == f"32FC{engine.text.hidden_size}" and (features.height, features.width) == (32, 32)
+    assert json.loads(labels.data) == {"0": "floor", "1": "a box"}

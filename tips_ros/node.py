@@ -94,7 +94,8 @@ def string_payload(raw: bytes) -> bytes:
 
 
 class TipsNode(LifecycleNode):
-    """TIPSv2 perception: depth, normals, segmentation and text heatmaps from one pass."""
+    """TIPSv2 perception: depth, normals, segmentation, text heatmaps, dense features,
+    global embeddings and zero-shot segmentation, all from one backbone pass."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("tips_node", **kwargs)
@@ -139,6 +140,12 @@ class TipsNode(LifecycleNode):
                 self.engine.config.heatmap_mode = param.value
             if param.name == "heatmap_temperature" and self.engine is not None:
                 self.engine.config.heatmap_temperature = param.value
+            if param.name == "zeroshot_threshold" and self.engine is not None:
+                self.engine.config.zeroshot_threshold = param.value
+            if param.name == "zeroshot_templates" and self.engine is not None:
+                self.engine.config.zeroshot_templates = tuple(normalise(param.name, param.value))
+            if param.name == "pca_momentum" and self.engine is not None:
+                self.engine.config.pca_momentum = param.value
         return SetParametersResult(successful=True)
 
     # ------------------------------------------------------------------ lifecycle
@@ -151,6 +158,8 @@ class TipsNode(LifecycleNode):
                 model=p.model, text_model=p.text_model, device=p.device, precision=p.precision,
                 input_size=p.input_size, keep_aspect=p.keep_aspect, heatmap_mode=p.heatmap_mode,
                 heatmap_temperature=p.heatmap_temperature, allow_pickle=p.allow_pickle,
+                zeroshot_threshold=p.zeroshot_threshold, zeroshot_templates=tuple(p.zeroshot_templates),
+                pca_momentum=p.pca_momentum,
             ))
             self.engine.set_queries(p.text_queries, p.prompt_templates)
         except ModelLoadError as err:
@@ -169,14 +178,14 @@ class TipsNode(LifecycleNode):
         output_qos = stream_qos(p.output_reliability)
         events = PublisherEventCallbacks(incompatible_qos=self._on_publisher_incompatible)
         for camera in self.cameras:
-            for topic in outputs.IMAGE_TOPICS:
+            for topic in outputs.STREAM_TOPICS:
                 camera.publishers[topic] = self.create_lifecycle_publisher(
                     Image, camera.topic(topic), output_qos, event_callbacks=events)
             camera.publishers[outputs.CAMERA_INFO_TOPIC] = self.create_lifecycle_publisher(
                 CameraInfo, camera.topic(outputs.CAMERA_INFO_TOPIC), output_qos)
             camera.publishers[outputs.POINTS_TOPIC] = self.create_lifecycle_publisher(
                 PointCloud2, camera.topic(outputs.POINTS_TOPIC), output_qos, event_callbacks=events)
-            for topic in (outputs.LABELS_TOPIC, outputs.QUERIES_TOPIC):
+            for topic in (outputs.LABELS_TOPIC, outputs.QUERIES_TOPIC, outputs.ZEROSHOT_LABELS_TOPIC):
                 camera.publishers[topic] = self.create_lifecycle_publisher(
                     String, camera.topic(topic), latched_qos())
         self._stop.clear()
@@ -393,7 +402,7 @@ class TipsNode(LifecycleNode):
         """Output topics with subscribers (all of them with compute_all)."""
         wanted = {
             topic for topic, pub in camera.publishers.items()
-            if topic in outputs.IMAGE_TOPICS or topic in (outputs.CAMERA_INFO_TOPIC, outputs.POINTS_TOPIC)
+            if topic in outputs.STREAM_TOPICS or topic in (outputs.CAMERA_INFO_TOPIC, outputs.POINTS_TOPIC)
             if self.params.compute_all or pub.get_subscription_count() > 0
         }
         if not (self.params.publish_points and camera.info is not None):
@@ -423,8 +432,10 @@ class TipsNode(LifecycleNode):
         if self.engine is None:
             return
         text = outputs.queries_json(self.engine.queries)
+        labels = outputs.zeroshot_labels_json(self.engine.queries)
         for camera in self.cameras:
             camera.publishers[outputs.QUERIES_TOPIC].publish(messages.string_msg(text))
+            camera.publishers[outputs.ZEROSHOT_LABELS_TOPIC].publish(messages.string_msg(labels))
 
     # ------------------------------------------------------------------ diagnostics
     def _publish_diagnostics(self) -> None:

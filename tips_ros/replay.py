@@ -33,21 +33,23 @@ import numpy as np
 
 from tips_ros import __version__
 from tips_ros.bags import STORAGES, BagError, BagWriter, iter_messages, open_bag, require_topics
-from tips_ros.engine import HEADS, VIEWS, Engine, EngineConfig, Prediction
+from tips_ros.engine import ALL_HEADS, HEADS, VIEWS, Engine, EngineConfig, Prediction
 from tips_ros.errors import UsageError
 from tips_ros.imaging import ImageDecodeError, decode_compressed, decode_image
 from tips_ros.metrics import MetricsAccumulator
 from tips_ros.outputs import (
     CAMERA_INFO_TOPIC,
-    IMAGE_TOPICS,
     LABELS_TOPIC,
     POINTS_TOPIC,
     QUERIES_TOPIC,
+    STREAM_TOPICS,
+    ZEROSHOT_LABELS_TOPIC,
     encode_prediction,
     labels_json,
     point_cloud,
     queries_json,
     scale_intrinsics,
+    zeroshot_labels_json,
 )
 
 IMAGE_TYPE = "sensor_msgs/msg/Image"
@@ -235,13 +237,15 @@ class Frame:
 
 def output_topics(heads: set[str], with_camera_info: bool) -> list[str]:
     """Relative output topics written for the engine ``heads`` (views included)."""
-    topics = [t for t, (_, head) in IMAGE_TOPICS.items() if head in heads]
+    topics = [t for t, (_, head) in STREAM_TOPICS.items() if head in heads]
     if "depth" in heads and with_camera_info:
         topics += [CAMERA_INFO_TOPIC, POINTS_TOPIC]
     if "segmentation" in heads:
         topics.append(LABELS_TOPIC)
     if "heatmaps" in heads:
         topics.append(QUERIES_TOPIC)
+    if "zeroshot" in heads:
+        topics.append(ZEROSHOT_LABELS_TOPIC)
     return topics
 
 
@@ -257,7 +261,8 @@ class OutputBag:
                  labels: Sequence[str], queries: Sequence[str]) -> None:
         self.bag, self.topics = bag, list(topics)
         self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
-        self._latched = {LABELS_TOPIC: labels_json(labels), QUERIES_TOPIC: queries_json(queries)}
+        self._latched = {LABELS_TOPIC: labels_json(labels), QUERIES_TOPIC: queries_json(queries),
+                         ZEROSHOT_LABELS_TOPIC: zeroshot_labels_json(queries)}
         self.camera_info: Any = None
         self.frames = 0
 
@@ -543,9 +548,9 @@ def parse_queries(text: str) -> list[str]:
 
 def _heads(text: str) -> set[str]:
     heads = {h.strip() for h in text.split(",") if h.strip()}
-    unknown = heads - set(HEADS)
+    unknown = heads - set(ALL_HEADS)
     if unknown or not heads:
-        raise argparse.ArgumentTypeError(f"heads must be among {','.join(HEADS)}")
+        raise argparse.ArgumentTypeError(f"heads must be among {','.join(ALL_HEADS)}")
     return heads
 
 
@@ -572,8 +577,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--precision", default="auto", help="auto, bf16, fp16 or fp32")
     parser.add_argument("--heads", type=_heads, default=None,
-                        help=f"comma-separated subset of {','.join(HEADS)} (default: all; "
-                        "heatmaps only with --queries)")
+                        help=f"comma-separated subset of {','.join(ALL_HEADS)} (default: "
+                        f"{','.join(HEADS)}; heatmaps and zeroshot only with --queries)")
     parser.add_argument("--queries", type=parse_queries, default=[],
                         help='text queries: "a,b" or a JSON list')
     parser.add_argument("--batch", type=_positive, default=1, help="frames per forward pass")
@@ -603,8 +608,9 @@ def select_heads(args: argparse.Namespace) -> set[str]:
     ``--queries`` and the ground-truth topics."""
     heads = set(args.heads) if args.heads else set(HEADS) - ({"heatmaps"} if not args.queries
                                                              else set())
-    if "heatmaps" in heads and not args.queries:
-        raise UsageError("--heads includes heatmaps but no --queries were given.")
+    for head in ("heatmaps", "zeroshot"):
+        if head in heads and not args.queries:
+            raise UsageError(f"--heads includes {head} but no --queries were given.")
     for task, topic in (("depth", args.gt_depth_topic), ("normals", args.gt_normals_topic),
                         ("segmentation", args.gt_labels_topic)):
         if topic and GT_HEADS[task] not in heads:

@@ -1,0 +1,93 @@
+"""tips_node end to end for the feature outputs (features, features/pca, embedding, zeroshot):
+node, camera publisher and subscribers in separate processes, tiny random model on the CPU."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+from std_msgs.msg import String
+
+from ros_harness import Listener, NodeProcess, diagnostic_values, set_parameter, start_publisher
+
+BEST_EFFORT = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+IMAGES = ("features", "features/pca", "embedding", "zeroshot", "zeroshot/color", "depth", "segmentation")
+QUERIES = ["floor", "wall", "a red box"]
+D = 32  # hidden size of the tiny test model
+
+
+@pytest.fixture(scope="module")
+def listener():
+    listener = Listener("feature_listener")
+    yield listener
+    listener.close()
+
+
+def stamp_ns(msg) -> int:
+    return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+
+
+def test_feature_topics_end_to_end(tiny_models, listener):
+    dpt, text = tiny_models
+    ns = "/feat"
+    for topic in IMAGES:
+        listener.subscribe(Image, f"{ns}/{topic}", BEST_EFFORT)
+    listener.subscribe(String, f"{ns}/zeroshot/labels", LATCHED)
+    listener.subscribe(DiagnosticArray, "/diagnostics")
+    params = {"model": str(dpt), "text_model": str(text), "device": "cpu", "text_queries": QUERIES}
+    with NodeProcess(params, ros_args=["-r", f"__ns:={ns}"]) as node:
+        pub = start_publisher("--topic", f"{ns}/image", "--frames", "14", "--rate", "3",
+                              "--width", "320", "--height", "240", "--frame-id", "feat_optical")
+        assert listener.wait_for(
+            lambda: all(len(listener.get(f"{ns}/{t}")) >= 3 for t in IMAGES), 40), node.log()
+        # runtime threshold: above every cosine -> every pixel is "none" (255)
+        result = set_parameter(listener, f"{ns}/tips_node", "zeroshot_threshold", 1.0)
+        assert result is not None and result.successful
+        seen = len(listener.get(f"{ns}/zeroshot"))
+        assert listener.wait_for(lambda: len(listener.get(f"{ns}/zeroshot")) >= seen + 2, 30), node.log()
+        out, _ = pub.communicate(timeout=120)
+        time.sleep(1.5)  # one more diagnostics period
+        values = diagnostic_values(listener, "tips_node: engine")
+        assert node.alive()
+    sent = {int(line.split()[1]) for line in out.splitlines() if line.startswith("sent ")}
+    by_topic = {t: listener.get(f"{ns}/{t}") for t in IMAGES}
+    for topic, msgs in by_topic.items():
+        assert {stamp_ns(m) for m in msgs} <= sent, topic
+        assert all(m.header.frame_id == "feat_optical" for m in msgs), topic
+    # same frames on every topic (one pass serves all of them)
+    stamps = {t: {stamp_ns(m) for m in msgs} for t, msgs in by_topic.items()}
+    common = set.intersection(*stamps.values())
+    assert len(common) >= 3 and all(len(s - common) <= 1 for s in stamps.values()), stamps
+
+    features = by_topic["features"][-1]
+    assert (features.encoding, features.height, features.width) == (f"32FC{D}", 32, 32)
+    assert features.step == 32 * D * 4 and not features.is_bigendian
+    grid = np.frombuffer(features.data, "<f4").reshape(32, 32, D)
+    assert np.isfinite(grid).all()
+    embedding = by_topic["embedding"][-1]
+    assert (embedding.encoding, embedding.height, embedding.width, embedding.step) == ("32FC1", 2, D, D * 4)
+    rows = np.frombuffer(embedding.data, "<f4").reshape(2, D)
+    np.testing.assert_allclose(np.linalg.norm(rows, axis=1), 1.0, atol=1e-5)
+    for topic in ("features/pca", "zeroshot/color"):
+        msg = by_topic[topic][-1]
+        assert (msg.encoding, msg.width, msg.height, msg.step) == ("rgb8", 320, 240, 960), topic
+    zeroshot = by_topic["zeroshot"]
+    assert all((m.encoding, m.width, m.height) == ("mono8", 320, 240) for m in zeroshot)
+    ids = [np.frombuffer(m.data, np.uint8) for m in zeroshot]
+    assert all(((i < len(QUERIES)) | (i == 255)).all() for i in ids)
+    assert (ids[-1] == 255).all()  # after zeroshot_threshold := 1.0
+    assert json.loads(listener.get(f"{ns}/zeroshot/labels")[-1].data) == {"0": "floor", "1": "wall", "2": "a red box"}
+
+    # one backbone pass per processed frame, with DPT heads and every feature output subscribed
+    frames = int(values["frames"])
+    assert frames >= 3 and int(values["backbone_calls"]) == frames, values
+    for head in ("features", "embedding", "zeroshot", "depth", "segmentation"):
+        # every frame but possibly the first (a subscriber still being discovered)
+        assert frames - 1 <= int(values[f"head_calls.{head}"]) <= frames, (head, values)
+    assert values["head_calls.normals"] == "0" and values["head_calls.heatmaps"] == "0"
