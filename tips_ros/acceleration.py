@@ -4,7 +4,10 @@ Both leave the model's arithmetic unchanged (tests compare them with the eager f
 ``channels_last`` changes only the memory layout of the DPT necks' and decoders' convolution
 weights and activations; ``compile`` wraps the backbone and each DPT neck/decoder with
 ``torch.compile`` in the configured mode (``reduce-overhead`` also captures CUDA graphs for
-static shapes, so warm up at configure with ``Engine.warmup``).
+static shapes, so warm up at configure with ``Engine.warmup``). With ``reduce-overhead`` each
+backbone call starts a new CUDA-graph step (``torch.compiler.cudagraph_mark_step_begin``): one
+frame's graph outputs stay valid until the next frame's backbone pass, and the graphs of the
+necks and decoders may reuse their memory from then on.
 """
 
 from __future__ import annotations
@@ -35,3 +38,10 @@ def accelerate(engine: Engine) -> None:
         for name in ("backbone", *DPT_MODULES):
             module = getattr(model, name)
             module.forward = torch.compile(module.forward, mode=config.compile, dynamic=False)
+        if config.compile == "reduce-overhead":
+            model.backbone.register_forward_pre_hook(_new_cudagraph_step)
+
+
+def _new_cudagraph_step(*_: object) -> None:
+    """Mark the start of a frame for CUDA-graph trees (see the module docstring)."""
+    torch.compiler.cudagraph_mark_step_begin()

@@ -1,0 +1,80 @@
+"""``tips-ros bench`` on the tiny model on CPU: the JSON report is complete, the naive transformers
+pipeline and the fast path agree numerically in the same run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tips_ros import cli
+from tips_ros.bench import STAGES, heads_of, parse_size
+from tips_ros.errors import UsageError
+
+
+@pytest.fixture(scope="module")
+def report(tiny_models, tmp_path_factory) -> dict:
+    dpt, text = tiny_models
+    out = tmp_path_factory.mktemp("bench") / "bench.json"
+    code = cli.main(["bench", "--model", str(dpt), "--text-model", str(text), "--device", "cpu",
+                     "--precision", "fp32,bf16", "--batch", "1,2", "--heads", "all,depth", "--size", "160x120",
+                     "--input-size", "112", "--iters", "3", "--warmup", "1", "--profile-iters", "1",
+                     "--json", str(out)])
+    assert code == 0
+    return json.loads(out.read_text())
+
+
+def test_report_records_machine_versions_and_command(report):
+    assert {"cpu", "cores", "gpu", "driver", "device"} <= set(report["machine"])
+    assert report["machine"]["device"] == "cpu" and report["machine"]["cores"] >= 1
+    assert {"python", "torch", "transformers", "rclpy", "tips_ros"} <= set(report["versions"])
+    assert report["command"].startswith("tips-ros bench ") and "--precision fp32,bf16" in report["command"]
+    assert report["date"] and report["stages"] == list(STAGES)
+
+
+def test_every_configuration_is_reported(report):
+    keys = {(c["precision"], c["batch"], c["heads"]) for c in report["configs"]}
+    assert keys == {(p, b, h) for p in ("float32", "bfloat16") for b in (1, 2) for h in ("all", "depth")}
+    for config in report["configs"]:
+        ms = config["ms_per_frame"]
+        assert 0 < ms["p50"] <= ms["p99"] and ms["n"] == 3 and config["fps"] > 0
+        assert config["input_size"] == [112, 112] and config["frame_size"] == [160, 120]
+        assert config["speedup_vs_naive"] > 0 and config["peak_device_memory_bytes"] is None
+        stages = config["stages_ms_per_frame"]
+        assert all(v >= 0 for v in stages.values())
+        assert stages["total"] == pytest.approx(sum(v for k, v in stages.items() if k != "total"))
+        expected = {"decode", "upload", "resize", "backbone", "postprocess", "views", "download", "messages"}
+        expected |= {"depth"} if config["heads"] == "depth" else {"depth", "normals", "segmentation", "heatmaps"}
+        assert set(stages) - {"total"} == expected
+
+
+def test_reduced_precision_agrees_with_fp32(report):
+    for config in report["configs"]:
+        result = config["agreement_vs_fp32"]
+        assert result["depth_median_rel_error"] <= 0.01
+        assert result["normals_median_angle_deg"] <= 2.0
+        assert result["segmentation_logit_corr"] >= 0.99 and result["heatmap_corr"] >= 0.99
+        if config["precision"] == "float32":
+            assert result["depth_median_rel_error"] == 0.0 and result["heatmap_corr"] == pytest.approx(1.0)
+
+
+def test_naive_pipeline_agrees_with_the_fast_path(report):
+    """Same weights, independent code (PIL preprocessing, transformers forward, second vision pass)."""
+    for batch in ("1", "2"):
+        naive = report["naive"][batch]
+        assert naive["p50"] > 0 and naive["fps"] > 0
+        result = naive["agreement_with_fast_fp32"]
+        assert result["depth_median_rel_error"] <= 1e-3, result
+        assert result["normals_median_angle_deg"] <= 0.5, result
+        assert result["segmentation_logit_corr"] >= 0.999, result
+        assert result["heatmap_corr"] >= 0.999, result
+        assert result["label_agreement"] >= 0.95, result
+
+
+def test_argument_errors_are_user_errors():
+    with pytest.raises(UsageError):
+        parse_size("640by480")
+    with pytest.raises(UsageError):
+        heads_of("depth+sky")
+    assert heads_of("normals_color") == {"normals_color", "normals"}
+    assert cli.main(["bench", "--device", "cpu"]) == 2  # neither --model nor --make-model

@@ -1,0 +1,715 @@
+"""``tips-ros bench``: latency, throughput, stage breakdown and precision of the engine,
+with the naive transformers pipeline measured in the same run as the reference.
+
+For every configuration (precision x batch x compile x heads) the bench runs
+
+* a **timed pass**: ``Engine.infer`` on ``batch`` camera frames per call, from the uint8 image
+  on the host to numpy outputs on the host (upload, resize, backbone, heads, upsampling,
+  colour views, download); reported as p50/p99 ms per frame and frames/s;
+* a separate **profiling pass** that runs the same work stage by stage with a device
+  synchronisation after each stage (so stage times add up but the pass itself is slower):
+
+  =============  ============================================================================
+  decode         ``imaging.decode_image`` of a ROS ``Image`` message (rgb8, host)
+  upload         host -> device copy of the uint8 frames (pinned memory on CUDA)
+  resize         resize to the model input and scale to 0..1 on the device
+  backbone       one ViT pass returning the four DPT feature maps
+  depth          DPT neck + decoder + fp32 bin expectation (at head resolution)
+  normals        DPT neck + decoder + fp32 normalisation
+  segmentation   DPT neck + decoder (logits)
+  heatmaps       cosine similarity of the patch tokens to the cached query embeddings
+  postprocess    upsampling to the frame size, renormalisation, softmax/argmax (device)
+  views          rgb8 colour views (normals, palette, heatmap overlay) on the device
+  download       device -> host copies of every output array
+  messages       ``outputs.encode_prediction`` + rclpy ``Image`` construction, all topics
+  =============  ============================================================================
+
+* **precision agreement** of the configuration's raw head outputs with the fp32 eager engine
+  on the same frames (depth median relative error, normals median angle in degrees,
+  segmentation-logit and heatmap Pearson correlation, label agreement);
+* the **naive pipeline** once per batch size: fp32 eager ``Tipsv2DptForDensePrediction`` with
+  ``Tipsv2DptImageProcessor`` preprocessing and post-processing, plus a second vision pass
+  through ``Tipsv2Model.vision_model`` for the heatmaps; its agreement with the fast fp32 path
+  and the speed ratio ``naive p50 / fast p50`` are reported.
+
+``--e2e`` adds an end-to-end run through real rclpy in separate processes (camera publisher
+process -> ``tips_node`` process -> this process subscribed to every output), reporting
+stamp-to-receipt latency, achieved vs offered rate, drops and the ROS-side cost (decode,
+message building, publishing) measured separately.
+
+All times are milliseconds, rates frames/s, memory bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from tips_ros.engine import (
+    HEADS, VIEWS, Engine, EngineConfig, Prediction, model_input_size, resolve_device,
+)
+from tips_ros.errors import UsageError
+from tips_ros.imaging import decode_image, encode_image
+from tips_ros.outputs import IMAGE_TOPICS, encode_prediction
+
+T = TypeVar("T")
+DEFAULT_QUERIES = ("person", "chair", "table", "door")
+#: Stages of the profiling pass, in pipeline order (see the module docstring).
+STAGES = ("decode", "upload", "resize", "backbone", *HEADS, "postprocess", "views", "download", "messages")
+
+try:  # rclpy is optional: the bench runs without ROS (message building then skips rclpy)
+    from std_msgs.msg import Header
+
+    from tips_ros.messages import image_msg
+except ImportError:  # pragma: no cover - depends on the installation
+    Header = None
+    image_msg = None
+
+
+# ---------------------------------------------------------------------------- small helpers
+def parse_list(text: str, kind: Callable[[str], T] = str) -> list[T]:
+    """``"1,8"`` -> ``[1, 8]`` (with ``kind=int``)."""
+    try:
+        return [kind(item.strip()) for item in text.split(",") if item.strip()]
+    except ValueError as err:
+        raise UsageError(f"cannot parse list '{text}': {err}") from err
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"640x480"`` -> ``(height, width)`` = ``(480, 640)``."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError as err:
+        raise UsageError(f"size must be WIDTHxHEIGHT, not '{text}'") from err
+    return height, width
+
+
+def heads_of(name: str) -> set[str]:
+    """Engine heads/views of a ``--heads`` item: ``all`` or ``+``-joined names (``depth+normals``)."""
+    if name == "all":
+        return set(HEADS) | set(VIEWS)
+    heads = set(name.split("+"))
+    unknown = heads - set(HEADS) - set(VIEWS)
+    if unknown:
+        raise UsageError(f"unknown heads {sorted(unknown)}; choose from all, {', '.join(HEADS + tuple(VIEWS))}")
+    return heads | {VIEWS[v] for v in heads & set(VIEWS)}
+
+
+def topics_of(heads: Collection[str]) -> list[str]:
+    """Image topics whose payload the engine produces for ``heads``."""
+    return [topic for topic, (_, head) in IMAGE_TOPICS.items() if head in heads]
+
+
+def make_frames(count: int, height: int, width: int, seed: int = 0) -> list[np.ndarray]:
+    """``count`` different rgb8 camera-like frames (gradients plus noise)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    base = np.stack([x * 255 // max(1, width - 1), y * 255 // max(1, height - 1), (x + y) % 256], axis=-1)
+    return [np.clip(base + rng.integers(-30, 30, base.shape), 0, 255).astype(np.uint8) for _ in range(count)]
+
+
+def image_message(rgb: np.ndarray) -> Any:
+    """A ``sensor_msgs/Image`` (rclpy if importable, else a duck-typed stand-in) holding ``rgb``."""
+    encoded = encode_image(rgb, "rgb8")
+    fields = dict(height=encoded.height, width=encoded.width, encoding=encoded.encoding,
+                  is_bigendian=encoded.is_bigendian, step=encoded.step, data=encoded.data)
+    if image_msg is None:
+        return SimpleNamespace(**fields)
+    from sensor_msgs.msg import Image
+
+    return Image(**fields)
+
+
+def build_messages(pred: Prediction, topics: Collection[str]) -> list[Any]:
+    """Encode every output of ``pred`` and wrap it in an rclpy Image (when rclpy exists)."""
+    encoded = encode_prediction(pred, topics)
+    if image_msg is None:
+        return list(encoded.values())
+    header = Header(frame_id="camera_optical_frame")
+    return [image_msg(header, e) for e in encoded.values()]
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued device work (no-op on CPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def summarize(samples_ms: Sequence[float]) -> dict[str, float]:
+    """p50, p99 and mean of ``samples_ms`` (ms), with the sample count."""
+    values = np.asarray(samples_ms, dtype=np.float64)
+    return {"p50": float(np.percentile(values, 50)), "p99": float(np.percentile(values, 99)),
+            "mean": float(values.mean()), "n": int(values.size)}
+
+
+class StageTimer:
+    """Accumulates synchronised wall times (ms) per stage name."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.samples: dict[str, list[float]] = defaultdict(list)
+
+    def time(self, fn: Callable[[], T]) -> tuple[T, float]:
+        """Run ``fn`` between two device synchronisations; its result and ms."""
+        synchronize(self.device)
+        start = time.perf_counter()
+        result = fn()
+        synchronize(self.device)
+        return result, (time.perf_counter() - start) * 1000.0
+
+    def __call__(self, stage: str, fn: Callable[[], T]) -> T:
+        result, ms = self.time(fn)
+        self.samples[stage].append(ms)
+        return result
+
+
+# ---------------------------------------------------------------------------- engine passes
+def timed_pass(engine: Engine, frames: list[np.ndarray], heads: set[str], iters: int) -> dict[str, float]:
+    """``iters`` calls of ``engine.infer(frames, heads)``; per-frame ms p50/p99 and frames/s."""
+    per_frame: list[float] = []
+    start = time.perf_counter()
+    for _ in range(iters):
+        t0 = time.perf_counter()
+        engine.infer(frames, heads)
+        per_frame.append((time.perf_counter() - t0) * 1000.0 / len(frames))
+    total_s = time.perf_counter() - start
+    return {**summarize(per_frame), "fps": iters * len(frames) / total_s}
+
+
+def _download_ms(timer: StageTimer, arrays: Sequence[np.ndarray]) -> float:
+    """Time to copy device tensors shaped like ``arrays`` to the host (0 work on CPU)."""
+    tensors = [torch.from_numpy(a).to(timer.device) for a in arrays]
+    return timer.time(lambda: [t.cpu().numpy() for t in tensors])[1]
+
+
+def _arrays(pred: Prediction, fields: Collection[str]) -> list[np.ndarray]:
+    return [getattr(pred, name) for name in fields if getattr(pred, name) is not None]
+
+
+@torch.inference_mode()
+def profile_pass(engine: Engine, frames: list[np.ndarray], heads: set[str], iters: int) -> dict[str, float]:
+    """Stage breakdown (mean ms per frame) of ``iters`` synchronised runs of the pipeline.
+
+    ``postprocess``, ``views`` and ``download`` are split out of ``Engine._finish`` (which does
+    all three): download is timed on copies of the same arrays, views as the difference of
+    ``_finish`` with and without the views.
+    """
+    timer = StageTimer(engine.device)
+    messages = [image_message(f) for f in frames]
+    size = model_input_size(*frames[0].shape[:2], engine.config.input_size, engine.config.keep_aspect)
+    grid = (size[0] // engine.patch_size, size[1] // engine.patch_size)
+    base, views = heads & set(HEADS), heads & set(VIEWS)
+    base_fields = {"depth", "normals", "labels", "confidence", "heatmaps"}
+    topics = topics_of(heads)
+    for _ in range(iters):
+        rgb = timer("decode", lambda: [decode_image(m) for m in messages])
+        uploaded = timer("upload", lambda: engine.upload(rgb))
+        pixels = timer("resize", lambda: engine.resize(uploaded, size))
+        features = timer("backbone", lambda: engine.model.backbone(pixels).feature_maps)
+        raw: dict[str, torch.Tensor] = {}
+        for head in (h for h in HEADS if h in base):
+            raw.update(timer(head, lambda head=head: engine._run_heads(features, grid, {head})))
+        finish = lambda wanted: [engine._finish(raw, i, uploaded[i], wanted) for i in range(len(rgb))]  # noqa: E731
+        plain, plain_ms = timer.time(lambda: finish(base))
+        preds, full_ms = timer.time(lambda: finish(heads)) if views else (plain, plain_ms)
+        base_dl = _download_ms(timer, [a for p in plain for a in _arrays(p, base_fields)])
+        view_dl = _download_ms(timer, [a for p in preds for a in _arrays(p, VIEWS)]) if views else 0.0
+        timer.samples["postprocess"].append(max(0.0, plain_ms - base_dl))
+        timer.samples["views"].append(max(0.0, full_ms - plain_ms - view_dl) if views else 0.0)
+        timer.samples["download"].append(base_dl + view_dl)
+        timer("messages", lambda: [build_messages(p, topics) for p in preds])
+    per_frame = {stage: float(np.mean(timer.samples[stage])) / len(frames)
+                 for stage in STAGES if stage in timer.samples}
+    per_frame["total"] = sum(per_frame.values())
+    return per_frame
+
+
+@torch.inference_mode()
+def raw_outputs(engine: Engine, frames: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """Every head's raw output at head resolution, as float32 numpy (for precision checks).
+
+    depth (B, h, w) metres; normals (B, 3, h, w) unit; segmentation (B, C, h, w) logits;
+    heatmaps (B, Q, ph, pw) cosine similarity.
+    """
+    size = model_input_size(*frames[0].shape[:2], engine.config.input_size, engine.config.keep_aspect)
+    features = engine.model.backbone(engine.preprocess(frames, size)).feature_maps
+    grid = (size[0] // engine.patch_size, size[1] // engine.patch_size)
+    return {k: v.float().cpu().numpy() for k, v in engine._run_heads(features, grid, set(HEADS)).items()}
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.ravel().astype(np.float64), b.ravel().astype(np.float64)
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def agreement(reference: dict[str, np.ndarray], other: dict[str, np.ndarray]) -> dict[str, float]:
+    """How closely ``other`` reproduces ``reference`` (outputs as from :func:`raw_outputs`).
+
+    ``depth_median_rel_error`` (fraction), ``normals_median_angle_deg`` (degrees),
+    ``segmentation_logit_corr`` and ``heatmap_corr`` (Pearson), ``label_agreement`` (fraction of
+    pixels with the same argmax class).
+    """
+    out: dict[str, float] = {}
+    if "depth" in reference:
+        rel = np.abs(other["depth"] - reference["depth"]) / np.maximum(np.abs(reference["depth"]), 1e-6)
+        out["depth_median_rel_error"] = float(np.median(rel))
+    if "normals" in reference:
+        cos = np.clip((other["normals"] * reference["normals"]).sum(axis=1), -1.0, 1.0)
+        out["normals_median_angle_deg"] = float(np.degrees(np.median(np.arccos(cos))))
+    if "segmentation" in reference:
+        out["segmentation_logit_corr"] = _correlation(reference["segmentation"], other["segmentation"])
+        out["label_agreement"] = float(
+            (reference["segmentation"].argmax(1) == other["segmentation"].argmax(1)).mean())
+    if "heatmaps" in reference and reference["heatmaps"].size:
+        out["heatmap_corr"] = _correlation(reference["heatmaps"], other["heatmaps"])
+    return out
+
+
+# ---------------------------------------------------------------------------- naive pipeline
+def naive_processor(input_size: int) -> Any:
+    """transformers' PIL image processor with ``Tipsv2DptImageProcessor``'s settings (bilinear
+    resize to ``input_size`` squared, rescale 1/255, no normalisation). The torchvision-backed
+    class itself needs torchvision, which this project does not depend on."""
+    from transformers.image_processing_backends import PilBackend
+    from transformers.image_utils import PILImageResampling
+
+    class Tipsv2PilProcessor(PilBackend):
+        resample = PILImageResampling.BILINEAR
+        size = {"height": input_size, "width": input_size}
+        do_resize, do_rescale, do_normalize, do_convert_rgb = True, True, False, True
+
+    return Tipsv2PilProcessor()
+
+
+class NaivePipeline:
+    """What a user of transformers writes: image processor -> DPT forward -> per-image
+    post-processing as ``Tipsv2DptImageProcessor.post_process_*`` (bilinear upsampling, L2
+    normalisation, argmax), plus a second vision pass of ``Tipsv2Model`` for the heatmaps.
+    fp32, eager attention."""
+
+    def __init__(self, model: str, text_model: str, device: torch.device, input_size: int,
+                 text_embeddings: torch.Tensor) -> None:
+        from transformers import Tipsv2DptForDensePrediction, Tipsv2Model
+
+        from tips_ros.loading import load_pretrained
+
+        self.device = device
+        self.processor = naive_processor(input_size)
+        self.dpt = load_pretrained(Tipsv2DptForDensePrediction, model).to(device).eval()
+        self.vision = load_pretrained(Tipsv2Model, text_model).vision_model.to(device).eval()
+        self.skip = 1 + self.vision.config.num_register_tokens
+        self.patch = self.vision.config.patch_size
+        self.text = text_embeddings.float().to(device)
+
+    @torch.inference_mode()
+    def __call__(self, images: list[np.ndarray]) -> tuple[dict[str, torch.Tensor], list[dict[str, np.ndarray]]]:
+        """Raw head outputs (as :func:`raw_outputs`) and per-image host outputs at image size."""
+        pixels = self.processor(images=images, return_tensors="pt")["pixel_values"].to(self.device)
+        out = self.dpt(pixel_values=pixels)
+        tokens = self.vision(pixel_values=pixels).last_hidden_state
+        ph, pw = (s // self.patch for s in pixels.shape[-2:])
+        patches = F.normalize(tokens[:, self.skip:], dim=-1)
+        heat = torch.einsum("bnd,qd->bqn", patches, self.text).reshape(len(images), -1, ph, pw)
+        normals = F.normalize(out.normals, p=2, dim=1)
+        raw = {"depth": out.predicted_depth, "normals": normals, "segmentation": out.segmentation_logits,
+               "heatmaps": heat}
+        host = []
+        for i, image in enumerate(images):
+            up = {name: F.interpolate(raw[name][i : i + 1] if name != "depth" else raw[name][i][None, None],
+                                      size=image.shape[:2], mode="bilinear", align_corners=False)[0]
+                  for name in raw}
+            host.append({"depth": up["depth"][0].cpu().numpy(), "normals": up["normals"].cpu().numpy(),
+                         "labels": up["segmentation"].argmax(dim=0).cpu().numpy(),
+                         "heatmaps": up["heatmaps"].cpu().numpy()})
+        return raw, host
+
+    def close(self) -> None:
+        """Release the models."""
+        del self.dpt, self.vision
+
+
+def time_naive(naive: NaivePipeline, frames: list[np.ndarray], iters: int, warmup: int) -> dict[str, float]:
+    """p50/p99 ms per frame and frames/s of the naive pipeline on batches of ``frames``."""
+    for _ in range(warmup):
+        naive(frames)
+    per_frame, start = [], time.perf_counter()
+    for _ in range(iters):
+        t0 = time.perf_counter()
+        naive(frames)
+        per_frame.append((time.perf_counter() - t0) * 1000.0 / len(frames))
+    return {**summarize(per_frame), "fps": iters * len(frames) / (time.perf_counter() - start)}
+
+
+# ---------------------------------------------------------------------------- environment
+def machine_info(device: torch.device) -> dict[str, Any]:
+    """CPU model and cores, GPU name, driver and CUDA version (when on CUDA)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info: dict[str, Any] = {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
+                            "device": str(device), "gpu": None, "driver": None, "cuda": torch.version.cuda}
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+        try:
+            info["driver"] = subprocess.run(
+                ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                capture_output=True, text=True, timeout=10).stdout.strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.SubprocessError):
+            info["driver"] = None
+    return info
+
+
+def versions() -> dict[str, str | None]:
+    """Versions of python, torch, transformers, numpy, rclpy (if installed) and this package."""
+    def dist(name: str) -> str | None:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    import transformers
+
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "transformers": transformers.__version__, "numpy": np.__version__,
+            "rclpy": dist("ros-rclpy") or dist("rclpy"), "tips_ros": dist("tips_ros") or dist("tips-ros")}
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The equivalent ``tips-ros bench`` command with every option spelt out."""
+    parts = ["tips-ros", "bench"]
+    for name, value in sorted(vars(args).items()):
+        if name.startswith("_") or name == "command" or value is None or value is False:
+            continue
+        flag = "--" + name.replace("_", "-")
+        parts += [flag] if value is True else [flag, str(value)]
+    return shlex.join(parts)
+
+
+# ---------------------------------------------------------------------------- the run
+@dataclass
+class Setup:
+    """What every configuration shares: models, frames, reference outputs."""
+
+    model: str
+    text_model: str
+    frames: list[np.ndarray]
+    queries: tuple[str, ...]
+
+
+def _engine(args: argparse.Namespace, setup: Setup, precision: str, compile_mode: str) -> Engine:
+    engine = Engine(EngineConfig(model=setup.model, text_model=setup.text_model, device=args.device,
+                                 precision=precision, input_size=args.input_size, compile=compile_mode,
+                                 channels_last=args.channels_last))
+    engine.set_queries(setup.queries)
+    return engine
+
+
+def bench_engines(args: argparse.Namespace, setup: Setup) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Every configuration's results, and the naive pipeline's results per batch size."""
+    batches = parse_list(args.batch, int)
+    heads_list = parse_list(args.heads)
+    reference = _engine(args, setup, "fp32", "none")
+    device = reference.device
+    naive = NaivePipeline(setup.model, setup.text_model, device, args.input_size,
+                          reference.text.encode(setup.queries))
+    naive_results: dict[str, Any] = {}
+    references: dict[int, dict[str, np.ndarray]] = {}
+    for batch in batches:
+        frames = setup.frames[:batch]
+        references[batch] = raw_outputs(reference, frames)
+        naive_raw, _ = naive(frames)
+        naive_results[str(batch)] = {
+            **time_naive(naive, frames, args.iters, args.warmup),
+            "agreement_with_fast_fp32": agreement(references[batch], {k: v.float().cpu().numpy()
+                                                                     for k, v in naive_raw.items()}),
+        }
+    naive.close()
+    results = []
+    for precision in parse_list(args.precision):
+        for compile_mode in parse_list(args.compile):
+            fresh = precision != "fp32" or compile_mode != "none" or args.channels_last
+            engine = _engine(args, setup, precision, compile_mode) if fresh else reference
+            for batch in batches:
+                frames = setup.frames[:batch]
+                for heads_name in heads_list:
+                    heads = heads_of(heads_name)
+                    print(f"bench: {precision} batch {batch} compile {compile_mode} heads {heads_name}",
+                          file=sys.stderr, flush=True)
+                    results.append(_bench_one(args, engine, frames, heads, heads_name, references[batch],
+                                              naive_results[str(batch)]))
+            if fresh:
+                engine.close()
+    reference.close()
+    return results, naive_results
+
+
+def _bench_one(args: argparse.Namespace, engine: Engine, frames: list[np.ndarray], heads: set[str],
+               heads_name: str, reference: dict[str, np.ndarray], naive: dict[str, Any]) -> dict[str, Any]:
+    start = time.perf_counter()
+    engine.warmup([frames[0].shape[:2]], batch=len(frames), heads=heads)
+    warmup_s = time.perf_counter() - start
+    for _ in range(args.warmup):
+        engine.infer(frames, heads)
+    if engine.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(engine.device)
+    timed = timed_pass(engine, frames, heads, args.iters)
+    memory = engine.device_memory()
+    return {
+        "precision": str(engine.dtype).replace("torch.", ""), "batch": len(frames),
+        "compile": engine.config.compile, "channels_last": engine.config.channels_last,
+        "heads": heads_name, "input_size": list(model_input_size(*frames[0].shape[:2], engine.config.input_size,
+                                                                 engine.config.keep_aspect)),
+        "frame_size": [int(frames[0].shape[1]), int(frames[0].shape[0])],
+        "ms_per_frame": {k: timed[k] for k in ("p50", "p99", "mean", "n")}, "fps": timed["fps"],
+        "warmup_s": warmup_s,
+        "stages_ms_per_frame": profile_pass(engine, frames, heads, args.profile_iters),
+        "peak_device_memory_bytes": memory["peak"] if engine.device.type == "cuda" else None,
+        "agreement_vs_fp32": agreement(reference, raw_outputs(engine, frames)),
+        "speedup_vs_naive": naive["p50"] / timed["p50"],
+    }
+
+
+# ---------------------------------------------------------------------------- end to end
+def _ros_env() -> dict[str, str]:
+    """Environment for the e2e processes: localhost discovery, a private domain id."""
+    env = dict(os.environ)
+    env.setdefault("ROS_DOMAIN_ID", str(os.getpid() % 100 + 100))
+    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def publish_camera(topic: str, frames: int, rate_hz: float, width: int, height: int) -> None:
+    """Camera stand-in (its own process in ``--e2e``): ``frames`` rgb8 images at ``rate_hz``,
+    reliable QoS, once a subscriber is seen. Prints ``sent <stamp_ns>`` per frame."""
+    import rclpy
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import Image
+
+    rclpy.init()
+    node = rclpy.create_node("bench_camera")
+    pub = node.create_publisher(Image, topic, QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
+    deadline = time.monotonic() + 120.0
+    while pub.get_subscription_count() == 0 and time.monotonic() < deadline:  # the node
+        time.sleep(0.05)
+    messages = [image_message(f) for f in make_frames(4, height, width)]
+    period, next_time = 1.0 / rate_hz, time.monotonic()
+    for index in range(frames):
+        msg = messages[index % len(messages)]
+        stamp = node.get_clock().now()
+        msg.header.stamp, msg.header.frame_id = stamp.to_msg(), "camera_optical_frame"
+        pub.publish(msg)
+        print(f"sent {stamp.nanoseconds}", flush=True)
+        next_time += period
+        time.sleep(max(0.0, next_time - time.monotonic()))
+    time.sleep(1.0)
+    node.destroy_node()
+    rclpy.try_shutdown()
+
+
+def ros_side_cost(node: Any, pred: Prediction, rgb: np.ndarray, iters: int) -> dict[str, float]:
+    """ms per frame for decode + message building + publishing every image output of ``pred``.
+
+    Publishing goes to reliable topics that ``node`` itself subscribes to (real DDS transport
+    and serialisation, same machine).
+    """
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import Image
+
+    qos = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
+    topics = list(IMAGE_TOPICS)
+    pubs = [node.create_publisher(Image, f"/bench_ros_cost/{t}", qos) for t in topics]
+    subs = [node.create_subscription(Image, f"/bench_ros_cost/{t}", lambda _m: None, qos) for t in topics]
+    deadline = time.monotonic() + 10.0
+    while any(p.get_subscription_count() == 0 for p in pubs) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    timer, msg = StageTimer(torch.device("cpu")), image_message(rgb)
+    for _ in range(iters):
+        timer("decode", lambda: decode_image(msg))
+        built = timer("messages", lambda: build_messages(pred, topics))
+        timer("publish", lambda: [p.publish(m) for p, m in zip(pubs, built)])
+    for pub in pubs:
+        node.destroy_publisher(pub)
+    for sub in subs:
+        node.destroy_subscription(sub)
+    cost = {stage: float(np.mean(v)) for stage, v in timer.samples.items()}
+    cost["total"] = sum(cost.values())
+    return cost
+
+
+def bench_e2e(args: argparse.Namespace, setup: Setup) -> dict[str, Any]:
+    """Publisher process -> tips_node process -> listener here; latency, rate, drops, ROS cost."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import Image
+
+    env = _ros_env()
+    os.environ.update({k: v for k, v in env.items() if k.startswith("ROS_")})
+    height, width = parse_size(args.size)
+    ns = "/tips_bench"
+    precision = parse_list(args.precision)[0]
+    node_cmd = [sys.executable, "-m", "tips_ros.node", "--ros-args", "-r", f"__ns:={ns}",
+                "-p", f"model:={setup.model}", "-p", f"text_model:={setup.text_model}",
+                "-p", f"device:={args.device}", "-p", f"precision:={precision}",
+                "-p", f"input_size:={args.input_size}"]
+    rclpy.init()
+    listener = rclpy.create_node("tips_bench_listener")
+    receipts: dict[str, dict[int, int]] = defaultdict(dict)
+    qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+    for topic in IMAGE_TOPICS:
+        def record(msg: Image, topic: str = topic) -> None:
+            stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+            receipts[topic][stamp] = time.time_ns()
+        listener.create_subscription(Image, f"{ns}/{topic}", record, qos)
+    executor = SingleThreadedExecutor()
+    executor.add_node(listener)
+    log = tempfile.NamedTemporaryFile("w+", prefix="tips_bench_node_", suffix=".log", delete=False)
+    node = subprocess.Popen(node_cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    total = args.e2e_warmup_frames + args.e2e_frames
+    camera = subprocess.Popen(
+        [sys.executable, "-m", "tips_ros.bench", "publish", f"{ns}/image", str(total), str(args.e2e_rate),
+         str(width), str(height)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        while camera.poll() is None:
+            executor.spin_once(timeout_sec=0.01)
+        end = time.monotonic() + 3.0
+        while time.monotonic() < end:
+            executor.spin_once(timeout_sec=0.01)
+        sent = [int(line.split()[1]) for line in camera.stdout.read().splitlines() if line.startswith("sent ")]
+        measured = sent[args.e2e_warmup_frames:]
+        complete = [s for s in measured if all(s in receipts[t] for t in IMAGE_TOPICS)]
+        latency = [(max(receipts[t][s] for t in IMAGE_TOPICS) - s) / 1e6 for s in complete]
+        last = max((receipts[t][s] for s in complete for t in IMAGE_TOPICS), default=0)
+        span_s = (last - measured[0]) / 1e9 if complete else 0.0
+        engine = _engine(args, setup, precision, "none")
+        pred = engine.infer(setup.frames[:1], set(HEADS) | set(VIEWS))[0]
+        engine.close()
+        cost = ros_side_cost(listener, pred, setup.frames[0], args.profile_iters)
+    finally:
+        for proc in (camera, node):
+            if proc.poll() is None:
+                proc.send_signal(2)
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        listener.destroy_node()
+        rclpy.try_shutdown()
+    if not sent:
+        raise RuntimeError(f"e2e: the camera process sent nothing; node log: {log.name}")
+    return {
+        "frame_size": [width, height], "encoding": "rgb8", "precision": precision,
+        "offered_rate_hz": args.e2e_rate, "frames_offered": len(measured),
+        "warmup_frames_excluded": args.e2e_warmup_frames,
+        "frames_complete": len(complete), "drops": len(measured) - len(complete),
+        "achieved_rate_hz": len(complete) / span_s if span_s > 0 else 0.0,
+        "latency_ms": summarize(latency) if latency else None,
+        "topics": list(IMAGE_TOPICS), "ros_side_ms_per_frame": cost, "node_log": log.name,
+    }
+
+
+# ---------------------------------------------------------------------------- report
+def print_table(report: dict[str, Any], out: Any = sys.stdout) -> None:
+    """A short human-readable table of ``report``."""
+    print(f"{'precision':9} {'batch':>5} {'compile':15} {'heads':14} {'p50 ms':>8} {'p99 ms':>8} "
+          f"{'frames/s':>9} {'vs naive':>8} {'peak MiB':>9}", file=out)
+    for r in report["configs"]:
+        peak = "-" if r["peak_device_memory_bytes"] is None else f"{r['peak_device_memory_bytes'] / 2**20:.0f}"
+        print(f"{r['precision']:9} {r['batch']:5d} {r['compile']:15} {r['heads']:14} {r['ms_per_frame']['p50']:8.2f} "
+              f"{r['ms_per_frame']['p99']:8.2f} {r['fps']:9.1f} {r['speedup_vs_naive']:7.2f}x {peak:>9}", file=out)
+    for batch, n in report["naive"].items():
+        print(f"naive     {int(batch):5d} {'eager':15} {'all (2 passes)':14} {n['p50']:8.2f} {n['p99']:8.2f} "
+              f"{n['fps']:9.1f}", file=out)
+    if report.get("e2e"):
+        e = report["e2e"]
+        lat = e["latency_ms"] or {"p50": float("nan"), "p99": float("nan")}
+        print(f"e2e: offered {e['offered_rate_hz']} Hz, achieved {e['achieved_rate_hz']:.1f} Hz, drops "
+              f"{e['drops']}/{e['frames_offered']}, latency p50 {lat['p50']:.1f} ms p99 {lat['p99']:.1f} ms, "
+              f"ROS side {e['ros_side_ms_per_frame']['total']:.1f} ms/frame", file=out)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``tips-ros bench``."""
+    parser.add_argument("--model", help="DPT model (hub id or directory); default: --make-model's")
+    parser.add_argument("--text-model", help="image-text model (hub id or directory)")
+    parser.add_argument("--make-model", choices=("tiny", "b14"), default=None,
+                        help="write random weights of this size to a temp dir (when --model is not given)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--precision", default="fp32,bf16", help="comma list of fp32, bf16, fp16")
+    parser.add_argument("--batch", default="1,8", help="comma list of batch sizes (frames per forward)")
+    parser.add_argument("--compile", default="none", help="comma list of none, default, reduce-overhead, max-autotune")
+    parser.add_argument("--channels-last", action="store_true", help="channels-last DPT convolutions")
+    parser.add_argument("--heads", default="all,depth",
+                        help="comma list of head sets: all, or +-joined heads/views (depth+normals)")
+    parser.add_argument("--size", default="640x480", help="camera frame WIDTHxHEIGHT")
+    parser.add_argument("--input-size", type=int, default=448, help="model input side (multiple of 14)")
+    parser.add_argument("--iters", type=int, default=50, help="timed calls per configuration")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed calls before timing")
+    parser.add_argument("--profile-iters", type=int, default=5, help="calls of the stage-profiling pass")
+    parser.add_argument("--queries", default=",".join(DEFAULT_QUERIES), help="comma list of heatmap queries")
+    parser.add_argument("--json", help="write the full report to this JSON file")
+    parser.add_argument("--e2e", action="store_true", help="also run end to end through rclpy processes")
+    parser.add_argument("--e2e-rate", type=float, default=30.0, help="offered camera rate, Hz")
+    parser.add_argument("--e2e-frames", type=int, default=150, help="measured e2e frames")
+    parser.add_argument("--e2e-warmup-frames", type=int, default=10, help="e2e frames excluded at the start")
+
+
+def run(args: argparse.Namespace) -> int:
+    """``tips-ros bench``: run every configuration, print a table, optionally write JSON."""
+    with tempfile.TemporaryDirectory(prefix="tips_bench_") as tmp:
+        if args.model is None:
+            if args.make_model is None:
+                raise UsageError("give --model (and --text-model) or --make-model tiny|b14")
+            from tips_ros.testmodel import write_test_models
+
+            model, text_model = (str(p) for p in write_test_models(tmp, args.make_model))
+        else:
+            model, text_model = args.model, args.text_model or "google/tipsv2-b14"
+        height, width = parse_size(args.size)
+        setup = Setup(model, text_model, make_frames(max(parse_list(args.batch, int)), height, width),
+                      tuple(parse_list(args.queries)))
+        started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        configs, naive = bench_engines(args, setup)
+        report: dict[str, Any] = {
+            "date": started, "command": command_line(args), "argv": sys.argv,
+            "machine": machine_info(resolve_device(args.device)),
+            "versions": versions(), "model": args.model or f"random {args.make_model}",
+            "queries": list(setup.queries), "stages": list(STAGES), "configs": configs, "naive": naive,
+            "e2e": bench_e2e(args, setup) if args.e2e else None,
+        }
+    print_table(report)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":  # the e2e camera process: python -m tips_ros.bench publish TOPIC N HZ W H
+    if sys.argv[1:2] == ["publish"]:
+        topic, count, rate, width, height = sys.argv[2:7]
+        publish_camera(topic, int(count), float(rate), int(width), int(height))
