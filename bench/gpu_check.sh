@@ -5,12 +5,15 @@
 # Budget: < 8 minutes (model writing ~30 s, 16 configs, 2 reduce-overhead compiles of ~1-2 min each).
 #
 # The device machine has no network: python 3.12, torch 2.11+cuda, transformers 5.17.
-# Before the run, on the CPU machine, put the wheels it lacks into shared/wheels/ (carried with
-# the tree; a few MB): the CLI imports rosbags (tips_ros.errors -> tips_ros.bags), and
-# transformers 5.24 is what the CPU results used:
-#   pip download --only-binary=:all: --python-version 3.12 -d shared/wheels \
-#       rosbags transformers==5.24.0 tokenizers safetensors huggingface_hub
-# They are installed here from that folder only. The ROS wheels are not needed (message building
+# Before the run, on the CPU machine, put the wheels it lacks into .whl/ in the repository root
+# (ignored by git: `echo /.whl/ >> .git/info/exclude`; name `.whl` in the device call's carry):
+# the CLI imports rosbags (tips_ros.errors -> tips_ros.bags), and transformers 5.24 is what the
+# CPU results used:
+#   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#       --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 -d .whl \
+#       rosbags ruamel.yaml ruamel.yaml.clib zstandard lz4 transformers==5.24.0 tokenizers \
+#       safetensors huggingface_hub
+# They are installed from that folder only. The ROS wheels are not needed (message building
 # is then timed without rclpy; the rclpy --e2e run is a separate, CPU-side measurement).
 set -euo pipefail
 OUT=${OUT:-/tmp/tips_gpu_out}
@@ -18,8 +21,9 @@ mkdir -p "$OUT"
 PY=${PYTHON:-python3}
 export HF_HUB_OFFLINE=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 
-if ls shared/wheels/*.whl >/dev/null 2>&1; then
-  $PY -m pip install --no-index --find-links shared/wheels -q rosbags "transformers>=5.24" || true
+if ls .whl/*.whl >/dev/null 2>&1; then
+  $PY -m pip install --no-index --no-deps -q --target /tmp/site .whl/*.whl
+  export PYTHONPATH="/tmp/site:$PYTHONPATH"
 fi
 $PY - <<'PY' | tee "$OUT/env.txt"
 import torch, transformers
