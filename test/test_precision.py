@@ -6,7 +6,6 @@ segmentation-logit and heatmap correlation >= 0.99. Layout changes must agree fa
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest
@@ -17,7 +16,6 @@ from tips_ros.engine import Engine, EngineConfig
 
 INPUT_SIZE = 112
 QUERIES = ("person", "chair", "table")
-SLOW = os.environ.get("TIPS_ROS_SLOW_TESTS") == "1"
 
 
 def _engine(models, **options) -> Engine:
@@ -84,8 +82,6 @@ def test_channels_last_matches_plain(tiny_models, frames, reference):
     assert result["heatmap_corr"] >= 1 - 1e-6, result
 
 
-@pytest.mark.skipif(not SLOW, reason="torch.compile (mode 'default') of the tiny model takes ~55 s on the "
-                    "2-core CPU here (inductor C++ codegen); set TIPS_ROS_SLOW_TESTS=1 to run it")
 def test_compile_default_matches_eager(tiny_models, frames, reference):
     engine = _engine(tiny_models, compile="default")
     result = agreement(reference, raw_outputs(engine, frames))
