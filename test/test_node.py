@@ -39,7 +39,7 @@ def test_depth_from_a_reliable_640x480_camera(tiny_models, listener):
     listener.clear()
     listener.subscribe(Image, "/cam0/depth")
     with NodeProcess(model_params(tiny_models), remaps={"image": "/cam0/image", "depth": "/cam0/depth"}) as node:
-        pub = start_publisher("--topic", "/cam0/image", "--frames", "12", "--rate", "4", "--frame-id", "cam0_optical")
+        pub = start_publisher("--topic", "/cam0/image", "--frames", "24", "--rate", "4", "--frame-id", "cam0_optical")
         sent = sent_stamps(pub)
         assert listener.wait_for(lambda: len(listener.get("/cam0/depth")) >= 3, 30), node.log()
         depth = listener.get("/cam0/depth")
@@ -101,7 +101,7 @@ def test_only_subscribed_heads_run(tiny_models, listener):
     listener.subscribe(Image, "/cam2/depth")
     listener.subscribe(DiagnosticArray, "/diagnostics")
     with NodeProcess(model_params(tiny_models), ros_args=["-r", "__ns:=/cam2"]) as node:
-        pub = start_publisher("--topic", "/cam2/image", "--frames", "10", "--rate", "4")
+        pub = start_publisher("--topic", "/cam2/image", "--frames", "24", "--rate", "4")
         sent_stamps(pub)
         assert listener.wait_for(lambda: len(listener.get("/cam2/depth")) >= 3, 30), node.log()
         assert listener.wait_for(

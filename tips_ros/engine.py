@@ -95,7 +95,7 @@ class Prediction:
     depth: np.ndarray | None = None  # (H, W) float32, metres
     normals: np.ndarray | None = None  # (H, W, 3) float32 unit vectors, optical frame
     labels: np.ndarray | None = None  # (H, W) uint8 (uint16 beyond 256 classes) class ids
-    confidence: np.ndarray | None = None  # (H, W) float32 softmax probability of the label
+    confidence: np.ndarray | None = None  # (H, W) float32 max class probability (head resolution, upsampled)
     heatmaps: np.ndarray | None = None  # (H, W, Q) float32, channel i = query i
     queries: tuple[str, ...] = ()
     normals_color: np.ndarray | None = None  # (H, W, 3) uint8 RGB, (n + 1) / 2 * 255
@@ -116,6 +116,30 @@ class EngineStats:
     frames: int = 0
     #: calls per head; FEATURE_HEADS appear once they have run
     head_calls: dict[str, int] = field(default_factory=lambda: dict.fromkeys(HEADS, 0))
+
+
+def up_one(tensor: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """Bilinear upsampling (half-pixel centres) of ``(1, C, h, w)`` to ``shape`` = (H, W)."""
+    return F.interpolate(tensor, size=shape, mode="bilinear", align_corners=False)
+
+
+def upsampled_argmax(logits: torch.Tensor, shape: tuple[int, int], chunk: int = 16) -> torch.Tensor:
+    """``argmax`` over classes of the bilinearly upsampled ``(1, K, h, w)`` logits, ``(H, W)``.
+
+    Equal to ``up_one(logits, shape)[0].argmax(0)`` (ties to the lower class id), but
+    upsamples ``chunk`` classes at a time, so memory is ``chunk x H x W`` instead of
+    ``K x H x W`` (150 classes at 640x480 would be 184 MB of fp32 per frame).
+    """
+    best_value = best_index = None
+    for start in range(0, logits.shape[1], chunk):
+        value, index = up_one(logits[:, start : start + chunk].float(), shape)[0].max(dim=0)
+        if best_value is None:
+            best_value, best_index = value, index
+        else:
+            better = value > best_value
+            best_value = torch.where(better, value, best_value)
+            best_index = torch.where(better, index + start, best_index)
+    return best_index
 
 
 def resolve_device(name: str) -> torch.device:
@@ -377,7 +401,7 @@ class Engine:
         shape = tuple(image.shape[:2])
 
         def up(tensor: torch.Tensor) -> torch.Tensor:
-            return F.interpolate(tensor[index : index + 1], size=shape, mode="bilinear", align_corners=False)
+            return up_one(tensor[index : index + 1], shape)
 
         def host(tensor: torch.Tensor) -> np.ndarray:
             return tensor.contiguous().cpu().numpy()
@@ -390,13 +414,14 @@ class Engine:
             if "normals_color" in heads:
                 pred.normals_color = host(colors.colorize_normals(normals)[0])
         if "segmentation" in heads:
-            probs = torch.softmax(up(raw["segmentation"])[0], dim=0)
-            confidence, labels = probs.max(dim=0)
-            label_dtype = torch.uint8 if probs.shape[0] <= 256 else torch.int32
+            logits = raw["segmentation"][index : index + 1]
+            labels = upsampled_argmax(logits, shape)
+            label_dtype = torch.uint8 if logits.shape[1] <= 256 else torch.int32
             pred.labels = host(labels.to(label_dtype))
             if label_dtype != torch.uint8:
                 pred.labels = pred.labels.astype(np.uint16)
-            pred.confidence = host(confidence)
+            confidence = torch.softmax(logits, dim=1).amax(dim=1, keepdim=True)
+            pred.confidence = host(up_one(confidence, shape)[0, 0])
             if "segmentation_color" in heads:
                 pred.segmentation_color = host(colors.colorize_labels(labels[None], self._palette)[0])
         if "heatmaps" in heads:

@@ -41,7 +41,6 @@ from tips_ros import messages, outputs
 from tips_ros.diagnostics import ERROR, OK, WARN, InputStats, Status, Thresholds, input_status
 from tips_ros.engine import Engine, EngineConfig, Prediction
 from tips_ros.imaging import ImageDecodeError, decode_compressed, decode_image
-from tips_ros.loading import ModelLoadError
 from tips_ros.parameters import SPECS, NodeParams, normalise, read_params, validate
 from tips_ros.queries import QueryError, parse_queries
 from tips_ros.qos import latched_qos, offered_reliability, stream_qos, use_shipped_fastdds_profile
@@ -158,13 +157,18 @@ class TipsNode(LifecycleNode):
                 model=p.model, text_model=p.text_model, device=p.device, precision=p.precision,
                 input_size=p.input_size, keep_aspect=p.keep_aspect, heatmap_mode=p.heatmap_mode,
                 heatmap_temperature=p.heatmap_temperature, allow_pickle=p.allow_pickle,
+                compile=p.compile, channels_last=p.channels_last,
                 zeroshot_threshold=p.zeroshot_threshold, zeroshot_templates=tuple(p.zeroshot_templates),
                 pca_momentum=p.pca_momentum,
             ))
             self.engine.set_queries(p.text_queries, p.prompt_templates)
-        except ModelLoadError as err:
-            self.configure_error = str(err)
-            self.get_logger().error(f"configure failed: {err}")
+            if p.warmup:
+                self.engine.warmup()
+        except Exception as err:  # ModelLoadError, or the device failing during warm-up
+            self.configure_error = str(err).splitlines()[0] if str(err) else type(err).__name__
+            self.get_logger().error(f"configure failed: {self.configure_error}")
+            if self.engine is not None:
+                self.engine.close()
             self.engine = None
             return TransitionCallbackReturn.FAILURE
         self.configure_error = ""

@@ -58,6 +58,10 @@ SPECS: tuple[Spec, ...] = (
          choices=("auto", *PRECISIONS)),
     Spec("input_size", 448, "model input side in pixels, a multiple of 14", int_range=(14, 1792, 14)),
     Spec("keep_aspect", False, "keep the image aspect ratio (short side = input_size)"),
+    Spec("compile", "none", "torch.compile mode of the backbone and heads (reduce-overhead also "
+         "captures CUDA graphs)", choices=("none", "default", "reduce-overhead", "max-autotune")),
+    Spec("channels_last", False, "channels-last memory format for the DPT convolutions"),
+    Spec("warmup", True, "run two 640x480 frames at configure so the first camera frame is not slow"),
     Spec("allow_pickle", False, "allow non-safetensors (pickle) weights; unsafe with untrusted files"),
     Spec("cameras", [], "camera namespaces served by this node, e.g. [front, left]; empty: one camera "
          "on the relative topics image, camera_info", string_list=True),
@@ -108,6 +112,9 @@ class NodeParams:
     precision: str
     input_size: int
     keep_aspect: bool
+    compile: str
+    channels_last: bool
+    warmup: bool
     allow_pickle: bool
     cameras: list[str]
     input_compressed: bool
