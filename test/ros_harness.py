@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-PUBLISHER = Path(__file__).with_name("camera_publisher.py")
 
 
 def ros_env(**extra: str) -> dict[str, str]:
@@ -108,8 +107,8 @@ def node_params(tiny_models: tuple[Path, Path], **extra: Any) -> dict[str, Any]:
 
 
 def start_publisher(*args: str) -> subprocess.Popen:
-    """Run camera_publisher.py (see its --help) in its own process."""
-    return subprocess.Popen([sys.executable, str(PUBLISHER), *args], env=ros_env(),
+    """Run the camera stand-in ``python -m tips_ros.camera_sim ARGS`` in its own process."""
+    return subprocess.Popen([sys.executable, "-m", "tips_ros.camera_sim", *args], env=ros_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 

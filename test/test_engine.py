@@ -11,16 +11,10 @@ from transformers import Tipsv2DptForDensePrediction, Tipsv2Model, Tipsv2Tokeniz
 
 from tips_ros.engine import Engine, EngineConfig, model_input_size
 from tips_ros.loading import ModelLoadError
+from sample_images import random_image
 
 RTOL = 1e-5
 QUERIES = ["chair", "the floor", "a red box"]
-
-
-def random_image(height: int, width: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    smooth = rng.random((height // 8 + 1, width // 8 + 1, 3))
-    big = np.kron(smooth, np.ones((8, 8, 1)))[:height, :width]
-    return (255 * (0.7 * big + 0.3 * rng.random((height, width, 3)))).astype(np.uint8)
 
 
 @pytest.fixture(scope="module")

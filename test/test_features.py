@@ -18,6 +18,7 @@ from transformers import Tipsv2Model, Tipsv2Tokenizer
 from tips_ros.engine import ALL_HEADS, FEATURE_HEADS, VIEWS, Engine, EngineConfig, model_input_size
 from tips_ros.features import NO_QUERY, ZEROSHOT_TEMPLATES, PcaProjector
 from tips_ros.outputs import EVERY_TOPIC, encode_prediction, heads_for, zeroshot_labels_json
+from sample_images import random_image
 
 QUERIES = ["chair", "the floor", "a red box", "sky"]
 FEATURE_VIEWS = [v for v, h in VIEWS.items() if h in FEATURE_HEADS]
@@ -26,13 +27,6 @@ FEATURE_VIEWS = [v for v, h in VIEWS.items() if h in FEATURE_HEADS]
 PCA_SAME_SCENE_MEAN = 1.0  # same scene + sensor noise, consecutive frames: mean |diff| below this
 PCA_SAME_SCENE_P99 = 3.0  # ... and 99th percentile of |diff| below this
 PCA_NEW_SCENE_MEAN = 20.0  # a different scene: mean |diff| from the previous frame above this
-
-
-def random_image(height: int, width: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    smooth = rng.random((height // 8 + 1, width // 8 + 1, 3))
-    big = np.kron(smooth, np.ones((8, 8, 1)))[:height, :width]
-    return (255 * (0.7 * big + 0.3 * rng.random((height, width, 3)))).astype(np.uint8)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from tips_ros.bench import agreement, make_frames, raw_outputs
+from tips_ros.bench import agreement, raw_outputs
+from tips_ros.camera_sim import make_frames
 from tips_ros.engine import Engine, EngineConfig
 
 INPUT_SIZE = 112

@@ -67,6 +67,7 @@ import torch.nn.functional as F
 from tips_ros.engine import (
     HEADS, VIEWS, Engine, EngineConfig, Prediction, model_input_size, resolve_device,
 )
+from tips_ros.camera_sim import make_frames
 from tips_ros.errors import UsageError
 from tips_ros.imaging import decode_image, encode_image
 from tips_ros.outputs import IMAGE_TOPICS, encode_prediction
@@ -117,14 +118,6 @@ def heads_of(name: str) -> set[str]:
 def topics_of(heads: Collection[str]) -> list[str]:
     """Image topics whose payload the engine produces for ``heads``."""
     return [topic for topic, (_, head) in IMAGE_TOPICS.items() if head in heads]
-
-
-def make_frames(count: int, height: int, width: int, seed: int = 0) -> list[np.ndarray]:
-    """``count`` different rgb8 camera-like frames (gradients plus noise)."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:height, 0:width]
-    base = np.stack([x * 255 // max(1, width - 1), y * 255 // max(1, height - 1), (x + y) % 256], axis=-1)
-    return [np.clip(base + rng.integers(-30, 30, base.shape), 0, 255).astype(np.uint8) for _ in range(count)]
 
 
 def image_message(rgb: np.ndarray) -> Any:
@@ -503,34 +496,6 @@ def _ros_env() -> dict[str, str]:
     return env
 
 
-def publish_camera(topic: str, frames: int, rate_hz: float, width: int, height: int) -> None:
-    """Camera stand-in (its own process in ``--e2e``): ``frames`` rgb8 images at ``rate_hz``,
-    reliable QoS, once a subscriber is seen. Prints ``sent <stamp_ns>`` per frame."""
-    import rclpy
-    from rclpy.qos import QoSProfile, ReliabilityPolicy
-    from sensor_msgs.msg import Image
-
-    rclpy.init()
-    node = rclpy.create_node("bench_camera")
-    pub = node.create_publisher(Image, topic, QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
-    deadline = time.monotonic() + 120.0
-    while pub.get_subscription_count() == 0 and time.monotonic() < deadline:  # the node
-        time.sleep(0.05)
-    messages = [image_message(f) for f in make_frames(4, height, width)]
-    period, next_time = 1.0 / rate_hz, time.monotonic()
-    for index in range(frames):
-        msg = messages[index % len(messages)]
-        stamp = node.get_clock().now()
-        msg.header.stamp, msg.header.frame_id = stamp.to_msg(), "camera_optical_frame"
-        pub.publish(msg)
-        print(f"sent {stamp.nanoseconds}", flush=True)
-        next_time += period
-        time.sleep(max(0.0, next_time - time.monotonic()))
-    time.sleep(1.0)
-    node.destroy_node()
-    rclpy.try_shutdown()
-
-
 def ros_side_cost(node: Any, pred: Prediction, rgb: np.ndarray, iters: int) -> dict[str, float]:
     """ms per frame for decode + message building + publishing every image output of ``pred``.
 
@@ -592,8 +557,9 @@ def bench_e2e(args: argparse.Namespace, setup: Setup) -> dict[str, Any]:
     node = subprocess.Popen(node_cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     total = args.e2e_warmup_frames + args.e2e_frames
     camera = subprocess.Popen(
-        [sys.executable, "-m", "tips_ros.bench", "publish", f"{ns}/image", str(total), str(args.e2e_rate),
-         str(width), str(height)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [sys.executable, "-m", "tips_ros.camera_sim", "--topic", f"{ns}/image", "--frames", str(total),
+         "--rate", str(args.e2e_rate), "--width", str(width), "--height", str(height), "--wait-subscriber", "120"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         while camera.poll() is None:
             executor.spin_once(timeout_sec=0.01)
@@ -708,8 +674,3 @@ def run(args: argparse.Namespace) -> int:
         Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
     return 0
 
-
-if __name__ == "__main__":  # the e2e camera process: python -m tips_ros.bench publish TOPIC N HZ W H
-    if sys.argv[1:2] == ["publish"]:
-        topic, count, rate, width, height = sys.argv[2:7]
-        publish_camera(topic, int(count), float(rate), int(width), int(height))

@@ -1,0 +1,13 @@
+"""Deterministic test images."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def random_image(height: int, width: int, seed: int) -> np.ndarray:
+    """An HxWx3 uint8 image of smooth 8x8-pixel blobs plus noise (not flat, not pure noise)."""
+    rng = np.random.default_rng(seed)
+    smooth = rng.random((height // 8 + 1, width // 8 + 1, 3))
+    big = np.kron(smooth, np.ones((8, 8, 1)))[:height, :width]
+    return (255 * (0.7 * big + 0.3 * rng.random((height, width, 3)))).astype(np.uint8)
