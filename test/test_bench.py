@@ -78,3 +78,24 @@ def test_argument_errors_are_user_errors():
         heads_of("depth+sky")
     assert heads_of("normals_color") == {"normals_color", "normals"}
     assert cli.main(["bench", "--device", "cpu"]) == 2  # neither --model nor --make-model
+
+
+def test_end_to_end_mode_through_ros_processes(tiny_models, tmp_path):
+    """--e2e: camera process -> tips_node process -> subscribers in the bench process."""
+    from ros_harness import configure_this_process
+
+    configure_this_process()
+    dpt, text = tiny_models
+    out = tmp_path / "e2e.json"
+    code = cli.main(["bench", "--model", str(dpt), "--text-model", str(text), "--device", "cpu",
+                     "--precision", "fp32", "--batch", "1", "--heads", "depth", "--size", "160x120",
+                     "--input-size", "112", "--iters", "2", "--warmup", "1", "--profile-iters", "1",
+                     "--e2e", "--e2e-rate", "5", "--e2e-frames", "10", "--e2e-warmup-frames", "2",
+                     "--json", str(out)])
+    assert code == 0
+    e2e = json.loads(out.read_text())["e2e"]
+    assert e2e["frames_offered"] == 10 and e2e["frame_size"] == [160, 120]
+    assert e2e["frames_complete"] >= 1 and e2e["frames_complete"] + e2e["drops"] == 10
+    assert 0 < e2e["latency_ms"]["p50"] <= e2e["latency_ms"]["p99"]
+    assert 0 < e2e["achieved_rate_hz"] <= 5.5
+    assert set(e2e["ros_side_ms_per_frame"]) >= {"decode", "messages", "publish"}
