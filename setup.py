@@ -28,6 +28,7 @@ setup(
         "tokenizers",
         "rosbags>=0.10",
         "pillow",
+        "matplotlib",
     ],
     extras_require={
         # ROS 2 from PyPI wheels; skip this extra when a system ROS 2 (colcon workspace) provides rclpy.

@@ -228,7 +228,9 @@ def test_query_abuse_keeps_previous_queries(tiny_models, listener):
 def test_out_of_memory_drops_frame_and_continues(tiny_models, listener):
     ns = "/reloom"
     driver = Driver(listener, ns)
-    with NodeProcess(params(tiny_models), ros_args=["-r", f"__ns:={ns}"], env={"TIPS_ROS_FAULTS": "oom@2,oom@3"}) as node:
+    # engine calls are counted from the first one: no warm-up, so calls 2 and 3 are camera frames
+    with NodeProcess(params(tiny_models, warmup=False), ros_args=["-r", f"__ns:={ns}"],
+                     env={"TIPS_ROS_FAULTS": "oom@2,oom@3"}) as node:
         driver.wait_connected(node)
         driver.good_frame_processed(node, image(driver.stamps.next()))
         lost = [driver.stamps.next(), driver.stamps.next()]
