@@ -37,6 +37,12 @@ timeout 450 $PY -m tips_ros.cli bench --make-model b14 --device cuda \
   --size 640x480 --input-size 448 --iters 30 --warmup 5 --profile-iters 5 \
   --json "$OUT/gpu-b14.json" 2>&1 | tee "$OUT/bench.log"
 
+# Issue 8: cost of each dense-feature output on top of the four outputs (bf16, batch 1, eager).
+timeout 120 $PY -m tips_ros.cli bench --make-model b14 --device cuda --precision bf16 --batch 1 \
+  --heads all,all+features,all+embedding,all+zeroshot,all+features+embedding+zeroshot \
+  --size 640x480 --input-size 448 --iters 30 --warmup 5 --profile-iters 3 \
+  --json "$OUT/gpu-b14-features.json" 2>&1 | tee "$OUT/bench-features.log" || true
+
 $PY - "$OUT/gpu-b14.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))

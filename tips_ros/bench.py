@@ -65,17 +65,17 @@ import torch
 import torch.nn.functional as F
 
 from tips_ros.engine import (
-    HEADS, VIEWS, Engine, EngineConfig, Prediction, model_input_size, resolve_device,
+    ALL_HEADS, HEADS, VIEWS, Engine, EngineConfig, Prediction, model_input_size, resolve_device,
 )
 from tips_ros.camera_sim import make_frames
 from tips_ros.errors import UsageError
 from tips_ros.imaging import decode_image, encode_image
-from tips_ros.outputs import IMAGE_TOPICS, encode_prediction
+from tips_ros.outputs import IMAGE_TOPICS, STREAM_TOPICS, encode_prediction
 
 T = TypeVar("T")
 DEFAULT_QUERIES = ("person", "chair", "table", "door")
 #: Stages of the profiling pass, in pipeline order (see the module docstring).
-STAGES = ("decode", "upload", "resize", "backbone", *HEADS, "postprocess", "views", "download", "messages")
+STAGES = ("decode", "upload", "resize", "backbone", *ALL_HEADS, "postprocess", "views", "download", "messages")
 
 try:  # rclpy is optional: the bench runs without ROS (message building then skips rclpy)
     from std_msgs.msg import Header
@@ -105,19 +105,24 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def heads_of(name: str) -> set[str]:
-    """Engine heads/views of a ``--heads`` item: ``all`` or ``+``-joined names (``depth+normals``)."""
-    if name == "all":
-        return set(HEADS) | set(VIEWS)
-    heads = set(name.split("+"))
-    unknown = heads - set(HEADS) - set(VIEWS)
-    if unknown:
-        raise UsageError(f"unknown heads {sorted(unknown)}; choose from all, {', '.join(HEADS + tuple(VIEWS))}")
+    """Engine heads/views of a ``--heads`` item: ``+``-joined names, where ``all`` stands for
+    the four outputs of the node (depth, normals, segmentation, heatmaps) with their colour
+    views, e.g. ``all``, ``depth``, ``depth+normals``, ``all+features+embedding+zeroshot``."""
+    core = set(HEADS) | {view for view, head in VIEWS.items() if head in HEADS}
+    heads: set[str] = set()
+    for part in name.split("+"):
+        if part == "all":
+            heads |= core
+        elif part in ALL_HEADS or part in VIEWS:
+            heads.add(part)
+        else:
+            raise UsageError(f"unknown head '{part}'; choose from all, {', '.join(ALL_HEADS + tuple(VIEWS))}")
     return heads | {VIEWS[v] for v in heads & set(VIEWS)}
 
 
 def topics_of(heads: Collection[str]) -> list[str]:
     """Image topics whose payload the engine produces for ``heads``."""
-    return [topic for topic, (_, head) in IMAGE_TOPICS.items() if head in heads]
+    return [topic for topic, (_, head) in STREAM_TOPICS.items() if head in heads]
 
 
 def image_message(rgb: np.ndarray) -> Any:
@@ -210,8 +215,8 @@ def profile_pass(engine: Engine, frames: list[np.ndarray], heads: set[str], iter
     messages = [image_message(f) for f in frames]
     size = model_input_size(*frames[0].shape[:2], engine.config.input_size, engine.config.keep_aspect)
     grid = (size[0] // engine.patch_size, size[1] // engine.patch_size)
-    base, views = heads & set(HEADS), heads & set(VIEWS)
-    base_fields = {"depth", "normals", "labels", "confidence", "heatmaps"}
+    base, views = heads & set(ALL_HEADS), heads & set(VIEWS)
+    base_fields = {"depth", "normals", "labels", "confidence", "heatmaps", "features", "embedding", "zeroshot"}
     topics = topics_of(heads)
     for _ in range(iters):
         rgb = timer("decode", lambda: [decode_image(m) for m in messages])
@@ -219,8 +224,9 @@ def profile_pass(engine: Engine, frames: list[np.ndarray], heads: set[str], iter
         pixels = timer("resize", lambda: engine.resize(uploaded, size))
         features = timer("backbone", lambda: engine.model.backbone(pixels).feature_maps)
         raw: dict[str, torch.Tensor] = {}
-        for head in (h for h in HEADS if h in base):
-            raw.update(timer(head, lambda head=head: engine._run_heads(features, grid, {head})))
+        for head in (h for h in ALL_HEADS if h in base):
+            wanted = {head} | {view for view in views if VIEWS[view] == head}  # features_pca is made here
+            raw.update(timer(head, lambda wanted=wanted: engine._run_heads(features, grid, wanted)))
         finish = lambda wanted: [engine._finish(raw, i, uploaded[i], wanted) for i in range(len(rgb))]  # noqa: E731
         plain, plain_ms = timer.time(lambda: finish(base))
         preds, full_ms = timer.time(lambda: finish(heads)) if views else (plain, plain_ms)
