@@ -238,6 +238,7 @@ class Engine:
         self._queries: tuple[str, ...] = ()
         self._templates: tuple[str, ...] = ()
         self._text_embeddings = torch.zeros((0, backbone.hidden_size), device=self.device)
+        self._query_palette = torch.zeros((0, 3), dtype=torch.uint8, device=self.device)
         self._text_lock = threading.Lock()  # the text tower is used from set_queries and infer
         self.pca = PcaProjector(config.pca_momentum)
         self._last_block_input: torch.Tensor | None = None
@@ -259,9 +260,11 @@ class Engine:
         """Encode (or fetch from the cache) a new query set; used from the next frame on."""
         with self._text_lock:
             embeddings = self.text.encode(queries, templates)
+        palette = torch.from_numpy(label_palette(len(queries))).to(self.device)
         with self._lock:
             self._queries, self._templates = tuple(queries), tuple(templates)
             self._text_embeddings = embeddings
+            self._query_palette = palette  # zeroshot/color: one colour per query
 
     # ------------------------------------------------------------------ inference
     @torch.inference_mode()
@@ -440,8 +443,7 @@ class Engine:
             ids = zeroshot_ids(up(raw["zeroshot"])[0], self.config.zeroshot_threshold)
             pred.zeroshot = host(ids)
             if "zeroshot_color" in heads:
-                palette = torch.from_numpy(label_palette(len(self._queries))).to(self.device)
-                pred.zeroshot_color = host(colorize_zeroshot(image, ids, palette))
+                pred.zeroshot_color = host(colorize_zeroshot(image, ids, self._query_palette))
         return pred
 
     def warmup(self, shapes: Sequence[tuple[int, int]] = ((480, 640),), batch: int = 1,
