@@ -107,7 +107,10 @@ def test_only_subscribed_heads_run(tiny_models, listener):
         assert listener.wait_for(
             lambda: int(diagnostic_values(listener, "tips_node: engine").get("head_calls.depth", 0)) >= 3, 10)
         values = diagnostic_values(listener, "tips_node: engine")
+        inputs = diagnostic_values(listener, "/cam2/tips_node: input")
     assert [values[f"head_calls.{h}"] for h in ("normals", "segmentation", "heatmaps")] == ["0", "0", "0"]
+    # the node reports its own ROS-side cost (decode + message building + publish) and engine time
+    assert 0 < float(inputs["ros_side_p50_ms"]) < 1000 and 0 < float(inputs["engine_p50_ms"]) < 10_000
 
 
 def test_sigint_and_sigterm_exit_cleanly(tiny_models, listener):

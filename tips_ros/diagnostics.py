@@ -94,11 +94,16 @@ class InputStats:
         self.rejected[reason] += 1
         self.rejections.add(1.0)
 
-    def on_processed(self, age_ms: float, latency_ms: float) -> None:
+    ros_side_ms: Window = field(default_factory=Window)  # decode + message building + publish
+    engine_ms: Window = field(default_factory=Window)  # engine call, per frame of the batch
+
+    def on_processed(self, age_ms: float, latency_ms: float, ros_side_ms: float, engine_ms: float) -> None:
         self.processed += 1
         self.outputs.add(1.0)
         self.age_ms.add(age_ms)
         self.latency_ms.add(latency_ms)
+        self.ros_side_ms.add(ros_side_ms)
+        self.engine_ms.add(engine_ms)
 
 
 def _fmt(value: float | None, unit: str = "") -> str:
@@ -129,6 +134,8 @@ def input_status(stats: InputStats, drops: int, limits: Thresholds) -> Status:
         "latency_p99_ms": _fmt(stats.latency_ms.percentile(99, now)),
         "frame_age_p50_ms": _fmt(stats.age_ms.percentile(50, now)),
         "frame_age_p99_ms": _fmt(stats.age_ms.percentile(99, now)),
+        "engine_p50_ms": _fmt(stats.engine_ms.percentile(50, now)),
+        "ros_side_p50_ms": _fmt(stats.ros_side_ms.percentile(50, now)),
         "seconds_since_last_frame": _fmt(silent_for),
     }
     values.update({f"rejected.{reason}": str(n) for reason, n in sorted(stats.rejected.items())})

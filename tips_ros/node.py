@@ -74,6 +74,7 @@ class Decoded:
     msg: Image | CompressedImage
     rgb: np.ndarray
     received: float
+    decode_ms: float  # deserialize + validate + decode
 
 
 def string_payload(raw: bytes) -> bytes:
@@ -357,11 +358,15 @@ class TipsNode(LifecycleNode):
         except torch.OutOfMemoryError:
             self._on_oom(len(frames))
             return
+        engine_ms = (time.monotonic() - start) * 1000.0 / len(frames)
         for frame, pred in zip(frames, predictions):
+            publish_start = time.monotonic()
             self._publish(frame, pred, topics[id(frame.camera)])
+            publish_ms = (time.monotonic() - publish_start) * 1000.0
             stamp = frame.msg.header.stamp
             age_ms = (now_ns - (stamp.sec * 1_000_000_000 + stamp.nanosec)) / 1e6
-            frame.camera.stats.on_processed(age_ms, (time.monotonic() - start) * 1000.0)
+            frame.camera.stats.on_processed(age_ms, (time.monotonic() - start) * 1000.0,
+                                            frame.decode_ms + publish_ms, engine_ms)
 
     def _on_oom(self, frames: int) -> None:
         """Device out of memory: drop these frames, halve the batch, keep going."""
@@ -378,6 +383,7 @@ class TipsNode(LifecycleNode):
         """Deserialize, validate and decode one raw frame; None (counted, logged) if rejected."""
         camera = self.cameras[pending.camera]
         compressed = self.params.input_compressed
+        start = time.monotonic()
         try:
             try:
                 msg = deserialize_message(pending.item, CompressedImage if compressed else Image)
@@ -400,7 +406,7 @@ class TipsNode(LifecycleNode):
         if not msg.header.frame_id:
             camera.stats.noted["empty_frame_id"] += 1
         camera.last_stamp_ns = stamp_ns
-        return Decoded(camera, msg, rgb, pending.received)
+        return Decoded(camera, msg, rgb, pending.received, (time.monotonic() - start) * 1000.0)
 
     def _wanted_topics(self, camera: Camera) -> set[str]:
         """Output topics with subscribers (all of them with compute_all)."""
