@@ -99,3 +99,6 @@ def test_end_to_end_mode_through_ros_processes(tiny_models, tmp_path):
     assert 0 < e2e["latency_ms"]["p50"] <= e2e["latency_ms"]["p99"]
     assert 0 < e2e["achieved_rate_hz"] <= 5.5
     assert set(e2e["ros_side_ms_per_frame"]) >= {"decode", "messages", "publish"}
+    node = e2e["node_diagnostics"]  # the node's own /diagnostics, measured while streaming
+    assert node["frames_processed"] >= e2e["frames_complete"]
+    assert node["ros_side_p50_ms"] > 0 and node["engine_p50_ms"] > 0

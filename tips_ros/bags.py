@@ -37,6 +37,7 @@ from rosbags.typesys import Stores, get_typestore
 from rosbags.typesys.store import Typestore
 
 from tips_ros.ade20k import ADE20K_CLASSES, CLASS_ID
+from tips_ros.cdr import serialize_image
 from tips_ros.imaging import EncodedImage, encode_image
 from tips_ros.synthetic import render_sequence
 
@@ -138,6 +139,11 @@ class BagWriter:
         The topic's connection is created on its first message with the offered QoS
         ``LATCHED_QOS`` if ``latched`` else ``STREAM_QOS``.
         """
+        self.write_serialized(topic, msgtype, stamp_ns, self.typestore.serialize_cdr(msg, msgtype), latched)
+
+    def write_serialized(self, topic: str, msgtype: str, stamp_ns: int, data: bytes,
+                         latched: bool = False) -> None:
+        """Write CDR bytes of type ``msgtype`` at log time ``stamp_ns`` (see :meth:`write`)."""
         connection = self._connections.get(topic)
         if connection is None:
             connection = self._writer.add_connection(
@@ -149,7 +155,7 @@ class BagWriter:
             self._connections[topic] = connection
         elif connection.msgtype != msgtype:
             raise ValueError(f"topic {topic} has type {connection.msgtype}, not {msgtype}")
-        self._writer.write(connection, stamp_ns, self.typestore.serialize_cdr(msg, msgtype))
+        self._writer.write(connection, stamp_ns, data)
 
     def header(self, stamp_ns: int, frame_id: str) -> Any:
         """A ``std_msgs/Header`` with the stamp ``stamp_ns`` (nanoseconds since the epoch)."""
@@ -161,18 +167,11 @@ class BagWriter:
 
     def write_image(self, topic: str, stamp_ns: int, frame_id: str,
                     encoded: EncodedImage) -> None:
-        """Write a ``sensor_msgs/Image`` from ``imaging.encode_image`` output."""
-        msgtype = "sensor_msgs/msg/Image"
-        msg = self.typestore.types[msgtype](
-            header=self.header(stamp_ns, frame_id),
-            height=encoded.height,
-            width=encoded.width,
-            encoding=encoded.encoding,
-            is_bigendian=encoded.is_bigendian,
-            step=encoded.step,
-            data=np.frombuffer(encoded.data, dtype=np.uint8),
-        )
-        self.write(topic, msgtype, stamp_ns, msg)
+        """Write a ``sensor_msgs/Image`` from ``imaging.encode_image`` output: the very bytes
+        the node publishes (:func:`tips_ros.cdr.serialize_image`)."""
+        sec, nanosec = divmod(stamp_ns, 1_000_000_000)
+        self.write_serialized(topic, "sensor_msgs/msg/Image", stamp_ns,
+                              serialize_image(sec, nanosec, frame_id, encoded))
 
     def write_compressed(self, topic: str, stamp_ns: int, frame_id: str, fmt: str,
                          data: bytes) -> None:

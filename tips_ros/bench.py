@@ -21,7 +21,7 @@ For every configuration (precision x batch x compile x heads) the bench runs
   postprocess    upsampling to the frame size, renormalisation, softmax/argmax (device)
   views          rgb8 colour views (normals, palette, heatmap overlay) on the device
   download       device -> host copies of every output array
-  messages       ``outputs.encode_prediction`` + rclpy ``Image`` construction, all topics
+  messages       ``outputs.encode_prediction`` + serialised ``Image`` bytes, all topics
   =============  ============================================================================
 
 * **precision agreement** of the configuration's raw head outputs with the fp32 eager engine
@@ -68,6 +68,7 @@ from tips_ros.engine import (
     ALL_HEADS, HEADS, VIEWS, Engine, EngineConfig, Prediction, model_input_size, resolve_device,
 )
 from tips_ros.camera_sim import make_frames
+from tips_ros.cdr import serialize_image
 from tips_ros.errors import UsageError
 from tips_ros.imaging import decode_image, encode_image
 from tips_ros.outputs import IMAGE_TOPICS, STREAM_TOPICS, encode_prediction
@@ -77,13 +78,10 @@ DEFAULT_QUERIES = ("person", "chair", "table", "door")
 #: Stages of the profiling pass, in pipeline order (see the module docstring).
 STAGES = ("decode", "upload", "resize", "backbone", *ALL_HEADS, "postprocess", "views", "download", "messages")
 
-try:  # rclpy is optional: the bench runs without ROS (message building then skips rclpy)
-    from std_msgs.msg import Header
-
-    from tips_ros.messages import image_msg
+try:  # rclpy is optional: without it the decode stage reads a duck-typed message
+    from sensor_msgs.msg import Image
 except ImportError:  # pragma: no cover - depends on the installation
-    Header = None
-    image_msg = None
+    Image = None
 
 
 # ---------------------------------------------------------------------------- small helpers
@@ -129,21 +127,13 @@ def image_message(rgb: np.ndarray) -> Any:
     """A ``sensor_msgs/Image`` (rclpy if importable, else a duck-typed stand-in) holding ``rgb``."""
     encoded = encode_image(rgb, "rgb8")
     fields = dict(height=encoded.height, width=encoded.width, encoding=encoded.encoding,
-                  is_bigendian=encoded.is_bigendian, step=encoded.step, data=encoded.data)
-    if image_msg is None:
-        return SimpleNamespace(**fields)
-    from sensor_msgs.msg import Image
-
-    return Image(**fields)
+                  is_bigendian=encoded.is_bigendian, step=encoded.step, data=encoded.data.tobytes())
+    return SimpleNamespace(**fields) if Image is None else Image(**fields)
 
 
-def build_messages(pred: Prediction, topics: Collection[str]) -> list[Any]:
-    """Encode every output of ``pred`` and wrap it in an rclpy Image (when rclpy exists)."""
-    encoded = encode_prediction(pred, topics)
-    if image_msg is None:
-        return list(encoded.values())
-    header = Header(frame_id="camera_optical_frame")
-    return [image_msg(header, e) for e in encoded.values()]
+def build_messages(pred: Prediction, topics: Collection[str]) -> list[bytes]:
+    """Every output of ``pred`` as serialised ``sensor_msgs/Image`` bytes, as the node publishes them."""
+    return [serialize_image(0, 0, "camera_optical_frame", e) for e in encode_prediction(pred, topics).values()]
 
 
 def synchronize(device: torch.device) -> None:
@@ -536,6 +526,7 @@ def bench_e2e(args: argparse.Namespace, setup: Setup) -> dict[str, Any]:
     """Publisher process -> tips_node process -> listener here; latency, rate, drops, ROS cost."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
+    from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
 
@@ -557,10 +548,25 @@ def bench_e2e(args: argparse.Namespace, setup: Setup) -> dict[str, Any]:
             stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
             receipts[topic][stamp] = time.time_ns()
         listener.create_subscription(Image, f"{ns}/{topic}", record, qos)
+    node_stats: dict[str, str] = {}
+
+    def record_diagnostics(msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            values = {kv.key: kv.value for kv in status.values}
+            if status.hardware_id == f"{ns}/tips_node" and "ros_side_p50_ms" in values:
+                node_stats.clear()
+                node_stats.update(values)
+    listener.create_subscription(DiagnosticArray, "/diagnostics", record_diagnostics, 10)
     executor = SingleThreadedExecutor()
     executor.add_node(listener)
     log = tempfile.NamedTemporaryFile("w+", prefix="tips_bench_node_", suffix=".log", delete=False)
     node = subprocess.Popen(node_cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    # The node skips outputs nobody listens to: start the camera once its publishers and this
+    # process's subscriptions have discovered each other.
+    deadline = time.monotonic() + 120.0
+    while (any(listener.count_publishers(f"{ns}/{t}") == 0 for t in IMAGE_TOPICS)
+           and node.poll() is None and time.monotonic() < deadline):
+        executor.spin_once(timeout_sec=0.05)
     total = args.e2e_warmup_frames + args.e2e_frames
     camera = subprocess.Popen(
         [sys.executable, "-m", "tips_ros.camera_sim", "--topic", f"{ns}/image", "--frames", str(total),
@@ -601,8 +607,17 @@ def bench_e2e(args: argparse.Namespace, setup: Setup) -> dict[str, Any]:
         "frames_complete": len(complete), "drops": len(measured) - len(complete),
         "achieved_rate_hz": len(complete) / span_s if span_s > 0 else 0.0,
         "latency_ms": summarize(latency) if latency else None,
-        "topics": list(IMAGE_TOPICS), "ros_side_ms_per_frame": cost, "node_log": log.name,
+        "topics": list(IMAGE_TOPICS), "ros_side_ms_per_frame": cost,
+        "node_diagnostics": {k: _number(v) for k, v in node_stats.items()}, "node_log": log.name,
     }
+
+
+def _number(text: str) -> float | str:
+    """A diagnostics value as a float where it is one ("12.5" -> 12.5, "n/a" stays)."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 # ---------------------------------------------------------------------------- report
@@ -622,7 +637,8 @@ def print_table(report: dict[str, Any], out: Any = sys.stdout) -> None:
         lat = e["latency_ms"] or {"p50": float("nan"), "p99": float("nan")}
         print(f"e2e: offered {e['offered_rate_hz']} Hz, achieved {e['achieved_rate_hz']:.1f} Hz, drops "
               f"{e['drops']}/{e['frames_offered']}, latency p50 {lat['p50']:.1f} ms p99 {lat['p99']:.1f} ms, "
-              f"ROS side {e['ros_side_ms_per_frame']['total']:.1f} ms/frame", file=out)
+              f"ROS side {e['ros_side_ms_per_frame']['total']:.1f} ms/frame "
+              f"(in the node: {e['node_diagnostics'].get('ros_side_p50_ms', 'n/a')} ms p50)", file=out)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     for index in range(args.frames):
         frame = encoded[index % len(encoded)]
         msg = Image(height=frame.height, width=frame.width, encoding=frame.encoding,
-                    is_bigendian=frame.is_bigendian, step=frame.step, data=frame.data)
+                    is_bigendian=frame.is_bigendian, step=frame.step, data=frame.data.tobytes())
         stamp = node.get_clock().now()
         msg.header.stamp, msg.header.frame_id = stamp.to_msg(), args.frame_id
         if args.info:

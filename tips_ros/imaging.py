@@ -44,24 +44,29 @@ class ImageDecodeError(ValueError):
         self.reason = reason
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class EncodedImage:
-    """The data fields of a ``sensor_msgs/Image``, ready to copy into any message class."""
+    """The data fields of a ``sensor_msgs/Image``.
+
+    ``data`` is a flat, contiguous ``uint8`` view of the packed pixels (no copy of the array
+    it was made from): :func:`tips_ros.cdr.serialize_image` copies it once into a serialised
+    message, ``rosbags`` messages take it as is, and rclpy message fields want
+    ``data.tobytes()`` (assigning an array there is ~20x slower).
+    """
 
     height: int
     width: int
     encoding: str
     is_bigendian: int
     step: int
-    data: bytes
+    data: np.ndarray
 
 
 def encode_image(array: np.ndarray, encoding: str) -> EncodedImage:
     """Pack an ``HxW`` or ``HxWxC`` array as image fields with the given encoding.
 
     ``32FC<N>`` encodings take any channel count ``N`` (e.g. one heatmap channel per text
-    query). Data is little-endian, rows are packed (``step = width * bytes per pixel``), and
-    ``data`` is ``bytes`` because assigning bytes to rclpy message fields is the fast path.
+    query). Data is little-endian and rows are packed (``step = width * bytes per pixel``).
     """
     if array.ndim == 2:
         array = array[:, :, None]
@@ -83,7 +88,7 @@ def encode_image(array: np.ndarray, encoding: str) -> EncodedImage:
         encoding=encoding,
         is_bigendian=0,
         step=width * channels * dtype.itemsize,
-        data=data.tobytes(),
+        data=data.reshape(-1).view(np.uint8),
     )
 
 

@@ -1,7 +1,8 @@
 """rclpy message builders for the node's outputs, filled from ``tips_ros.outputs`` payloads.
 
-Image data is assigned as ``bytes``: rclpy copies bytes into the message far faster than an
-ndarray or memoryview (design note §5.11).
+Images go out serialised (:func:`image_bytes`, published with ``Publisher.publish(bytes)``):
+one copy of the pixels instead of an rclpy ``Image`` object, its ``array.array`` copy and the
+middleware's serialisation copy (see :mod:`tips_ros.cdr`).
 """
 
 from __future__ import annotations
@@ -10,24 +11,18 @@ from collections.abc import Sequence
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
+from sensor_msgs.msg import CameraInfo, PointCloud2, PointField
 from std_msgs.msg import Header, String
 
+from tips_ros.cdr import serialize_image
 from tips_ros.diagnostics import Status
 from tips_ros.imaging import EncodedImage
 from tips_ros.outputs import PointCloud
 
 
-def image_msg(header: Header, encoded: EncodedImage) -> Image:
-    """A ``sensor_msgs/Image`` with ``header`` (stamp and frame_id kept from the input)."""
-    msg = Image()
-    msg.header = header
-    msg.height, msg.width = encoded.height, encoded.width
-    msg.encoding = encoded.encoding
-    msg.is_bigendian = encoded.is_bigendian
-    msg.step = encoded.step
-    msg.data = encoded.data
-    return msg
+def image_bytes(header: Header, encoded: EncodedImage) -> bytes:
+    """A serialised ``sensor_msgs/Image`` with ``header`` (stamp and frame_id kept from the input)."""
+    return serialize_image(header.stamp.sec, header.stamp.nanosec, header.frame_id, encoded)
 
 
 def camera_info_msg(source: CameraInfo, header: Header, k: np.ndarray, width: int, height: int) -> CameraInfo:

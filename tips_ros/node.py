@@ -425,7 +425,7 @@ class TipsNode(LifecycleNode):
         """Publish every wanted output of one frame with the input header."""
         camera, header = frame.camera, frame.msg.header
         for topic, encoded in outputs.encode_prediction(pred, topics).items():
-            camera.publishers[topic].publish(messages.image_msg(header, encoded))
+            camera.publishers[topic].publish(messages.image_bytes(header, encoded))
         height, width = frame.rgb.shape[:2]
         if camera.info is not None and topics & {outputs.CAMERA_INFO_TOPIC, outputs.POINTS_TOPIC}:
             info = camera.info
