@@ -1,5 +1,6 @@
-"""The serialised Image the node publishes and replay writes (tips_ros.cdr) against two
-independent CDR implementations: rosbags (byte for byte) and rclpy / Fast DDS (field for field)."""
+"""The serialised Image and PointCloud2 the node publishes and replay writes (tips_ros.cdr)
+against two independent CDR implementations: rosbags (byte for byte) and rclpy / Fast DDS
+(field for field)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ import numpy as np
 import pytest
 from rclpy.serialization import deserialize_message, serialize_message
 from rosbags.typesys import Stores, get_typestore
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import Image, PointCloud2
 from std_msgs.msg import Header
 
-from tips_ros.cdr import serialize_image
+from tips_ros.cdr import serialize_image, serialize_point_cloud
 from tips_ros.imaging import encode_image
+from tips_ros.outputs import CLOUD_DTYPE, CLOUD_FIELDS, point_cloud
 
 TYPESTORE = get_typestore(Stores.ROS2_KILTED)
 # Every alignment case: frame_id lengths 0..4 (and a non-ASCII one) x pixel byte counts that
@@ -74,3 +76,27 @@ def test_encoded_image_is_a_view_of_the_array() -> None:
     encoded = encode_image(array, "32FC1")
     array[0, 0] = 3.0
     assert np.frombuffer(encoded.data, "<f4")[0] == 3.0
+
+
+@pytest.mark.parametrize("frame_id", FRAME_IDS)
+@pytest.mark.parametrize("points", [0, 1, 7])
+def test_point_cloud_identical_to_rosbags_serializer(frame_id: str, points: int) -> None:
+    depth = np.full((3, 4), np.nan, np.float32)
+    depth.reshape(-1)[:points] = np.linspace(0.5, 9.0, points)
+    labels = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    rgb = np.arange(36, dtype=np.uint8).reshape(3, 4, 3)
+    cloud = point_cloud(depth, np.array([[2.0, 0, 1.5], [0, 2.0, 1.0], [0, 0, 1]]), rgb, labels)
+    types = TYPESTORE.types
+    field = types["sensor_msgs/msg/PointField"]
+    reference = types["sensor_msgs/msg/PointCloud2"](
+        header=types["std_msgs/msg/Header"](
+            stamp=types["builtin_interfaces/msg/Time"](sec=3, nanosec=4), frame_id=frame_id),
+        height=1, width=points,
+        fields=[field(name=n, offset=o, datatype=d, count=c) for n, o, d, c in CLOUD_FIELDS],
+        is_bigendian=False, point_step=CLOUD_DTYPE.itemsize, row_step=CLOUD_DTYPE.itemsize * points,
+        data=np.frombuffer(cloud.data.tobytes(), np.uint8), is_dense=True)
+    ours = serialize_point_cloud(3, 4, frame_id, cloud.fields, cloud.point_step, cloud.data)
+    assert ours == bytes(TYPESTORE.serialize_cdr(reference, "sensor_msgs/msg/PointCloud2"))
+    msg = deserialize_message(ours, PointCloud2)
+    assert (msg.width, msg.row_step, msg.is_dense, len(msg.fields)) == (points, 20 * points, True, 5)
+    np.testing.assert_array_equal(np.frombuffer(bytes(msg.data), CLOUD_DTYPE), cloud.data)

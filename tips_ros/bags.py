@@ -37,7 +37,7 @@ from rosbags.typesys import Stores, get_typestore
 from rosbags.typesys.store import Typestore
 
 from tips_ros.ade20k import ADE20K_CLASSES, CLASS_ID
-from tips_ros.cdr import serialize_image
+from tips_ros.cdr import serialize_image, serialize_point_cloud
 from tips_ros.imaging import EncodedImage, encode_image
 from tips_ros.synthetic import render_sequence
 
@@ -222,21 +222,9 @@ class BagWriter:
         ``cloud`` has ``fields`` ((name, offset, datatype, count) tuples), ``point_step``,
         ``width`` and ``data``, like ``tips_ros.outputs.PointCloud``.
         """
-        types = self.typestore.types
-        field = types["sensor_msgs/msg/PointField"]
-        msgtype = "sensor_msgs/msg/PointCloud2"
-        msg = types[msgtype](
-            header=self.header(stamp_ns, frame_id),
-            height=1,
-            width=cloud.width,
-            fields=[field(name=n, offset=o, datatype=d, count=c) for n, o, d, c in cloud.fields],
-            is_bigendian=False,
-            point_step=cloud.point_step,
-            row_step=cloud.point_step * cloud.width,
-            data=np.frombuffer(cloud.data, dtype=np.uint8),
-            is_dense=True,
-        )
-        self.write(topic, msgtype, stamp_ns, msg)
+        sec, nanosec = divmod(stamp_ns, 1_000_000_000)
+        self.write_serialized(topic, "sensor_msgs/msg/PointCloud2", stamp_ns, serialize_point_cloud(
+            sec, nanosec, frame_id, cloud.fields, cloud.point_step, cloud.data))
 
     def write_string(self, topic: str, stamp_ns: int, text: str, latched: bool = False) -> None:
         """Write a ``std_msgs/String``; ``latched`` records transient-local QoS."""

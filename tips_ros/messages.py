@@ -1,8 +1,9 @@
 """rclpy message builders for the node's outputs, filled from ``tips_ros.outputs`` payloads.
 
-Images go out serialised (:func:`image_bytes`, published with ``Publisher.publish(bytes)``):
-one copy of the pixels instead of an rclpy ``Image`` object, its ``array.array`` copy and the
-middleware's serialisation copy (see :mod:`tips_ros.cdr`).
+Images and point clouds go out serialised (:func:`image_bytes`, :func:`point_cloud_bytes`,
+published with ``Publisher.publish(bytes)``): one copy of the payload instead of an rclpy
+message object, its ``array.array`` copy and the middleware's serialisation copy (see
+:mod:`tips_ros.cdr`).
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from collections.abc import Sequence
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from sensor_msgs.msg import CameraInfo, PointCloud2, PointField
+from sensor_msgs.msg import CameraInfo
 from std_msgs.msg import Header, String
 
-from tips_ros.cdr import serialize_image
+from tips_ros.cdr import serialize_image, serialize_point_cloud
 from tips_ros.diagnostics import Status
 from tips_ros.imaging import EncodedImage
 from tips_ros.outputs import PointCloud
@@ -50,21 +51,10 @@ def camera_info_msg(source: CameraInfo, header: Header, k: np.ndarray, width: in
     return msg
 
 
-def point_cloud_msg(header: Header, cloud: PointCloud) -> PointCloud2:
-    """An unorganised ``sensor_msgs/PointCloud2`` (height 1) in the input's optical frame."""
-    msg = PointCloud2()
-    msg.header = header
-    msg.height, msg.width = 1, cloud.width
-    msg.fields = [
-        PointField(name=name, offset=offset, datatype=datatype, count=count)
-        for name, offset, datatype, count in cloud.fields
-    ]
-    msg.is_bigendian = False
-    msg.point_step = cloud.point_step
-    msg.row_step = cloud.point_step * cloud.width
-    msg.data = cloud.data
-    msg.is_dense = True
-    return msg
+def point_cloud_bytes(header: Header, cloud: PointCloud) -> bytes:
+    """A serialised unorganised ``sensor_msgs/PointCloud2`` (height 1) in the input's optical frame."""
+    return serialize_point_cloud(header.stamp.sec, header.stamp.nanosec, header.frame_id,
+                                 cloud.fields, cloud.point_step, cloud.data)
 
 
 def string_msg(text: str) -> String:

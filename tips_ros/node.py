@@ -436,7 +436,7 @@ class TipsNode(LifecycleNode):
                     messages.camera_info_msg(info, header, k, width, height))
             if outputs.POINTS_TOPIC in topics and pred.depth is not None:
                 cloud = outputs.point_cloud(pred.depth, k, frame.rgb, pred.labels)
-                camera.publishers[outputs.POINTS_TOPIC].publish(messages.point_cloud_msg(header, cloud))
+                camera.publishers[outputs.POINTS_TOPIC].publish(messages.point_cloud_bytes(header, cloud))
 
     def _publish_queries(self) -> None:
         if self.engine is None:

@@ -148,7 +148,7 @@ class PointCloud:
     fields: tuple[tuple[str, int, int, int], ...]  # (name, offset, datatype, count)
     point_step: int
     width: int
-    data: bytes
+    data: np.ndarray  # the packed points, CLOUD_DTYPE (point_step bytes each)
 
 
 CLOUD_DTYPE = np.dtype(
@@ -182,4 +182,4 @@ def point_cloud(
         points["rgb"] = (colour[:, 0] << 16) | (colour[:, 1] << 8) | colour[:, 2]
     if labels is not None:
         points["label"] = labels[valid]
-    return PointCloud(CLOUD_FIELDS, CLOUD_DTYPE.itemsize, int(z.shape[0]), points.tobytes())
+    return PointCloud(CLOUD_FIELDS, CLOUD_DTYPE.itemsize, int(z.shape[0]), points)
