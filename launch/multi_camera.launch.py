@@ -9,6 +9,7 @@ your driver uses other names.
 """
 
 import os
+from typing import List
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
@@ -42,7 +43,7 @@ def generate_launch_description() -> LaunchDescription:
                 {
                     "model": LaunchConfiguration("model"),
                     "text_model": LaunchConfiguration("text_model"),
-                    "cameras": ParameterValue(LaunchConfiguration("cameras"), value_type=list),
+                    "cameras": ParameterValue(LaunchConfiguration("cameras"), value_type=List[str]),
                     "max_batch": ParameterValue(LaunchConfiguration("max_batch"), value_type=int),
                 },
             ],

@@ -61,6 +61,38 @@ def test_launch_files_run_the_installed_node():
     assert {"namespace", "image", "camera_info", "compressed"} <= single_args
 
 
+def launch_type_name(value: object) -> str:
+    """The launch ``value_type`` that coerces a launch argument to ``value``'s parameter type."""
+    if isinstance(value, list):
+        (item,) = {type(v).__name__ for v in value} or {"str"}
+        return f"List[{item}]"
+    return type(value).__name__
+
+
+def test_launch_parameter_types_are_ones_launch_accepts_and_match_the_node():
+    """launch_ros coerces ParameterValue(..., value_type=T) only for T in int, float, bool, str
+    and typing.List[int|float|bool|str] (launch.utilities.type_utils); anything else, e.g. the
+    builtin ``list``, raises ValueError when the launch file is run. T must also be the type
+    the node declares for that parameter."""
+    defaults = {spec.name: spec.default for spec in SPECS}
+    allowed = {"int", "float", "bool", "str", "List[int]", "List[float]", "List[bool]", "List[str]"}
+    checked = 0
+    for path in sorted((REPO / "launch").glob("*.launch.py")):
+        source = path.read_text()
+        for node in launch_nodes(path)[0]:
+            overrides = node["parameters"].elts[1]
+            for key, value in zip(overrides.keys, overrides.values):
+                if not (isinstance(value, ast.Call) and getattr(value.func, "id", "") == "ParameterValue"):
+                    continue
+                value_type = ast.unparse(next(kw.value for kw in value.keywords if kw.arg == "value_type"))
+                assert value_type in allowed, (path.name, key.value, value_type)
+                assert value_type == launch_type_name(defaults[key.value]), (path.name, key.value, value_type)
+                if value_type.startswith("List["):
+                    assert "from typing import List" in source, path.name
+                checked += 1
+    assert checked >= 3  # input_compressed, cameras, max_batch
+
+
 def test_params_file_lists_every_parameter_with_its_default():
     data = yaml.safe_load((REPO / "config" / "tips.yaml").read_text())
     params = data["/**"]["ros__parameters"]
