@@ -124,6 +124,7 @@ class Listener:
             rclpy.init()
         self.node = rclpy.create_node(name)
         self.messages: dict[str, list[Any]] = defaultdict(list)
+        self._subscriptions: dict[str, list[Any]] = defaultdict(list)
         self.lock = threading.Lock()
         self.executor = SingleThreadedExecutor()
         self.executor.add_node(self.node)
@@ -144,7 +145,12 @@ class Listener:
             with self.lock:
                 self.messages[topic].append(msg)
 
-        self.node.create_subscription(msg_type, topic, record, qos)
+        self._subscriptions[topic].append(self.node.create_subscription(msg_type, topic, record, qos))
+
+    def unsubscribe(self, topic: str) -> None:
+        """Destroy this listener's subscriptions to ``topic`` (recorded messages stay)."""
+        for subscription in self._subscriptions.pop(topic, []):
+            self.node.destroy_subscription(subscription)
 
     def get(self, topic: str) -> list[Any]:
         with self.lock:

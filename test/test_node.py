@@ -101,16 +101,25 @@ def test_only_subscribed_heads_run(tiny_models, listener):
     listener.subscribe(Image, "/cam2/depth")
     listener.subscribe(DiagnosticArray, "/diagnostics")
     with NodeProcess(model_params(tiny_models), ros_args=["-r", "__ns:=/cam2"]) as node:
-        pub = start_publisher("--topic", "/cam2/image", "--frames", "24", "--rate", "4")
-        sent_stamps(pub)
+        pub = start_publisher("--topic", "/cam2/image", "--frames", "60", "--rate", "4")
         assert listener.wait_for(lambda: len(listener.get("/cam2/depth")) >= 3, 30), node.log()
         assert listener.wait_for(
             lambda: int(diagnostic_values(listener, "tips_node: engine").get("head_calls.depth", 0)) >= 3, 10)
         values = diagnostic_values(listener, "tips_node: engine")
         inputs = diagnostic_values(listener, "/cam2/tips_node: input")
-    assert [values[f"head_calls.{h}"] for h in ("normals", "segmentation", "heatmaps")] == ["0", "0", "0"]
-    # the node reports its own ROS-side cost (decode + message building + publish) and engine time
-    assert 0 < float(inputs["ros_side_p50_ms"]) < 1000 and 0 < float(inputs["engine_p50_ms"]) < 10_000
+        assert [values[f"head_calls.{h}"] for h in ("normals", "segmentation", "heatmaps")] == ["0", "0", "0"]
+        # the node reports its own ROS-side cost (decode + message building + publish) and engine time
+        assert 0 < float(inputs["ros_side_p50_ms"]) < 1000 and 0 < float(inputs["engine_p50_ms"]) < 10_000
+        # the last subscriber leaves: frames keep arriving but the engine stops running
+        listener.unsubscribe("/cam2/depth")
+        assert listener.wait_for(lambda: int(diagnostic_values(listener, "/cam2/tips_node: input").get(
+            "frames_without_subscribers", 0)) >= 4, 20), node.log()
+        idle_calls = diagnostic_values(listener, "tips_node: engine")["head_calls.depth"]
+        received = int(diagnostic_values(listener, "/cam2/tips_node: input")["frames_received"])
+        assert listener.wait_for(lambda: int(diagnostic_values(listener, "/cam2/tips_node: input")[
+            "frames_received"]) >= received + 4, 10)
+        assert diagnostic_values(listener, "tips_node: engine")["head_calls.depth"] == idle_calls
+        sent_stamps(pub)
 
 
 def test_sigint_and_sigterm_exit_cleanly(tiny_models, listener):

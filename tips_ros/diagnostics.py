@@ -75,6 +75,7 @@ class InputStats:
     name: str
     received: int = 0
     processed: int = 0
+    unsubscribed: int = 0  # frames skipped because no output had a subscriber
     rejected: Counter = field(default_factory=Counter)  # frames skipped, by reason
     noted: Counter = field(default_factory=Counter)  # processed anomalies (stamp_backwards, ...)
     last_received: float | None = None  # monotonic seconds
@@ -128,6 +129,7 @@ def input_status(stats: InputStats, drops: int, limits: Thresholds) -> Status:
         "frames_processed": str(stats.processed),
         "frames_dropped": str(drops),
         "frames_rejected": str(sum(stats.rejected.values())),
+        "frames_without_subscribers": str(stats.unsubscribed),
         "input_rate_hz": f"{in_rate:.2f}",
         "output_rate_hz": f"{out_rate:.2f}",
         "latency_p50_ms": _fmt(stats.latency_ms.percentile(50, now)),

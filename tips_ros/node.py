@@ -345,9 +345,15 @@ class TipsNode(LifecycleNode):
             self._pending_queries = None
             engine.set_queries(self.params.text_queries, self.params.prompt_templates)
             self._publish_queries()
-        frames = [f for f in (self._decode(p) for p in batch) if f is not None]
-        topics = {id(f.camera): self._wanted_topics(f.camera) for f in frames}
-        frames = [f for f in frames if topics[id(f.camera)]]
+        topics = {id(camera): self._wanted_topics(camera) for camera in (self.cameras[p.camera] for p in batch)}
+        wanted = []
+        for pending in batch:
+            camera = self.cameras[pending.camera]
+            if topics[id(camera)]:
+                wanted.append(pending)
+            else:  # nobody listens to this camera's outputs: nothing to decode or compute
+                camera.stats.unsubscribed += 1
+        frames = [f for f in (self._decode(p) for p in wanted) if f is not None]
         if not frames:
             return
         heads = set().union(*(outputs.heads_for(topics[id(f.camera)]) for f in frames))
