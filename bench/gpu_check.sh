@@ -1,59 +1,100 @@
 #!/usr/bin/env bash
-# One prepared GPU check (issue 5): B/14 random weights on the H200, fp32/bf16 x batch 1/8 x
-# compile none/reduce-overhead x heads all/depth, plus the naive transformers pipeline, in one
-# `tips-ros bench` run. Writes $OUT/gpu-b14.json (and the log), prints the table.
-# Budget: < 8 minutes (model writing ~30 s, 16 configs, 2 reduce-overhead compiles of ~1-2 min each).
+# The one prepared GPU check (issues 5 and 8), for a session lent the H200: random B/14 weights,
+# 640x480 camera frames, 448x448 model input. Writes under $OUT:
+#   env.txt                  torch / transformers / rclpy versions and the GPU
+#   gpu-b14.json             eager grid: fp32,bf16 x batch 1,8 x heads all,depth + the naive pipeline
+#   gpu-b14-features.json    issue 8: cost of features / embedding / zeroshot on top of all heads
+#   gpu-b14-e2e.json         camera process -> tips_node -> subscriber, 30 Hz, all image outputs
+#   gpu-b14-compiled.json    bf16 x batch 1,8, torch.compile reduce-overhead (CUDA graphs), all heads
+#   *.log                    each step's output
+# and prints one summary. Steps run in that order, each under its own timeout, the compiled
+# run last with whatever is left of BUDGET_S (default 540 s), so a slow compile costs only itself.
 #
-# The device machine has no network: python 3.12, torch 2.11+cuda, transformers 5.17.
-# Before the run, on the CPU machine, put the wheels it lacks into .whl/ in the repository root
-# (ignored by git: `echo /.whl/ >> .git/info/exclude`; name `.whl` in the device call's carry):
-# the CLI imports rosbags (tips_ros.errors -> tips_ros.bags), and transformers 5.24 is what the
-# CPU results used:
-#   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-#       --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 -d .whl \
-#       rosbags ruamel.yaml ruamel.yaml.clib zstandard lz4 transformers==5.24.0 tokenizers \
-#       safetensors huggingface_hub
-# They are installed from that folder only. The ROS wheels are not needed (message building
-# is then timed without rclpy; the rclpy --e2e run is a separate, CPU-side measurement).
-set -euo pipefail
+# The device machine has no network (python 3.12, torch+CUDA and transformers preinstalled). Put
+# the wheels it lacks into .whl/ in the repository root first, on the CPU machine:
+#   echo /.whl/ >> .git/info/exclude
+#   P="--no-deps --only-binary=:all: --python-version 3.12 --implementation cp -d .whl \
+#      --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform any"
+#   pip download $P $(pip freeze | grep -i '^ros-' | sed 's/==.*//')     # the ROS 2 Kilted wheels (~43 MB)
+#   pip download $P rosbags ruamel.yaml ruamel.yaml.clib lz4 apsw backports.zstd transformers==5.24.0
+# (about 65 MB: inside the 64 MiB carry limit with the working tree) and name `.whl` in the
+# device call's carry. They are installed into /tmp/prefix with --no-deps; the environment below
+# is what the ROS wheels' own bootstrapper would set in a virtual environment.
+#
+# Overrides for a dry run on a CPU machine: DEVICE=cpu SIZE=tiny ITERS=3 E2E_FRAMES=10 E2E_RATE=5
+set -uo pipefail
 OUT=${OUT:-/tmp/tips_gpu_out}
-mkdir -p "$OUT"
 PY=${PYTHON:-python3}
-export HF_HUB_OFFLINE=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+DEVICE=${DEVICE:-cuda}
+SIZE=${SIZE:-b14}
+ITERS=${ITERS:-30}
+E2E_FRAMES=${E2E_FRAMES:-300}
+E2E_RATE=${E2E_RATE:-30}
+BUDGET_S=${BUDGET_S:-540}
+mkdir -p "$OUT"
+export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
+left() { echo $((BUDGET_S - SECONDS)); }
 
 if ls .whl/*.whl >/dev/null 2>&1; then
-  $PY -m pip install --no-index --no-deps -q --target /tmp/site .whl/*.whl
-  export PYTHONPATH="/tmp/site:$PYTHONPATH"
+  $PY -m pip install -q --no-index --no-deps --no-compile --no-warn-script-location --prefix /tmp/prefix .whl/*.whl \
+    || { echo "installing the carried wheels failed"; exit 1; }
+  SITE=$($PY -c "import sysconfig; print(sysconfig.get_path('purelib', vars={'base': '/tmp/prefix', 'platbase': '/tmp/prefix'}))")
+  export PYTHONPATH="$SITE:$PWD" AMENT_PREFIX_PATH=/tmp/prefix _ROS_WHEELS_BOOTSTRAP_COMPLETE=1
+  export LD_LIBRARY_PATH="/tmp/prefix/lib:$(ls -d "$SITE"/ros_*.libs | paste -sd:)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+else
+  export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 fi
-$PY - <<'PY' | tee "$OUT/env.txt"
+$PY - <<'PY' 2>&1 | tee "$OUT/env.txt"
 import torch, transformers
 print("torch", torch.__version__, "cuda", torch.version.cuda, "transformers", transformers.__version__)
 print("gpu", torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
+try:
+    import rclpy
+    print("rclpy", rclpy.__file__)
+except ImportError as err:
+    print("rclpy missing: the e2e step will fail:", err)
 PY
 
-# Fast configurations first; the naive pipeline is measured inside the same run (per batch size).
-timeout 450 $PY -m tips_ros.cli bench --make-model b14 --device cuda \
-  --precision fp32,bf16 --batch 1,8 --compile none,reduce-overhead --heads all,depth \
-  --size 640x480 --input-size 448 --iters 30 --warmup 5 --profile-iters 5 \
-  --json "$OUT/gpu-b14.json" 2>&1 | tee "$OUT/bench.log"
+MODELS=/tmp/tips_models_$SIZE
+$PY -m tips_ros.cli make-test-model "$MODELS" --size "$SIZE" 2>&1 | tee "$OUT/make-model.log" || exit 1
+COMMON=(--model "$MODELS/dpt" --text-model "$MODELS/text" --device "$DEVICE" --size 640x480 --input-size 448)
 
-# Issue 8: cost of each dense-feature output on top of the four outputs (bf16, batch 1, eager).
-timeout 120 $PY -m tips_ros.cli bench --make-model b14 --device cuda --precision bf16 --batch 1 \
+step() {  # step NAME TIMEOUT_S ARGS...: one bench run, JSON and log under $OUT
+  local name=$1 limit=$2; shift 2
+  echo "== $name (limit ${limit} s, ${SECONDS} s elapsed)"
+  timeout "$limit" $PY -m tips_ros.cli bench "${COMMON[@]}" "$@" --json "$OUT/gpu-$SIZE$name.json" \
+    > "$OUT/bench$name.log" 2>&1
+  echo "   exit $? after ${SECONDS} s; $(tail -n 1 "$OUT/bench$name.log")"
+}
+step "" 150 --precision fp32,bf16 --batch 1,8 --compile none --heads all,depth \
+  --iters "$ITERS" --warmup 5 --profile-iters 5
+step -features 90 --precision bf16 --batch 1 --compile none \
   --heads all,all+features,all+embedding,all+zeroshot,all+features+embedding+zeroshot \
-  --size 640x480 --input-size 448 --iters 30 --warmup 5 --profile-iters 3 \
-  --json "$OUT/gpu-b14-features.json" 2>&1 | tee "$OUT/bench-features.log" || true
+  --iters "$ITERS" --warmup 5 --profile-iters 3
+step -e2e 150 --precision bf16 --batch 1 --compile none --heads all --iters 5 --warmup 2 --profile-iters 20 \
+  --e2e --e2e-frames "$E2E_FRAMES" --e2e-rate "$E2E_RATE" --e2e-warmup-frames 30
+step -compiled "$(left)" --precision bf16 --batch 1,8 --compile reduce-overhead --heads all \
+  --iters "$ITERS" --warmup 5 --profile-iters 3
 
-$PY - "$OUT/gpu-b14.json" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))
-naive1 = r["naive"]["1"]["p50"]
-print(f"\nnaive batch 1: {naive1:.2f} ms/frame (target: fast <= 6 ms and >= 5x)")
-for c in r["configs"]:
-    a, s = c["agreement_vs_fp32"], c["stages_ms_per_frame"]
-    print(f"{c['precision']:8} b{c['batch']} {c['compile']:15} {c['heads']:6} p50 {c['ms_per_frame']['p50']:6.2f} "
-          f"{c['speedup_vs_naive']:5.1f}x peak {c['peak_device_memory_bytes'] / 2**30:.2f} GiB "
-          f"depth {a['depth_median_rel_error']:.2e} normals {a['normals_median_angle_deg']:.2f} deg "
-          f"seg {a['segmentation_logit_corr']:.4f} heat {a['heatmap_corr']:.4f} "
-          f"[backbone {s['backbone']:.2f} post {s['postprocess']:.2f} views {s['views']:.2f} "
-          f"download {s['download']:.2f} msgs {s['messages']:.2f}]")
+$PY - "$OUT" "$SIZE" <<'PY'
+import json, pathlib, sys
+out, size = pathlib.Path(sys.argv[1]), sys.argv[2]
+for name in ("", "-features", "-compiled", "-e2e"):
+    path = out / f"gpu-{size}{name}.json"
+    if not path.exists():
+        print(f"{path.name}: missing (see bench{name}.log)")
+        continue
+    r = json.loads(path.read_text())
+    print(f"\n{path.name}: naive " + ", ".join(f"batch {b}: {n['p50']:.2f} ms/frame" for b, n in r["naive"].items()))
+    for c in r["configs"]:
+        a, s, peak = c["agreement_vs_fp32"], c["stages_ms_per_frame"], c["peak_device_memory_bytes"]
+        print(f"{c['precision']:8} b{c['batch']} {c['compile']:15} {c['heads']:32} p50 {c['ms_per_frame']['p50']:6.2f} "
+              f"p99 {c['ms_per_frame']['p99']:6.2f} {c['speedup_vs_naive']:5.1f}x "
+              f"peak {(peak or 0) / 2**30:.2f} GiB depth {a['depth_median_rel_error']:.1e} "
+              f"normals {a['normals_median_angle_deg']:.2f} deg seg {a['segmentation_logit_corr']:.4f} "
+              f"heat {a['heatmap_corr']:.4f} [" + " ".join(f"{k} {v:.2f}" for k, v in s.items()) + "]")
+    if r.get("e2e"):
+        e = r["e2e"]
+        print("e2e:", json.dumps({k: e[k] for k in ("offered_rate_hz", "achieved_rate_hz", "frames_offered", "drops",
+                                                 "latency_ms", "ros_side_ms_per_frame", "node_diagnostics")}))
 PY

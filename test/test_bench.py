@@ -4,6 +4,10 @@ pipeline and the fast path agree numerically in the same run."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -22,6 +26,10 @@ def report(tiny_models, tmp_path_factory) -> dict:
                      "--json", str(out)])
     assert code == 0
     return json.loads(out.read_text())
+
+
+def test_report_is_marked_complete(report):
+    assert report["complete"] is True and len(report["configs"]) == 8
 
 
 def test_report_records_machine_versions_and_command(report):
@@ -102,3 +110,29 @@ def test_end_to_end_mode_through_ros_processes(tiny_models, tmp_path):
     node = e2e["node_diagnostics"]  # the node's own /diagnostics, measured while streaming
     assert node["frames_processed"] >= e2e["frames_complete"]
     assert node["ros_side_p50_ms"] > 0 and node["engine_p50_ms"] > 0
+
+
+def test_a_run_stopped_midway_leaves_the_finished_results_as_valid_json(tiny_models, tmp_path):
+    """SIGTERM (what `timeout` sends) after the first configuration: the JSON file holds the
+    naive results and the finished configurations, marked incomplete."""
+    dpt, text = tiny_models
+    out = tmp_path / "partial.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tips_ros.cli", "bench", "--model", str(dpt), "--text-model", str(text),
+         "--device", "cpu", "--precision", "fp32", "--batch", "1", "--heads", "depth,all,all,all,all,all",
+         "--iters", "3", "--warmup", "1", "--profile-iters", "1", "--json", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if out.exists() and json.loads(out.read_text())["configs"]:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.stderr.read()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    finally:
+        proc.kill()
+    report = json.loads(out.read_text())
+    assert report["complete"] is False and "1" in report["naive"]
+    assert 1 <= len(report["configs"]) < 6 and report["configs"][0]["heads"] == "depth"

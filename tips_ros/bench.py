@@ -417,15 +417,16 @@ def _engine(args: argparse.Namespace, setup: Setup, precision: str, compile_mode
     return engine
 
 
-def bench_engines(args: argparse.Namespace, setup: Setup) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Every configuration's results, and the naive pipeline's results per batch size."""
+def bench_engines(args: argparse.Namespace, setup: Setup, results: list[dict[str, Any]],
+                  naive_results: dict[str, Any], checkpoint: Callable[[], None]) -> None:
+    """Append every configuration's results to ``results`` and put the naive pipeline's results
+    per batch size into ``naive_results``, calling ``checkpoint`` after each one."""
     batches = parse_list(args.batch, int)
     heads_list = parse_list(args.heads)
     reference = _engine(args, setup, "fp32", "none")
     device = reference.device
     naive = NaivePipeline(setup.model, setup.text_model, device, args.input_size,
                           reference.text.encode(setup.queries))
-    naive_results: dict[str, Any] = {}
     references: dict[int, dict[str, np.ndarray]] = {}
     for batch in batches:
         frames = setup.frames[:batch]
@@ -436,8 +437,8 @@ def bench_engines(args: argparse.Namespace, setup: Setup) -> tuple[list[dict[str
             "agreement_with_fast_fp32": agreement(references[batch], {k: v.float().cpu().numpy()
                                                                      for k, v in naive_raw.items()}),
         }
+        checkpoint()
     naive.close()
-    results = []
     for precision in parse_list(args.precision):
         for compile_mode in parse_list(args.compile):
             fresh = precision != "fp32" or compile_mode != "none" or args.channels_last
@@ -450,10 +451,10 @@ def bench_engines(args: argparse.Namespace, setup: Setup) -> tuple[list[dict[str
                           file=sys.stderr, flush=True)
                     results.append(_bench_one(args, engine, frames, heads, heads_name, references[batch],
                                               naive_results[str(batch)]))
+                    checkpoint()
             if fresh:
                 engine.close()
     reference.close()
-    return results, naive_results
 
 
 def _bench_one(args: argparse.Namespace, engine: Engine, frames: list[np.ndarray], heads: set[str],
@@ -681,18 +682,32 @@ def run(args: argparse.Namespace) -> int:
         height, width = parse_size(args.size)
         setup = Setup(model, text_model, make_frames(max(parse_list(args.batch, int)), height, width),
                       tuple(parse_list(args.queries)))
-        started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-        configs, naive = bench_engines(args, setup)
         report: dict[str, Any] = {
-            "date": started, "command": command_line(args), "argv": sys.argv,
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "command": command_line(args), "argv": sys.argv,
             "machine": machine_info(resolve_device(args.device)),
             "versions": versions(), "model": args.model or f"random {args.make_model}",
-            "queries": list(setup.queries), "stages": list(STAGES), "configs": configs, "naive": naive,
-            "e2e": bench_e2e(args, setup) if args.e2e else None,
+            "queries": list(setup.queries), "stages": list(STAGES), "configs": [], "naive": {},
+            "e2e": None, "complete": False,
         }
+
+        def checkpoint() -> None:
+            if args.json:
+                write_json(Path(args.json), report)
+        bench_engines(args, setup, report["configs"], report["naive"], checkpoint)
+        if args.e2e:
+            report["e2e"] = bench_e2e(args, setup)
+        report["complete"] = True
+        checkpoint()
     print_table(report)
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
     return 0
+
+
+def write_json(path: Path, report: dict[str, Any]) -> None:
+    """Replace ``path`` with ``report`` atomically, so a run stopped at any point (timeout,
+    Ctrl-C, a crash) leaves the results so far as valid JSON (``complete`` says whether it ended)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(report, indent=1) + "\n")
+    partial.replace(path)
 
