@@ -10,16 +10,14 @@
 # and prints one summary. Steps run in that order, each under its own timeout, the compiled
 # run last with whatever is left of BUDGET_S (default 540 s), so a slow compile costs only itself.
 #
-# The device machine has no network (python 3.12, torch+CUDA and transformers preinstalled). Put
-# the wheels it lacks into .whl/ in the repository root first, on the CPU machine:
-#   echo /.whl/ >> .git/info/exclude
-#   P="--no-deps --only-binary=:all: --python-version 3.12 --implementation cp -d .whl \
-#      --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform any"
-#   pip download $P $(pip freeze | grep -i '^ros-' | sed 's/==.*//')     # the ROS 2 Kilted wheels (~43 MB)
-#   pip download $P rosbags ruamel.yaml ruamel.yaml.clib lz4 apsw backports.zstd transformers==5.24.0
-# (about 65 MB: inside the 64 MiB carry limit with the working tree) and name `.whl` in the
-# device call's carry. They are installed into /tmp/prefix with --no-deps; the environment below
-# is what the ROS wheels' own bootstrapper would set in a virtual environment.
+# The device machine has no network (python 3.12, torch+CUDA and transformers preinstalled). On
+# the CPU machine first run `bash bench/gpu_wheels.sh`: it puts the wheels the device lacks into
+# .whl/ (the ROS 2 Kilted wheels for the e2e step, rosbags and its needs, transformers 5.24; about
+# 62 MiB with the working tree, inside the 64 MiB carry limit); name `.whl` in the device call's
+# carry. They are installed into /tmp/prefix with --no-deps, with the environment the ROS wheels'
+# own bootstrapper would set in a virtual environment. Run it as
+#   bash bench/gpu_check.sh        (run tool: timeout_s 600, carry [".whl"])
+# A dry run of this whole script on the CPU machine (cp311 wheels, tiny model) passed.
 #
 # Overrides for a dry run on a CPU machine: DEVICE=cpu SIZE=tiny ITERS=3 E2E_FRAMES=10 E2E_RATE=5
 set -uo pipefail

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Download the wheels bench/gpu_check.sh needs on the device machine (python 3.12, no network)
+# into .whl/ (ignored by git), from an environment where `pip install -e ".[ros]"` is done:
+# the ROS 2 wheels installed here (same versions, cp312 builds), rosbags and its needs, and
+# transformers 5.24 (the CPU results' version). Then name `.whl` in the device call's carry.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo /.whl/ >> .git/info/exclude
+rm -rf .whl
+ROS=$(python3 -m pip freeze | grep -i '^ros-' | sed 's/==.*//')
+[ -n "$ROS" ] || { echo "no ros-* packages in this environment: pip install -e '.[ros]' first"; exit 1; }
+python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp -d .whl \
+  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform any \
+  $ROS rosbags ruamel.yaml ruamel.yaml.clib lz4 apsw backports.zstd transformers==5.24.0
+TOTAL=$(( $(du -cb .whl/*.whl | tail -1 | cut -f1) + $(git ls-files -z | du -cb --files0-from=- | tail -1 | cut -f1) ))
+echo "$(ls .whl | wc -l) wheels; with the working tree $((TOTAL / 1048576)) MiB of the 64 MiB carry limit"
