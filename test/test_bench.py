@@ -66,6 +66,18 @@ def test_reduced_precision_agrees_with_fp32(report):
             assert result["depth_median_rel_error"] == 0.0 and result["heatmap_corr"] == pytest.approx(1.0)
 
 
+def test_arithmetic_cost_is_counted_per_frame(report):
+    """GFLOP per frame (torch.utils.flop_counter): the same for any precision and batch size,
+    lower with only the depth head, higher for the naive pipeline (its second vision pass)."""
+    gflop = {(c["precision"], c["batch"], c["heads"]): c["gflop_per_frame"] for c in report["configs"]}
+    for heads in ("all", "depth"):
+        values = [v for (p, b, h), v in gflop.items() if h == heads]
+        assert min(values) > 0 and max(values) == pytest.approx(min(values), rel=1e-6), (heads, values)
+    assert gflop[("float32", 1, "depth")] < gflop[("float32", 1, "all")]
+    for batch in ("1", "2"):
+        assert report["naive"][batch]["gflop_per_frame"] > gflop[("float32", 1, "all")]
+
+
 def test_naive_pipeline_agrees_with_the_fast_path(report):
     """Same weights, independent code (PIL preprocessing, transformers forward, second vision pass)."""
     for batch in ("1", "2"):

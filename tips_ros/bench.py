@@ -434,6 +434,7 @@ def bench_engines(args: argparse.Namespace, setup: Setup, results: list[dict[str
         naive_raw, _ = naive(frames)
         naive_results[str(batch)] = {
             **time_naive(naive, frames, args.iters, args.warmup),
+            "gflop_per_frame": count_gflop(lambda: naive(frames), batch),
             "agreement_with_fast_fp32": agreement(references[batch], {k: v.float().cpu().numpy()
                                                                      for k, v in naive_raw.items()}),
         }
@@ -478,9 +479,23 @@ def _bench_one(args: argparse.Namespace, engine: Engine, frames: list[np.ndarray
         "warmup_s": warmup_s,
         "stages_ms_per_frame": profile_pass(engine, frames, heads, args.profile_iters),
         "peak_device_memory_bytes": memory["peak"] if engine.device.type == "cuda" else None,
+        # compiled kernels are invisible to the counter: eager configurations only
+        "gflop_per_frame": (count_gflop(lambda: engine.infer(frames, heads), len(frames))
+                            if engine.config.compile == "none" else None),
         "agreement_vs_fp32": agreement(reference, raw_outputs(engine, frames)),
         "speedup_vs_naive": naive["p50"] / timed["p50"],
     }
+
+
+def count_gflop(run: Callable[[], Any], frames: int) -> float:
+    """GFLOP per frame of ``run()`` (which processes ``frames`` frames): matrix products,
+    convolutions and attention as counted by ``torch.utils.flop_counter`` (elementwise work and
+    resampling are not counted). The device-independent arithmetic cost of a configuration."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        run()
+    return counter.get_total_flops() / frames / 1e9
 
 
 # ---------------------------------------------------------------------------- end to end
