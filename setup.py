@@ -54,7 +54,7 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            "tips_node = tips_ros.node:main",
+            "tips_node = tips_ros.startup:main",
             "tips-ros = tips_ros.cli:main",
         ],
     },

@@ -46,7 +46,7 @@ class NodeProcess:
         script = Path(sys.executable).with_name("tips_node")  # the installed console script
         args = [str(script) if script.exists() else sys.executable, "--ros-args"]
         if not script.exists():
-            args[1:1] = ["-m", "tips_ros.node"]
+            args[1:1] = ["-m", "tips_ros.startup"]
         if params_file is not None:
             args += ["--params-file", str(params_file)]
         for name, value in (params or {}).items():

@@ -42,7 +42,7 @@ def test_launch_files_run_the_installed_node():
     files = sorted((REPO / "launch").glob("*.launch.py"))
     assert {f.name for f in files} == {"tips.launch.py", "multi_camera.launch.py"}
     setup = (REPO / "setup.py").read_text()
-    assert "tips_node = tips_ros.node:main" in setup
+    assert "tips_node = tips_ros.startup:main" in setup
     for path in files:
         nodes, arguments = launch_nodes(path)
         assert nodes, path

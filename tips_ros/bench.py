@@ -551,7 +551,7 @@ def bench_e2e(args: argparse.Namespace, setup: Setup) -> dict[str, Any]:
     height, width = parse_size(args.size)
     ns = "/tips_bench"
     precision = parse_list(args.precision)[0]
-    node_cmd = [sys.executable, "-m", "tips_ros.node", "--ros-args", "-r", f"__ns:={ns}",
+    node_cmd = [sys.executable, "-m", "tips_ros.startup", "--ros-args", "-r", f"__ns:={ns}",
                 "-p", f"model:={setup.model}", "-p", f"text_model:={setup.text_model}",
                 "-p", f"device:={args.device}", "-p", f"precision:={precision}",
                 "-p", f"input_size:={args.input_size}"]

@@ -334,6 +334,8 @@ class TipsNode(LifecycleNode):
             try:
                 self._process(batch)
             except Exception as err:  # keep the worker alive whatever a frame does
+                if not self.context.ok():
+                    return  # SIGINT/SIGTERM shut the context down under a publish: not an error
                 self.get_logger().error(f"frame processing failed: {err!r}",
                                         throttle_duration_sec=LOG_THROTTLE_S)
 
@@ -503,6 +505,10 @@ def main(args: list[str] | None = None) -> int:
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if rclpy.ok():
+            raise
+        # else a timer or subscription callback raced the signal handler's shutdown: clean exit
     finally:
         if node is not None:
             node.on_shutdown(None)
