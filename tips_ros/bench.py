@@ -541,8 +541,8 @@ def ros_side_cost(node: Any, pred: Prediction, rgb: np.ndarray, iters: int) -> d
 def bench_e2e(args: argparse.Namespace, setup: Setup) -> dict[str, Any]:
     """Publisher process -> tips_node process -> listener here; latency, rate, drops, ROS cost."""
     import rclpy
-    from rclpy.executors import SingleThreadedExecutor
     from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
 
@@ -572,6 +572,7 @@ def bench_e2e(args: argparse.Namespace, setup: Setup) -> dict[str, Any]:
             if status.hardware_id == f"{ns}/tips_node" and "ros_side_p50_ms" in values:
                 node_stats.clear()
                 node_stats.update(values)
+
     listener.create_subscription(DiagnosticArray, "/diagnostics", record_diagnostics, 10)
     executor = SingleThreadedExecutor()
     executor.add_node(listener)
@@ -709,6 +710,7 @@ def run(args: argparse.Namespace) -> int:
         def checkpoint() -> None:
             if args.json:
                 write_json(Path(args.json), report)
+
         bench_engines(args, setup, report["configs"], report["naive"], checkpoint)
         if args.e2e:
             report["e2e"] = bench_e2e(args, setup)
