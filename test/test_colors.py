@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -26,16 +27,22 @@ def assert_rgb_uint8(image: torch.Tensor, shape: tuple[int, ...]) -> None:
     assert image.dtype == torch.uint8 and image.is_contiguous()
 
 
-def test_depth_lut_is_a_turbo_like_ramp():
+def test_depth_lut_is_opencv_turbo():
     lut = depth_lut()
     assert lut.shape == (256, 3) and lut.dtype == np.uint8
-    assert lut[0].sum() < 120  # starts dark
-    assert lut[64].argmax() == 2  # blue/cyan
-    assert lut[128].argmax() == 1  # green
-    assert lut[192].argmax() == 0  # orange
-    assert lut[255].argmax() == 0 and lut[255, 1:].max() < 40  # dark red
+    ramp = np.arange(256, dtype=np.uint8).reshape(1, 256)
+    bgr = cv2.applyColorMap(ramp, cv2.COLORMAP_TURBO)[0]
+    np.testing.assert_array_equal(lut, bgr[:, ::-1])
+    np.testing.assert_array_equal(lut[[0, 255]], [[48, 18, 59], [122, 4, 3]])  # Google's ends
     lut[:] = 0  # the caller's copy; the module's table is unaffected
     assert depth_lut().any()
+
+
+def test_colorize_depth_equals_opencv_turbo_on_the_same_levels():
+    depth = torch.linspace(0.5, 5.0, 4 * 300).reshape(1, 4, 300)
+    levels = np.round((depth[0].numpy() - 0.5) * (255.0 / 4.5)).astype(np.uint8)
+    expected = cv2.applyColorMap(levels, cv2.COLORMAP_TURBO)[..., ::-1]
+    np.testing.assert_array_equal(colorize_depth(depth, 0.5, 5.0)[0].numpy(), expected)
 
 
 def test_colorize_depth_known_values():

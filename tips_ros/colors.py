@@ -15,33 +15,25 @@ import torch.nn.functional as F
 
 from tips_ros.ade20k import ADE20K_CLASSES, label_palette
 
-# Polynomial fit of Google's Turbo colour map (Mikhailov, 2019; public shader by the same
-# team): channel(x) = c0 + c1 x + ... + c5 x^5 for x in [0, 1], in that channel's 0..1 units.
-_TURBO_COEFFICIENTS = np.array(
-    [
-        [0.13572138, 4.61539260, -42.66032258, 132.13108234, -152.94239396, 59.28637943],
-        [0.09140261, 2.19418839, 4.84296658, -14.18503333, 4.27729857, 2.82956604],
-        [0.10667330, 12.64194608, -60.58204836, 110.36276771, -89.90310912, 27.34824973],
-    ]
-)
-
 
 @lru_cache(maxsize=1)
 def _turbo_lut() -> np.ndarray:
-    x = np.linspace(0.0, 1.0, 256)
-    powers = np.stack([x**k for k in range(6)], axis=1)  # 256 x 6
-    colours = powers @ _TURBO_COEFFICIENTS.T  # 256 x 3, 0..1
-    lut = np.clip(np.round(colours * 255.0), 0, 255).astype(np.uint8)
+    """OpenCV's Turbo table (``cv2.COLORMAP_TURBO``, Google's published 256 colours) as RGB."""
+    import cv2  # only the first call pays for importing OpenCV
+
+    ramp = np.arange(256, dtype=np.uint8).reshape(256, 1)
+    lut = np.ascontiguousarray(cv2.applyColorMap(ramp, cv2.COLORMAP_TURBO)[:, 0, ::-1])
     lut.setflags(write=False)
     return lut
 
 
 def depth_lut() -> np.ndarray:
-    """The depth colour map: a Turbo-like ``256x3`` uint8 RGB table (a new, writable copy).
+    """The depth colour map: Google's Turbo as a ``256x3`` uint8 RGB table (a new, writable copy).
 
-    Row 0 is the colour of ``min_m`` (near black), through blue, cyan, green, yellow and
-    orange to row 255, the colour of ``max_m`` (dark red); use
-    it to draw a legend or scale bar next to :func:`colorize_depth` output.
+    Exactly OpenCV's ``COLORMAP_TURBO`` (the 256 colours Google published), in RGB order.
+    Row 0 is the colour of ``min_m`` (dark purple-blue), through blue, cyan, green, yellow
+    and orange to row 255, the colour of ``max_m`` (dark red); use it to draw a legend or
+    scale bar next to :func:`colorize_depth` output.
     """
     return _turbo_lut().copy()
 
