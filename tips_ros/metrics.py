@@ -12,11 +12,18 @@ over frames, so a whole bag is scored as one dataset:
   not as a mean of per-frame mIoUs.
 
 The one-frame functions are the accumulators applied to one frame.
+
+Float sums are kept exactly (``fractions.Fraction`` of each frame's float sum), so
+accumulators of different bags or processes ``merge`` into exactly the accumulator one process
+would have built over all their frames, in any order; ``state()`` / ``from_state()`` carry an
+accumulator through JSON (``tips-ros evaluate`` merges the states of its per-bag reports).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from fractions import Fraction
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -59,8 +66,68 @@ def _angles_deg(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray | None) -> n
     return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
 
 
+_S = TypeVar("_S", bound="_Sums")
+
+
+class _Sums:
+    """Exact merging and a JSON-safe state for an accumulator dataclass whose fields are all
+    sums (ints, ``Fraction``, lists of ints, integer arrays) except the configuration fields
+    named in ``CONFIG``, which must agree for a merge."""
+
+    CONFIG: ClassVar[tuple[str, ...]] = ()
+
+    def merge(self: _S, other: _S) -> None:
+        """Add ``other``'s sums to these (same configuration required)."""
+        for item in fields(self):  # type: ignore[arg-type]
+            mine, theirs = getattr(self, item.name), getattr(other, item.name)
+            if item.name in self.CONFIG:
+                if mine != theirs:
+                    raise ValueError(f"cannot merge accumulators with {item.name} {mine!r} "
+                                     f"and {theirs!r}")
+            elif isinstance(mine, list):
+                setattr(self, item.name, [a + b for a, b in zip(mine, theirs)])
+            else:
+                setattr(self, item.name, mine + theirs)
+
+    def state(self) -> dict[str, Any]:
+        """JSON-safe state: ints as is, ``Fraction`` as ``"num/den"``, arrays as
+        ``{"size": n, "nonzero": [[index, count], ...]}``."""
+        return {item.name: _encode(getattr(self, item.name))
+                for item in fields(self)}  # type: ignore[arg-type]
+
+    @classmethod
+    def from_state(cls: type[_S], state: dict[str, Any]) -> _S:
+        """The accumulator a ``state()`` was taken of."""
+        acc = cls(**{name: state[name] for name in cls.CONFIG})
+        for item in fields(acc):  # type: ignore[arg-type]
+            if item.name not in cls.CONFIG:
+                setattr(acc, item.name, _decode(state[item.name], getattr(acc, item.name)))
+        return acc
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, Fraction):
+        return f"{value.numerator}/{value.denominator}"
+    if isinstance(value, np.ndarray):
+        nonzero = np.flatnonzero(value)
+        return {"size": int(value.size),
+                "nonzero": [[int(i), int(value[i])] for i in nonzero]}
+    return list(value) if isinstance(value, list) else value
+
+
+def _decode(value: Any, template: Any) -> Any:
+    if isinstance(template, Fraction):
+        return Fraction(value)
+    if isinstance(template, np.ndarray):
+        array = np.zeros(value["size"], dtype=template.dtype)
+        for index, count in value["nonzero"]:
+            array[index] = count
+        return array
+    return list(value) if isinstance(template, list) else value
+
+
 @dataclass
-class DepthAccumulator:
+class DepthAccumulator(_Sums):
     """Sums depth error statistics over frames.
 
     Pixels count when the optional ``valid`` mask is true, the ground truth is finite and
@@ -76,12 +143,14 @@ class DepthAccumulator:
     ``scale`` in the report is the mean of the per-frame scales (1.0 without scaling).
     """
 
+    CONFIG = ("median_scaling",)
     median_scaling: bool = False
     count: int = 0
-    abs_rel_sum: float = 0.0
-    sq_err_sum: float = 0.0
+    abs_rel_sum: Fraction = Fraction(0)
+    sq_err_sum: Fraction = Fraction(0)
     delta_counts: list[int] = field(default_factory=lambda: [0, 0, 0])
-    scales: list[float] = field(default_factory=list)
+    scale_sum: Fraction = Fraction(0)
+    scale_frames: int = 0
 
     def add(self, pred: np.ndarray, gt: np.ndarray, valid: np.ndarray | None = None) -> None:
         """Add one frame: ``pred`` and ``gt`` are ``HxW`` depth maps in metres."""
@@ -100,11 +169,12 @@ class DepthAccumulator:
             if median_pred > 0:
                 scale = float(np.median(g)) / median_pred
             p = p * scale
-            self.scales.append(scale)
+            self.scale_sum += Fraction(scale)
+            self.scale_frames += 1
         err = p - g
         self.count += int(p.size)
-        self.abs_rel_sum += float(np.sum(np.abs(err) / g))
-        self.sq_err_sum += float(np.sum(err * err))
+        self.abs_rel_sum += Fraction(float(np.sum(np.abs(err) / g)))
+        self.sq_err_sum += Fraction(float(np.sum(err * err)))
         positive = p > 0
         ratio = np.full(p.shape, np.inf)
         ratio[positive] = np.maximum(p[positive] / g[positive], g[positive] / p[positive])
@@ -116,19 +186,19 @@ class DepthAccumulator:
         n = self.count
         nan = float("nan")
         return {
-            "abs_rel": self.abs_rel_sum / n if n else nan,
-            "rmse": float(np.sqrt(self.sq_err_sum / n)) if n else nan,
+            "abs_rel": float(self.abs_rel_sum / n) if n else nan,
+            "rmse": float(np.sqrt(float(self.sq_err_sum / n))) if n else nan,
             "delta1": self.delta_counts[0] / n if n else nan,
             "delta2": self.delta_counts[1] / n if n else nan,
             "delta3": self.delta_counts[2] / n if n else nan,
             "median_scaling": self.median_scaling,
-            "scale": float(np.mean(self.scales)) if self.scales else 1.0,
+            "scale": float(self.scale_sum / self.scale_frames) if self.scale_frames else 1.0,
             "pixels": n,
         }
 
 
 @dataclass
-class NormalAccumulator:
+class NormalAccumulator(_Sums):
     """Sums angular error statistics of surface normals over frames.
 
     Per pixel, the error is ``angle = degrees(arccos(clip(dot(p, g), -1, 1)))`` between the
@@ -141,7 +211,7 @@ class NormalAccumulator:
     """
 
     count: int = 0
-    angle_sum: float = 0.0
+    angle_sum: Fraction = Fraction(0)
     within_counts: list[int] = field(default_factory=lambda: [0, 0, 0])
     histogram: np.ndarray = field(
         default_factory=lambda: np.zeros(int(round(180.0 / ANGLE_BIN_DEG)), dtype=np.int64)
@@ -151,7 +221,7 @@ class NormalAccumulator:
         """Add one frame: ``pred`` and ``gt`` are ``HxWx3`` normal maps in the same frame."""
         angles = _angles_deg(pred, gt, valid)
         self.count += int(angles.size)
-        self.angle_sum += float(np.sum(angles))
+        self.angle_sum += Fraction(float(np.sum(angles)))
         for k, threshold in enumerate(NORMAL_THRESHOLDS_DEG):
             self.within_counts[k] += int(np.count_nonzero(angles < threshold))
         bins = np.minimum((angles / ANGLE_BIN_DEG).astype(np.int64), self.histogram.size - 1)
@@ -166,7 +236,7 @@ class NormalAccumulator:
             median_bin = int(np.searchsorted(np.cumsum(self.histogram), (n + 1) / 2))
             median = (median_bin + 0.5) * ANGLE_BIN_DEG
         return {
-            "mean_deg": self.angle_sum / n if n else nan,
+            "mean_deg": float(self.angle_sum / n) if n else nan,
             "median_deg": median,
             "within_11_25": self.within_counts[0] / n if n else nan,
             "within_22_5": self.within_counts[1] / n if n else nan,
@@ -176,7 +246,7 @@ class NormalAccumulator:
 
 
 @dataclass
-class SegmentationAccumulator:
+class SegmentationAccumulator(_Sums):
     """Sums per-class intersections and unions of label maps over frames.
 
     Pixels whose ground truth equals ``ignore_index`` are left out. For class ``c``, over all
@@ -188,6 +258,7 @@ class SegmentationAccumulator:
     wrong and belong to no class.
     """
 
+    CONFIG = ("num_classes", "ignore_index")
     num_classes: int = 150
     ignore_index: int = 255
     intersection: np.ndarray = field(init=False)
@@ -308,3 +379,41 @@ class MetricsAccumulator:
         """``{"depth": ..., "normals": ..., "segmentation": ...}`` for the tasks added."""
         parts = {"depth": self.depth, "normals": self.normals, "segmentation": self.segmentation}
         return {name: acc.report() for name, acc in parts.items() if acc is not None}
+
+    def merge(self, other: MetricsAccumulator) -> None:
+        """Add ``other``'s sums (another bag or process) to these: exact, in any order."""
+        config = (self.median_scaling, self.num_classes, self.ignore_index)
+        if config != (other.median_scaling, other.num_classes, other.ignore_index):
+            raise ValueError("cannot merge metrics with different median_scaling, num_classes "
+                             "or ignore_index")
+        for name, kind in _TASK_ACCUMULATORS.items():
+            theirs = getattr(other, name)
+            if theirs is None:
+                continue
+            if getattr(self, name) is None:
+                setattr(self, name, kind.from_state(theirs.state()))  # a copy
+            else:
+                getattr(self, name).merge(theirs)
+
+    def state(self) -> dict[str, Any]:
+        """JSON-safe raw sums (see ``from_state``)."""
+        tasks = {name: getattr(self, name) for name in _TASK_ACCUMULATORS}
+        return {"median_scaling": self.median_scaling, "num_classes": self.num_classes,
+                "ignore_index": self.ignore_index,
+                **{name: acc.state() if acc else None for name, acc in tasks.items()}}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> MetricsAccumulator:
+        """The accumulator a ``state()`` was taken of."""
+        acc = cls(state["median_scaling"], state["num_classes"], state["ignore_index"])
+        for name, kind in _TASK_ACCUMULATORS.items():
+            if state.get(name) is not None:
+                setattr(acc, name, kind.from_state(state[name]))
+        return acc
+
+
+#: ``MetricsAccumulator`` attribute -> its accumulator class.
+_TASK_ACCUMULATORS: dict[str, type[_Sums]] = {
+    "depth": DepthAccumulator, "normals": NormalAccumulator,
+    "segmentation": SegmentationAccumulator,
+}
