@@ -10,6 +10,20 @@ import pytest
 # Hub look-ups must fail fast in tests (no network here); loading code itself is unchanged.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+#: the workplace's shared test material (``<repo>/../shared``, README in each folder)
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+def shared_path(*parts: str) -> Path:
+    """``SHARED / parts``. CI (``CI`` set) always has it: missing there fails the test; a clone
+    without ``../shared`` skips with the reason."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        if os.environ.get("CI", "").lower() not in ("", "0", "false"):
+            pytest.fail(f"{path} is missing; CI must provide ../shared")
+        pytest.skip(f"{path} is absent (this clone has no ../shared)")
+    return path
+
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
