@@ -63,6 +63,9 @@ VIEWS: dict[str, str] = {
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 HEATMAP_MODES = ("cosine", "softmax")
+#: ``torch``: the transformers model in PyTorch; ``onnxruntime``: the graph written by
+#: ``tips-ros export`` (see :mod:`tips_ros.onnx_backend`).
+BACKENDS = ("torch", "onnxruntime")
 
 
 @dataclass
@@ -83,6 +86,40 @@ class EngineConfig:
     zeroshot_threshold: float = 0.0  # best cosine below this -> zeroshot id 255 (none)
     zeroshot_templates: tuple[str, ...] = ZEROSHOT_TEMPLATES  # prompt ensemble for zeroshot
     pca_momentum: float = 0.05  # weight of each new batch in the features/pca statistics
+    backend: str = "torch"  # torch | onnxruntime (runs onnx_model instead of the torch model)
+    onnx_model: str = ""  # file written by `tips-ros export` (backend onnxruntime)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the engine needs to know about a DPT model besides its weights.
+
+    Read from the transformers config (backend torch) or the ONNX file's metadata.
+    """
+
+    patch_size: int  # pixels per patch side
+    num_registers: int  # register tokens after the CLS token
+    hidden_size: int  # token width = text embedding width
+    labels: tuple[str, ...]  # segmentation class names, index = class id
+    depth_range: tuple[float, float]  # metres, first and last depth bin centre
+    depth_bins: int
+
+    @classmethod
+    def of(cls, model: Tipsv2DptForDensePrediction, ref: str) -> ModelSpec:
+        """The spec of a loaded model (``ref`` names it in errors)."""
+        cfg, backbone = model.config, model.config.backbone_config
+        if backbone.out_indices[-1] != backbone.num_hidden_layers:
+            raise ModelLoadError(
+                f"model '{ref}' takes its last DPT feature from block "
+                f"{backbone.out_indices[-1]}, not the final block; heatmaps need the final block"
+            )
+        return cls(
+            patch_size=backbone.patch_size, num_registers=backbone.num_register_tokens,
+            hidden_size=backbone.hidden_size,
+            labels=tuple(cfg.id2label[i] for i in range(cfg.num_labels)),
+            depth_range=(float(cfg.min_depth), float(cfg.max_depth)),
+            depth_bins=cfg.num_depth_bins,
+        )
 
 
 @dataclass
@@ -199,52 +236,60 @@ class Engine:
             raise ModelLoadError(f"input_size {config.input_size} is not a positive multiple of 14")
         if config.heatmap_mode not in HEATMAP_MODES:
             raise ModelLoadError(f"heatmap_mode must be one of {HEATMAP_MODES}")
+        if config.backend not in BACKENDS:
+            raise ModelLoadError(f"backend must be one of {', '.join(BACKENDS)}, not '{config.backend}'")
         self.config = config
         self.device = resolve_device(config.device)
-        self.dtype = resolve_dtype(config.precision, self.device)
-        self.model = load_pretrained(
-            Tipsv2DptForDensePrediction, config.model, allow_pickle=config.allow_pickle
-        )
-        self.model.to(device=self.device, dtype=self.dtype).eval()
-        self.text = TextEncoder(
-            config.text_model, self.device, self.dtype, allow_pickle=config.allow_pickle
-        )
-        backbone = self.model.config.backbone_config
-        if backbone.out_indices[-1] != backbone.num_hidden_layers:
-            raise ModelLoadError(
-                f"model '{config.model}' takes its last DPT feature from block "
-                f"{backbone.out_indices[-1]}, not the final block; heatmaps need the final block"
+        self.model: Tipsv2DptForDensePrediction | None = None
+        self.onnx = None  # tips_ros.onnx_backend.OnnxHeads with backend onnxruntime
+        if config.backend == "onnxruntime":
+            from tips_ros.onnx_backend import OnnxHeads
+
+            self.onnx = OnnxHeads(config, self.device)
+            self.dtype = torch.float32  # the graph's inputs and outputs are fp32
+            spec = self.onnx.spec
+        else:
+            self.dtype = resolve_dtype(config.precision, self.device)
+            self.model = load_pretrained(
+                Tipsv2DptForDensePrediction, config.model, allow_pickle=config.allow_pickle
             )
-        if self.text.hidden_size != backbone.hidden_size:
+            self.model.to(device=self.device, dtype=self.dtype).eval()
+            spec = ModelSpec.of(self.model, config.model)
+        self.text = TextEncoder(  # no text tower (text_model "") only for `tips-ros export`
+            config.text_model, self.device, self.dtype, allow_pickle=config.allow_pickle
+        ) if config.text_model else None
+        source = config.onnx_model if self.onnx is not None else config.model
+        if self.text is not None and self.text.hidden_size != spec.hidden_size:
             raise ModelLoadError(
                 f"text model '{config.text_model}' (width {self.text.hidden_size}) does not match "
-                f"the vision backbone of '{config.model}' (width {backbone.hidden_size})"
+                f"the vision backbone of '{source}' (width {spec.hidden_size})"
             )
-        self.patch_size: int = backbone.patch_size
-        self.num_registers: int = backbone.num_register_tokens
-        self.labels: tuple[str, ...] = tuple(
-            self.model.config.id2label[i] for i in range(self.model.config.num_labels)
-        )
-        cfg = self.model.config
+        self.spec = spec
+        self.patch_size: int = spec.patch_size
+        self.num_registers: int = spec.num_registers
+        self.labels: tuple[str, ...] = spec.labels
         self._bins = torch.linspace(
-            cfg.min_depth, cfg.max_depth, cfg.num_depth_bins, device=self.device, dtype=torch.float32
+            *spec.depth_range, spec.depth_bins, device=self.device, dtype=torch.float32
         )
-        self._min_depth = float(cfg.min_depth)
-        self.depth_range: tuple[float, float] = (float(cfg.min_depth), float(cfg.max_depth))
+        self._min_depth = spec.depth_range[0]
+        self.depth_range: tuple[float, float] = spec.depth_range
         self._palette = torch.from_numpy(label_palette(len(self.labels))).to(self.device)
         self.stats = EngineStats()
         self._faults = FaultInjector()
         self._lock = threading.Lock()
         self._queries: tuple[str, ...] = ()
         self._templates: tuple[str, ...] = ()
-        self._text_embeddings = torch.zeros((0, backbone.hidden_size), device=self.device)
+        self._text_embeddings = torch.zeros((0, spec.hidden_size), device=self.device)
         self._query_palette = torch.zeros((0, 3), dtype=torch.uint8, device=self.device)
         self._text_lock = threading.Lock()  # the text tower is used from set_queries and infer
         self.pca = PcaProjector(config.pca_momentum)
         self._last_block_input: torch.Tensor | None = None
-        self._count_backbone = self.model.backbone.register_forward_hook(self._on_backbone)
-        self._capture_last = self.model.backbone.encoder.layer[-1].register_forward_pre_hook(
-            self._on_last_block)
+        self._hooks = []
+        if self.model is not None:
+            self._hooks = [
+                self.model.backbone.register_forward_hook(self._on_backbone),
+                self.model.backbone.encoder.layer[-1].register_forward_pre_hook(self._on_last_block),
+            ]
         if config.compile != "none" or config.channels_last:
             from tips_ros.acceleration import accelerate
 
@@ -279,6 +324,9 @@ class Engine:
         if unknown:
             raise ValueError(f"unknown heads {sorted(unknown)}; choose from {ALL_HEADS + tuple(VIEWS)}")
         heads = set(heads) | {VIEWS[view] for view in set(heads) & set(VIEWS)}
+        if heads - set(self.heads) - set(VIEWS):
+            raise ValueError(f"heads {sorted(heads - set(self.heads) - set(VIEWS))} are not in "
+                             f"the ONNX file '{self.config.onnx_model}'; it has {list(self.heads)}")
         self._faults.before_infer()
         predictions: list[Prediction | None] = [None] * len(images)
         groups: dict[tuple[int, int], list[int]] = {}
@@ -300,10 +348,8 @@ class Engine:
     ) -> list[Prediction]:
         uploaded = self.upload(images)
         pixels = self.resize(uploaded, size)
-        self._last_block_input = None
-        features = self.model.backbone(pixels).feature_maps
         grid = (size[0] // self.patch_size, size[1] // self.patch_size)
-        raw = self._run_heads(features, grid, heads)
+        raw = self.raw_heads(pixels, grid, heads)
         self._last_block_input = None
         self.stats.frames += len(images)
         return [self._finish(raw, i, uploaded[i], heads) for i in range(len(images))]
@@ -332,6 +378,30 @@ class Engine:
                 chw = chw.round_().clamp_(0, 255)
             out.append(chw)
         return (torch.cat(out) / 255.0).to(self.dtype)
+
+    @property
+    def heads(self) -> tuple[str, ...]:
+        """The heads this engine can compute (their views come with them)."""
+        return self.onnx.heads if self.onnx is not None else ALL_HEADS
+
+    def raw_heads(
+        self, pixels: torch.Tensor, grid: tuple[int, int], heads: set[str]
+    ) -> dict[str, torch.Tensor]:
+        """Model input ``(B, 3, h, w)`` in 0..1 -> each requested head's raw output.
+
+        At head resolution: depth ``(B, h', w')`` metres, normals ``(B, 3, h', w')`` unit,
+        segmentation ``(B, K, h', w')`` logits, heatmaps ``(B, Q, ph, pw)`` (``grid`` = (ph, pw)
+        patches). Backend ``onnxruntime`` runs the exported graph of exactly this computation.
+        """
+        if self.onnx is not None:
+            self.stats.backbone_calls += 1
+            raw = self.onnx.run(pixels, self._text_embeddings, heads)
+            if "heatmaps" in raw:
+                raw["heatmaps"] = self._heatmap_mode(raw["heatmaps"])
+            self._count_heads(raw)
+            return raw
+        self._last_block_input = None
+        return self._run_heads(self.model.backbone(pixels).feature_maps, grid, heads)
 
     def _run_heads(
         self, features: tuple[torch.Tensor, ...], grid: tuple[int, int], heads: set[str]
@@ -365,10 +435,13 @@ class Engine:
             raw["embedding"] = normalised_embeddings(last, self.num_registers)
         if "zeroshot" in heads:
             raw["zeroshot"] = self._zeroshot(grid)
+        self._count_heads(raw)
+        return raw
+
+    def _count_heads(self, raw: dict[str, torch.Tensor]) -> None:
         for head in raw:
             if head in self.stats.head_calls or head in FEATURE_HEADS:
                 self.stats.head_calls[head] = self.stats.head_calls.get(head, 0) + 1
-        return raw
 
     def zeroshot_tokens(self) -> torch.Tensor:
         """(B, N, D) value-attention patch tokens of the current pass (see tips_ros.features)."""
@@ -392,9 +465,13 @@ class Engine:
         """(B, Q, ph, pw) similarity of each patch token to each query embedding."""
         patches = F.normalize(last[:, 1 + self.num_registers :].float(), dim=-1)
         scores = torch.einsum("bnd,qd->bqn", patches, self._text_embeddings)
-        if self.config.heatmap_mode == "softmax" and scores.shape[1]:
-            scores = torch.softmax(scores / self.config.heatmap_temperature, dim=1)
-        return scores.reshape(scores.shape[0], scores.shape[1], *grid)
+        return self._heatmap_mode(scores.reshape(scores.shape[0], scores.shape[1], *grid))
+
+    def _heatmap_mode(self, cosine: torch.Tensor) -> torch.Tensor:
+        """(B, Q, ...) cosine similarities as configured: as is, or softmax across queries."""
+        if self.config.heatmap_mode == "softmax" and cosine.shape[1]:
+            return torch.softmax(cosine / self.config.heatmap_temperature, dim=1)
+        return cosine
 
     def _finish(
         self, raw: dict[str, torch.Tensor], index: int, image: torch.Tensor, heads: set[str]
@@ -450,7 +527,8 @@ class Engine:
                heads: Collection[str] = HEADS + tuple(VIEWS)) -> None:
         """Run a few frames of each input ``(height, width)`` so compilation, CUDA graph
         capture and allocator growth happen now (at configure), not on the first camera frame.
-        Engine counters are restored afterwards."""
+        Engine counters are restored afterwards. Heads this engine lacks are left out."""
+        heads = [h for h in heads if VIEWS.get(h, h) in self.heads]
         saved = EngineStats(self.stats.backbone_calls, self.stats.frames, dict(self.stats.head_calls))
         for height, width in shapes:
             images = [np.zeros((height, width, 3), np.uint8) + 127] * batch
@@ -478,9 +556,9 @@ class Engine:
 
     def close(self) -> None:
         """Release the models and free cached device memory."""
-        self._count_backbone.remove()
-        self._capture_last.remove()
-        del self.model, self.text
+        for hook in self._hooks:
+            hook.remove()
+        del self.model, self.text, self.onnx
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
 
