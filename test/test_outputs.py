@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from tips_ros.engine import Prediction
 from tips_ros.outputs import (
@@ -60,3 +61,43 @@ def test_point_cloud_back_projection():
     np.testing.assert_allclose(pts["y"], [0.0, 0.0, 0.75])
     np.testing.assert_allclose(pts["z"], [1.0, 2.0, 3.0])
     assert pts["rgb"][1] == 0x010203 and pts["label"].tolist() == [5, 7, 9]
+
+
+def straightforward_cloud(depth, k, rgb, labels) -> np.ndarray:
+    """The textbook back-projection in float64 with boolean masks (the reference)."""
+    valid = np.isfinite(depth) & (depth > 0)
+    v, u = np.nonzero(valid)
+    z = depth[valid].astype(np.float64)
+    points = np.zeros(z.shape[0], CLOUD_DTYPE)
+    points["x"], points["y"], points["z"] = (u - k[0, 2]) * z / k[0, 0], (v - k[1, 2]) * z / k[1, 1], z
+    if rgb is not None:
+        colour = rgb[valid].astype(np.uint32)
+        points["rgb"] = (colour[:, 0] << 16) | (colour[:, 1] << 8) | colour[:, 2]
+    if labels is not None:
+        points["label"] = labels[valid]
+    return points
+
+
+@pytest.mark.parametrize("invalid", [0.0, 0.2])
+@pytest.mark.parametrize("attributes", [True, False])
+def test_point_cloud_equals_the_straightforward_computation(invalid, attributes):
+    rng = np.random.default_rng(int(invalid * 10) + attributes)
+    height, width = 37, 53
+    depth = rng.uniform(0.05, 9.0, (height, width)).astype(np.float32)
+    holes = rng.random((height, width)) < invalid
+    depth[holes] = rng.choice([np.nan, np.inf, -np.inf, 0.0, -1.0], holes.sum())
+    rgb = rng.integers(0, 256, (height, width, 3), dtype=np.uint8) if attributes else None
+    labels = rng.integers(0, 150, (height, width), dtype=np.uint8) if attributes else None
+    for k in (np.array([[41.5, 0, 26.2], [0, 39.0, 17.8], [0, 0, 1]]),
+              np.array([[30.0, 0, 20.0], [0, 33.0, 15.0], [0, 0, 1]])):  # a second camera
+        cloud = point_cloud(depth, k, rgb, labels)
+        expected = straightforward_cloud(depth, k, rgb, labels)
+        points = cloud.data
+        assert cloud.width == expected.shape[0] == (~holes).sum() and points.dtype == CLOUD_DTYPE
+        # float32 rays times float32 depth: within 2 float32 rounding steps of the float64 result
+        for axis in ("x", "y"):
+            np.testing.assert_allclose(points[axis], expected[axis], rtol=2.5e-7, atol=1e-12)
+        np.testing.assert_array_equal(points["z"], expected["z"])
+        np.testing.assert_array_equal(points["rgb"], expected["rgb"])
+        np.testing.assert_array_equal(points["label"], expected["label"])
+        assert points.tobytes() == point_cloud(depth, k, rgb, labels).data.tobytes()  # cached rays

@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -143,7 +144,12 @@ FLOAT32, UINT32 = 7, 6
 
 @dataclass(frozen=True)
 class PointCloud:
-    """Fields of an unorganised ``sensor_msgs/PointCloud2`` (height 1), little-endian."""
+    """Fields of an unorganised ``sensor_msgs/PointCloud2``, little-endian.
+
+    Unorganised: ``height`` 1 and ``width`` = the number of valid depth pixels, in row-major
+    pixel order; dense (``is_dense`` true): every point is finite. A consumer that needs the
+    pixel of each point uses the depth image itself.
+    """
 
     fields: tuple[tuple[str, int, int, int], ...]  # (name, offset, datatype, count)
     point_step: int
@@ -161,25 +167,51 @@ CLOUD_FIELDS = (
 )
 
 
+@lru_cache(maxsize=8)
+def _rays(k_bytes: bytes, height: int, width: int) -> np.ndarray:
+    """``(2, height * width)`` float32 ``(u - cx) / fx`` and ``(v - cy) / fy`` per pixel,
+    row-major, for the 3x3 float64 matrix in ``k_bytes`` (one entry per camera and size)."""
+    k = np.frombuffer(k_bytes, dtype=np.float64).reshape(3, 3)
+    rays = np.empty((2, height, width), dtype=np.float32)
+    rays[0] = ((np.arange(width) - k[0, 2]) / k[0, 0])[None, :]
+    rays[1] = ((np.arange(height) - k[1, 2]) / k[1, 1])[:, None]
+    rays.setflags(write=False)
+    return rays.reshape(2, -1)
+
+
 def point_cloud(
     depth: np.ndarray, k: np.ndarray, rgb: np.ndarray | None = None, labels: np.ndarray | None = None
 ) -> PointCloud:
     """Back-project every valid depth pixel (finite, > 0) into the optical frame, in metres.
 
-    ``k`` is the 3x3 intrinsic matrix of the depth image. ``x = (u - cx) z / fx``,
-    ``y = (v - cy) z / fy``. One point per valid pixel, row-major order.
+    ``depth`` is ``H x W`` metres, ``k`` the 3x3 intrinsic matrix of the depth image, ``rgb``
+    (``H x W x 3`` uint8) and ``labels`` (``H x W`` class ids) optional per-pixel attributes.
+    ``x = (u - cx) / fx * z``, ``y = (v - cy) / fy * z`` in float32 with the per-pixel rays
+    cached per camera matrix and image size. One point per valid pixel, row-major order (see
+    :class:`PointCloud`); built on the host, where the depth already is for its own topic.
     """
-    k = np.asarray(k, dtype=np.float64).reshape(3, 3)
-    valid = np.isfinite(depth) & (depth > 0)
-    v, u = np.nonzero(valid)
-    z = depth[valid].astype(np.float64)
-    points = np.zeros(z.shape[0], dtype=CLOUD_DTYPE)
-    points["x"] = (u - k[0, 2]) * z / k[0, 0]
-    points["y"] = (v - k[1, 2]) * z / k[1, 1]
-    points["z"] = z
-    if rgb is not None:
-        colour = rgb[valid].astype(np.uint32)
-        points["rgb"] = (colour[:, 0] << 16) | (colour[:, 1] << 8) | colour[:, 2]
-    if labels is not None:
-        points["label"] = labels[valid]
-    return PointCloud(CLOUD_FIELDS, CLOUD_DTYPE.itemsize, int(z.shape[0]), points)
+    k = np.ascontiguousarray(k, dtype=np.float64).reshape(3, 3)
+    height, width = depth.shape
+    rays = _rays(k.tobytes(), height, width)
+    z = np.ascontiguousarray(depth, dtype=np.float32).reshape(-1)
+    valid = (z > 0) & (z < np.inf)  # NaN compares false
+    # the model's depth is always valid: then no selection at all
+    keep = None if valid.all() else np.flatnonzero(valid)
+
+    def pick(values: np.ndarray) -> np.ndarray:  # the valid rows of a per-pixel array
+        return values if keep is None else np.take(values, keep, axis=0)
+
+    z = pick(z)
+    count = z.shape[0]
+    words = np.empty((count, 5), dtype=np.float32)  # one row per point, CLOUD_DTYPE layout
+    np.multiply(pick(rays[0]), z, out=words[:, 0])
+    np.multiply(pick(rays[1]), z, out=words[:, 1])
+    words[:, 2] = z
+    if rgb is None:
+        words.view(np.uint32)[:, 3] = 0
+    else:  # little-endian 0x00RRGGBB: bytes B, G, R, 0
+        as_bytes = words.view(np.uint8)  # (count, 20)
+        as_bytes[:, 12:15] = pick(rgb.reshape(-1, 3))[:, ::-1]
+        as_bytes[:, 15] = 0
+    words.view(np.uint32)[:, 4] = 0 if labels is None else pick(labels.reshape(-1))
+    return PointCloud(CLOUD_FIELDS, CLOUD_DTYPE.itemsize, count, words.view(CLOUD_DTYPE)[:, 0])
