@@ -45,6 +45,7 @@ setup(
             "mcap-ros2-support",
             "sentencepiece",
             "pyyaml",
+            "rosdep",  # test/test_rosdep.py: real rosdep against ../shared/rosdistro
         ],
     },
     zip_safe=True,

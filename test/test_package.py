@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import ast
 import configparser
+import dataclasses
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import yaml
 
+from tips_ros import parameters
 from tips_ros.parameters import SPECS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -101,12 +105,41 @@ def test_params_file_lists_every_parameter_with_its_default():
         assert params[spec.name] == spec.default, spec.name
 
 
+def test_params_file_and_readme_table_are_generated_from_the_specs():
+    assert (REPO / "config" / "tips.yaml").read_text() == parameters.params_yaml()
+    readme = (REPO / "README.md").read_text()
+    assert parameters.readme_table() in readme
+    assert parameters.readme_with_table(readme) == readme
+    check = subprocess.run([sys.executable, "-m", "tips_ros.parameters"], capture_output=True,
+                           text=True, timeout=120)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_node_params_and_engine_config_follow_the_specs():
+    from tips_ros.engine import EngineConfig
+
+    names = [spec.name for spec in SPECS]
+    assert [f.name for f in dataclasses.fields(parameters.NodeParams)] == names
+    engine_fields = {f.name for f in dataclasses.fields(EngineConfig)}
+    marked = {spec.name for spec in SPECS if spec.engine}
+    assert marked == engine_fields & set(names), "mark every EngineConfig parameter engine=True"
+    defaults = EngineConfig()
+    for name in marked:
+        spec = parameters.SPEC_BY_NAME[name]
+        assert getattr(defaults, name) == parameters.engine_value(name, spec.default), name
+    params = parameters.read_params(lambda name: parameters.SPEC_BY_NAME[name].default)
+    params.input_size, params.zeroshot_templates, params.device = 224, ["a {}"], "cpu"
+    config = parameters.engine_config(params)
+    assert (config.input_size, config.zeroshot_templates, config.device) == (224, ("a {}",), "cpu")
+
+
 def test_package_xml_format3_declares_runtime_and_test_deps():
     root = ET.parse(REPO / "package.xml").getroot()
     assert root.get("format") == "3" and root.findtext("name") == "tips_ros"
     exec_deps = {e.text for e in root.findall("exec_depend")}
     assert {"rclpy", "sensor_msgs", "std_msgs", "diagnostic_msgs", "lifecycle_msgs",
-            "python3-numpy", "python3-opencv", "python3-torch"} <= exec_deps
+            "python3-numpy", "python3-opencv", "python3-transformers-pip"} <= exec_deps
+    assert "python3-torch" not in exec_deps  # Ubuntu's apt torch is too old (README "Install")
     test_deps = {e.text for e in root.findall("test_depend")}
     assert {"ament_flake8", "ament_pep257", "ament_copyright", "python3-pytest"} <= test_deps
     assert root.find("export/build_type").text == "ament_python"
