@@ -37,7 +37,9 @@ from rosbags.typesys import Stores, get_typestore
 from rosbags.typesys.store import Typestore
 
 from tips_ros.ade20k import ADE20K_CLASSES, CLASS_ID
+from tips_ros.arguments import Size, parse_size
 from tips_ros.cdr import serialize_image, serialize_point_cloud
+from tips_ros.errors import BagError, BagExistsError  # re-exported: raised here
 from tips_ros.imaging import EncodedImage, encode_image
 from tips_ros.synthetic import render_sequence
 
@@ -82,14 +84,6 @@ def _qos(durability: QosDurability) -> Qos:
 #: Offered QoS recorded for streamed topics and for latched topics.
 STREAM_QOS = _qos(QosDurability.VOLATILE)
 LATCHED_QOS = _qos(QosDurability.TRANSIENT_LOCAL)
-
-
-class BagError(Exception):
-    """A bag that cannot be written or read; ``str(error)`` is one sentence for the user."""
-
-
-class BagExistsError(BagError, FileExistsError):
-    """The output path of a new bag exists already."""
 
 
 class BagWriter:
@@ -329,21 +323,17 @@ def iter_messages(reader: AnyReader, topics: Sequence[str]) -> Iterator[tuple[st
         yield connection.topic, connection.msgtype, stamp, msg
 
 
-def _size(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size '{text}' is not WIDTHxHEIGHT, e.g. 640x480") from None
-    if width < 16 or height < 16:
-        raise argparse.ArgumentTypeError(f"size '{text}' is too small (at least 16x16)")
-    return width, height
+def synth_size(text: str) -> Size:
+    """``--size`` of a synthetic bag: ``WIDTHxHEIGHT``, at least 16x16."""
+    return parse_size(text, minimum=16)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``tips-ros synth-bag``."""
     parser.add_argument("out", help="output bag directory (must not exist)")
     parser.add_argument("--frames", type=int, default=20, help="number of frames (default 20)")
-    parser.add_argument("--size", type=_size, default=(640, 480), help="WIDTHxHEIGHT (default 640x480)")
+    parser.add_argument("--size", type=synth_size, default=Size(640, 480),
+                        help="WIDTHxHEIGHT (default 640x480)")
     parser.add_argument("--storage", choices=sorted(STORAGES), default="mcap", help="bag storage")
     parser.add_argument("--seed", type=int, default=0, help="scene seed (same seed, same bag)")
 

@@ -67,6 +67,7 @@ import torch.nn.functional as F
 from tips_ros.engine import (
     ALL_HEADS, HEADS, VIEWS, Engine, EngineConfig, Prediction, model_input_size, resolve_device,
 )
+from tips_ros.arguments import parse_size
 from tips_ros.camera_sim import make_frames
 from tips_ros.cdr import serialize_image
 from tips_ros.errors import UsageError
@@ -91,15 +92,6 @@ def parse_list(text: str, kind: Callable[[str], T] = str) -> list[T]:
         return [kind(item.strip()) for item in text.split(",") if item.strip()]
     except ValueError as err:
         raise UsageError(f"cannot parse list '{text}': {err}") from err
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """``"640x480"`` -> ``(height, width)`` = ``(480, 640)``."""
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError as err:
-        raise UsageError(f"size must be WIDTHxHEIGHT, not '{text}'") from err
-    return height, width
 
 
 def heads_of(name: str) -> set[str]:
@@ -548,7 +540,7 @@ def bench_e2e(args: argparse.Namespace, setup: Setup) -> dict[str, Any]:
 
     env = _ros_env()
     os.environ.update({k: v for k, v in env.items() if k.startswith("ROS_")})
-    height, width = parse_size(args.size)
+    width, height = parse_size(args.size)
     ns = "/tips_bench"
     precision = parse_list(args.precision)[0]
     node_cmd = [sys.executable, "-m", "tips_ros.startup", "--ros-args", "-r", f"__ns:={ns}",
@@ -695,7 +687,7 @@ def run(args: argparse.Namespace) -> int:
             model, text_model = (str(p) for p in write_test_models(tmp, args.make_model))
         else:
             model, text_model = args.model, args.text_model or "google/tipsv2-b14"
-        height, width = parse_size(args.size)
+        width, height = parse_size(args.size)
         setup = Setup(model, text_model, make_frames(max(parse_list(args.batch, int)), height, width),
                       tuple(parse_list(args.queries)))
         report: dict[str, Any] = {

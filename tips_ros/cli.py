@@ -3,12 +3,16 @@
 Each subcommand lives in the module that owns its concern and exposes
 ``add_arguments(parser)`` and ``run(args) -> int``; this module only parses, dispatches and
 turns the project's own errors into one sentence on stderr with a non-zero exit code.
+
+Only the module of the command being run is imported (``tips-ros --help`` imports none, so it
+lists the commands without loading torch or transformers).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import sys
 from collections.abc import Sequence
 
@@ -33,21 +37,29 @@ def _available() -> dict[str, tuple[str, str]]:
     }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def requested_command(argv: Sequence[str]) -> str | None:
+    """The subcommand named in ``argv`` (the first argument that is not an option), if any."""
+    return next((arg for arg in argv if not arg.startswith("-")), None)
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``tips-ros`` parser; only ``command``'s module is imported for its arguments."""
     parser = argparse.ArgumentParser(
         prog="tips-ros", description="TIPSv2 dense perception: tools around the ROS 2 node."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module_name, help_text) in _available().items():
-        command = sub.add_parser(name, help=help_text, description=help_text)
-        importlib.import_module(module_name).add_arguments(command)
-        command.set_defaults(_module=module_name)
+        subparser = sub.add_parser(name, help=help_text, description=help_text)
+        if name == command:
+            importlib.import_module(module_name).add_arguments(subparser)
+        subparser.set_defaults(_module=module_name)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tips-ros`` console script."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(requested_command(argv)).parse_args(argv)
     from tips_ros.errors import USER_ERRORS
 
     try:

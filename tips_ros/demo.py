@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 
 from tips_ros import replay
-from tips_ros.bags import SYNTH_TOPICS, _size, write_synth_bag
-from tips_ros.loading import ModelLoadError
+from tips_ros.arguments import Size
+from tips_ros.bags import SYNTH_TOPICS, synth_size, write_synth_bag
+from tips_ros.errors import ModelLoadError
 
 DEFAULT_QUERIES = "floor, wall, a box, a ball"
 OFFLINE_HINT = ("run it on random test weights instead: `tips-ros make-test-model /tmp/tips && "
@@ -27,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--text-model", default="google/tipsv2-b14", help="hub id or directory")
     parser.add_argument("--out", help="output directory, new or empty (default: a new temp dir)")
     parser.add_argument("--frames", type=int, default=8, help="synthetic frames (default 8)")
-    parser.add_argument("--size", type=_size, default=(320, 240), help="WIDTHxHEIGHT")
+    parser.add_argument("--size", type=synth_size, default=Size(320, 240), help="WIDTHxHEIGHT")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--precision", default="auto", help="auto, bf16, fp16 or fp32")
 

@@ -44,25 +44,13 @@ from tips_ros.features import (
     value_attention_tokens, zeroshot_ids,
 )
 from tips_ros.loading import ModelLoadError, load_pretrained
+from tips_ros.prediction import (  # re-exported: defined without torch
+    ALL_HEADS, FEATURE_HEADS, HEADS, HEATMAP_MODES, PRECISION_NAMES, VIEWS, Prediction,
+)
 from tips_ros.text import TextEncoder
 
-#: Outputs the engine computes by default. ``segmentation`` also yields the per-pixel confidence.
-HEADS: tuple[str, ...] = ("depth", "normals", "segmentation", "heatmaps")
-#: Further outputs, computed only when asked for by name (``infer(..., heads=[...])``):
-#: patch features, the two global embeddings and zero-shot (value-attention) segmentation.
-FEATURE_HEADS: tuple[str, ...] = ("features", "embedding", "zeroshot")
-ALL_HEADS: tuple[str, ...] = HEADS + FEATURE_HEADS
-#: rgb8 colour views, computed on the device from the head they are named after.
-VIEWS: dict[str, str] = {
-    "normals_color": "normals",
-    "segmentation_color": "segmentation",
-    "heatmaps_color": "heatmaps",
-    "features_pca": "features",
-    "zeroshot_color": "zeroshot",
-}
-
-PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-HEATMAP_MODES = ("cosine", "softmax")
+#: Model precisions by name (PRECISION_NAMES) -> torch dtypes.
+PRECISIONS = dict(zip(PRECISION_NAMES, (torch.float32, torch.bfloat16, torch.float16)))
 #: ``torch``: the transformers model in PyTorch; ``onnxruntime``: the graph written by
 #: ``tips-ros export`` (see :mod:`tips_ros.onnx_backend`).
 BACKENDS = ("torch", "onnxruntime")
@@ -120,29 +108,6 @@ class ModelSpec:
             depth_range=(float(cfg.min_depth), float(cfg.max_depth)),
             depth_bins=cfg.num_depth_bins,
         )
-
-
-@dataclass
-class Prediction:
-    """Outputs for one input image, at the image's own resolution (``H x W``).
-
-    Arrays are None for heads that were not requested.
-    """
-
-    depth: np.ndarray | None = None  # (H, W) float32, metres
-    normals: np.ndarray | None = None  # (H, W, 3) float32 unit vectors, optical frame
-    labels: np.ndarray | None = None  # (H, W) uint8 (uint16 beyond 256 classes) class ids
-    confidence: np.ndarray | None = None  # (H, W) float32 max class probability (head resolution, upsampled)
-    heatmaps: np.ndarray | None = None  # (H, W, Q) float32, channel i = query i
-    queries: tuple[str, ...] = ()
-    normals_color: np.ndarray | None = None  # (H, W, 3) uint8 RGB, (n + 1) / 2 * 255
-    segmentation_color: np.ndarray | None = None  # (H, W, 3) uint8 RGB, class palette
-    heatmaps_color: np.ndarray | None = None  # (H, W, 3) uint8 RGB, best query over the image
-    features: np.ndarray | None = None  # (h, w, D) float32 patch tokens, grid = model input / 14
-    features_pca: np.ndarray | None = None  # (H, W, 3) uint8 RGB, first 3 principal components
-    embedding: np.ndarray | None = None  # (1 + R, D) float32 unit rows: CLS, then register(s)
-    zeroshot: np.ndarray | None = None  # (H, W) uint8 best query id, 255 = none
-    zeroshot_color: np.ndarray | None = None  # (H, W, 3) uint8 RGB, query colours over the image
 
 
 @dataclass

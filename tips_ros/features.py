@@ -34,18 +34,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-#: Prompt-template ensemble for zero-shot segmentation: each query is filled into every
-#: template, the normalised embeddings are averaged and renormalised (TextEncoder.encode).
-#: A short subset of the CLIP/TIPS ImageNet templates, biased to scene parts.
-ZEROSHOT_TEMPLATES: tuple[str, ...] = (
-    "a photo of a {}.",
-    "a photo of the {}.",
-    "a photo of a small {}.",
-    "a photo of a large {}.",
-    "a cropped photo of a {}.",
-    "there is a {} in the scene.",
-    "there is the {} in the scene.",
-)
+from tips_ros.prediction import ZEROSHOT_TEMPLATES  # re-exported: defined without torch
+
 #: ``zeroshot`` id of a pixel whose best query similarity is below the threshold (or no query).
 NO_QUERY = 255
 

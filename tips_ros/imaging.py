@@ -20,6 +20,8 @@ import cv2
 import numpy as np
 from PIL import Image as PILImage
 
+from tips_ros.errors import ImageDecodeError  # re-exported: raised here
+
 #: numpy dtype and channel count of each encoding this module can write.
 OUTPUT_ENCODINGS: dict[str, tuple[np.dtype, int]] = {
     "rgb8": (np.dtype(np.uint8), 3),
@@ -30,18 +32,6 @@ OUTPUT_ENCODINGS: dict[str, tuple[np.dtype, int]] = {
     "32FC1": (np.dtype(np.float32), 1),
     "32FC3": (np.dtype(np.float32), 3),
 }
-
-
-class ImageDecodeError(ValueError):
-    """An image message that cannot be turned into an array.
-
-    ``reason`` is a short stable key (``unknown_encoding``, ``bad_dimensions``, ...) used to
-    count rejections in diagnostics and reports; ``str(error)`` is one sentence for humans.
-    """
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
 
 
 @dataclass(frozen=True, eq=False)

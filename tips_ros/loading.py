@@ -22,17 +22,14 @@ from typing import Any, TypeVar
 
 import transformers
 
+from tips_ros.errors import ModelLoadError  # re-exported: raised here
+
 T = TypeVar("T")
 
 MAKE_TEST_MODEL_HINT = (
     "run `tips-ros make-test-model DIR` for offline random weights, "
     "or download the model once with network access (`hf download {ref}`)"
 )
-
-
-class ModelLoadError(RuntimeError):
-    """A model or tokenizer could not be loaded; the message is one user-facing sentence."""
-
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 

@@ -39,9 +39,11 @@ from std_msgs.msg import String
 
 from tips_ros import messages, outputs
 from tips_ros.diagnostics import ERROR, OK, WARN, InputStats, Status, Thresholds, input_status
-from tips_ros.engine import Engine, EngineConfig, Prediction
+from tips_ros.engine import Engine, Prediction
 from tips_ros.imaging import ImageDecodeError, decode_compressed, decode_image
-from tips_ros.parameters import SPECS, NodeParams, normalise, read_params, validate
+from tips_ros.parameters import (
+    SPEC_BY_NAME, SPECS, NodeParams, engine_config, engine_value, normalise, read_params, validate,
+)
 from tips_ros.queries import QueryError, parse_queries
 from tips_ros.qos import latched_qos, offered_reliability, stream_qos, use_shipped_fastdds_profile
 from tips_ros.scheduling import LatestSlots, Pending
@@ -131,21 +133,15 @@ class TipsNode(LifecycleNode):
             if reason:
                 return SetParametersResult(successful=False, reason=reason)
         for param in changed:
-            setattr(self.params, param.name, normalise(param.name, param.value))
+            value = normalise(param.name, param.value)
+            setattr(self.params, param.name, value)
             if param.name == "max_batch":
-                self.batch_limit = param.value
+                self.batch_limit = value
             if param.name in ("text_queries", "prompt_templates"):
                 self._pending_queries = list(self.params.text_queries)
-            if param.name == "heatmap_mode" and self.engine is not None:
-                self.engine.config.heatmap_mode = param.value
-            if param.name == "heatmap_temperature" and self.engine is not None:
-                self.engine.config.heatmap_temperature = param.value
-            if param.name == "zeroshot_threshold" and self.engine is not None:
-                self.engine.config.zeroshot_threshold = param.value
-            if param.name == "zeroshot_templates" and self.engine is not None:
-                self.engine.config.zeroshot_templates = tuple(normalise(param.name, param.value))
-            if param.name == "pca_momentum" and self.engine is not None:
-                self.engine.config.pca_momentum = param.value
+            spec = SPEC_BY_NAME.get(param.name)
+            if spec is not None and spec.engine and spec.runtime and self.engine is not None:
+                setattr(self.engine.config, param.name, engine_value(param.name, value))
         return SetParametersResult(successful=True)
 
     # ------------------------------------------------------------------ lifecycle
@@ -154,14 +150,7 @@ class TipsNode(LifecycleNode):
         if p.device == "auto" and not torch.cuda.is_available():
             self.get_logger().warn("CUDA is not available: running the model on the CPU (slow)")
         try:
-            self.engine = Engine(EngineConfig(
-                model=p.model, text_model=p.text_model, device=p.device, precision=p.precision,
-                input_size=p.input_size, keep_aspect=p.keep_aspect, heatmap_mode=p.heatmap_mode,
-                heatmap_temperature=p.heatmap_temperature, allow_pickle=p.allow_pickle,
-                compile=p.compile, channels_last=p.channels_last,
-                zeroshot_threshold=p.zeroshot_threshold, zeroshot_templates=tuple(p.zeroshot_templates),
-                pca_momentum=p.pca_momentum,
-            ))
+            self.engine = Engine(engine_config(p))
             self.engine.set_queries(p.text_queries, p.prompt_templates)
             if p.warmup:
                 self.engine.warmup()

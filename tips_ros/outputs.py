@@ -35,7 +35,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from tips_ros.engine import Prediction
+from tips_ros.prediction import Prediction
 from tips_ros.imaging import EncodedImage, encode_image
 
 #: image topic -> (Prediction attribute, engine head or view that produces it)

@@ -1,28 +1,46 @@
-"""The node's parameters: declarations with descriptors and ranges, and validation.
+"""The node's parameters: one list (:data:`SPECS`) from which everything else follows.
 
-Every parameter is declared from :data:`SPECS`; the node's on-set callback runs
-:func:`validate` and rejects a bad value with a one-line reason. Parameters marked
-``runtime`` take effect on the next frame; the others are read at ``configure`` (change them,
-then ``cleanup`` + ``configure``). ``config/tips.yaml`` lists every parameter with its default.
+From :data:`SPECS` come the node's declarations (descriptors, ranges), the typed snapshot
+:class:`NodeParams`, the :class:`~tips_ros.engine.EngineConfig` (:func:`engine_config`, for
+specs marked ``engine``: same field name), ``config/tips.yaml`` and the README parameter
+table (both written by ``python -m tips_ros.parameters --write``; a test checks they are up
+to date). Adding a parameter is one ``Spec`` here (plus the EngineConfig field it feeds).
+
+The node's on-set callback runs :func:`validate` and rejects a bad value with a one-line
+reason. Parameters marked ``runtime`` take effect on the next frame; the others are read at
+``configure`` (change them, then ``cleanup`` + ``configure``). No ROS or torch imports at
+module level, so the generators and ``tips-ros replay`` use this module without them.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import re
-from dataclasses import dataclass
-from typing import Any
+import sys
+from dataclasses import dataclass, make_dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
-
-from tips_ros.engine import HEATMAP_MODES, PRECISIONS
-from tips_ros.features import ZEROSHOT_TEMPLATES
-from tips_ros.qos import RELIABILITIES
+from tips_ros.prediction import HEATMAP_MODES, PRECISION_NAMES, ZEROSHOT_TEMPLATES
 from tips_ros.queries import QueryError, check_queries
+
+if TYPE_CHECKING:
+    from rcl_interfaces.msg import ParameterDescriptor
+
+    from tips_ros.engine import EngineConfig
+
+#: ``input_reliability`` choices (``output_reliability``: all but ``auto``); see tips_ros.qos.
+RELIABILITIES = ("auto", "reliable", "best_effort")
 
 
 @dataclass(frozen=True)
 class Spec:
-    """One parameter: name, default, description and constraints."""
+    """One parameter: name, default, description and constraints.
+
+    ``engine``: the parameter is the :class:`~tips_ros.engine.EngineConfig` field of the same
+    name (string lists become tuples there); runtime ones are copied to the running engine.
+    """
 
     name: str
     default: Any
@@ -32,8 +50,12 @@ class Spec:
     int_range: tuple[int, int, int] | None = None  # from, to, step
     float_range: tuple[float, float] | None = None
     string_list: bool = False
+    engine: bool = False
 
     def descriptor(self) -> ParameterDescriptor:
+        """The rclpy descriptor: description, choices and range."""
+        from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+
         when = "runtime" if self.runtime else "read at configure"
         desc = ParameterDescriptor(description=f"{self.description} ({when})")
         if self.choices:
@@ -51,92 +73,94 @@ class Spec:
 
 
 SPECS: tuple[Spec, ...] = (
-    Spec("model", "google/tipsv2-b14-dpt", "DPT model: hub id or local directory"),
-    Spec("text_model", "google/tipsv2-b14", "image-text model (text tower + tokenizer): hub id or directory"),
-    Spec("device", "auto", "auto, cpu, cuda or cuda:N (auto: CUDA if available, else CPU with a warning)"),
+    Spec("model", "google/tipsv2-b14-dpt", "DPT model: hub id or local directory", engine=True),
+    Spec("text_model", "google/tipsv2-b14",
+         "image-text model (text tower + tokenizer): hub id or directory", engine=True),
+    Spec("device", "auto",
+         "auto, cpu, cuda or cuda:N (auto: CUDA if available, else CPU with a warning)",
+         engine=True),
     Spec("precision", "auto", "model precision (auto: bf16 on CUDA, fp32 on CPU)",
-         choices=("auto", *PRECISIONS)),
-    Spec("input_size", 448, "model input side in pixels, a multiple of 14", int_range=(14, 1792, 14)),
-    Spec("keep_aspect", False, "keep the image aspect ratio (short side = input_size)"),
+         choices=("auto", *PRECISION_NAMES), engine=True),
+    Spec("input_size", 448, "model input side in pixels, a multiple of 14",
+         int_range=(14, 1792, 14), engine=True),
+    Spec("keep_aspect", False, "keep the image aspect ratio (short side = input_size)",
+         engine=True),
     Spec("compile", "none", "torch.compile mode of the backbone and heads (reduce-overhead also "
-         "captures CUDA graphs)", choices=("none", "default", "reduce-overhead", "max-autotune")),
-    Spec("channels_last", False, "channels-last memory format for the DPT convolutions"),
-    Spec("warmup", True, "run two 640x480 frames at configure so the first camera frame is not slow"),
-    Spec("allow_pickle", False, "allow non-safetensors (pickle) weights; unsafe with untrusted files"),
-    Spec("cameras", [], "camera namespaces served by this node, e.g. [front, left]; empty: one camera "
-         "on the relative topics image, camera_info", string_list=True),
-    Spec("input_compressed", False, "subscribe to image/compressed (sensor_msgs/CompressedImage)"),
+         "captures CUDA graphs)", choices=("none", "default", "reduce-overhead", "max-autotune"),
+         engine=True),
+    Spec("channels_last", False, "channels-last memory format for the DPT convolutions",
+         engine=True),
+    Spec("warmup", True,
+         "run two 640x480 frames at configure so the first camera frame is not slow"),
+    Spec("allow_pickle", False,
+         "allow non-safetensors (pickle) weights; unsafe with untrusted files", engine=True),
+    Spec("cameras", [], "camera namespaces served by this node, e.g. [front, left]; empty: one "
+         "camera on the relative topics image, camera_info", string_list=True),
+    Spec("input_compressed", False,
+         "subscribe to image/compressed (sensor_msgs/CompressedImage)"),
     Spec("input_reliability", "auto", "input QoS reliability; auto matches the image publishers",
          choices=RELIABILITIES),
     Spec("output_reliability", "reliable", "output QoS reliability", choices=RELIABILITIES[1:]),
-    Spec("text_queries", ["person", "chair", "table", "door"], "heatmap text queries, channel order",
+    Spec("text_queries", ["person", "chair", "table", "door"],
+         "heatmap text queries, channel order", runtime=True, string_list=True),
+    Spec("prompt_templates", [],
+         "templates with one {} averaged per query, e.g. 'a photo of a {}.'",
          runtime=True, string_list=True),
-    Spec("prompt_templates", [], "templates with one {} averaged per query, e.g. 'a photo of a {}.'",
-         runtime=True, string_list=True),
-    Spec("heatmap_mode", "cosine", "cosine similarity, or softmax across queries", runtime=True,
-         choices=HEATMAP_MODES),
+    Spec("heatmap_mode", "cosine", "cosine similarity, or softmax across queries",
+         runtime=True, choices=HEATMAP_MODES, engine=True),
     Spec("heatmap_temperature", 0.1, "softmax temperature in cosine units", runtime=True,
-         float_range=(0.001, 10.0)),
-    Spec("zeroshot_threshold", 0.0, "zeroshot: pixels whose best query cosine is below this get id 255 "
-         "(none); uncalibrated default, tune per model", runtime=True, float_range=(-1.0, 1.0)),
-    Spec("zeroshot_templates", list(ZEROSHOT_TEMPLATES), "zeroshot prompt ensemble: templates with one "
-         "{} averaged per query (empty: the query text as is)", runtime=True, string_list=True),
+         float_range=(0.001, 10.0), engine=True),
+    Spec("zeroshot_threshold", 0.0, "zeroshot: pixels whose best query cosine is below this "
+         "get id 255 (none); uncalibrated default, tune per model", runtime=True,
+         float_range=(-1.0, 1.0), engine=True),
+    Spec("zeroshot_templates", list(ZEROSHOT_TEMPLATES), "zeroshot prompt ensemble: templates "
+         "with one {} averaged per query (empty: the query text as is)", runtime=True,
+         string_list=True, engine=True),
     Spec("pca_momentum", 0.05, "features/pca: weight of each new frame in the running mean and "
-         "covariance (0 freezes the first frame's projection)", runtime=True, float_range=(0.0, 1.0)),
+         "covariance (0 freezes the first frame's projection)", runtime=True,
+         float_range=(0.0, 1.0), engine=True),
     Spec("publish_points", False, "publish points (PointCloud2) once camera_info has arrived",
          runtime=True),
     Spec("compute_all", False, "compute every output even without subscribers", runtime=True),
-    Spec("max_batch", 8, "most frames (cameras) in one forward pass", runtime=True, int_range=(1, 64, 1)),
-    Spec("max_wait_ms", 5.0, "how long to wait for other cameras' frames to fill a batch", runtime=True,
-         float_range=(0.0, 1000.0)),
-    Spec("max_image_pixels", 50_000_000, "largest accepted image (width x height)", runtime=True,
-         int_range=(1, 1_000_000_000, 1)),
+    Spec("max_batch", 8, "most frames (cameras) in one forward pass", runtime=True,
+         int_range=(1, 64, 1)),
+    Spec("max_wait_ms", 5.0, "how long to wait for other cameras' frames to fill a batch",
+         runtime=True, float_range=(0.0, 1000.0)),
+    Spec("max_image_pixels", 50_000_000, "largest accepted image (width x height)",
+         runtime=True, int_range=(1, 1_000_000_000, 1)),
     Spec("max_queries", 32, "most text queries accepted", runtime=True, int_range=(1, 255, 1)),
     Spec("max_query_length", 200, "longest accepted query, in characters", runtime=True,
          int_range=(1, 10_000, 1)),
     Spec("stale_after", 2.0, "seconds without frames before an input is reported stale (WARN)",
          runtime=True, float_range=(0.1, 3600.0)),
-    Spec("diagnostics_period", 1.0, "seconds between /diagnostics messages", float_range=(0.1, 60.0)),
+    Spec("diagnostics_period", 1.0, "seconds between /diagnostics messages",
+         float_range=(0.1, 60.0)),
     Spec("autostart", True, "configure and activate on start"),
 )
 SPEC_BY_NAME = {spec.name: spec for spec in SPECS}
 
 
-@dataclass
-class NodeParams:
-    """Typed snapshot of the parameters (field names = parameter names)."""
+def _field_type(spec: Spec) -> type:
+    return list[str] if spec.string_list else type(spec.default)
 
-    model: str
-    text_model: str
-    device: str
-    precision: str
-    input_size: int
-    keep_aspect: bool
-    compile: str
-    channels_last: bool
-    warmup: bool
-    allow_pickle: bool
-    cameras: list[str]
-    input_compressed: bool
-    input_reliability: str
-    output_reliability: str
-    text_queries: list[str]
-    prompt_templates: list[str]
-    heatmap_mode: str
-    heatmap_temperature: float
-    zeroshot_threshold: float
-    zeroshot_templates: list[str]
-    pca_momentum: float
-    publish_points: bool
-    compute_all: bool
-    max_batch: int
-    max_wait_ms: float
-    max_image_pixels: int
-    max_queries: int
-    max_query_length: int
-    stale_after: float
-    diagnostics_period: float
-    autostart: bool
+
+#: Typed snapshot of the parameters: a dataclass with one field per spec (same name, the
+#: type of its default), made from :data:`SPECS` so that a new parameter needs no edit here.
+NodeParams = make_dataclass("NodeParams", [(spec.name, _field_type(spec)) for spec in SPECS])
+NodeParams.__doc__ = "Typed snapshot of the node's parameters (field names = parameter names)."
+
+
+def engine_value(name: str, value: Any) -> Any:
+    """``value`` of parameter ``name`` as its EngineConfig field holds it (lists -> tuples)."""
+    return tuple(value) if SPEC_BY_NAME[name].string_list else value
+
+
+def engine_config(params: Any) -> EngineConfig:
+    """The :class:`~tips_ros.engine.EngineConfig` of the specs marked ``engine``."""
+    from tips_ros.engine import EngineConfig
+
+    return EngineConfig(**{spec.name: engine_value(spec.name, getattr(params, spec.name))
+                           for spec in SPECS if spec.engine})
 
 
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -150,7 +174,7 @@ def normalise(name: str, value: Any) -> Any:
     return value
 
 
-def validate(name: str, value: Any, current: NodeParams) -> str | None:
+def validate(name: str, value: Any, current: Any) -> str | None:
     """The reason ``value`` is rejected for parameter ``name``, or None if it is accepted."""
     spec = SPEC_BY_NAME.get(name)
     if spec is None:
@@ -184,6 +208,84 @@ def validate(name: str, value: Any, current: NodeParams) -> str | None:
     return None
 
 
-def read_params(get: Any) -> NodeParams:
-    """A NodeParams from ``get(name) -> value`` (e.g. a node's ``get_parameter(n).value``)."""
+def read_params(get: Any) -> Any:
+    """A :data:`NodeParams` from ``get(name) -> value`` (e.g. ``get_parameter(n).value``)."""
     return NodeParams(**{spec.name: normalise(spec.name, get(spec.name)) for spec in SPECS})
+
+
+# ----------------------------------------------------------------------------- generated files
+REPO = Path(__file__).resolve().parents[1]
+YAML_PATH = REPO / "config" / "tips.yaml"
+README_PATH = REPO / "README.md"
+README_HEADER = "| parameter | default | when | meaning |\n|---|---|---|---|\n"
+#: Lists longer than this are summarised in the README table (the YAML has them in full).
+README_LIST_ITEMS = 4
+
+
+def _yaml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value) if isinstance(value, (str, list)) else str(value)
+
+
+def params_yaml() -> str:
+    """``config/tips.yaml``: every parameter with its default and description."""
+    lines = ["# tips_node parameters with their defaults (see README 'Parameters').",
+             "# Runtime parameters take effect on the next frame; the others at configure.",
+             "# Generated from tips_ros/parameters.py: python -m tips_ros.parameters --write",
+             "/**:", "  ros__parameters:"]
+    for spec in SPECS:
+        lines += [f"    # {spec.description}", f"    {spec.name}: {_yaml_value(spec.default)}"]
+    return "\n".join(lines) + "\n"
+
+
+def _readme_default(value: Any) -> str:
+    if isinstance(value, list) and len(value) > README_LIST_ITEMS:
+        return (f"{len(value)} entries (`{json.dumps(value[0])}`, ...; "
+                "see `config/tips.yaml`)")
+    return f"`{_yaml_value(value)}`"
+
+
+def readme_table() -> str:
+    """The README's parameter table (header included), one row per spec."""
+    rows = []
+    for spec in SPECS:
+        meaning = spec.description
+        if spec.choices:
+            meaning += f" ({', '.join(spec.choices)})"
+        limits = spec.int_range[:2] if spec.int_range else spec.float_range
+        if limits:
+            meaning += f" [{limits[0]}..{limits[1]}]"
+        when = "runtime" if spec.runtime else "configure"
+        rows.append(f"| `{spec.name}` | {_readme_default(spec.default)} | {when} | {meaning} |\n")
+    return README_HEADER + "".join(rows)
+
+
+def readme_with_table(readme: str) -> str:
+    """``readme`` with its parameter table (header up to the first blank line) regenerated."""
+    start = readme.index(README_HEADER)
+    end = readme.index("\n\n", start) + 1
+    return readme[:start] + readme_table() + readme[end:]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tips_ros.parameters [--write]``: check (or rewrite) the generated files."""
+    parser = argparse.ArgumentParser(prog="python -m tips_ros.parameters", description=__doc__
+                                     .splitlines()[0])
+    parser.add_argument("--write", action="store_true",
+                        help="rewrite config/tips.yaml and the README table from SPECS")
+    args = parser.parse_args(argv)
+    stale = []
+    for path, text in ((YAML_PATH, params_yaml()),
+                       (README_PATH, readme_with_table(README_PATH.read_text()))):
+        if path.read_text() != text:
+            stale.append(path)
+            if args.write:
+                path.write_text(text)
+    for path in stale:
+        print(f"{'rewrote' if args.write else 'out of date'}: {path.relative_to(REPO)}")
+    return 1 if stale and not args.write else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -23,7 +23,7 @@ from matplotlib.patches import Patch  # noqa: E402
 
 from tips_ros.ade20k import label_palette  # noqa: E402
 from tips_ros.colors import depth_lut  # noqa: E402
-from tips_ros.engine import Prediction  # noqa: E402
+from tips_ros.prediction import Prediction  # noqa: E402
 
 #: Most heatmap columns and legend entries drawn.
 MAX_QUERIES = 4

@@ -24,7 +24,6 @@ from rclpy.qos import (
 )
 
 PROFILE_ENV = "FASTDDS_DEFAULT_PROFILES_FILE"
-RELIABILITIES = ("auto", "reliable", "best_effort")
 _POLICY = {"reliable": ReliabilityPolicy.RELIABLE, "best_effort": ReliabilityPolicy.BEST_EFFORT}
 
 

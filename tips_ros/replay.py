@@ -26,14 +26,14 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
 from tips_ros import __version__
+from tips_ros.arguments import query_list
 from tips_ros.bags import STORAGES, BagError, BagWriter, iter_messages, open_bag, require_topics
-from tips_ros.engine import ALL_HEADS, HEADS, VIEWS, Engine, EngineConfig, Prediction
 from tips_ros.errors import UsageError
 from tips_ros.imaging import ImageDecodeError, decode_compressed, decode_image
 from tips_ros.metrics import MetricsAccumulator
@@ -51,6 +51,10 @@ from tips_ros.outputs import (
     scale_intrinsics,
     zeroshot_labels_json,
 )
+from tips_ros.prediction import ALL_HEADS, HEADS, VIEWS, Prediction
+
+if TYPE_CHECKING:
+    from tips_ros.engine import Engine
 
 IMAGE_TYPE = "sensor_msgs/msg/Image"
 COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"
@@ -531,21 +535,6 @@ def _num(value: float | None) -> str:
 
 
 # ----------------------------------------------------------------------------- command line
-def parse_queries(text: str) -> list[str]:
-    """A query list from a JSON list of strings or comma-separated text (blanks dropped)."""
-    text = text.strip()
-    if text.startswith("["):
-        try:
-            values = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise argparse.ArgumentTypeError(f"queries are not a valid JSON list: {err}") from None
-        if not all(isinstance(v, str) for v in values):
-            raise argparse.ArgumentTypeError("queries must be a JSON list of strings")
-    else:
-        values = text.split(",")
-    return [v.strip() for v in values if v.strip()]
-
-
 def _heads(text: str) -> set[str]:
     heads = {h.strip() for h in text.split(",") if h.strip()}
     unknown = heads - set(ALL_HEADS)
@@ -579,7 +568,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--heads", type=_heads, default=None,
                         help=f"comma-separated subset of {','.join(ALL_HEADS)} (default: "
                         f"{','.join(HEADS)}; heatmaps and zeroshot only with --queries)")
-    parser.add_argument("--queries", type=parse_queries, default=[],
+    parser.add_argument("--queries", type=query_list, default=[],
                         help='text queries: "a,b" or a JSON list')
     parser.add_argument("--batch", type=_positive, default=1, help="frames per forward pass")
     parser.add_argument("--max-frames", type=_positive, default=None,
@@ -599,6 +588,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_engine(args: argparse.Namespace) -> Engine:
     """The engine for ``args`` (raises ``ModelLoadError``)."""
+    from tips_ros.engine import Engine, EngineConfig
+
     return Engine(EngineConfig(model=args.model, text_model=args.text_model,
                                device=args.device, precision=args.precision))
 
