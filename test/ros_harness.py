@@ -2,6 +2,10 @@
 
 All processes share a ROS_DOMAIN_ID chosen per test session and discover peers on localhost
 only (ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST), so tests never send DDS traffic elsewhere.
+
+Tests run on loaded machines (CI: 2 cores, other jobs beside it). They wait for events (node
+active, counter moved, log line seen) and never for fixed times; every wait has the generous
+limit ``WAIT_S``, which only matters when something is really broken.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+WAIT_S = 120.0  # limit of any wait for an event, seconds
 
 
 def ros_env(**extra: str) -> dict[str, str]:
@@ -74,8 +79,8 @@ class NodeProcess:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def stop(self, sig: int = signal.SIGINT, timeout: float = 10.0) -> tuple[int, float]:
-        """Send ``sig``; return (exit code, seconds to exit)."""
+    def stop(self, sig: int = signal.SIGINT, timeout: float = WAIT_S) -> tuple[int, float]:
+        """Send ``sig``; return (exit code, seconds to exit); killed (-9) after ``timeout`` s."""
         assert self.proc is not None
         start = time.monotonic()
         if self.proc.poll() is None:
@@ -106,10 +111,55 @@ def node_params(tiny_models: tuple[Path, Path], **extra: Any) -> dict[str, Any]:
     return {"model": str(dpt), "text_model": str(text), "device": "cpu", **extra}
 
 
-def start_publisher(*args: str) -> subprocess.Popen:
-    """Run the camera stand-in ``python -m tips_ros.camera_sim ARGS`` in its own process."""
-    return subprocess.Popen([sys.executable, "-m", "tips_ros.camera_sim", *args], env=ros_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+class CameraProcess:
+    """The camera stand-in ``python -m tips_ros.camera_sim ARGS`` in its own process.
+
+    Its output (a ``sent <stamp_ns>`` line per frame) goes to a file, so a long run never
+    blocks on a full pipe. With ``--frames 0`` it publishes until :meth:`stop`; leaving the
+    ``with`` block stops it too.
+    """
+
+    def __init__(self, *args: str) -> None:
+        import tempfile
+
+        self.out = tempfile.NamedTemporaryFile("w+", prefix="camera_sim_", suffix=".log")
+        self.proc = subprocess.Popen([sys.executable, "-m", "tips_ros.camera_sim", *args],
+                                     env=ros_env(), stdout=self.out, stderr=subprocess.STDOUT)
+
+    def __enter__(self) -> CameraProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        self.out.close()
+
+    def output(self) -> str:
+        return Path(self.out.name).read_text()
+
+    def sent(self) -> set[int]:
+        """Header stamps (ns) of the frames sent so far."""
+        return {int(line.split()[1]) for line in self.output().splitlines() if line.startswith("sent ")}
+
+    def wait(self, timeout: float = WAIT_S) -> set[int]:
+        """Wait for a run of ``--frames N`` to end; the stamps it sent."""
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        assert self.proc.returncode == 0, (self.proc.returncode, self.output()[-3000:])
+        return self.sent()
+
+    def stop(self) -> set[int]:
+        """SIGINT (it finishes the frame being sent and exits 0); the stamps it sent."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        return self.wait()
+
+
+def start_publisher(*args: str) -> CameraProcess:
+    """Start the camera stand-in with ``ARGS`` (see :mod:`tips_ros.camera_sim`)."""
+    return CameraProcess(*args)
 
 
 class Listener:
@@ -160,7 +210,8 @@ class Listener:
         with self.lock:
             self.messages.clear()
 
-    def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = WAIT_S) -> bool:
+        """Poll ``predicate`` until it holds or ``timeout`` seconds pass; its last value."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if predicate():
@@ -184,7 +235,8 @@ def diagnostic_values(listener: Listener, status_suffix: str) -> dict[str, str]:
     return {}
 
 
-def call_service(listener: Listener, srv_type: Any, name: str, request: Any, timeout: float = 20.0) -> Any:
+def call_service(listener: Listener, srv_type: Any, name: str, request: Any,
+                 timeout: float = 60.0) -> Any:
     """Call a service of another process from the listener's node; the response or None."""
     client = listener.node.create_client(srv_type, name)
     try:
@@ -220,7 +272,24 @@ def change_state(listener: Listener, node_name: str, transition_id: int) -> bool
 
 
 def lifecycle_state(listener: Listener, node_name: str) -> str:
+    """The lifecycle state label of a remote node ("" if its service does not answer)."""
     from lifecycle_msgs.srv import GetState
 
     response = call_service(listener, GetState, f"{node_name}/get_state", GetState.Request())
     return "" if response is None else response.current_state.label
+
+
+def wait_active(listener: Listener, node_name: str, node: NodeProcess) -> None:
+    """Wait until the remote lifecycle node is active (model loaded, subscriptions made)."""
+    assert listener.wait_for(lambda: lifecycle_state(listener, node_name) == "active"), node.log()
+
+
+def input_idle(listener: Listener, status_suffix: str) -> bool:
+    """Whether the newest input status accounts for every frame received (processed, dropped,
+    rejected or skipped), i.e. none is waiting or being processed: the worker is idle."""
+    values = diagnostic_values(listener, status_suffix)
+    if not values:
+        return False
+    done = sum(int(values[k]) for k in ("frames_processed", "frames_dropped", "frames_rejected",
+                                         "frames_without_subscribers"))
+    return int(values["frames_received"]) == done
