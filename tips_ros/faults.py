@@ -4,12 +4,17 @@ Off unless the variable is set. ``TIPS_ROS_FAULTS="oom@3,oom@4"`` makes the 3rd 
 ``Engine.infer`` calls of the process raise a real ``torch.OutOfMemoryError`` before any work,
 so the node's recovery path (drop the frame, shrink the batch, report it) runs exactly as it
 would on a full GPU.
+
+``delay@N=S`` makes the Nth call sleep ``S`` seconds before any work (a slow frame, e.g. to
+tear the node down while it is in flight).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import threading
+import time
 
 import torch
 
@@ -24,15 +29,29 @@ class FaultInjector:
         self._oom_calls = {
             int(item.split("@", 1)[1]) for item in spec.split(",") if item.startswith("oom@")
         }
+        #: ``delay@N=S``: engine call N sleeps S seconds first (a frame slower than teardown)
+        self._delays = {
+            int(call): float(seconds) for call, seconds in (
+                item.split("@", 1)[1].split("=", 1) for item in spec.split(",")
+                if item.startswith("delay@"))
+        }
         self._calls = 0
         self._lock = threading.Lock()
 
     def before_infer(self) -> None:
-        """Call at the start of each engine call; raises the fault planned for this call."""
-        if not self._oom_calls:
+        """Call at the start of each engine call; sleeps or raises as planned for this call.
+
+        A delay is announced on stderr before and after the sleep, so tests can wait for a
+        frame to be in flight."""
+        if not self._oom_calls and not self._delays:
             return
         with self._lock:
             self._calls += 1
             call = self._calls
+        if call in self._delays:
+            print(f"{ENV}: engine call {call} delayed by {self._delays[call]} s", file=sys.stderr,
+                  flush=True)
+            time.sleep(self._delays[call])
+            print(f"{ENV}: engine call {call} resumed", file=sys.stderr, flush=True)
         if call in self._oom_calls:
             raise torch.OutOfMemoryError(f"CUDA out of memory (injected by {ENV} at call {call})")

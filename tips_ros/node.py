@@ -49,6 +49,8 @@ from tips_ros.qos import latched_qos, offered_reliability, stream_qos, use_shipp
 from tips_ros.scheduling import LatestSlots, Pending
 
 LOG_THROTTLE_S = 5.0
+#: seconds of waiting for the worker at cleanup/shutdown before saying so in the log
+RELEASE_NOTICE_S = 2.0
 
 
 @dataclass
@@ -221,11 +223,19 @@ class TipsNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def _release(self) -> None:
-        """Stop the worker, destroy publishers and free the model's device memory."""
+        """Stop the worker, destroy publishers and free the model's device memory.
+
+        The worker is joined without a time limit: a frame in flight (seconds for B/14 on a
+        CPU) finishes first, unpublished, so the model is never closed under it and no
+        publisher is destroyed under a publish.
+        """
         self._stop.set()
         self.slots.close()
         if self._worker is not None:
-            self._worker.join(timeout=2.0)
+            self._worker.join(timeout=RELEASE_NOTICE_S)
+            if self._worker.is_alive():
+                self.get_logger().info("waiting for the frame in flight to finish")
+                self._worker.join()
             self._worker = None
         for camera in self.cameras:
             for publisher in camera.publishers.values():
@@ -354,6 +364,8 @@ class TipsNode(LifecycleNode):
             predictions = engine.infer([f.rgb for f in frames], heads) if heads else [Prediction()] * len(frames)
         except torch.OutOfMemoryError:
             self._on_oom(len(frames))
+            return
+        if self._stop.is_set():  # cleanup or shutdown waits for this frame: do not publish
             return
         engine_ms = (time.monotonic() - start) * 1000.0 / len(frames)
         for frame, pred in zip(frames, predictions):
