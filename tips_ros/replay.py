@@ -565,6 +565,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--text-model", default="google/tipsv2-b14", help="hub id or directory")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--precision", default="auto", help="auto, bf16, fp16 or fp32")
+    parser.add_argument("--backend", default="torch",
+                        help="torch, or onnxruntime (runs --onnx-model)")
+    parser.add_argument("--onnx-model", default="",
+                        help="ONNX file written by `tips-ros export` (--backend onnxruntime)")
     parser.add_argument("--heads", type=_heads, default=None,
                         help=f"comma-separated subset of {','.join(ALL_HEADS)} (default: "
                         f"{','.join(HEADS)}; heatmaps and zeroshot only with --queries)")
@@ -590,8 +594,16 @@ def load_engine(args: argparse.Namespace) -> Engine:
     """The engine for ``args`` (raises ``ModelLoadError``)."""
     from tips_ros.engine import Engine, EngineConfig
 
-    return Engine(EngineConfig(model=args.model, text_model=args.text_model,
-                               device=args.device, precision=args.precision))
+    engine = Engine(EngineConfig(model=args.model, text_model=args.text_model,
+                                 device=args.device, precision=args.precision,
+                                 backend=args.backend, onnx_model=args.onnx_model))
+    missing = {VIEWS.get(head, head) for head in select_heads(args)} - set(engine.heads)
+    if missing:
+        engine.close()
+        raise UsageError(f"ONNX file '{args.onnx_model}' has heads {', '.join(engine.heads)} "
+                         f"but this replay needs {', '.join(sorted(missing))} too; export them "
+                         f"or choose --heads")
+    return engine
 
 
 def select_heads(args: argparse.Namespace) -> set[str]:
