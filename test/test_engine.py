@@ -40,7 +40,8 @@ def reference_outputs(reference, pixels: torch.Tensor, shape: tuple[int, int]) -
     cos = torch.einsum("bnd,qd->bqn", patches, F.normalize(text, dim=-1)).reshape(-1, len(QUERIES), *grid)
     return {
         "depth": F.interpolate(out.predicted_depth[:, None], **up)[:, 0],
-        "normals": F.normalize(F.interpolate(F.normalize(out.normals, dim=1), **up), dim=1).permute(0, 2, 3, 1),
+        # published normals are outward: the negative of the released head's output
+        "normals": F.normalize(F.interpolate(-F.normalize(out.normals, dim=1), **up), dim=1).permute(0, 2, 3, 1),
         "labels": F.interpolate(out.segmentation_logits, **up).argmax(dim=1),
         "confidence": F.interpolate(torch.softmax(out.segmentation_logits, dim=1).amax(1, keepdim=True), **up)[:, 0],
         "heatmaps": F.interpolate(cos, **up).permute(0, 2, 3, 1),

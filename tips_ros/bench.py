@@ -310,7 +310,9 @@ class NaivePipeline:
         ph, pw = (s // self.patch for s in pixels.shape[-2:])
         patches = F.normalize(tokens[:, self.skip:], dim=-1)
         heat = torch.einsum("bnd,qd->bqn", patches, self.text).reshape(len(images), -1, ph, pw)
-        normals = F.normalize(out.normals, p=2, dim=1)
+        # outward normals, as the engine publishes them (the released head predicts their
+        # negative; docs/models.md)
+        normals = -F.normalize(out.normals, p=2, dim=1)
         raw = {"depth": out.predicted_depth, "normals": normals, "segmentation": out.segmentation_logits,
                "heatmaps": heat}
         host = []

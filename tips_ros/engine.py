@@ -16,7 +16,9 @@ Data flow for a batch of RGB uint8 images (each ``HxWx3``, any size):
 
 Units and frames: depth is metres along the camera's optical axis (the DPT head's expected
 value over bins between ``min_depth`` and ``max_depth``, 0.001..10 m for the released model);
-normals are unit vectors in the camera optical frame (x right, y down, z forward); class ids
+normals are outward unit normals in the camera optical frame (x right, y down, z forward; a
+floor seen by a level camera has y < 0; the released head predicts their negative, flipped once
+in :meth:`Engine._run_heads`); class ids
 index the model's label list (ADE20K-150 for the released model); heatmaps are cosine
 similarities in [-1, 1] (or softmax probabilities across queries in ``softmax`` mode).
 
@@ -45,15 +47,12 @@ from tips_ros.features import (
 )
 from tips_ros.loading import ModelLoadError, load_pretrained
 from tips_ros.prediction import (  # re-exported: defined without torch
-    ALL_HEADS, FEATURE_HEADS, HEADS, HEATMAP_MODES, PRECISION_NAMES, VIEWS, Prediction,
+    ALL_HEADS, BACKENDS, FEATURE_HEADS, HEADS, HEATMAP_MODES, PRECISION_NAMES, VIEWS, Prediction,
 )
 from tips_ros.text import TextEncoder
 
 #: Model precisions by name (PRECISION_NAMES) -> torch dtypes.
 PRECISIONS = dict(zip(PRECISION_NAMES, (torch.float32, torch.bfloat16, torch.float16)))
-#: ``torch``: the transformers model in PyTorch; ``onnxruntime``: the graph written by
-#: ``tips-ros export`` (see :mod:`tips_ros.onnx_backend`).
-BACKENDS = ("torch", "onnxruntime")
 
 
 @dataclass
@@ -202,7 +201,8 @@ class Engine:
         if config.heatmap_mode not in HEATMAP_MODES:
             raise ModelLoadError(f"heatmap_mode must be one of {HEATMAP_MODES}")
         if config.backend not in BACKENDS:
-            raise ModelLoadError(f"backend must be one of {', '.join(BACKENDS)}, not '{config.backend}'")
+            raise ModelLoadError(
+                f"backend must be one of {', '.join(BACKENDS)}, not '{config.backend}'")
         self.config = config
         self.device = resolve_device(config.device)
         self.model: Tipsv2DptForDensePrediction | None = None
@@ -380,7 +380,12 @@ class Engine:
             raw["depth"] = torch.einsum("bkhw,k->bhw", probs, self._bins)
         if "normals" in heads:
             normals = model.normals_decoder(model.normals_neck(features, ph, pw)[-1]).float()
-            raw["normals"] = F.normalize(normals, dim=1)
+            # The released TIPSv2 normals head predicts the NEGATIVE of the outward (REP 103)
+            # normal in the optical frame: the authors' notebook shows floors with y > 0 and
+            # walls facing the camera with z > 0 (../shared/evidence/README.md, docs/models.md).
+            # The one sign flip of the project, here where the head's output is interpreted
+            # (also traced into ONNX exports): published normals point out of the surface.
+            raw["normals"] = -F.normalize(normals, dim=1)
         if "segmentation" in heads:
             raw["segmentation"] = model.segmentation_decoder(
                 model.segmentation_neck(features, ph, pw)[-1]

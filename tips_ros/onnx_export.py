@@ -146,7 +146,8 @@ def _batch(value: str) -> int | None:
     if value == "dynamic":
         return None
     if not value.isdigit() or int(value) < 1:
-        raise argparse.ArgumentTypeError(f"--batch must be a positive number or 'dynamic', not {value!r}")
+        raise argparse.ArgumentTypeError(
+            f"--batch must be a positive number or 'dynamic', not {value!r}")
     return int(value)
 
 

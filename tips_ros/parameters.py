@@ -22,7 +22,7 @@ from dataclasses import dataclass, make_dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tips_ros.prediction import HEATMAP_MODES, PRECISION_NAMES, ZEROSHOT_TEMPLATES
+from tips_ros.prediction import BACKENDS, HEATMAP_MODES, PRECISION_NAMES, ZEROSHOT_TEMPLATES
 from tips_ros.queries import QueryError, check_queries
 
 if TYPE_CHECKING:
@@ -90,6 +90,11 @@ SPECS: tuple[Spec, ...] = (
          engine=True),
     Spec("channels_last", False, "channels-last memory format for the DPT convolutions",
          engine=True),
+    Spec("backend", "torch", "inference backend: torch, or onnxruntime running onnx_model "
+         "(TensorRT, CUDA or CPU execution provider, first present)", choices=BACKENDS,
+         engine=True),
+    Spec("onnx_model", "", "ONNX file written by `tips-ros export` (backend onnxruntime); its "
+         "TensorRT engine cache is kept next to it", engine=True),
     Spec("warmup", True,
          "run two 640x480 frames at configure so the first camera frame is not slow"),
     Spec("allow_pickle", False,

@@ -28,6 +28,9 @@ VIEWS: dict[str, str] = {
 #: Model precisions by name (``engine.PRECISIONS`` maps them to torch dtypes).
 PRECISION_NAMES: tuple[str, ...] = ("fp32", "bf16", "fp16")
 HEATMAP_MODES: tuple[str, ...] = ("cosine", "softmax")
+#: Engine backends: ``torch`` runs the transformers model; ``onnxruntime`` the graph written by
+#: ``tips-ros export`` (see :mod:`tips_ros.onnx_backend`).
+BACKENDS: tuple[str, ...] = ("torch", "onnxruntime")
 #: Prompt ensemble of the zero-shot segmentation: each query is filled into every
 #: template, the normalised embeddings are averaged and renormalised (TextEncoder.encode).
 #: A short subset of the CLIP/TIPS ImageNet templates, biased to scene parts.
