@@ -39,7 +39,7 @@ from std_msgs.msg import String
 
 from tips_ros import messages, outputs
 from tips_ros.diagnostics import ERROR, OK, WARN, InputStats, Status, Thresholds, input_status
-from tips_ros.engine import Engine, Prediction
+from tips_ros.engine import HEADS, VIEWS, Engine, Prediction
 from tips_ros.imaging import ImageDecodeError, decode_compressed, decode_image
 from tips_ros.parameters import (
     SPEC_BY_NAME, SPECS, NodeParams, engine_config, engine_value, normalise, read_params, validate,
@@ -153,6 +153,11 @@ class TipsNode(LifecycleNode):
             self.get_logger().warn("CUDA is not available: running the model on the CPU (slow)")
         try:
             self.engine = Engine(engine_config(p))
+            missing = [head for head in HEADS if head not in self.engine.heads]
+            if missing:  # backend onnxruntime: the file must hold every head the node publishes
+                raise ValueError(f"ONNX file '{p.onnx_model}' lacks the heads "
+                                 f"{', '.join(missing)} that the node publishes; export with "
+                                 f"--heads {','.join(HEADS)}")
             self.engine.set_queries(p.text_queries, p.prompt_templates)
             if p.warmup:
                 self.engine.warmup()
@@ -167,6 +172,10 @@ class TipsNode(LifecycleNode):
         self.get_logger().info(
             f"loaded {p.model} on {self.engine.device} ({str(self.engine.dtype).replace('torch.', '')})"
         )
+        if self.engine.onnx is not None:
+            self.get_logger().info(
+                f"backend onnxruntime: {p.onnx_model} on {', '.join(self.engine.onnx.providers)}; "
+                "features, embedding and zeroshot need backend torch and are not published")
         names = p.cameras or [""]
         self.cameras = [Camera(f"{ns.strip('/')}/" if ns else "", InputStats(ns or "input")) for ns in names]
         self.slots = LatestSlots(len(self.cameras))
@@ -357,7 +366,9 @@ class TipsNode(LifecycleNode):
         frames = [f for f in (self._decode(p) for p in wanted) if f is not None]
         if not frames:
             return
-        heads = set().union(*(outputs.heads_for(topics[id(f.camera)]) for f in frames))
+        wanted_heads = set().union(*(outputs.heads_for(topics[id(f.camera)]) for f in frames))
+        # backend onnxruntime computes only the file's heads (and their views)
+        heads = {head for head in wanted_heads if VIEWS.get(head, head) in engine.heads}
         start = time.monotonic()
         now_ns = self.get_clock().now().nanoseconds
         try:
