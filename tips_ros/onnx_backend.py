@@ -17,6 +17,7 @@ Every mismatch between the file and the engine configuration raises
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,6 +34,9 @@ if TYPE_CHECKING:
     from tips_ros.engine import EngineConfig, ModelSpec
 
 TENSORRT, CUDA, CPU = "TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"
+#: Environment variable: comma list of execution providers to use instead of the automatic
+#: choice, in priority order (e.g. ``CUDAExecutionProvider`` to skip TensorRT's engine build).
+PROVIDERS_ENV = "TIPS_ROS_ORT_PROVIDERS"
 
 
 def trt_cache_dir(onnx_model: Path) -> Path:
@@ -40,15 +44,25 @@ def trt_cache_dir(onnx_model: Path) -> Path:
     return onnx_model.with_name(onnx_model.stem + ".trt_cache")
 
 
-def choose_providers(device: torch.device, precision: str, onnx_model: Path,
-                     available: list[str]) -> list[tuple[str, dict[str, object]]]:
+def choose_providers(device: torch.device, precision: str, onnx_model: Path, available: list[str],
+                     requested: str = "") -> list[tuple[str, dict[str, object]]]:
     """Execution providers with options for ``device``: TensorRT, CUDA, then CPU if present.
 
     ``precision`` ``auto`` or ``fp16`` lets TensorRT build fp16 kernels; ``fp32`` keeps fp32.
-    An explicit CUDA device without a GPU provider in this onnxruntime raises.
+    ``requested`` (comma list, from :data:`PROVIDERS_ENV`) replaces the automatic order. A CUDA
+    device without a GPU provider, or a requested provider this onnxruntime lacks, raises.
     """
+    wanted = [p.strip() for p in requested.split(",") if p.strip()]
+    missing = [p for p in wanted if p not in available]
+    if missing:
+        raise ModelLoadError(f"execution provider {', '.join(missing)} ({PROVIDERS_ENV}) is not "
+                             f"available in this onnxruntime, which has {', '.join(available)}")
     if device.type != "cuda":
+        if set(wanted) - {CPU}:
+            raise ModelLoadError(f"device '{device}' runs onnxruntime's {CPU} only, not "
+                                 f"{', '.join(sorted(set(wanted) - {CPU}))} ({PROVIDERS_ENV})")
         return [(CPU, {})]
+    available = wanted or available
     index = device.index or 0
     chosen: list[tuple[str, dict[str, object]]] = []
     if TENSORRT in available:
@@ -64,7 +78,7 @@ def choose_providers(device: torch.device, precision: str, onnx_model: Path,
         raise ModelLoadError(
             f"device '{device}' needs onnxruntime's TensorRT or CUDA execution provider, but this "
             f"onnxruntime has only {', '.join(available)} (install onnxruntime-gpu, or use cpu)")
-    return chosen + [(CPU, {})]
+    return chosen + ([(CPU, {})] if CPU in available else [])
 
 
 class OnnxHeads:
@@ -89,7 +103,8 @@ class OnnxHeads:
             raise ModelLoadError(f"backend onnxruntime runs fp32 or fp16 graphs, not precision "
                                  f"'{config.precision}'")
         self.path, self.device = path, device
-        providers = choose_providers(device, config.precision, path, ort.get_available_providers())
+        providers = choose_providers(device, config.precision, path, ort.get_available_providers(),
+                                     os.environ.get(PROVIDERS_ENV, ""))
         if providers[0][0] == TENSORRT:
             trt_cache_dir(path).mkdir(parents=True, exist_ok=True)
         options = ort.SessionOptions()
