@@ -65,7 +65,8 @@ import torch
 import torch.nn.functional as F
 
 from tips_ros.engine import (
-    ALL_HEADS, HEADS, VIEWS, Engine, EngineConfig, Prediction, model_input_size, resolve_device,
+    ALL_HEADS, BACKENDS, HEADS, VIEWS, Engine, EngineConfig, Prediction, model_input_size,
+    resolve_device,
 )
 from tips_ros.arguments import parse_size
 from tips_ros.camera_sim import make_frames
@@ -434,7 +435,10 @@ def bench_engines(args: argparse.Namespace, setup: Setup, results: list[dict[str
         }
         checkpoint()
     naive.close()
-    for precision in parse_list(args.precision):
+    backends = parse_list(args.backend)
+    if set(backends) - set(BACKENDS):
+        raise UsageError(f"--backend takes a comma list of {', '.join(BACKENDS)}, not {args.backend}")
+    for precision in parse_list(args.precision) if "torch" in backends else ():
         for compile_mode in parse_list(args.compile):
             fresh = precision != "fp32" or compile_mode != "none" or args.channels_last
             engine = _engine(args, setup, precision, compile_mode) if fresh else reference
@@ -449,7 +453,43 @@ def bench_engines(args: argparse.Namespace, setup: Setup, results: list[dict[str
                     checkpoint()
             if fresh:
                 engine.close()
+    if "onnxruntime" in backends:
+        bench_onnxruntime(args, setup, results, references, naive_results, checkpoint)
     reference.close()
+
+
+def bench_onnxruntime(args: argparse.Namespace, setup: Setup, results: list[dict[str, Any]],
+                      references: dict[int, dict[str, np.ndarray]],
+                      naive_results: dict[str, Any], checkpoint: Callable[[], None]) -> None:
+    """The onnxruntime backend on graphs exported in this run (dynamic batch; fp32, and fp16
+    if in ``--precision``), for every batch and heads set it has, measured like the torch
+    configurations (``export_s``: the export; ``warmup_s`` includes a TensorRT engine build)."""
+    from tips_ros.onnx_export import export
+
+    with tempfile.TemporaryDirectory(prefix="tips_bench_onnx_") as tmp:
+        for precision in (p for p in parse_list(args.precision) if p in ("fp32", "fp16")):
+            path, start = Path(tmp) / f"{precision}.onnx", time.perf_counter()
+            print(f"bench: exporting {precision} ONNX", file=sys.stderr, flush=True)
+            export(setup.model, path, HEADS, (args.input_size, args.input_size), None,
+                   precision == "fp16")
+            export_s = time.perf_counter() - start
+            engine = Engine(EngineConfig(
+                model=setup.model, text_model=setup.text_model, device=args.device,
+                precision=precision, input_size=args.input_size, backend="onnxruntime",
+                onnx_model=str(path)))
+            engine.set_queries(setup.queries)
+            for batch, reference in references.items():
+                for heads_name in parse_list(args.heads):
+                    heads = heads_of(heads_name)
+                    if {VIEWS.get(head, head) for head in heads} - set(engine.heads):
+                        continue  # feature outputs: backend torch only
+                    print(f"bench: onnxruntime {precision} batch {batch} heads {heads_name}",
+                          file=sys.stderr, flush=True)
+                    results.append({**_bench_one(args, engine, setup.frames[:batch], heads,
+                                                 heads_name, reference, naive_results[str(batch)]),
+                                    "export_s": export_s})
+                    checkpoint()
+            engine.close()
 
 
 def _bench_one(args: argparse.Namespace, engine: Engine, frames: list[np.ndarray], heads: set[str],
@@ -464,18 +504,23 @@ def _bench_one(args: argparse.Namespace, engine: Engine, frames: list[np.ndarray
     timed = timed_pass(engine, frames, heads, args.iters)
     memory = engine.device_memory()
     return {
-        "precision": str(engine.dtype).replace("torch.", ""), "batch": len(frames),
+        "precision": (str(engine.dtype).replace("torch.", "") if engine.onnx is None
+                      else {"fp32": "float32", "fp16": "float16"}[engine.onnx.precision]),
+        "batch": len(frames), "backend": engine.config.backend,
+        "providers": engine.onnx.providers if engine.onnx is not None else None,
         "compile": engine.config.compile, "channels_last": engine.config.channels_last,
         "heads": heads_name, "input_size": list(model_input_size(*frames[0].shape[:2], engine.config.input_size,
                                                                  engine.config.keep_aspect)),
         "frame_size": [int(frames[0].shape[1]), int(frames[0].shape[0])],
         "ms_per_frame": {k: timed[k] for k in ("p50", "p99", "mean", "n")}, "fps": timed["fps"],
         "warmup_s": warmup_s,
-        "stages_ms_per_frame": profile_pass(engine, frames, heads, args.profile_iters),
+        "stages_ms_per_frame": (profile_pass(engine, frames, heads, args.profile_iters)
+                                if engine.onnx is None else None),  # the graph is one stage
         "peak_device_memory_bytes": memory["peak"] if engine.device.type == "cuda" else None,
         # compiled kernels are invisible to the counter: eager configurations only
         "gflop_per_frame": (count_gflop(lambda: engine.infer(frames, heads), len(frames))
-                            if engine.config.compile == "none" else None),
+                            if engine.config.compile == "none" and engine.onnx is None
+                            else None),
         "agreement_vs_fp32": agreement(reference, raw_outputs(engine, frames)),
         "speedup_vs_naive": naive["p50"] / timed["p50"],
     }
@@ -634,11 +679,12 @@ def _number(text: str) -> float | str:
 # ---------------------------------------------------------------------------- report
 def print_table(report: dict[str, Any], out: Any = sys.stdout) -> None:
     """A short human-readable table of ``report``."""
-    print(f"{'precision':9} {'batch':>5} {'compile':15} {'heads':14} {'p50 ms':>8} {'p99 ms':>8} "
+    print(f"{'precision':9} {'batch':>5} {'compile/backend':15} {'heads':14} {'p50 ms':>8} {'p99 ms':>8} "
           f"{'frames/s':>9} {'vs naive':>8} {'peak MiB':>9}", file=out)
     for r in report["configs"]:
         peak = "-" if r["peak_device_memory_bytes"] is None else f"{r['peak_device_memory_bytes'] / 2**20:.0f}"
-        print(f"{r['precision']:9} {r['batch']:5d} {r['compile']:15} {r['heads']:14} {r['ms_per_frame']['p50']:8.2f} "
+        runner = r["compile"] if r.get("backend", "torch") == "torch" else r["backend"]
+        print(f"{r['precision']:9} {r['batch']:5d} {runner:15} {r['heads']:14} {r['ms_per_frame']['p50']:8.2f} "
               f"{r['ms_per_frame']['p99']:8.2f} {r['fps']:9.1f} {r['speedup_vs_naive']:7.2f}x {peak:>9}", file=out)
     for batch, n in report["naive"].items():
         print(f"naive     {int(batch):5d} {'eager':15} {'all (2 passes)':14} {n['p50']:8.2f} {n['p99']:8.2f} "
@@ -660,6 +706,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write random weights of this size to a temp dir (when --model is not given)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--precision", default="fp32,bf16", help="comma list of fp32, bf16, fp16")
+    parser.add_argument("--backend", default="torch",
+                        help="comma list of torch, onnxruntime (exported in the run: fp32, fp16)")
     parser.add_argument("--batch", default="1,8", help="comma list of batch sizes (frames per forward)")
     parser.add_argument("--compile", default="none", help="comma list of none, default, reduce-overhead, max-autotune")
     parser.add_argument("--channels-last", action="store_true", help="channels-last DPT convolutions")
