@@ -1,0 +1,188 @@
+"""Both launch files executed for real, as ``ros2 launch`` runs them.
+
+The package is colcon-built into a temporary workspace (colcon from PyPI, so the installed
+``tips_node`` runs with this interpreter). Each test sources ``install/setup.bash`` and runs
+``launch_runner.py`` (``launch.LaunchService`` with the installed launch file included with
+launch arguments) in its own process, feeds it from camera stand-ins in further processes,
+receives ``depth`` in this process with rclpy, and ends the launch with a real SIGINT: launch
+must stop ``tips_node`` cleanly and exit 0 without an error in its output.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import shared_path
+from ros_harness import WAIT_S, Listener, call_service, ros_env, start_publisher
+from test_colcon import colcon_build
+
+RUNNER = Path(__file__).resolve().with_name("launch_runner.py")
+STARTUP_S = 3 * WAIT_S  # importing torch and loading the model on a loaded 2-core machine
+WIDTH, HEIGHT = 64, 48  # camera stand-in frame size, pixels
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A colcon workspace with ``tips_ros`` built and installed (``install/setup.bash``)."""
+    if importlib.util.find_spec("launch_ros") is None:
+        shared_path("vendor", "launch_ros")  # launch_runner.py takes them from ../shared/vendor
+    workspace = tmp_path_factory.mktemp("colcon_ws")
+    colcon_build(workspace)
+    return workspace
+
+
+class LaunchProcess:
+    """``launch_runner.py FILE name:=value ...`` after ``source install/setup.bash``, in its own
+    process group (like a terminal's foreground job); output goes to a file."""
+
+    def __init__(self, workspace: Path, launch_file: str, arguments: dict[str, str]) -> None:
+        share = workspace / "install" / "tips_ros" / "share" / "tips_ros" / "launch"
+        self.args = ["bash", "-c", 'source "$0" && exec "$@"', str(workspace / "install" /
+                     "setup.bash"), sys.executable, str(RUNNER), str(share / launch_file),
+                     *(f"{name}:={value}" for name, value in arguments.items())]
+        self.out = tempfile.NamedTemporaryFile("w+", prefix="launch_", suffix=".log")
+        self.proc = subprocess.Popen(self.args, env=ros_env(), stdout=self.out,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+
+    def output(self) -> str:
+        return Path(self.out.name).read_text()
+
+    def interrupt(self) -> int:
+        """SIGINT to the launch process (Ctrl-C); its exit code."""
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            return self.proc.wait(WAIT_S)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"launch did not exit {WAIT_S} s after SIGINT:\n{self.output()}")
+
+    def group_alive(self) -> bool:
+        """Whether any process of the launch's process group (e.g. ``tips_node``) still runs."""
+        try:
+            os.killpg(self.proc.pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def close(self) -> None:
+        """Kill whatever a failed test left of the launch process group."""
+        if self.group_alive():
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        self.out.close()
+
+
+@pytest.fixture
+def launch(workspace: Path) -> Iterator[Any]:
+    """``launch(file, **arguments)`` starts a :class:`LaunchProcess`; all are cleaned up."""
+    started: list[LaunchProcess] = []
+
+    def start(launch_file: str, **arguments: str) -> LaunchProcess:
+        # launch escalates SIGINT to SIGTERM after `sigterm_timeout` (default 5 s) and logs that
+        # as an error; tips_node's exit (interpreter teardown with torch) took 3.6-3.9 s here at
+        # load 8.7 on 2 cores, so this limit is as generous as every other wait.
+        arguments = {"sigterm_timeout": str(WAIT_S), **arguments}
+        started.append(LaunchProcess(workspace, launch_file, arguments))
+        return started[-1]
+
+    yield start
+    for process in started:
+        process.close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Listener]:
+    """An rclpy node in this process recording the topics it subscribes to."""
+    listener = Listener("launch_test_listener")
+    yield listener
+    listener.close()
+
+
+def camera(topic: str, frame_id: str) -> Any:
+    """A camera stand-in streaming small rgb8 frames on ``topic`` until stopped."""
+    return start_publisher("--topic", topic, "--frame-id", frame_id, "--frames", "0",
+                           "--rate", "2", "--width", str(WIDTH), "--height", str(HEIGHT))
+
+
+def check_depth(msg: Any, frame_id: str) -> None:
+    """A depth image of the camera's frame: 32FC1 metres, input size and header frame."""
+    assert (msg.encoding, msg.width, msg.height) == ("32FC1", WIDTH, HEIGHT)
+    assert msg.header.frame_id == frame_id
+    depth = np.frombuffer(bytes(msg.data), np.float32)
+    assert depth.size == WIDTH * HEIGHT and np.isfinite(depth).any()
+
+
+def publishers(receiver: Listener, topic: str) -> set[tuple[str, str]]:
+    """``(node namespace, node name)`` of every publisher of ``topic``."""
+    return {(info.node_namespace, info.node_name)
+            for info in receiver.node.get_publishers_info_by_topic(topic)}
+
+
+def parameter(receiver: Listener, node: str, name: str) -> Any:
+    """The value of parameter ``name`` of the remote node ``node`` (None if it does not answer)."""
+    from rcl_interfaces.srv import GetParameters
+    from rclpy.parameter import parameter_value_to_python
+
+    response = call_service(receiver, GetParameters, f"{node}/get_parameters",
+                            GetParameters.Request(names=[name]))
+    return None if response is None else parameter_value_to_python(response.values[0])
+
+
+def stop_cleanly(process: LaunchProcess) -> None:
+    """SIGINT ends launch and ``tips_node`` with exit 0 and nothing logged as an error."""
+    code = process.interrupt()
+    output = process.output()
+    assert code == 0, output
+    assert "[ERROR]" not in output and "Traceback" not in output, output
+    assert "[tips_node-1]: process has finished cleanly" in output, output
+    assert not process.group_alive(), output
+
+
+def test_tips_launch_serves_one_namespaced_camera(launch, receiver: Listener,
+                                                  tiny_models: tuple[Path, Path]):
+    from sensor_msgs.msg import Image
+
+    dpt, text = tiny_models
+    receiver.subscribe(Image, "/front/depth")
+    receiver.subscribe(Image, "/front/heatmaps")  # needs the text model given by text_model
+    process = launch("tips.launch.py", namespace="front", image="/front/camera/image_raw",
+                     model=str(dpt), text_model=str(text))
+    with camera("/front/camera/image_raw", "front_optical"):
+        assert receiver.wait_for(lambda: receiver.get("/front/depth")
+                                 and receiver.get("/front/heatmaps"), STARTUP_S), process.output()
+        check_depth(receiver.get("/front/depth")[0], "front_optical")
+        assert publishers(receiver, "/front/depth") == {("/front", "tips_node")}
+        assert parameter(receiver, "/front/tips_node", "text_model") == str(text)
+        stop_cleanly(process)
+
+
+def test_multi_camera_launch_serves_both_cameras_from_one_node(launch, receiver: Listener,
+                                                                tiny_models: tuple[Path, Path]):
+    from sensor_msgs.msg import Image
+
+    dpt, text = tiny_models
+    for name in ("front", "left"):
+        receiver.subscribe(Image, f"/{name}/depth")
+    process = launch("multi_camera.launch.py", cameras="[front, left]", max_batch="2",
+                     model=str(dpt), text_model=str(text))
+    with camera("/front/image", "front_optical"), camera("/left/image", "left_optical"):
+        assert receiver.wait_for(lambda: receiver.get("/front/depth")
+                                 and receiver.get("/left/depth"), STARTUP_S), process.output()
+        check_depth(receiver.get("/front/depth")[0], "front_optical")
+        check_depth(receiver.get("/left/depth")[0], "left_optical")
+        one_node = {("/", "tips_node")}
+        assert publishers(receiver, "/front/depth") == one_node
+        assert publishers(receiver, "/left/depth") == one_node
+        assert process.output().count("process started with pid") == 1, process.output()
+        assert parameter(receiver, "/tips_node", "max_batch") == 2
+        assert parameter(receiver, "/tips_node", "cameras") == ["front", "left"]
+        stop_cleanly(process)
