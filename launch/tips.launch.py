@@ -4,15 +4,16 @@ Example:
   ros2 launch tips_ros tips.launch.py namespace:=front image:=/front/color/image_raw \
       camera_info:=/front/color/camera_info model:=google/tipsv2-b14-dpt
 
-Outputs appear under the namespace (``/front/depth``, ``/front/normals``, ...).
+Outputs appear under the namespace (``/front/depth``, ``/front/normals``, ...). The node uses
+the shipped Fast DDS profile (config/fastdds.xml) unless FASTDDS_DEFAULT_PROFILES_FILE is set.
 """
 
 import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
-from launch.substitutions import EnvironmentVariable, LaunchConfiguration
+from launch.actions import DeclareLaunchArgument
+from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 
@@ -20,21 +21,24 @@ SHARE = get_package_share_directory("tips_ros")
 
 
 def generate_launch_description() -> LaunchDescription:
+    """The launch arguments and the one node; topic arguments are ROS names."""
     image = LaunchConfiguration("image")
     return LaunchDescription([
-        DeclareLaunchArgument("namespace", default_value="", description="namespace of the node and its outputs"),
-        DeclareLaunchArgument("image", default_value="image", description="input image topic (raw)"),
-        DeclareLaunchArgument("camera_info", default_value="camera_info", description="input camera_info topic"),
-        DeclareLaunchArgument("model", default_value="google/tipsv2-b14-dpt", description="DPT model: hub id or directory"),
-        DeclareLaunchArgument("text_model", default_value="google/tipsv2-b14", description="text model: hub id or directory"),
-        DeclareLaunchArgument("params_file", default_value=os.path.join(SHARE, "config", "tips.yaml"),
+        DeclareLaunchArgument("namespace", default_value="",
+                              description="namespace of the node and its outputs"),
+        DeclareLaunchArgument("image", default_value="image",
+                              description="input image topic (raw)"),
+        DeclareLaunchArgument("camera_info", default_value="camera_info",
+                              description="input camera_info topic"),
+        DeclareLaunchArgument("model", default_value="google/tipsv2-b14-dpt",
+                              description="DPT model: hub id or directory"),
+        DeclareLaunchArgument("text_model", default_value="google/tipsv2-b14",
+                              description="text model: hub id or directory"),
+        DeclareLaunchArgument("params_file",
+                              default_value=os.path.join(SHARE, "config", "tips.yaml"),
                               description="parameters file"),
         DeclareLaunchArgument("compressed", default_value="false",
-                              description="subscribe to <image>/compressed (CompressedImage) instead"),
-        # Large images to best-effort readers need a big shared-memory segment (config/fastdds.xml).
-        SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE",
-                               EnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE",
-                                                   default_value=os.path.join(SHARE, "config", "fastdds.xml"))),
+                              description="subscribe to <image>/compressed (CompressedImage)"),
         Node(
             package="tips_ros",
             executable="tips_node",
@@ -47,7 +51,8 @@ def generate_launch_description() -> LaunchDescription:
                 {
                     "model": LaunchConfiguration("model"),
                     "text_model": LaunchConfiguration("text_model"),
-                    "input_compressed": ParameterValue(LaunchConfiguration("compressed"), value_type=bool),
+                    "input_compressed": ParameterValue(LaunchConfiguration("compressed"),
+                                                       value_type=bool),
                 },
             ],
             remappings=[
