@@ -38,6 +38,8 @@ setup(
             "ros-diagnostic-msgs",
             "ros-lifecycle-msgs",
         ],
+        # tips-ros evaluate on Ray workers (one machine or a cluster); without it, in-process
+        "cluster": ["ray>=2.40"],
         "test": [
             "pytest",
             "hypothesis",
@@ -45,7 +47,15 @@ setup(
             "mcap-ros2-support",
             "sentencepiece",
             "pyyaml",
+            "ray>=2.40",  # test_evaluate.py: tips-ros evaluate's Ray workers (wheel ~80 MB)
             "rosdep",  # test/test_rosdep.py: real rosdep against ../shared/rosdistro
+            # test_colcon.py, test_launch.py: colcon run by this interpreter, so the installed
+            # tips_node script starts with it (Debian's colcon would write /usr/bin/python3)
+            "colcon-common-extensions",
+            # launch/launch_ros from ../shared/vendor (test_launch.py) need these; their `lark`
+            # module comes with the ros extra (lark-parser, a dependency of ros-rosidl-parser)
+            "osrf-pycommon",
+            "ros-ament-index-python",
         ],
     },
     zip_safe=True,

@@ -1,9 +1,8 @@
 """Package metadata, parameters file and launch files agree with what the package installs.
 
-``ros2 launch`` cannot be installed here, so each launch file is checked statically: it
-compiles, and its Node(...) entries name this package's installed executable, the installed
-parameters file and remappings of topics the node really subscribes to. The node itself is
-run exactly as launch runs it (params file + remaps) in test_node.py.
+Each launch file is also checked statically: it compiles, and its Node(...) entries name this
+package's installed executable, the installed parameters file and remappings of topics the
+node really subscribes to. test_launch.py runs both through ``launch.LaunchService``.
 """
 
 from __future__ import annotations
