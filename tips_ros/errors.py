@@ -43,6 +43,11 @@ class ModelLoadError(RuntimeError):
     """A model or tokenizer could not be loaded; the message is one user-facing sentence."""
 
 
+class ModelUnavailableError(ModelLoadError):
+    """A hub model that is neither in the local cache nor downloadable (HF_HUB_OFFLINE set, hub
+    unreachable, unknown id): the offline demo falls back to random weights on this one."""
+
+
 USER_ERRORS: tuple[type[Exception], ...] = (
     BagError,
     ImageDecodeError,

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import transformers
 
-from tips_ros.errors import ModelLoadError  # re-exported: raised here
+from tips_ros.errors import ModelLoadError, ModelUnavailableError  # re-exported: raised here
 
 T = TypeVar("T")
 
@@ -63,7 +63,7 @@ def load_pretrained(cls: type[T], ref: str, *, allow_pickle: bool = False, **kwa
         return _call(cls, ref, ref, dict(kwargs, local_files_only=True))
     except ModelLoadError:
         if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
-            raise ModelLoadError(
+            raise ModelUnavailableError(
                 f"model '{ref}' is not in the local cache and HF_HUB_OFFLINE is set; "
                 + MAKE_TEST_MODEL_HINT.format(ref=ref)
             ) from None
@@ -79,13 +79,13 @@ def _call(cls: type[T], source: str, ref: str, kwargs: dict[str, Any]) -> T:
         return cls.from_pretrained(source, **kwargs)  # type: ignore[attr-defined]
     except OSError as err:
         if kwargs.get("local_files_only"):
-            raise ModelLoadError(f"model '{ref}' is not cached") from err
+            raise ModelUnavailableError(f"model '{ref}' is not cached") from err
         if Path(source).is_dir():
             raise ModelLoadError(
                 f"model directory '{ref}' is incomplete or unreadable ({_first_line(err)}); "
                 "safetensors weights and config.json are required"
             ) from err
-        raise ModelLoadError(
+        raise ModelUnavailableError(
             f"model '{ref}' could not be fetched from the Hugging Face hub; "
             + MAKE_TEST_MODEL_HINT.format(ref=ref)
         ) from err

@@ -4,7 +4,8 @@ Rows are frames; columns are the input image, depth (the project's Turbo-like co
 ``colors.depth_lut``, with a scale bar in metres), normals (``(n + 1) / 2`` colours, optical
 frame), segmentation (the class palette, with a legend of the classes present) and one column
 per text query (its similarity heatmap, titled with the query). Columns of heads that were
-not run are left out.
+not run are left out. A ``note`` (e.g. :data:`RANDOM_WEIGHTS_NOTE`) is written in red above
+the grid.
 """
 
 from __future__ import annotations
@@ -29,14 +30,17 @@ from tips_ros.prediction import Prediction  # noqa: E402
 MAX_QUERIES = 4
 MAX_LEGEND = 8
 CELL_INCHES = (2.4, 2.0)
+#: The note on pictures of random-weight models (``tips-ros make-test-model``, offline demo).
+RANDOM_WEIGHTS_NOTE = "random weights: checks the pipeline, not the model"
 
 
 def render_preview(rows: Sequence[tuple[np.ndarray, Prediction]], labels: Sequence[str],
-                   path: str | Path, dpi: int = 100) -> Path:
+                   path: str | Path, dpi: int = 100, note: str | None = None) -> Path:
     """Draw ``rows`` of (input RGB ``HxWx3`` uint8, its Prediction) into a PNG at ``path``.
 
     ``labels`` are the model's class names (segmentation ids index them). The depth scale is
-    shared by all rows: the 2nd..98th percentile of the shown depths, in metres.
+    shared by all rows: the 2nd..98th percentile of the shown depths, in metres. ``note`` is
+    written in bold red above the grid.
     """
     if not rows:
         raise ValueError("no frames to preview")
@@ -63,6 +67,8 @@ def render_preview(rows: Sequence[tuple[np.ndarray, Prediction]], labels: Sequen
             _segmentation(next(cells), pred.labels, labels, palette)
         for q, query in enumerate(queries):
             _heatmap(fig, next(cells), pred.heatmaps[:, :, q], query)
+    if note:
+        fig.suptitle(note, color="red", fontsize=13, fontweight="bold")
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=dpi)
@@ -84,8 +90,7 @@ def _image(ax: plt.Axes, rgb: np.ndarray, title: str) -> None:
 
 
 def _depth(fig: plt.Figure, ax: plt.Axes, depth: np.ndarray, limits: tuple[float, float]) -> None:
-    cmap = ListedColormap(depth_lut() / 255.0)
-    cmap.set_bad("black")
+    cmap = ListedColormap(depth_lut() / 255.0).with_extremes(bad="black")
     shown = ax.imshow(np.ma.masked_invalid(depth), cmap=cmap, vmin=limits[0], vmax=limits[1])
     fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.02).set_label("m")
     _style(ax, "depth")

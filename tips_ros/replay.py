@@ -457,6 +457,7 @@ def build_report(args: argparse.Namespace, engine: Engine, topics: Topics | None
         },
         "model": args.model,
         "text_model": args.text_model,
+        "weights": weights_kind(engine),
         "device": str(engine.device),
         "precision": _precision_name(engine),
         "batch": args.batch,
@@ -484,6 +485,15 @@ def build_report(args: argparse.Namespace, engine: Engine, topics: Topics | None
         "versions": _versions(),
     }
     return _json_safe(report)
+
+
+def weights_kind(engine: Engine) -> str:
+    """``"random"`` for models written by ``tips-ros make-test-model`` (the offline demo's
+    too), else ``"released"``; read from the loaded models' configs."""
+    from tips_ros.testmodel import weights_kind as of_configs
+
+    models = (engine.model, engine.text.model if engine.text is not None else None)
+    return of_configs(*(model.config for model in models if model is not None))
 
 
 def _precision_name(engine: Engine) -> str:
@@ -657,9 +667,10 @@ def replay(args: argparse.Namespace, engine: Engine, load_s: float = 0.0) -> dic
         if args.report:
             Path(args.report).write_text(json.dumps(report, indent=2) + "\n")
     if args.preview and state.preview:
-        from tips_ros.preview import render_preview
+        from tips_ros.preview import RANDOM_WEIGHTS_NOTE, render_preview
 
-        render_preview(state.preview, engine.labels, args.preview)
+        note = RANDOM_WEIGHTS_NOTE if report["weights"] == "random" else None
+        render_preview(state.preview, engine.labels, args.preview, note=note)
     return report
 
 

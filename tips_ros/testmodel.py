@@ -12,6 +12,9 @@ The DPT backbone gets the same weights as the image-text model's vision tower, a
 released checkpoints, so heatmaps computed from the DPT pass match ``Tipsv2Model``.
 The tokenizer is a byte-fallback BPE trained here on a small English corpus (class names and
 prompt templates); its ids are not those of the released SentencePiece vocabulary.
+
+Every config written here carries ``tips_ros_random_weights: true`` (:data:`RANDOM_WEIGHTS_KEY`),
+so reports and previews can say the outputs come from random weights (:func:`weights_kind`).
 """
 
 from __future__ import annotations
@@ -153,6 +156,16 @@ SIZES: dict[str, ModelShape] = {
     },
 }
 
+#: ``config.json`` key set on every model written by :func:`write_test_models`.
+RANDOM_WEIGHTS_KEY = "tips_ros_random_weights"
+
+
+def weights_kind(*configs: object) -> str:
+    """``"random"`` if any of the transformers ``configs`` belongs to a model written by
+    :func:`write_test_models`, else ``"released"`` (hub or converted checkpoints)."""
+    return "random" if any(getattr(c, RANDOM_WEIGHTS_KEY, False) for c in configs) else "released"
+
+
 _CORPUS_TEMPLATES = (
     "a photo of a {}.", "a photo of the {}.", "there is a {} in the scene.", "a {} in a room.",
     "an image of {}.", "the {} is here.",
@@ -200,6 +213,9 @@ def write_test_models(out_dir: str | Path, size: str = "tiny", seed: int = 0) ->
     dpt = Tipsv2DptForDensePrediction(dpt_config).eval()
     dpt.backbone.load_state_dict(image_text.vision_model.state_dict())
 
+    # Tipsv2TextModel.from_pretrained(text_dir) reads only the text sub-config: mark it too.
+    for config in (dpt.config, image_text.config, image_text.config.text_config):
+        setattr(config, RANDOM_WEIGHTS_KEY, True)
     dpt_dir, text_dir = out / "dpt", out / "text"
     dpt.save_pretrained(dpt_dir)
     image_text.save_pretrained(text_dir)
