@@ -41,6 +41,11 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return workspace
 
 
+def error_logged(output: str) -> bool:
+    """Whether launch output holds an error: launch's or a node's ``[ERROR]``, a traceback."""
+    return "[ERROR]" in output or "Traceback" in output
+
+
 class LaunchProcess:
     """``launch_runner.py FILE name:=value ...`` after ``source install/setup.bash``, in its own
     process group (like a terminal's foreground job); output goes to a file."""
@@ -64,6 +69,10 @@ class LaunchProcess:
             return self.proc.wait(WAIT_S)
         except subprocess.TimeoutExpired:
             pytest.fail(f"launch did not exit {WAIT_S} s after SIGINT:\n{self.output()}")
+
+    def failed(self) -> bool:
+        """Whether launch has exited or logged an error (e.g. the node failed to configure)."""
+        return self.proc.poll() is not None or error_logged(self.output())
 
     def group_alive(self) -> bool:
         """Whether any process of the launch's process group (e.g. ``tips_node``) still runs."""
@@ -113,6 +122,13 @@ def camera(topic: str, frame_id: str) -> Any:
                            "--rate", "2", "--width", str(WIDTH), "--height", str(HEIGHT))
 
 
+def wait_for_messages(receiver: Listener, process: LaunchProcess, *topics: str) -> None:
+    """Wait until each of ``topics`` has delivered a message; fail at once if launch fails."""
+    assert receiver.wait_for(lambda: process.failed() or all(map(receiver.get, topics)),
+                             STARTUP_S), process.output()
+    assert not process.failed(), process.output()
+
+
 def check_depth(msg: Any, frame_id: str) -> None:
     """A depth image of the camera's frame: 32FC1 metres, input size and header frame."""
     assert (msg.encoding, msg.width, msg.height) == ("32FC1", WIDTH, HEIGHT)
@@ -142,7 +158,7 @@ def stop_cleanly(process: LaunchProcess) -> None:
     code = process.interrupt()
     output = process.output()
     assert code == 0, output
-    assert "[ERROR]" not in output and "Traceback" not in output, output
+    assert not error_logged(output), output
     assert "[tips_node-1]: process has finished cleanly" in output, output
     assert not process.group_alive(), output
 
@@ -157,8 +173,7 @@ def test_tips_launch_serves_one_namespaced_camera(launch, receiver: Listener,
     process = launch("tips.launch.py", namespace="front", image="/front/camera/image_raw",
                      model=str(dpt), text_model=str(text))
     with camera("/front/camera/image_raw", "front_optical"):
-        assert receiver.wait_for(lambda: receiver.get("/front/depth")
-                                 and receiver.get("/front/heatmaps"), STARTUP_S), process.output()
+        wait_for_messages(receiver, process, "/front/depth", "/front/heatmaps")
         check_depth(receiver.get("/front/depth")[0], "front_optical")
         assert publishers(receiver, "/front/depth") == {("/front", "tips_node")}
         assert parameter(receiver, "/front/tips_node", "text_model") == str(text)
@@ -175,8 +190,7 @@ def test_multi_camera_launch_serves_both_cameras_from_one_node(launch, receiver:
     process = launch("multi_camera.launch.py", cameras="[front, left]", max_batch="2",
                      model=str(dpt), text_model=str(text))
     with camera("/front/image", "front_optical"), camera("/left/image", "left_optical"):
-        assert receiver.wait_for(lambda: receiver.get("/front/depth")
-                                 and receiver.get("/left/depth"), STARTUP_S), process.output()
+        wait_for_messages(receiver, process, "/front/depth", "/left/depth")
         check_depth(receiver.get("/front/depth")[0], "front_optical")
         check_depth(receiver.get("/left/depth")[0], "left_optical")
         one_node = {("/", "tips_node")}
