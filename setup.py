@@ -40,12 +40,15 @@ setup(
         ],
         # tips-ros evaluate on Ray workers (one machine or a cluster); without it, in-process
         "cluster": ["ray>=2.40"],
+        # tips-ros convert --tokenizer: transformers' SentencePiece conversion reads the model
+        "convert": ["sentencepiece", "protobuf"],
         "test": [
             "pytest",
             "hypothesis",
             "mcap",
             "mcap-ros2-support",
-            "sentencepiece",
+            "sentencepiece",  # test_convert.py, test_authors.py: the convert extra
+            "protobuf",
             "pyyaml",
             "ray>=2.40",  # test_evaluate.py: tips-ros evaluate's Ray workers (wheel ~80 MB)
             "rosdep",  # test/test_rosdep.py: real rosdep against ../shared/rosdistro

@@ -1,9 +1,11 @@
-"""``tips-ros convert``: authors' layouts -> Hugging Face directories, checked by round trips.
+"""``tips-ros convert``: round trips through the project's own writers, and its errors.
 
 A known random Hugging Face model is written in the authors' layouts (``export_*``, the same key
-tables read backwards), converted back, and must give identical outputs. Sizes keep their
-structure (heads, FFN type and ratio, position grid, DPT wiring) at a reduced width and depth so
-the whole file runs in seconds on a CPU; B/14 is also run at its real width.
+tables read backwards), converted back, and must give identical outputs. That is circular for
+the tables themselves (a swapped q/k/v or conv axis would pass here): it checks that every size's
+structure (heads, FFN type and ratio, position grid, DPT wiring) converts, at a reduced width and
+depth so the whole file runs in seconds on a CPU, and B/14 at its real width. The tables are
+checked against the authors' own files and outputs in ``test_authors.py``.
 """
 
 from __future__ import annotations
@@ -179,7 +181,7 @@ def test_flax_transposed_conv_semantics_match_the_converted_kernel() -> None:
 PROMPTS = [
     "A Photo of a CAT.", "there's a chair, a table & two lamps!", "Café NAÏVE Straße",
     "東京の日本語 text", "Ελληνικά και русский", "½ ﬁne   spaced\tout", "UNSEEN-words: qz7 ✓ 🙂",
-    "", "a" * 200,
+    "", "a" * 200, "<pad> and <unk> are plain text in a prompt",
 ]
 
 
@@ -261,9 +263,19 @@ def test_dpt_zip_errors(tmp_path: Path) -> None:
         for name in src.namelist():
             if "convs_2" not in name:
                 dst.writestr(name, src.read(name))
-    with pytest.raises(C.ConversionError, match=r"missing keys segmentation/decoder/dpt/convs_2/kernel"):
+    with pytest.raises(C.ConversionError, match=r"DPT checkpoint '.*broken.zip' does not have "
+                       r"the authors' layout: missing keys decoder/dpt/convs_2/kernel"):
         C.convert(files["vision"], tmp_path / "out", dpt=[*files["dpt"][:2], broken])
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("content", [b"", b"\x08\x96\x01 not a model" * 50])
+def test_junk_tokenizer_is_one_sentence(content: bytes, tmp_path: Path) -> None:
+    path = tmp_path / "tokenizer.model"
+    path.write_bytes(content)
+    with pytest.raises(C.ConversionError, match="is not a .*SentencePiece model") as info:
+        C.convert_tokenizer(path)
+    assert "\n" not in str(info.value)
 
 
 def test_cli_reports_user_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,12 +2,14 @@
 
 The authors publish, for TIPSv1 and TIPSv2, a PyTorch vision encoder ``*_vision.npz`` (the
 state dict of their DINOv2-style ``VisionTransformer``), a text encoder ``*_text.npz``, one
-SentencePiece ``tokenizer.model``, and Scenic/Flax DPT heads as zips of ``.npy`` leaves (one zip
-per task: depth, normals, segmentation). ``convert`` writes
+SentencePiece ``tokenizer.model``, and DPT heads, one file per task (depth, normals,
+segmentation): Scenic/Flax zips of ``.npy`` leaves, or ``.npz`` state dicts of their PyTorch
+``Decoder`` (see :func:`read_dpt` for every layout their ``load_decoder_weights`` accepts).
+``convert`` writes
 
 * ``OUT/text``: ``Tipsv2Model`` (vision + text towers) and ``Tipsv2Tokenizer``, like
   ``google/tipsv2-b14``;
-* ``OUT/dpt``: ``Tipsv2DptForDensePrediction`` (the vision npz + the three DPT zips), like
+* ``OUT/dpt``: ``Tipsv2DptForDensePrediction`` (the vision npz + the three DPT heads), like
   ``google/tipsv2-b14-dpt``;
 
 both loadable with ``from_pretrained`` (safetensors), so the node takes them like a hub
@@ -16,10 +18,11 @@ download. The architecture comes from the tensor shapes (width, depth, FFN type,
 from the size table in :mod:`tips_ros.testmodel` (matched by width, or ``--variant``).
 
 Every name mapping is in one table per file type (:data:`VISION_KEYS`, :data:`TEXT_KEYS`,
-:data:`DPT_KEYS`), used in both directions: :func:`convert` reads the authors' layout and the
-``export_*`` functions write it from a Hugging Face model (for round-trip tests). Unknown or
-missing keys and wrong shapes are all collected and reported in one error before anything is
-written.
+:data:`DPT_LAYERS`), used in both directions: :func:`convert` reads the authors' layout and the
+``export_*`` functions write it from a Hugging Face model. Unknown or missing keys and wrong
+shapes are all collected and reported in one error before anything is written. The tests
+check the tables against files and outputs made by the authors' own code
+(``test/test_authors.py``), not only against these writers.
 
 The authors' DPT heads (like Scenic's) have no activation after the depth decoder's ``project``
 conv, while ``transformers`` applies a ReLU there by default; converted DPT checkpoints
@@ -33,7 +36,6 @@ import io
 import math
 import re
 import shutil
-import struct
 import tempfile
 import zipfile
 from collections.abc import Iterable, Mapping
@@ -49,7 +51,6 @@ from transformers import (
     Tipsv2Model,
     Tipsv2Tokenizer,
 )
-from transformers.tokenization_utils_base import generate_merges
 
 from tips_ros.errors import UsageError
 from tips_ros.loading import ModelLoadError
@@ -59,6 +60,8 @@ from tips_ros.testmodel import SIZES, ModelShape, dpt_indices
 MAX_TOKENS = 64
 #: identity activation name in ``transformers.activations.ACT2FN``
 IDENTITY_ACTIVATION = "linear"
+#: ``TrainerSpec.model_type`` of a BPE SentencePiece model
+BPE_MODEL_TYPE = 2
 
 
 class ConversionError(ModelLoadError):
@@ -149,39 +152,73 @@ TEXT_BLOCK_KEYS: list[Rule] = [
 #: text npz keys that are not weights of the text tower (the contrastive temperature)
 TEXT_IGNORED = re.compile(r"^temperature")
 
-#: DPT task -> name of its output Dense layer in the Flax tree
-DPT_HEADS = {"depth": "pixel_depth_classif", "normals": "pixel_normals",
-             "segmentation": "pixel_segmentation"}
+#: The DPT output-layer names the authors' ``load_decoder_weights`` accepts -> task. Scenic
+#: names the ``Dense`` layer per task; ``segmentation_head`` is the name of their first PyTorch
+#: conversions. ``pixel_depth_regress`` is accepted as long as it has one output per depth bin.
+HEAD_TASKS: dict[str, str] = {
+    "pixel_depth_classif": "depth", "pixel_depth_regress": "depth", "pixel_normals": "normals",
+    "pixel_segmentation": "segmentation", "segmentation_head": "segmentation",
+}
+#: task -> output layer written by :func:`export_dpt` (the names in the released zips)
+EXPORT_HEADS: dict[str, str] = {
+    "depth": "pixel_depth_classif", "normals": "pixel_normals",
+    "segmentation": "pixel_segmentation",
+}
+TASKS: tuple[str, ...] = tuple(EXPORT_HEADS)
+#: legacy flat PyTorch layout: the DPT body's modules without the ``dpt.`` prefix
+LEGACY_BODY = ("reassemble.", "convs.", "fusion_blocks.", "project.")
 
 
-def _dpt_rules() -> list[Rule]:
-    """The Flax DPT tree of one task (``{task}`` and ``{head}`` are filled in per zip)."""
-    dpt, neck = "{task}/decoder/dpt", "{task}_neck"
-    rules: list[Rule] = []
+@dataclass(frozen=True)
+class DptLayer:
+    """One layer of the DPT body under its three names.
+
+    ``scenic``: path below ``[decoder/]dpt/`` in the Flax tree (leaves ``kernel``, ``bias``);
+    ``torch``: module below ``dpt.`` in the authors' PyTorch ``Decoder`` (``weight``, ``bias``);
+    ``ours``: the Hugging Face module (``{task}`` filled in per head); ``layout``: the Flax
+    kernel layout (see :func:`_to_ours`).
+    """
+
+    scenic: str
+    torch: str
+    ours: str
+    layout: str
+    bias: bool = True
+
+
+def _dpt_layers() -> list[DptLayer]:
+    """The DPT body of one task, following the authors' Scenic -> PyTorch loader."""
+    neck, rb = "{task}_neck", "reassemble_blocks"
+    layers: list[DptLayer] = []
     for i in range(4):
-        rb = f"{dpt}/reassemble_blocks"
-        rules += _pair(f"{rb}/out_projection_{i}", f"{neck}.reassemble_stage.layers.{i}.projection", "conv")
-        rules += _pair(f"{rb}/readout_projects_{i}",
-                       f"{neck}.reassemble_stage.readout_projects.{i}.layers.0", "dense")
-        rules.append(_rule(f"{dpt}/convs_{i}/kernel", f"{neck}.convs.{i}.weight", layout="conv"))
-        block, fusion = f"{dpt}/fusion_blocks_{i}", f"{neck}.fusion_stage.layers.{i}"
+        fusion = f"{neck}.fusion_stage.layers.{i}"
+        layers += [
+            DptLayer(f"{rb}/out_projection_{i}", f"reassemble.out_projections.{i}",
+                     f"{neck}.reassemble_stage.layers.{i}.projection", "conv"),
+            DptLayer(f"{rb}/readout_projects_{i}", f"reassemble.readout_projects.{i}",
+                     f"{neck}.reassemble_stage.readout_projects.{i}.layers.0", "dense"),
+            DptLayer(f"convs_{i}", f"convs.{i}", f"{neck}.convs.{i}", "conv", bias=False),
+        ]
         # Flax names the units in creation order: the residual unit (blocks 1-3) comes first.
-        units = ["residual_layer2"] if i == 0 else ["residual_layer1", "residual_layer2"]
-        for n, unit in enumerate(units):
-            for c in (1, 2):
-                rules.append(_rule(f"{block}/PreActResidualConvUnit_{n}/conv{c}/kernel",
-                                   f"{fusion}.{unit}.convolution{c}.weight", layout="conv"))
-        rules += _pair(f"{block}/Conv_0", f"{fusion}.projection", "conv")
-    rb = f"{dpt}/reassemble_blocks"
-    rules += _pair(f"{rb}/resize_layers_0", f"{neck}.reassemble_stage.layers.0.resize", "convT")
-    rules += _pair(f"{rb}/resize_layers_1", f"{neck}.reassemble_stage.layers.1.resize", "convT")
-    rules += _pair(f"{rb}/resize_layers_3", f"{neck}.reassemble_stage.layers.3.resize", "conv")
-    rules += _pair(f"{dpt}/project", "{task}_decoder.project", "conv")
-    rules += _pair("{task}/decoder/{head}", "{task}_decoder.head", "dense")
-    return rules
+        units = [("main_unit", "residual_layer2")] if i == 0 else [
+            ("residual_unit", "residual_layer1"), ("main_unit", "residual_layer2")]
+        for n, (theirs, ours) in enumerate(units):
+            layers += [
+                DptLayer(f"fusion_blocks_{i}/PreActResidualConvUnit_{n}/conv{c}",
+                         f"fusion_blocks.{i}.{theirs}.conv{c}", f"{fusion}.{ours}.convolution{c}",
+                         "conv", bias=False)
+                for c in (1, 2)
+            ]
+        layers.append(DptLayer(f"fusion_blocks_{i}/Conv_0", f"fusion_blocks.{i}.out_conv",
+                               f"{fusion}.projection", "conv"))
+    for i, layout in ((0, "convT"), (1, "convT"), (3, "conv")):
+        layers.append(DptLayer(f"{rb}/resize_layers_{i}", f"reassemble.resize_layers.{i}",
+                               f"{neck}.reassemble_stage.layers.{i}.resize", layout))
+    layers.append(DptLayer("project", "project", "{task}_decoder.project", "conv"))
+    return layers
 
 
-DPT_KEYS: list[Rule] = _dpt_rules()
+DPT_LAYERS: list[DptLayer] = _dpt_layers()
 
 
 def _to_ours(array: np.ndarray, layout: str) -> np.ndarray:
@@ -207,7 +244,7 @@ def _to_theirs(array: np.ndarray, layout: str) -> np.ndarray:
 
 
 def _expand(rules: Iterable[Rule], **fields: object) -> list[Rule]:
-    """Fill ``{i}``, ``{task}``, ``{head}`` placeholders of the rules."""
+    """Fill the ``{i}`` (block index) placeholders of the rules."""
     return [
         Rule(r.theirs.format(**fields), tuple(o.format(**fields) for o in r.ours), r.layout, r.optional)
         for r in rules
@@ -282,8 +319,40 @@ def _text_rules(layers: int) -> list[Rule]:
     return TEXT_KEYS + [r for i in range(layers) for r in _expand(TEXT_BLOCK_KEYS, i=i)]
 
 
-def _dpt_rules_for(heads: Mapping[str, str]) -> list[Rule]:
-    return [r for task, head in heads.items() for r in _expand(DPT_KEYS, task=task, head=head)]
+@dataclass(frozen=True)
+class DptFile:
+    """One DPT checkpoint (one task) and the naming it uses.
+
+    ``flax``: a Scenic/Flax tree (kernels in Flax layout) or a PyTorch state dict. ``body``:
+    the prefix of the DPT body's names (``decoder/dpt/`` or ``dpt/`` in Flax trees, ``dpt.``
+    or ``""`` for the legacy flat PyTorch layout); ``head``: the output layer's name
+    (``[decoder/]pixel_normals``, ``head``, ``segmentation_head``, ...); ``outputs``: its output
+    channels (depth bins, 3 normal components, classes).
+    """
+
+    path: Path
+    task: str
+    flax: bool
+    body: str
+    head: str
+    outputs: int
+    arrays: dict[str, np.ndarray]
+
+
+def _dpt_rules(dpt: DptFile) -> list[Rule]:
+    """Rules from ``dpt``'s names to the Hugging Face ``{task}_neck``/``{task}_decoder``."""
+    sep, weight = ("/", "kernel") if dpt.flax else (".", "weight")
+    layers = [*DPT_LAYERS, DptLayer("", "", "{task}_decoder.head", "dense")]
+    rules = []
+    for layer in layers:
+        body_name = layer.scenic if dpt.flax else layer.torch
+        theirs = dpt.body + body_name if layer.scenic else dpt.head
+        ours = layer.ours.format(task=dpt.task)
+        rules.append(_rule(f"{theirs}{sep}{weight}", f"{ours}.weight",
+                           layout=layer.layout if dpt.flax else "same"))
+        if layer.bias:
+            rules.append(_rule(f"{theirs}{sep}bias", f"{ours}.bias"))
+    return rules
 
 
 # --------------------------------------------------------------------------- shapes
@@ -357,10 +426,27 @@ def read_npz(path: str | Path) -> dict[str, np.ndarray]:
         raise ConversionError(f"'{path}' is not a readable .npz file ({err})") from err
 
 
-def read_dpt_zip(path: str | Path) -> tuple[str, dict[str, np.ndarray]]:
-    """``(task, arrays)`` of one Flax DPT zip; keys are ``{task}/decoder/...`` without ``.npy``.
+#: what a DPT checkpoint must look like, for error messages
+DPT_EXPECTED = (
+    "a Scenic zip of .npy leaves ([decoder/]dpt/..., [decoder/]pixel_{depth_classif,normals,"
+    "segmentation}/kernel) or the authors' PyTorch .npz (dpt.reassemble..., head.weight, or the "
+    "legacy flat reassemble..., segmentation_head.weight)"
+)
 
-    The task (depth, normals, segmentation) is recognised by the output layer's name.
+
+def read_dpt(path: str | Path) -> DptFile:
+    """One DPT checkpoint in any layout the authors' ``load_decoder_weights`` reads.
+
+    * Scenic/Flax zips of ``.npy`` leaves, with or without the ``decoder/`` prefix, output
+      layer ``pixel_depth_classif``, ``pixel_depth_regress``, ``pixel_normals``,
+      ``pixel_segmentation`` or ``segmentation_head``;
+    * ``.npz`` state dicts of their PyTorch ``Decoder``
+      (``dpt.reassemble.out_projections.0.weight``, ..., ``head.weight``), or the legacy flat layout (``reassemble...``, ``convs...``,
+      ``fusion_blocks...``, ``project...`` and a named head such as ``segmentation_head.weight``).
+
+    The task comes from the output layer's name; a PyTorch ``head`` says nothing, so the file
+    name (``*_depth_*``, ``*_normals_*``, ``*_segmentation_*``, as the authors name them) or
+    three outputs (normals) decide.
     """
     path = Path(path)
     if not path.is_file():
@@ -372,86 +458,91 @@ def read_dpt_zip(path: str | Path) -> tuple[str, dict[str, np.ndarray]]:
                 for name in zf.namelist() if name.endswith(".npy")
             }
     except (ValueError, OSError, zipfile.BadZipFile) as err:
-        raise ConversionError(f"'{path}' is not a readable DPT zip ({err})") from err
-    tasks = [t for t, head in DPT_HEADS.items() if f"decoder/{head}/kernel" in arrays]
-    if len(tasks) != 1:
         raise ConversionError(
-            f"'{path}' has {'no' if not tasks else 'more than one'} DPT output layer "
-            f"(expected one of decoder/{{{', '.join(DPT_HEADS.values())}}}/kernel.npy)"
+            f"'{path}' is not a DPT checkpoint ({err}); expected {DPT_EXPECTED}") from err
+    if any("/" in key for key in arrays):
+        flax, sep = True, "/"
+        prefix = "decoder/" if all(k.startswith("decoder/") for k in arrays) else ""
+        body = prefix + "dpt/"
+        heads = [prefix + h for h in HEAD_TASKS if f"{prefix}{h}/kernel" in arrays]
+    else:
+        flax, sep = False, "."
+        body = "dpt." if any(k.startswith("dpt.") for k in arrays) else ""
+        heads = [h for h in ("head", *HEAD_TASKS) if f"{h}.weight" in arrays]
+    if not any(k.startswith(body or LEGACY_BODY) for k in arrays):
+        raise ConversionError(f"'{path}' is not a DPT checkpoint; expected {DPT_EXPECTED}")
+    if len(heads) != 1:
+        raise ConversionError(
+            f"'{path}' has {'no' if not heads else 'more than one'} DPT output layer; expected "
+            f"exactly one of {', '.join(HEAD_TASKS)} (or head in a PyTorch .npz)"
         )
-    return tasks[0], {f"{tasks[0]}/{k}": v for k, v in arrays.items()}
+    head = heads[0]
+    kernel = arrays[f"{head}{sep}{'kernel' if flax else 'weight'}"]
+    outputs = int(kernel.shape[-1] if flax else kernel.shape[0]) if kernel.ndim == 2 else 0
+    task = HEAD_TASKS.get(head.rsplit("/", 1)[-1]) or _task_from_name(path, outputs)
+    if task == "depth" and outputs == 1:
+        raise ConversionError(
+            f"'{path}' holds a one-channel depth regression head ({head}), which the bin-based "
+            "depth head cannot hold; expected pixel_depth_classif (or pixel_depth_regress) with "
+            "one output per depth bin"
+        )
+    return DptFile(path, task, flax, body, head, outputs, arrays)
+
+
+def _task_from_name(path: Path, outputs: int) -> str:
+    """The task of a PyTorch ``head`` from the file name, else 3 outputs = normals."""
+    words = {"normals" if w == "normal" else w
+             for w in re.findall(r"depth|normals?|segmentation", path.name.lower())}
+    if len(words) == 1:
+        return words.pop()
+    if not words and outputs == 3:
+        return "normals"
+    raise ConversionError(
+        f"cannot tell which task the head of '{path}' is for; name the file "
+        "*_depth_*, *_normals_* or *_segmentation_* as the authors do"
+    )
 
 
 # --------------------------------------------------------------------------- tokenizer
-def _proto_fields(buf: bytes) -> list[tuple[int, int | bytes | float]]:
-    """``(field number, value)`` pairs of one protobuf message (wire types 0, 1, 2, 5)."""
-    fields, pos = [], 0
-    while pos < len(buf):
-        key, pos = _varint(buf, pos)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, pos = _varint(buf, pos)
-        elif wire == 1:
-            value, pos = buf[pos:pos + 8], pos + 8
-        elif wire == 2:
-            size, pos = _varint(buf, pos)
-            value, pos = buf[pos:pos + size], pos + size
-        elif wire == 5:
-            value, pos = struct.unpack("<f", buf[pos:pos + 4])[0], pos + 4
-        else:
-            raise ValueError(f"unsupported protobuf wire type {wire}")
-        fields.append((number, value))
-    return fields
-
-
-def _varint(buf: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        byte = buf[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
-
-
 def convert_tokenizer(path: str | Path) -> Tipsv2Tokenizer:
-    """A ``Tipsv2Tokenizer`` equal to the SentencePiece BPE model ``path`` on lower-cased text.
+    """A ``Tipsv2Tokenizer`` giving the ids of the SentencePiece BPE model ``path``.
 
-    Reads the model's pieces, scores and normaliser (the precompiled NFKC map) from the
-    SentencePiece protobuf; BPE merges follow the piece scores, as SentencePiece applies them.
+    The conversion is transformers' own (``SentencePieceExtractor`` reads the model with
+    ``protobuf``; pieces, merges by piece order, the model's NFKC normaliser), as
+    ``Tipsv2Tokenizer.from_pretrained`` does for a ``tokenizer.model``. Like the authors'
+    tokenizer, text is lower-cased and ``<pad>``/``<unk>`` written in a prompt are plain text.
+    Needs the ``convert`` extra (``sentencepiece``, ``protobuf``).
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"tokenizer file '{path}' does not exist")
     try:
-        top = _proto_fields(path.read_bytes())
-        pieces = []  # (piece, score, type): type 1 normal, 2 unknown, 3 control, 6 byte
-        for number, value in top:
-            if number == 1:
-                sub = dict(_proto_fields(value))
-                pieces.append((sub[1].decode("utf-8"), float(sub.get(2, 0.0)), int(sub.get(3, 1))))
-        trainer = dict(_proto_fields(next(v for n, v in top if n == 2)))
-        normalizer = dict(_proto_fields(next((v for n, v in top if n == 3), b"")))
-    except (ValueError, IndexError, KeyError, StopIteration, UnicodeDecodeError) as err:
+        from google.protobuf.message import DecodeError
+        from transformers.convert_slow_tokenizer import SentencePieceExtractor
+
+        proto = SentencePieceExtractor(str(path)).proto
+    except ImportError as err:
+        raise UsageError(
+            "converting tokenizer.model needs sentencepiece and protobuf: "
+            "pip install 'tips_ros[convert]'"
+        ) from err
+    except (DecodeError, OSError) as err:
         raise ConversionError(f"'{path}' is not a SentencePiece model ({err})") from err
-    if int(trainer.get(3, 1)) != 2:
-        raise ConversionError(f"'{path}' is not a BPE SentencePiece model; Tipsv2Tokenizer is BPE only")
-    if not int(normalizer.get(3, 1)) or not int(normalizer.get(4, 1)):
+    if not proto.pieces or proto.trainer_spec.model_type != BPE_MODEL_TYPE:
         raise ConversionError(
-            f"'{path}' disables the dummy prefix or whitespace folding, which Tipsv2Tokenizer always applies"
+            f"'{path}' is not a BPE SentencePiece model; Tipsv2Tokenizer is BPE only"
         )
-    vocab = {piece: i for i, (piece, _, _) in enumerate(pieces)}
-    if vocab.get("<pad>") != 0:
+    if not (proto.normalizer_spec.add_dummy_prefix
+            and proto.normalizer_spec.remove_extra_whitespaces):
+        raise ConversionError(
+            f"'{path}' disables the dummy prefix or whitespace folding, which Tipsv2Tokenizer "
+            "always applies"
+        )
+    if proto.pieces[0].piece != "<pad>":
         raise ConversionError(f"'{path}' does not have <pad> as id 0, as TIPS requires")
-    special = [p for p, _, kind in pieces if kind in (2, 3, 6)]
-    scores = {p: s for p, s, kind in pieces if kind == 1}
-    merges = generate_merges(vocab, scores, skip_tokens=special)
-    unk = next((p for p, _, kind in pieces if kind == 2), "<unk>")
-    return Tipsv2Tokenizer(
-        vocab=vocab, merges=merges, unk_token=unk, pad_token="<pad>",
-        model_max_length=MAX_TOKENS, _spm_precompiled_charsmap=normalizer.get(2) or None,
-    )
+    fields = Tipsv2Tokenizer.convert_to_native_format(vocab_file=str(path))
+    fields.pop("vocab_file")  # the result is self-contained (tokenizer.json)
+    return Tipsv2Tokenizer(**fields, model_max_length=MAX_TOKENS, split_special_tokens=True)
 
 
 # --------------------------------------------------------------------------- convert
@@ -507,21 +598,20 @@ def convert(vision: str | Path, output: str | Path, *, text: str | Path | None =
             )
         text_model = (probe, state)
     if dpt:
-        heads: dict[str, str] = {}
-        arrays: dict[str, np.ndarray] = {}
+        files: dict[str, DptFile] = {}
         for path in dpt:
-            task, task_arrays = read_dpt_zip(path)
-            if task in heads:
-                raise UsageError(f"two --dpt files hold the {task} head; give one zip per task")
-            heads[task] = DPT_HEADS[task]
-            arrays.update(task_arrays)
-        if set(heads) != set(DPT_HEADS):
-            absent = sorted(set(DPT_HEADS) - set(heads))
-            raise UsageError(f"the DPT model needs the depth, normals and segmentation zips; missing: {', '.join(absent)}")
+            read = read_dpt(path)
+            if read.task in files:
+                raise UsageError(f"two --dpt files hold the {read.task} head; give one per task")
+            files[read.task] = read
+        if set(files) != set(TASKS):
+            absent = sorted(set(TASKS) - set(files))
+            raise UsageError("the DPT model needs the depth, normals and segmentation heads; "
+                             f"missing: {', '.join(absent)}")
         config = shape.dpt_config()
         config.depth_decoder_activation = IDENTITY_ACTIVATION
-        config.num_depth_bins = int(arrays["depth/decoder/pixel_depth_classif/bias"].shape[0])
-        config.num_labels = int(arrays["segmentation/decoder/pixel_segmentation/bias"].shape[0])
+        config.num_depth_bins = files["depth"].outputs
+        config.num_labels = files["segmentation"].outputs
         if config.num_labels != len(config.id2label):
             config.id2label = {i: f"class_{i}" for i in range(config.num_labels)}
             config.label2id = {v: k for k, v in config.id2label.items()}
@@ -530,8 +620,9 @@ def convert(vision: str | Path, output: str | Path, *, text: str | Path | None =
         shapes = _expected(probe_dpt)
         state = _map_to_ours(vision_arrays, vision_rules, shapes, f"vision checkpoint '{vision}'",
                              "backbone.")
-        state.update(_map_to_ours(arrays, _dpt_rules_for(heads), shapes,
-                                  "DPT checkpoints " + ", ".join(f"'{p}'" for p in dpt)))
+        for read in files.values():
+            state.update(_map_to_ours(read.arrays, _dpt_rules(read), shapes,
+                                      f"DPT checkpoint '{read.path}'"))
         dpt_model = (config, state)
 
     output.mkdir(parents=True, exist_ok=True)
@@ -592,18 +683,20 @@ def export_text(model: torch.nn.Module, path: str | Path, temperature: float = 0
     return Path(path)
 
 
-def export_dpt(model: Tipsv2DptForDensePrediction, out_dir: str | Path, stem: str = "tips") -> list[Path]:
-    """Write the three heads of ``model`` as Flax DPT zips ``{stem}_{task}_dpt.zip``."""
+def export_dpt(model: Tipsv2DptForDensePrediction, out_dir: str | Path,
+               stem: str = "tips") -> list[Path]:
+    """Write the three heads of ``model`` as Scenic DPT zips ``{stem}_{task}_dpt.zip``
+    (``decoder/dpt/...``, ``decoder/pixel_*``, as the released zips)."""
     state = model.state_dict()
     paths = []
-    for task, head in DPT_HEADS.items():
-        arrays = _map_to_theirs(state, _dpt_rules_for({task: head}))
+    for task, head in EXPORT_HEADS.items():
+        layout = DptFile(Path(), task, True, "decoder/dpt/", f"decoder/{head}", 0, {})
         path = Path(out_dir) / f"{stem}_{task}_dpt.zip"
         with zipfile.ZipFile(path, "w") as zf:
-            for key, array in arrays.items():
+            for key, array in _map_to_theirs(state, _dpt_rules(layout)).items():
                 buf = io.BytesIO()
                 np.save(buf, array)
-                zf.writestr(key[len(task) + 1:] + ".npy", buf.getvalue())
+                zf.writestr(key + ".npy", buf.getvalue())
         paths.append(path)
     return paths
 
@@ -614,8 +707,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vision", required=True, help="the authors' *_vision.npz")
     parser.add_argument("--text", help="the authors' *_text.npz (writes OUT/text)")
     parser.add_argument("--tokenizer", help="the authors' SentencePiece tokenizer.model (with --text)")
-    parser.add_argument("--dpt", nargs="+", default=[], metavar="ZIP",
-                        help="the depth, normals and segmentation Flax DPT zips (writes OUT/dpt)")
+    parser.add_argument("--dpt", nargs="+", default=[], metavar="FILE",
+                        help="the depth, normals and segmentation DPT heads: Scenic zips or "
+                        "the authors' PyTorch .npz (writes OUT/dpt)")
     parser.add_argument("--output", required=True, help="output directory; OUT/text and OUT/dpt")
     parser.add_argument("--variant", choices=list(SIZES),
                         help="model size (default: inferred from the checkpoint's width)")
