@@ -51,10 +51,13 @@ class LaunchProcess:
     process group (like a terminal's foreground job); output goes to a file."""
 
     def __init__(self, workspace: Path, launch_file: str, arguments: dict[str, str]) -> None:
-        share = workspace / "install" / "tips_ros" / "share" / "tips_ros" / "launch"
-        self.args = ["bash", "-c", 'source "$0" && exec "$@"', str(workspace / "install" /
-                     "setup.bash"), sys.executable, str(RUNNER), str(share / launch_file),
-                     *(f"{name}:={value}" for name, value in arguments.items())]
+        install = workspace / "install"
+        path = install / "tips_ros" / "share" / "tips_ros" / "launch" / launch_file
+        runner = [sys.executable, str(RUNNER), str(path),
+                  *(f"{name}:={value}" for name, value in arguments.items())]
+        # bash -c SCRIPT $0 $@: source the workspace, then become the runner (same pid)
+        self.args = ["bash", "-c", 'source "$0" && exec "$@"', str(install / "setup.bash"),
+                     *runner]
         self.out = tempfile.NamedTemporaryFile("w+", prefix="launch_", suffix=".log")
         self.proc = subprocess.Popen(self.args, env=ros_env(), stdout=self.out,
                                      stderr=subprocess.STDOUT, start_new_session=True)
