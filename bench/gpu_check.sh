@@ -20,6 +20,12 @@
 # A dry run of this whole script on the CPU machine (cp311 wheels, tiny model) passed.
 #
 # Overrides for a dry run on a CPU machine: DEVICE=cpu SIZE=tiny ITERS=3 E2E_FRAMES=10 E2E_RATE=5
+#
+# ONNX=1 (issue 18) runs only the onnxruntime backend instead, in its own device call:
+#   gpu-b14-onnx-cuda.json   CUDA provider, fp32 and fp16 exports, batch 1 and 8, all heads
+#   gpu-b14-onnx-trt.json    TensorRT provider, fp16 (engine build counted in warmup_s), batch 1
+# each beside the torch fp32 reference's agreement. onnxruntime-gpu comes in parts (see
+# bench/gpu_wheels.sh, ORT_GPU=1); on the CPU dry run it measures the CPU provider instead.
 set -uo pipefail
 OUT=${OUT:-/tmp/tips_gpu_out}
 PY=${PYTHON:-python3}
@@ -64,6 +70,32 @@ step() {  # step NAME TIMEOUT_S ARGS...: one bench run, JSON and log under $OUT
     > "$OUT/bench$name.log" 2>&1
   echo "   exit $? after ${SECONDS} s; $(tail -n 1 "$OUT/bench$name.log")"
 }
+if [ "${ONNX:-0}" = 1 ]; then  # the onnxruntime steps only
+  if [ -f .ort/NAME ] && [ -d /tmp/ort-parts ]; then
+    cat /tmp/ort-parts/part-* > "/tmp/$(cat .ort/NAME)"
+    if [ "$(sha256sum "/tmp/$(cat .ort/NAME)" | cut -d' ' -f1)" = "$(cat .ort/SHA256)" ]; then
+      $PY -m pip install -q --no-index --no-deps --target /tmp/ort-gpu "/tmp/$(cat .ort/NAME)" \
+        && export PYTHONPATH="/tmp/ort-gpu:$PYTHONPATH"
+    else
+      echo "onnxruntime-gpu parts incomplete ($(ls /tmp/ort-parts | wc -l) here): CPU provider only"
+    fi
+  fi
+  PROVIDERS=$($PY -c "import onnxruntime as o; print(' '.join(o.get_available_providers()))")
+  echo "onnxruntime providers: $PROVIDERS" | tee -a "$OUT/env.txt"
+  if [ "$DEVICE" = cpu ]; then
+    TIPS_ROS_ORT_PROVIDERS=CPUExecutionProvider step -onnx-cpu 300 --backend torch,onnxruntime \
+      --precision fp32 --batch 1 --heads all,depth --iters "$ITERS" --warmup 1 --profile-iters 1
+  fi
+  if [[ " $PROVIDERS " == *" CUDAExecutionProvider "* ]]; then
+    TIPS_ROS_ORT_PROVIDERS=CUDAExecutionProvider step -onnx-cuda 240 --backend onnxruntime \
+      --precision fp32,fp16 --batch 1,8 --heads all --iters "$ITERS" --warmup 5 --profile-iters 1
+  fi
+  if [[ " $PROVIDERS " == *" TensorrtExecutionProvider "* ]]; then
+    TIPS_ROS_ORT_PROVIDERS=TensorrtExecutionProvider,CUDAExecutionProvider step -onnx-trt "$(left)" \
+      --backend onnxruntime --precision fp16 --batch 1 --heads all --iters "$ITERS" --warmup 5 \
+      --profile-iters 1
+  fi
+else  # the torch steps (issues 5 and 8)
 step "" 150 --precision fp32,bf16 --batch 1,8 --compile none --heads all,depth \
   --iters "$ITERS" --warmup 5 --profile-iters 5
 step -features 90 --precision bf16 --batch 1 --compile none \
@@ -73,11 +105,12 @@ step -e2e 150 --precision bf16 --batch 1 --compile none --heads all --iters 5 --
   --e2e --e2e-frames "$E2E_FRAMES" --e2e-rate "$E2E_RATE" --e2e-warmup-frames 30
 step -compiled "$(left)" --precision bf16 --batch 1,8 --compile reduce-overhead --heads all \
   --iters "$ITERS" --warmup 5 --profile-iters 3
+fi
 
 $PY - "$OUT" "$SIZE" <<'PY'
 import json, pathlib, sys
 out, size = pathlib.Path(sys.argv[1]), sys.argv[2]
-for name in ("", "-features", "-compiled", "-e2e"):
+for name in ("", "-features", "-compiled", "-e2e", "-onnx-cpu", "-onnx-cuda", "-onnx-trt"):
     path = out / f"gpu-{size}{name}.json"
     if not path.exists():
         print(f"{path.name}: missing (see bench{name}.log)")
@@ -85,8 +118,9 @@ for name in ("", "-features", "-compiled", "-e2e"):
     r = json.loads(path.read_text())
     print(f"\n{path.name}: naive " + ", ".join(f"batch {b}: {n['p50']:.2f} ms/frame" for b, n in r["naive"].items()))
     for c in r["configs"]:
-        a, s, peak = c["agreement_vs_fp32"], c["stages_ms_per_frame"], c["peak_device_memory_bytes"]
-        print(f"{c['precision']:8} b{c['batch']} {c['compile']:15} {c['heads']:32} p50 {c['ms_per_frame']['p50']:6.2f} "
+        a, s, peak = c["agreement_vs_fp32"], c["stages_ms_per_frame"] or {}, c["peak_device_memory_bytes"]
+        runner = c["compile"] if c.get("backend", "torch") == "torch" else c["backend"]
+        print(f"{c['precision']:8} b{c['batch']} {runner:15} {c['heads']:32} p50 {c['ms_per_frame']['p50']:6.2f} "
               f"p99 {c['ms_per_frame']['p99']:6.2f} {c['speedup_vs_naive']:5.1f}x "
               f"peak {(peak or 0) / 2**30:.2f} GiB depth {a['depth_median_rel_error']:.1e} "
               f"normals {a['normals_median_angle_deg']:.2f} deg seg {a['segmentation_logit_corr']:.4f} "

@@ -517,6 +517,10 @@ def _bench_one(args: argparse.Namespace, engine: Engine, frames: list[np.ndarray
         "stages_ms_per_frame": (profile_pass(engine, frames, heads, args.profile_iters)
                                 if engine.onnx is None else None),  # the graph is one stage
         "peak_device_memory_bytes": memory["peak"] if engine.device.type == "cuda" else None,
+        # device-wide, so it includes onnxruntime's own memory arena, which torch's peak misses
+        "device_used_bytes": (torch.cuda.mem_get_info(engine.device)[1]
+                              - torch.cuda.mem_get_info(engine.device)[0]
+                              if engine.device.type == "cuda" else None),
         # compiled kernels are invisible to the counter: eager configurations only
         "gflop_per_frame": (count_gflop(lambda: engine.infer(frames, heads), len(frames))
                             if engine.config.compile == "none" and engine.onnx is None
