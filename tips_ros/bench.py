@@ -18,9 +18,9 @@ For every configuration (precision x batch x compile x heads) the bench runs
   normals        DPT neck + decoder + fp32 normalisation
   segmentation   DPT neck + decoder (logits)
   heatmaps       cosine similarity of the patch tokens to the cached query embeddings
-  postprocess    upsampling to the frame size, renormalisation, softmax/argmax (device)
+  postprocess    upsampling to the frame size, renormalisation, argmax, whole batch (device)
   views          rgb8 colour views (normals, palette, heatmap overlay) on the device
-  download       device -> host copies of every output array
+  download       device -> host copies of every output array, one synchronisation
   messages       ``outputs.encode_prediction`` + serialised ``Image`` bytes, all topics
   =============  ============================================================================
 
@@ -63,6 +63,7 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
 
 from tips_ros.engine import (
     ALL_HEADS, BACKENDS, HEADS, VIEWS, Engine, EngineConfig, Prediction, model_input_size,
@@ -176,31 +177,20 @@ def timed_pass(engine: Engine, frames: list[np.ndarray], heads: set[str], iters:
     return {**summarize(per_frame), "fps": iters * len(frames) / total_s}
 
 
-def _download_ms(timer: StageTimer, arrays: Sequence[np.ndarray]) -> float:
-    """Time to copy device tensors shaped like ``arrays`` to the host (0 work on CPU)."""
-    tensors = [torch.from_numpy(a).to(timer.device) for a in arrays]
-    return timer.time(lambda: [t.cpu().numpy() for t in tensors])[1]
-
-
-def _arrays(pred: Prediction, fields: Collection[str]) -> list[np.ndarray]:
-    return [getattr(pred, name) for name in fields if getattr(pred, name) is not None]
-
-
 @torch.inference_mode()
 def profile_pass(engine: Engine, frames: list[np.ndarray], heads: set[str], iters: int) -> dict[str, float]:
     """Stage breakdown (mean ms per frame) of ``iters`` synchronised runs of the pipeline.
 
-    ``postprocess``, ``views`` and ``download`` are split out of ``Engine._finish`` (which does
-    all three): download is timed on copies of the same arrays, views as the difference of
-    ``_finish`` with and without the views.
+    ``postprocess`` is :meth:`Engine.postprocess` without the views, ``views`` the extra time
+    of the same call with them, ``download`` :meth:`Engine.download` of the outputs.
     """
     timer = StageTimer(engine.device)
     messages = [image_message(f) for f in frames]
     size = model_input_size(*frames[0].shape[:2], engine.config.input_size, engine.config.keep_aspect)
     grid = (size[0] // engine.patch_size, size[1] // engine.patch_size)
     base, views = heads & set(ALL_HEADS), heads & set(VIEWS)
-    base_fields = {"depth", "normals", "labels", "confidence", "heatmaps", "features", "embedding", "zeroshot"}
     topics = topics_of(heads)
+    queries = engine.queries if heads & {"heatmaps", "zeroshot"} else ()
     for _ in range(iters):
         rgb = timer("decode", lambda: [decode_image(m) for m in messages])
         uploaded = timer("upload", lambda: engine.upload(rgb))
@@ -209,15 +199,13 @@ def profile_pass(engine: Engine, frames: list[np.ndarray], heads: set[str], iter
         raw: dict[str, torch.Tensor] = {}
         for head in (h for h in ALL_HEADS if h in base):
             wanted = {head} | {view for view in views if VIEWS[view] == head}  # features_pca is made here
-            raw.update(timer(head, lambda wanted=wanted: engine._run_heads(features, grid, wanted)))
-        finish = lambda wanted: [engine._finish(raw, i, uploaded[i], wanted) for i in range(len(rgb))]  # noqa: E731
-        plain, plain_ms = timer.time(lambda: finish(base))
-        preds, full_ms = timer.time(lambda: finish(heads)) if views else (plain, plain_ms)
-        base_dl = _download_ms(timer, [a for p in plain for a in _arrays(p, base_fields)])
-        view_dl = _download_ms(timer, [a for p in preds for a in _arrays(p, VIEWS)]) if views else 0.0
-        timer.samples["postprocess"].append(max(0.0, plain_ms - base_dl))
-        timer.samples["views"].append(max(0.0, full_ms - plain_ms - view_dl) if views else 0.0)
-        timer.samples["download"].append(base_dl + view_dl)
+            raw.update(timer(head, lambda wanted=wanted: engine.run_heads(features, grid, wanted)))
+        outputs, plain_ms = timer.time(lambda: engine.postprocess(raw, uploaded, base))
+        if views:
+            outputs, full_ms = timer.time(lambda: engine.postprocess(raw, uploaded, heads))
+        timer.samples["postprocess"].append(plain_ms)
+        timer.samples["views"].append(max(0.0, full_ms - plain_ms) if views else 0.0)
+        preds = timer("download", lambda: engine.download(outputs, queries))
         timer("messages", lambda: [build_messages(p, topics) for p in preds])
     per_frame = {stage: float(np.mean(timer.samples[stage])) / len(frames)
                  for stage in STAGES if stage in timer.samples}
@@ -233,9 +221,9 @@ def raw_outputs(engine: Engine, frames: list[np.ndarray]) -> dict[str, np.ndarra
     heatmaps (B, Q, ph, pw) cosine similarity.
     """
     size = model_input_size(*frames[0].shape[:2], engine.config.input_size, engine.config.keep_aspect)
-    features = engine.model.backbone(engine.preprocess(frames, size)).feature_maps
     grid = (size[0] // engine.patch_size, size[1] // engine.patch_size)
-    return {k: v.float().cpu().numpy() for k, v in engine._run_heads(features, grid, set(HEADS)).items()}
+    raw = engine.raw_heads(engine.preprocess(frames, size), grid, set(HEADS))
+    return {k: v.float().cpu().numpy() for k, v in raw.items()}
 
 
 def _correlation(a: np.ndarray, b: np.ndarray) -> float:
@@ -525,9 +513,58 @@ def _bench_one(args: argparse.Namespace, engine: Engine, frames: list[np.ndarray
         "gflop_per_frame": (count_gflop(lambda: engine.infer(frames, heads), len(frames))
                             if engine.config.compile == "none" and engine.onnx is None
                             else None),
+        "host_syncs_per_batch": host_syncs_per_batch(engine, frames, heads),
         "agreement_vs_fp32": agreement(reference, raw_outputs(engine, frames)),
         "speedup_vs_naive": naive["p50"] / timed["p50"],
     }
+
+
+class HostSyncCounter(TorchFunctionMode):
+    """Counts the tensor calls that make the host wait for a device's queued work.
+
+    Counted: device -> host reads (``.cpu()``, ``.item()``, ``.tolist()``, a tensor used as a
+    Python bool or number, ``.to("cpu")`` of a device tensor) and ops whose output size
+    depends on the data (``nonzero``, ``argwhere``, ``masked_select``, ``unique``, indexing
+    with a boolean mask). These are the same calls whatever the device, so a run on the CPU
+    counts what a CUDA run would wait for; explicit synchronisations are counted by the
+    engine itself (``EngineStats.host_syncs``). ``calls`` holds each counted call's name.
+    """
+
+    SYNCING = frozenset({"cpu", "item", "tolist", "__bool__", "__int__", "__float__", "nonzero",
+                         "argwhere", "masked_select", "unique"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: Any = None) -> Any:
+        name = getattr(func, "__name__", "")
+        if name in self.SYNCING or (name in ("__getitem__", "__setitem__") and _bool_mask(args[1])) \
+                or (name == "to" and args and isinstance(args[0], torch.Tensor)
+                    and args[0].device.type != "cpu" and _to_cpu(args[1:], kwargs or {})):
+            self.calls.append(name)
+        return func(*args, **(kwargs or {}))
+
+
+def _bool_mask(index: Any) -> bool:
+    items = index if isinstance(index, tuple) else (index,)
+    return any(isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in items)
+
+
+def _to_cpu(args: tuple, kwargs: dict[str, Any]) -> bool:
+    targets = [*args, kwargs.get("device")]
+    return any(str(t) == "cpu" or (isinstance(t, torch.device) and t.type == "cpu") for t in targets)
+
+
+def host_syncs_per_batch(engine: Engine, frames: list[np.ndarray], heads: set[str]) -> dict[str, int]:
+    """Host waits in one ``engine.infer(frames, heads)`` call: ``tensor_calls`` (counted by
+    :class:`HostSyncCounter`), ``explicit`` (the engine's own synchronisations) and ``total``."""
+    before = engine.stats.host_syncs
+    with HostSyncCounter() as counter:
+        engine.infer(frames, heads)
+    explicit = engine.stats.host_syncs - before
+    return {"tensor_calls": len(counter.calls), "explicit": explicit,
+            "total": len(counter.calls) + explicit}
 
 
 def count_gflop(run: Callable[[], Any], frames: int) -> float:

@@ -11,8 +11,10 @@ Data flow for a batch of RGB uint8 images (each ``HxWx3``, any size):
    last one is the vision model's ``last_hidden_state``;
 3. the DPT neck + decoder of each requested head (depth, normals, segmentation) and the
    cosine similarity of the L2-normalised patch tokens with the cached query embeddings;
-4. upsampling to each input image's resolution, then the per-pixel finish on the device
-   (depth expectation in fp32, normal normalisation in fp32, argmax), one download per output.
+4. upsampling to each input image's resolution, the per-pixel finish and the colour views on
+   the device for the whole batch at once (images of one original size together; depth
+   expectation and normal normalisation in fp32, argmax), then every output copied to the host
+   with one synchronisation per ``infer`` call (:meth:`Engine.download`).
 
 Units and frames: depth is metres along the camera's optical axis (the DPT head's expected
 value over bins between ``min_depth`` and ``max_depth``, 0.001..10 m for the released model);
@@ -31,7 +33,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -117,23 +119,48 @@ class EngineStats:
     frames: int = 0
     #: calls per head; FEATURE_HEADS appear once they have run
     head_calls: dict[str, int] = field(default_factory=lambda: dict.fromkeys(HEADS, 0))
+    #: points where the host waited for the device's results: one per ``infer`` call (on the
+    #: CPU the same point, where the outputs become numpy arrays, is counted though no wait)
+    host_syncs: int = 0
 
 
-def up_one(tensor: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
-    """Bilinear upsampling (half-pixel centres) of ``(1, C, h, w)`` to ``shape`` = (H, W)."""
+@dataclass
+class DeviceOutputs:
+    """Post-processed outputs of the images of one original size, still on the device.
+
+    ``indices`` are the images' positions in the ``infer`` call; ``tensors`` maps Prediction
+    field names to batched tensors whose first dimension follows ``indices``.
+    """
+
+    indices: list[int]
+    tensors: dict[str, torch.Tensor]
+
+
+def upsample(tensor: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """Bilinear upsampling (half-pixel centres) of ``(B, C, h, w)`` to ``shape`` = (H, W).
+
+    ``C`` may be 0 (no queries): the result is then an empty ``(B, 0, H, W)`` tensor.
+    """
+    if tensor.shape[1] == 0:
+        return tensor.new_empty((tensor.shape[0], 0, *shape))
     return F.interpolate(tensor, size=shape, mode="bilinear", align_corners=False)
 
 
-def upsampled_argmax(logits: torch.Tensor, shape: tuple[int, int], chunk: int = 16) -> torch.Tensor:
-    """``argmax`` over classes of the bilinearly upsampled ``(1, K, h, w)`` logits, ``(H, W)``.
+def upsample_normals(normals: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """``(B, 3, h, w)`` unit normals -> ``(B, 3, H, W)`` unit normals: bilinear, renormalised."""
+    return F.normalize(upsample(normals.float(), shape), dim=1)
 
-    Equal to ``up_one(logits, shape)[0].argmax(0)`` (ties to the lower class id), but
-    upsamples ``chunk`` classes at a time, so memory is ``chunk x H x W`` instead of
-    ``K x H x W`` (150 classes at 640x480 would be 184 MB of fp32 per frame).
+
+def upsampled_argmax(logits: torch.Tensor, shape: tuple[int, int], chunk: int = 16) -> torch.Tensor:
+    """``argmax`` over classes of the bilinearly upsampled ``(B, K, h, w)`` logits, ``(B, H, W)``.
+
+    Equal to ``upsample(logits, shape).argmax(1)`` (ties to the lower class id), but
+    upsamples ``chunk`` classes at a time, so memory is ``B x chunk x H x W`` instead of
+    ``B x K x H x W`` (150 classes at 640x480 would be 184 MB of fp32 per frame).
     """
     best_value = best_index = None
     for start in range(0, logits.shape[1], chunk):
-        value, index = up_one(logits[:, start : start + chunk].float(), shape)[0].max(dim=0)
+        value, index = upsample(logits[:, start : start + chunk].float(), shape).max(dim=1)
         if best_value is None:
             best_value, best_index = value, index
         else:
@@ -141,6 +168,14 @@ def upsampled_argmax(logits: torch.Tensor, shape: tuple[int, int], chunk: int = 
             best_value = torch.where(better, value, best_value)
             best_index = torch.where(better, index + start, best_index)
     return best_index
+
+
+def _rows(tensor: torch.Tensor, positions: list[int]) -> torch.Tensor:
+    """Rows ``positions`` of a batched tensor: a view for a contiguous run, else gathered on
+    the tensor's device (no host index tensor to upload)."""
+    if positions == list(range(positions[0], positions[-1] + 1)):
+        return tensor[positions[0] : positions[-1] + 1]
+    return torch.cat([tensor[p : p + 1] for p in positions])
 
 
 def resolve_device(name: str) -> torch.device:
@@ -293,7 +328,6 @@ class Engine:
             raise ValueError(f"heads {sorted(heads - set(self.heads) - set(VIEWS))} are not in "
                              f"the ONNX file '{self.config.onnx_model}'; it has {list(self.heads)}")
         self._faults.before_infer()
-        predictions: list[Prediction | None] = [None] * len(images)
         groups: dict[tuple[int, int], list[int]] = {}
         for index, image in enumerate(images):
             if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
@@ -301,23 +335,22 @@ class Engine:
             size = model_input_size(*image.shape[:2], self.config.input_size, self.config.keep_aspect)
             groups.setdefault(size, []).append(index)
         with self._lock:
+            outputs: list[DeviceOutputs] = []
             for size, indices in groups.items():
-                for index, prediction in zip(
-                    indices, self._infer_group([images[i] for i in indices], size, heads)
-                ):
-                    predictions[index] = prediction
-        return predictions  # type: ignore[return-value]
+                outputs += self._infer_group([images[i] for i in indices], indices, size, heads)
+            queries = self._queries if heads & {"heatmaps", "zeroshot"} else ()
+            return self.download(outputs, queries)
 
     def _infer_group(
-        self, images: list[np.ndarray], size: tuple[int, int], heads: set[str]
-    ) -> list[Prediction]:
+        self, images: list[np.ndarray], indices: list[int], size: tuple[int, int], heads: set[str]
+    ) -> list[DeviceOutputs]:
         uploaded = self.upload(images)
         pixels = self.resize(uploaded, size)
         grid = (size[0] // self.patch_size, size[1] // self.patch_size)
         raw = self.raw_heads(pixels, grid, heads)
         self._last_block_input = None
         self.stats.frames += len(images)
-        return [self._finish(raw, i, uploaded[i], heads) for i in range(len(images))]
+        return self.postprocess(raw, uploaded, heads, indices)
 
     def preprocess(self, images: list[np.ndarray], size: tuple[int, int]) -> torch.Tensor:
         """Upload and resize images to ``size`` like Tipsv2ImageProcessor; (B, 3, h, w) in 0..1."""
@@ -366,11 +399,13 @@ class Engine:
             self._count_heads(raw)
             return raw
         self._last_block_input = None
-        return self._run_heads(self.model.backbone(pixels).feature_maps, grid, heads)
+        return self.run_heads(self.model.backbone(pixels).feature_maps, grid, heads)
 
-    def _run_heads(
+    def run_heads(
         self, features: tuple[torch.Tensor, ...], grid: tuple[int, int], heads: set[str]
     ) -> dict[str, torch.Tensor]:
+        """The torch backbone's four feature maps -> the requested heads' raw outputs (as
+        :meth:`raw_heads`); the benchmark's stage profile calls it one head at a time."""
         model, raw = self.model, {}
         ph, pw = grid
         if "depth" in heads:
@@ -443,55 +478,97 @@ class Engine:
             return torch.softmax(cosine / self.config.heatmap_temperature, dim=1)
         return cosine
 
-    def _finish(
-        self, raw: dict[str, torch.Tensor], index: int, image: torch.Tensor, heads: set[str]
-    ) -> Prediction:
-        """Upsample one image's raw outputs to its size, make the views, download each once."""
-        pred = Prediction(queries=self._queries if heads & {"heatmaps", "zeroshot"} else ())
-        shape = tuple(image.shape[:2])
+    def postprocess(
+        self, raw: dict[str, torch.Tensor], images: Sequence[torch.Tensor], heads: Collection[str],
+        indices: Sequence[int] | None = None,
+    ) -> list[DeviceOutputs]:
+        """Raw head outputs of a batch (first dimension = ``images``) -> outputs at each image's
+        own size with the requested views, on the device, without waiting for it.
 
-        def up(tensor: torch.Tensor) -> torch.Tensor:
-            return up_one(tensor[index : index + 1], shape)
+        ``images`` are the device ``HxWx3`` uint8 frames (:meth:`upload`); images of one
+        original size are upsampled, reduced and coloured together. ``indices`` (default
+        ``0..B-1``) are the positions recorded in the returned :class:`DeviceOutputs`.
+        """
+        indices = list(range(len(images))) if indices is None else list(indices)
+        by_shape: dict[tuple[int, int], list[int]] = {}
+        for position, image in enumerate(images):
+            by_shape.setdefault((int(image.shape[0]), int(image.shape[1])), []).append(position)
+        heads, out = set(heads), []
+        for shape, positions in by_shape.items():
+            overlays = heads & {"heatmaps_color", "zeroshot_color"}  # the views drawn on frames
+            frames = torch.stack([images[p] for p in positions]) if overlays else None
+            picked = {name: _rows(tensor, positions) for name, tensor in raw.items()}
+            out.append(DeviceOutputs([indices[p] for p in positions],
+                                     self._finish(picked, frames, shape, heads)))
+        return out
 
-        def host(tensor: torch.Tensor) -> np.ndarray:
-            return tensor.contiguous().cpu().numpy()
-
+    def _finish(self, raw: dict[str, torch.Tensor], frames: torch.Tensor | None,
+                shape: tuple[int, int], heads: set[str]) -> dict[str, torch.Tensor]:
+        """One size group: ``raw`` rows and ``frames`` ``(b, H, W, 3)`` uint8 (needed for the
+        overlay views only) -> Prediction field name -> batched device tensor."""
+        out: dict[str, torch.Tensor] = {}
         if "depth" in heads:
-            pred.depth = host(up(raw["depth"][:, None])[0, 0])
+            out["depth"] = upsample(raw["depth"][:, None], shape)[:, 0]
         if "normals" in heads:
-            normals = F.normalize(up(raw["normals"]), dim=1).permute(0, 2, 3, 1)
-            pred.normals = host(normals[0])
+            out["normals"] = upsample_normals(raw["normals"], shape).permute(0, 2, 3, 1)
             if "normals_color" in heads:
-                pred.normals_color = host(colors.colorize_normals(normals)[0])
+                out["normals_color"] = colors.colorize_normals(out["normals"])
         if "segmentation" in heads:
-            logits = raw["segmentation"][index : index + 1]
-            labels = upsampled_argmax(logits, shape)
-            label_dtype = torch.uint8 if logits.shape[1] <= 256 else torch.int32
-            pred.labels = host(labels.to(label_dtype))
-            if label_dtype != torch.uint8:
-                pred.labels = pred.labels.astype(np.uint16)
-            confidence = torch.softmax(logits, dim=1).amax(dim=1, keepdim=True)
-            pred.confidence = host(up_one(confidence, shape)[0, 0])
+            labels = upsampled_argmax(raw["segmentation"], shape)
+            wide = raw["segmentation"].shape[1] > 256  # ids beyond uint8: uint16 on the host
+            out["labels"] = labels.to(torch.int32 if wide else torch.uint8)
             if "segmentation_color" in heads:
-                pred.segmentation_color = host(colors.colorize_labels(labels[None], self._palette)[0])
+                out["segmentation_color"] = colors.colorize_labels(labels, self._palette)
         if "heatmaps" in heads:
-            heatmaps = up(raw["heatmaps"])
-            pred.heatmaps = host(heatmaps[0].permute(1, 2, 0))
+            heatmaps = upsample(raw["heatmaps"], shape)
+            out["heatmaps"] = heatmaps.permute(0, 2, 3, 1)
             if "heatmaps_color" in heads:
-                pred.heatmaps_color = host(colors.overlay_heatmaps(image[None], heatmaps)[0])
+                out["heatmaps_color"] = colors.overlay_heatmaps(
+                    frames, heatmaps, palette=self._query_palette)
         if "features" in heads:
-            pred.features = host(raw["features"][index].float())
+            out["features"] = raw["features"].float()
             if "features_pca" in heads:
-                pca = up(raw["features_pca"])[0].permute(1, 2, 0)
-                pred.features_pca = host((pca * 255).round().clamp(0, 255).to(torch.uint8))
+                pca = upsample(raw["features_pca"], shape).permute(0, 2, 3, 1)
+                out["features_pca"] = (pca * 255).round().clamp(0, 255).to(torch.uint8)
         if "embedding" in heads:
-            pred.embedding = host(raw["embedding"][index])
+            out["embedding"] = raw["embedding"]
         if "zeroshot" in heads:
-            ids = zeroshot_ids(up(raw["zeroshot"])[0], self.config.zeroshot_threshold)
-            pred.zeroshot = host(ids)
+            scores = upsample(raw["zeroshot"], shape)
+            ids = torch.stack([zeroshot_ids(s, self.config.zeroshot_threshold) for s in scores])
+            out["zeroshot"] = ids
             if "zeroshot_color" in heads:
-                pred.zeroshot_color = host(colorize_zeroshot(image, ids, self._query_palette))
-        return pred
+                out["zeroshot_color"] = colorize_zeroshot(frames, ids, self._query_palette)
+        return out
+
+    def download(self, outputs: Sequence[DeviceOutputs],
+                 queries: tuple[str, ...] = ()) -> list[Prediction]:
+        """Copy every output tensor to the host with ONE synchronisation; one Prediction per
+        image (in ``indices`` order), each array a view of its group's batched host array.
+
+        On CUDA the copies go non-blocking into pinned host tensors (torch's caching host
+        allocator hands the same pinned blocks out again once the arrays are released), then
+        the stream is synchronised once. On the CPU the tensors already are host memory: no
+        copy beyond making them contiguous.
+        """
+        tensors = [t for group in outputs for t in group.tensors.values()]
+        if self.device.type == "cuda":
+            hosts = [torch.empty(t.shape, dtype=t.dtype, pin_memory=True) for t in tensors]
+            for host, tensor in zip(hosts, tensors):
+                host.copy_(tensor, non_blocking=True)
+            torch.cuda.current_stream(self.device).synchronize()
+        else:
+            hosts = [t.contiguous() for t in tensors]
+        self.stats.host_syncs += 1
+        arrays = iter([host.numpy() for host in hosts])
+        predictions: dict[int, Prediction] = {}
+        for group in outputs:
+            batch = {name: next(arrays) for name in group.tensors}
+            if "labels" in batch and batch["labels"].dtype != np.uint8:
+                batch["labels"] = batch["labels"].astype(np.uint16)
+            for row, index in enumerate(group.indices):
+                predictions[index] = Prediction(
+                    queries=queries, **{name: array[row] for name, array in batch.items()})
+        return [predictions[i] for i in sorted(predictions)]
 
     def warmup(self, shapes: Sequence[tuple[int, int]] = ((480, 640),), batch: int = 1,
                heads: Collection[str] = HEADS + tuple(VIEWS)) -> None:
@@ -499,7 +576,7 @@ class Engine:
         capture and allocator growth happen now (at configure), not on the first camera frame.
         Engine counters are restored afterwards. Heads this engine lacks are left out."""
         heads = [h for h in heads if VIEWS.get(h, h) in self.heads]
-        saved = EngineStats(self.stats.backbone_calls, self.stats.frames, dict(self.stats.head_calls))
+        saved = replace(self.stats, head_calls=dict(self.stats.head_calls))
         for height, width in shapes:
             images = [np.zeros((height, width, 3), np.uint8) + 127] * batch
             for _ in range(2):
