@@ -42,6 +42,9 @@ setup(
         "cluster": ["ray>=2.40"],
         # tips-ros convert --tokenizer: transformers' SentencePiece conversion reads the model
         "convert": ["sentencepiece", "protobuf"],
+        # tips-ros export (onnx, onnxscript) and backend onnxruntime (CPU provider); ~120 MB
+        # installed. GPU/Jetson: the onnxruntime-gpu build for the machine instead of onnxruntime.
+        "onnx": ["onnx>=1.17", "onnxruntime>=1.20", "onnxscript>=0.3"],
         "test": [
             "pytest",
             "hypothesis",
@@ -50,6 +53,7 @@ setup(
             "sentencepiece",  # test_convert.py, test_authors.py: the convert extra
             "protobuf",
             "pyyaml",
+            "onnx>=1.17", "onnxruntime>=1.20", "onnxscript>=0.3",  # test_onnx.py: the onnx extra
             "ray>=2.40",  # test_evaluate.py: tips-ros evaluate's Ray workers (wheel ~80 MB)
             "rosdep",  # test/test_rosdep.py: real rosdep against ../shared/rosdistro
             # test_colcon.py, test_launch.py: colcon run by this interpreter, so the installed
