@@ -3,7 +3,9 @@
 Off unless the variable is set. ``TIPS_ROS_FAULTS="oom@3,oom@4"`` makes the 3rd and 4th
 ``Engine.infer`` calls of the process raise a real ``torch.OutOfMemoryError`` before any work,
 so the node's recovery path (drop the frame, shrink the batch, report it) runs exactly as it
-would on a full GPU.
+would on a full GPU. ``kill@NAME`` makes the process SIGKILL itself when it starts the bag
+``NAME`` of ``tips-ros evaluate``, the first time only (a marker file remembers it across
+processes), so a worker really dies mid-run.
 
 ``delay@N=S`` makes the Nth call sleep ``S`` seconds before any work (a slow frame, e.g. to
 tear the node down while it is in flight).
@@ -12,9 +14,11 @@ tear the node down while it is in flight).
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
 import torch
 
@@ -29,6 +33,9 @@ class FaultInjector:
         self._oom_calls = {
             int(item.split("@", 1)[1]) for item in spec.split(",") if item.startswith("oom@")
         }
+        self._kill_names = {
+            item.split("@", 1)[1] for item in spec.split(",") if item.startswith("kill@")
+        }
         #: ``delay@N=S``: engine call N sleeps S seconds first (a frame slower than teardown)
         self._delays = {
             int(call): float(seconds) for call, seconds in (
@@ -37,6 +44,17 @@ class FaultInjector:
         }
         self._calls = 0
         self._lock = threading.Lock()
+
+    def before_bag(self, name: str, marker_dir: Path) -> None:
+        """Call when a bag starts; SIGKILLs this process at ``kill@name``, once per
+        ``marker_dir`` (the marker file is written first, so the retry runs)."""
+        if name not in self._kill_names:
+            return
+        marker = Path(marker_dir) / f".{ENV}-killed-{name.replace('/', '_')}"
+        if marker.exists():
+            return
+        marker.write_text("killed once\n")
+        os.kill(os.getpid(), signal.SIGKILL)
 
     def before_infer(self) -> None:
         """Call at the start of each engine call; sleeps or raises as planned for this call.

@@ -21,6 +21,8 @@ accumulator through JSON (``tips-ros evaluate`` merges the states of its per-bag
 
 from __future__ import annotations
 
+import base64
+import zlib
 from dataclasses import dataclass, field, fields
 from fractions import Fraction
 from typing import Any, ClassVar, TypeVar
@@ -90,8 +92,8 @@ class _Sums:
                 setattr(self, item.name, mine + theirs)
 
     def state(self) -> dict[str, Any]:
-        """JSON-safe state: ints as is, ``Fraction`` as ``"num/den"``, arrays as
-        ``{"size": n, "nonzero": [[index, count], ...]}``."""
+        """JSON-safe state: ints as is, ``Fraction`` as ``"num/den"``, integer arrays as
+        ``{"size": n, "int64_zlib_base64": ...}`` (little-endian int64, zlib, base64)."""
         return {item.name: _encode(getattr(self, item.name))
                 for item in fields(self)}  # type: ignore[arg-type]
 
@@ -109,9 +111,8 @@ def _encode(value: Any) -> Any:
     if isinstance(value, Fraction):
         return f"{value.numerator}/{value.denominator}"
     if isinstance(value, np.ndarray):
-        nonzero = np.flatnonzero(value)
-        return {"size": int(value.size),
-                "nonzero": [[int(i), int(value[i])] for i in nonzero]}
+        data = zlib.compress(value.astype("<i8").tobytes())
+        return {"size": int(value.size), "int64_zlib_base64": base64.b64encode(data).decode()}
     return list(value) if isinstance(value, list) else value
 
 
@@ -119,9 +120,10 @@ def _decode(value: Any, template: Any) -> Any:
     if isinstance(template, Fraction):
         return Fraction(value)
     if isinstance(template, np.ndarray):
-        array = np.zeros(value["size"], dtype=template.dtype)
-        for index, count in value["nonzero"]:
-            array[index] = count
+        data = zlib.decompress(base64.b64decode(value["int64_zlib_base64"]))
+        array = np.frombuffer(data, dtype="<i8").astype(template.dtype)
+        if array.size != value["size"]:
+            raise ValueError(f"state array has {array.size} values, expected {value['size']}")
         return array
     return list(value) if isinstance(template, list) else value
 

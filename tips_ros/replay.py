@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import cv2
 import numpy as np
@@ -300,6 +300,16 @@ class OutputBag:
 
 
 # ----------------------------------------------------------------------------- progress
+class FrameProgress(Protocol):
+    """Where a replay reports its frames (``Progress``, or ``tips-ros evaluate``'s own bar)."""
+
+    def update(self, frames: int, failed: int) -> None:
+        """Count ``frames`` more frames done; ``failed`` frames of this bag so far."""
+
+    def close(self) -> None:
+        """The bag is done."""
+
+
 class Progress:
     """Frame counter on stderr with fps and ETA (tqdm; silent when stderr is not a terminal)."""
 
@@ -339,12 +349,13 @@ class Replayer:
     """Runs one replay: read -> decode -> batch -> engine -> output bag + scorer."""
 
     def __init__(self, args: argparse.Namespace, engine: Engine, topics: Topics,
-                 heads: set[str], out: OutputBag, scorer: Scorer, total: int) -> None:
+                 heads: set[str], out: OutputBag, scorer: Scorer, total: int,
+                 progress: FrameProgress | None = None) -> None:
         self.args, self.engine, self.topics, self.heads = args, engine, topics, heads
         self.out, self.scorer, self.total = out, scorer, total
         self.state = ReplayState()
         self._batch: list[Frame] = []
-        self._progress = Progress(total)
+        self._progress = progress or Progress(total)
         self._preview_every = max(1, math.ceil(total / PREVIEW_ROWS)) if total else 1
 
     def run(self, reader: Any) -> None:
@@ -481,10 +492,15 @@ def build_report(args: argparse.Namespace, engine: Engine, topics: Topics | None
         "error": state.error,
         "model_load_s": load_s,
         "wall_s": wall_s,
+        "accumulated": {  # raw sums, merged exactly by tips-ros evaluate
+            "metrics": scorer.metrics.state() if scorer else None,
+            "latencies_ms": list(state.latencies_ms),
+            "processing_s": state.processing_s,
+        },
         "command": sys.argv,
         "versions": _versions(),
     }
-    return _json_safe(report)
+    return json_safe(report)
 
 
 def weights_kind(engine: Engine) -> str:
@@ -512,11 +528,12 @@ def _versions() -> dict[str, str]:
             "rosbags": getattr(rosbags, "__version__", "unknown"), "numpy": np.__version__}
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
+    """``value`` with non-finite floats as ``None`` and dict keys as strings (for JSON)."""
     if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
@@ -564,6 +581,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``tips-ros replay``."""
     parser.add_argument("bag", help="input rosbag2 directory (sqlite3 or mcap)")
     parser.add_argument("--output", required=True, help="output bag directory (must not exist)")
+    add_run_options(parser)
+    parser.add_argument("--pace", action="store_true",
+                        help="release frames at the recorded rate instead of full speed")
+    parser.add_argument("--report", help="write the JSON report here")
+    parser.add_argument("--preview", help="write a PNG grid of a few frames here")
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """Options of one bag's run (topics, model, heads, queries, batch, frame selection, output
+    storage, scoring), shared by ``tips-ros replay`` and ``tips-ros evaluate``."""
     parser.add_argument("--image-topic", help="Image or CompressedImage topic "
                         "(default: the bag's only image topic besides ground truth)")
     parser.add_argument("--camera-info-topic", help="CameraInfo topic "
@@ -588,16 +615,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-frames", type=_positive, default=None,
                         help="stop after this many input frames")
     parser.add_argument("--every", type=_positive, default=1, help="use every Nth frame")
-    parser.add_argument("--pace", action="store_true",
-                        help="release frames at the recorded rate instead of full speed")
     parser.add_argument("--prefix", default="/tips", help="output topic prefix (default /tips)")
     parser.add_argument("--storage", choices=sorted(STORAGES), default="mcap",
                         help="output bag storage")
     parser.add_argument("--median-scaling", action="store_true",
                         help="scale each predicted depth map by median(gt)/median(pred) "
                         "before scoring (off: metric depth is scored as is)")
-    parser.add_argument("--report", help="write the JSON report here")
-    parser.add_argument("--preview", help="write a PNG grid of a few frames here")
 
 
 def load_engine(args: argparse.Namespace) -> Engine:
@@ -631,10 +654,14 @@ def select_heads(args: argparse.Namespace) -> set[str]:
     return heads | {view for view, head in VIEWS.items() if head in heads}
 
 
-def replay(args: argparse.Namespace, engine: Engine, load_s: float = 0.0) -> dict[str, Any]:
+def replay(args: argparse.Namespace, engine: Engine, load_s: float = 0.0,
+           metrics: MetricsAccumulator | None = None,
+           progress: FrameProgress | None = None) -> dict[str, Any]:
     """Run a replay with a loaded ``engine``; returns the report (also written to ``--report``).
 
-    ``load_s`` (seconds spent loading the model) is recorded in the report.
+    ``load_s`` (seconds spent loading the model) is recorded in the report. ``metrics``, when
+    given, is scored into (e.g. one accumulator over several bags; the report then holds the
+    running totals); ``progress`` replaces the replay's own progress bar.
 
     The report is written and the output bag closed also when the bag turns out corrupt
     (``BagError``) or the run is interrupted (``KeyboardInterrupt``); both are re-raised.
@@ -646,13 +673,15 @@ def replay(args: argparse.Namespace, engine: Engine, load_s: float = 0.0) -> dic
         with open_bag(args.bag) as reader:
             topics = resolve_topics(reader, args)
             engine.set_queries(args.queries)
-            scorer = Scorer(list(topics.gt), MetricsAccumulator(
-                median_scaling=args.median_scaling, num_classes=len(engine.labels)))
-            total = _expected_frames(reader, topics.image, args)
+            if metrics is None:
+                metrics = MetricsAccumulator(median_scaling=args.median_scaling,
+                                             num_classes=len(engine.labels))
+            scorer = Scorer(list(topics.gt), metrics)
+            total = expected_frames(reader, topics.image, args)
             with BagWriter(args.output, storage=args.storage) as bag:
                 out = OutputBag(bag, args.prefix, output_topics(heads, bool(topics.camera_info)),
                                 engine.labels, engine.queries)
-                replayer = Replayer(args, engine, topics, heads, out, scorer, total)
+                replayer = Replayer(args, engine, topics, heads, out, scorer, total, progress)
                 state = replayer.state
                 replayer.run(reader)
     except KeyboardInterrupt:
@@ -674,7 +703,8 @@ def replay(args: argparse.Namespace, engine: Engine, load_s: float = 0.0) -> dic
     return report
 
 
-def _expected_frames(reader: Any, image_topic: str, args: argparse.Namespace) -> int:
+def expected_frames(reader: Any, image_topic: str, args: argparse.Namespace) -> int:
+    """Input frames a replay of ``reader`` will select (``--every``, ``--max-frames``)."""
     count = math.ceil(reader.topics[image_topic].msgcount / args.every)
     return min(count, args.max_frames) if args.max_frames else count
 
