@@ -45,6 +45,8 @@ setup(
         # tips-ros export (onnx, onnxscript) and backend onnxruntime (CPU provider); ~120 MB
         # installed. GPU/Jetson: the onnxruntime-gpu build for the machine instead of onnxruntime.
         "onnx": ["onnx>=1.17", "onnxruntime>=1.20", "onnxscript>=0.3"],
+        # tips-ros evaluate on Ray workers (one machine or a cluster); without it, in-process
+        "cluster": ["ray>=2.40"],
         "test": [
             "pytest",
             "hypothesis",
@@ -53,6 +55,7 @@ setup(
             "sentencepiece",  # test_convert.py, test_authors.py: the convert extra
             "protobuf",
             "pyyaml",
+            "ray>=2.40",  # test_evaluate.py: tips-ros evaluate's Ray workers (wheel ~80 MB)
             "onnx>=1.17", "onnxruntime>=1.20", "onnxscript>=0.3",  # test_onnx.py: the onnx extra
             "ray>=2.40",  # test_evaluate.py: tips-ros evaluate's Ray workers (wheel ~80 MB)
             "rosdep",  # test/test_rosdep.py: real rosdep against ../shared/rosdistro

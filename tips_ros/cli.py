@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("tips_ros.demo", "synthetic bag -> replay -> report and preview picture"),
     "bench": ("tips_ros.bench", "latency/throughput benchmark against the naive pipeline"),
     "convert": ("tips_ros.convert", "convert the TIPS authors' .npz/.zip checkpoints to HF format"),
+    "evaluate": ("tips_ros.evaluate", "replay many bags on Ray workers, one aggregate report"),
     "export": ("tips_ros.onnx_export", "export backbone + heads to ONNX (onnxruntime, TensorRT)"),
 }
 
