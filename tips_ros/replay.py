@@ -471,6 +471,8 @@ def build_report(args: argparse.Namespace, engine: Engine, topics: Topics | None
         "weights": weights_kind(engine),
         "device": str(engine.device),
         "precision": _precision_name(engine),
+        "backend": engine.config.backend,  # onnxruntime: the graph in onnx_model, not model
+        "onnx_model": engine.config.onnx_model or None,
         "batch": args.batch,
         "heads": sorted(heads),
         "queries": list(engine.queries),
