@@ -180,12 +180,13 @@ class BagWriter:
 
     def write_camera_info(self, topic: str, stamp_ns: int, frame_id: str, K: np.ndarray,
                           width: int, height: int, distortion_model: str = "plumb_bob",
-                          D: Sequence[float] = ()) -> None:
+                          D: Sequence[float] = (), R: np.ndarray | None = None,
+                          P: np.ndarray | None = None) -> None:
         """Write a ``sensor_msgs/CameraInfo`` for an undistorted-or-``D`` pinhole camera.
 
         ``K`` is the 3x3 intrinsic matrix in pixels (ROS convention: integer coordinates are
-        pixel centres); ``R`` is identity and ``P = [K | 0]``. With ``plumb_bob`` and no
-        ``D``, five zero coefficients are written.
+        pixel centres); ``R`` (3x3) defaults to identity and ``P`` (3x4) to ``[K | 0]``. With
+        ``plumb_bob`` and no ``D``, five zero coefficients are written.
         """
         types = self.typestore.types
         K = np.asarray(K, dtype=np.float64).reshape(3, 3)
@@ -200,8 +201,9 @@ class BagWriter:
             distortion_model=distortion_model,
             d=coefficients,
             k=K.reshape(9),
-            r=np.eye(3).reshape(9),
-            p=np.hstack([K, np.zeros((3, 1))]).reshape(12),
+            r=np.eye(3).reshape(9) if R is None else np.asarray(R, dtype=np.float64).reshape(9),
+            p=(np.hstack([K, np.zeros((3, 1))]) if P is None else
+               np.asarray(P, dtype=np.float64)).reshape(12),
             binning_x=0,
             binning_y=0,
             roi=types["sensor_msgs/msg/RegionOfInterest"](

@@ -9,16 +9,19 @@ message object, its ``array.array`` copy and the middleware's serialisation copy
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from sensor_msgs.msg import CameraInfo
 from std_msgs.msg import Header, String
 
 from tips_ros.cdr import serialize_image, serialize_point_cloud
 from tips_ros.diagnostics import Status
-from tips_ros.imaging import EncodedImage
-from tips_ros.outputs import PointCloud
+
+if TYPE_CHECKING:
+    from tips_ros.camera_info import CameraModel
+    from tips_ros.imaging import EncodedImage
+    from tips_ros.outputs import PointCloud
 
 
 def image_bytes(header: Header, encoded: EncodedImage) -> bytes:
@@ -26,28 +29,16 @@ def image_bytes(header: Header, encoded: EncodedImage) -> bytes:
     return serialize_image(header.stamp.sec, header.stamp.nanosec, header.frame_id, encoded)
 
 
-def camera_info_msg(source: CameraInfo, header: Header, k: np.ndarray, width: int, height: int) -> CameraInfo:
-    """``depth/camera_info``: the input CameraInfo rescaled to the depth image size.
-
-    ``k`` is the scaled 3x3 intrinsic matrix; P gets the same focal lengths and principal
-    point (the translation column scales with fx), distortion is copied.
-    """
+def camera_info_msg(header: Header, model: CameraModel) -> CameraInfo:
+    """``depth/camera_info`` with ``header`` from :func:`tips_ros.camera_info.depth_camera_info`."""
     msg = CameraInfo()
     msg.header = header
-    msg.width, msg.height = width, height
-    msg.distortion_model = source.distortion_model
-    msg.d = list(source.d)
-    msg.k = [float(v) for v in np.asarray(k).reshape(9)]
-    msg.r = list(source.r)
-    p = np.asarray(source.p, dtype=np.float64).reshape(3, 4).copy()
-    if p[0, 0] != 0 and source.k[0] != 0:
-        sx, sy = k[0, 0] / source.k[0], k[1, 1] / source.k[4]
-        p[0, :] *= sx
-        p[1, :] *= sy
-        p[0, 2], p[1, 2] = k[0, 2], k[1, 2]
-    else:
-        p[:, :3] = k
-    msg.p = [float(v) for v in p.reshape(12)]
+    msg.width, msg.height = model.width, model.height
+    msg.distortion_model = model.distortion_model
+    msg.d = list(model.d)
+    msg.k = [float(v) for v in model.k.reshape(9)]
+    msg.r = [float(v) for v in model.r.reshape(9)]
+    msg.p = [float(v) for v in model.p.reshape(12)]
     return msg
 
 

@@ -38,6 +38,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import String
 
 from tips_ros import messages, outputs
+from tips_ros.camera_info import depth_camera_info
 from tips_ros.diagnostics import ERROR, OK, WARN, InputStats, Status, Thresholds, input_status
 from tips_ros.engine import HEADS, VIEWS, Engine, Prediction
 from tips_ros.imaging import ImageDecodeError, decode_compressed, decode_image
@@ -446,17 +447,22 @@ class TipsNode(LifecycleNode):
         camera, header = frame.camera, frame.msg.header
         for topic, encoded in outputs.encode_prediction(pred, topics).items():
             camera.publishers[topic].publish(messages.image_bytes(header, encoded))
+        if camera.info is None or not topics & {outputs.CAMERA_INFO_TOPIC, outputs.POINTS_TOPIC}:
+            return
         height, width = frame.rgb.shape[:2]
-        if camera.info is not None and topics & {outputs.CAMERA_INFO_TOPIC, outputs.POINTS_TOPIC}:
-            info = camera.info
-            k = outputs.scale_intrinsics(np.asarray(info.k), (info.width or width, info.height or height),
-                                         (width, height))
-            if outputs.CAMERA_INFO_TOPIC in topics:
-                camera.publishers[outputs.CAMERA_INFO_TOPIC].publish(
-                    messages.camera_info_msg(info, header, k, width, height))
-            if outputs.POINTS_TOPIC in topics and pred.depth is not None:
-                cloud = outputs.point_cloud(pred.depth, k, frame.rgb, pred.labels)
-                camera.publishers[outputs.POINTS_TOPIC].publish(messages.point_cloud_bytes(header, cloud))
+        model = depth_camera_info(camera.info, width, height)
+        if model is None:
+            self.get_logger().warn(f"{camera.topic('camera_info')}: the camera is uncalibrated "
+                                   "(zero focal length): no depth/camera_info, no points",
+                                   throttle_duration_sec=LOG_THROTTLE_S)
+            return
+        if outputs.CAMERA_INFO_TOPIC in topics:
+            camera.publishers[outputs.CAMERA_INFO_TOPIC].publish(
+                messages.camera_info_msg(header, model))
+        if outputs.POINTS_TOPIC in topics and pred.depth is not None:
+            cloud = outputs.point_cloud(pred.depth, model.k, frame.rgb, pred.labels)
+            camera.publishers[outputs.POINTS_TOPIC].publish(
+                messages.point_cloud_bytes(header, cloud))
 
     def _publish_queries(self) -> None:
         if self.engine is None:

@@ -34,6 +34,7 @@ import numpy as np
 from tips_ros import __version__
 from tips_ros.arguments import query_list
 from tips_ros.bags import STORAGES, BagError, BagWriter, iter_messages, open_bag, require_topics
+from tips_ros.camera_info import depth_camera_info
 from tips_ros.errors import UsageError
 from tips_ros.imaging import ImageDecodeError, decode_compressed, decode_image
 from tips_ros.metrics import MetricsAccumulator
@@ -48,7 +49,6 @@ from tips_ros.outputs import (
     labels_json,
     point_cloud,
     queries_json,
-    scale_intrinsics,
     zeroshot_labels_json,
 )
 from tips_ros.prediction import ALL_HEADS, HEADS, VIEWS, Prediction
@@ -288,14 +288,17 @@ class OutputBag:
         self.frames += 1
 
     def _write_geometry(self, frame: Frame, pred: Prediction) -> None:
-        info = self.camera_info
+        """``depth/camera_info`` and ``points`` as the node builds them (nothing written for
+        an uncalibrated camera, as the node publishes nothing)."""
         height, width = pred.depth.shape
-        k = scale_intrinsics(np.asarray(info.k).reshape(3, 3), (info.width, info.height),
-                             (width, height))
+        model = depth_camera_info(self.camera_info, width, height)
+        if model is None:
+            return
         self.bag.write_camera_info(self.name(CAMERA_INFO_TOPIC), frame.stamp_ns, frame.frame_id,
-                                   k, width, height, info.distortion_model, info.d)
-        cloud = point_cloud(pred.depth, k, _resize(frame.rgb, (height, width), nearest=False),
-                            pred.labels)
+                                   model.k, width, height, model.distortion_model, model.d,
+                                   R=model.r, P=model.p)
+        cloud = point_cloud(pred.depth, model.k,
+                            _resize(frame.rgb, (height, width), nearest=False), pred.labels)
         self.bag.write_point_cloud(self.name(POINTS_TOPIC), frame.stamp_ns, frame.frame_id, cloud)
 
 

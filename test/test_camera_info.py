@@ -1,0 +1,138 @@
+"""``depth/camera_info``: one builder, so replay writes what the node publishes, also for a
+rectified stereo camera (R != I, P with a baseline) calibrated at another resolution."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rosbags.highlevel import AnyReader
+from sensor_msgs.msg import CameraInfo
+
+from ros_harness import NodeProcess, node_params, ros_env
+from tips_ros.bags import BagWriter
+from tips_ros.camera_info import depth_camera_info
+from tips_ros.engine import Engine, EngineConfig
+from tips_ros.imaging import encode_image
+from tips_ros.replay import add_arguments, replay
+
+WAIT_S = 180.0  # limit of every wait for an event (loaded CI machine)
+CALIBRATED = (1280, 960)  # calibration size; the stream is 640x480
+IMAGE = (640, 480)
+ANGLE = 0.02
+# the right camera of a rectified stereo pair: K with skew, R a small rotation, P with Tx
+K = np.array([[1000.0, 0.5, 640.5], [0.0, 1002.0, 470.25], [0.0, 0.0, 1.0]])
+R = np.array([[np.cos(ANGLE), 0.0, np.sin(ANGLE)], [0.0, 1.0, 0.0],
+              [-np.sin(ANGLE), 0.0, np.cos(ANGLE)]])
+P = np.array([[980.0, 0.0, 630.0, -980.0 * 0.12], [0.0, 980.0, 480.0, 0.0], [0.0, 0.0, 1.0, 0.0]])
+D = (-0.1, 0.02, 0.001, -0.002, 0.0)
+
+
+def info(width: int = CALIBRATED[0], height: int = CALIBRATED[1], k: np.ndarray = K):
+    return SimpleNamespace(width=width, height=height, distortion_model="plumb_bob", d=D,
+                           k=k.reshape(9), r=R.reshape(9), p=P.reshape(12))
+
+
+def expected(width: int, height: int, source: tuple[int, int] = CALIBRATED):
+    """K and P of a ``width x height`` image: S @ K, S @ P, with pixel centres at integers."""
+    sx, sy = width / source[0], height / source[1]
+    scale = np.array([[sx, 0.0, (sx - 1) / 2], [0.0, sy, (sy - 1) / 2], [0.0, 0.0, 1.0]])
+    return scale @ K, scale @ P
+
+
+def check(msg, width: int, height: int, source: tuple[int, int] = CALIBRATED) -> None:
+    k, p = expected(width, height, source)
+    assert (msg.width, msg.height, msg.distortion_model) == (width, height, "plumb_bob")
+    np.testing.assert_allclose(np.asarray(msg.k).reshape(3, 3), k, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(np.asarray(msg.p).reshape(3, 4), p, rtol=1e-12, atol=1e-9)
+    np.testing.assert_array_equal(np.asarray(msg.r).reshape(3, 3), R)
+    np.testing.assert_array_equal(np.asarray(msg.d), D)
+
+
+def test_scales_k_and_p_keeps_r_and_guards_unset_sizes():
+    check(depth_camera_info(info(), *IMAGE), *IMAGE)
+    check(depth_camera_info(info(), *CALIBRATED), *CALIBRATED)  # same size: unchanged
+    unset = depth_camera_info(info(0, 0), *IMAGE)  # calibration size unset: the image's
+    check(unset, *IMAGE, source=IMAGE)
+    assert depth_camera_info(info(k=np.zeros((3, 3))), *IMAGE) is None  # uncalibrated
+
+
+def write_bag(path: Path, width: int, height: int) -> None:
+    """Two 640x480 frames on /cam/image_raw, each after its /cam/camera_info (same stamp)."""
+    rgb = np.random.default_rng(0).integers(0, 256, (IMAGE[1], IMAGE[0], 3), dtype=np.uint8)
+    with BagWriter(path, storage="mcap") as bag:
+        types = bag.typestore.types
+        for index in range(2):
+            stamp = 1_000_000_000 * (index + 1)
+            msg = types["sensor_msgs/msg/CameraInfo"](
+                header=bag.header(stamp, "right_optical"), height=height, width=width,
+                distortion_model="plumb_bob", d=np.array(D), k=K.reshape(9), r=R.reshape(9),
+                p=P.reshape(12), binning_x=0, binning_y=0,
+                roi=types["sensor_msgs/msg/RegionOfInterest"](
+                    x_offset=0, y_offset=0, height=0, width=0, do_rectify=False))
+            bag.write("/cam/camera_info", "sensor_msgs/msg/CameraInfo", stamp, msg)
+            bag.write_image("/cam/image_raw", stamp, "right_optical", encode_image(rgb, "rgb8"))
+
+
+def replayed_camera_info(tmp_path: Path, engine: Engine, width: int, height: int) -> list:
+    write_bag(tmp_path / f"in{width}", width, height)
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    output = tmp_path / f"out{width}"
+    replay(parser.parse_args([str(tmp_path / f"in{width}"), "--output", str(output),
+                              "--heads", "depth"]), engine)
+    with AnyReader([output]) as reader:
+        connections = [c for c in reader.connections if c.topic == "/tips/depth/camera_info"]
+        return [reader.deserialize(raw, c.msgtype)
+                for c, _, raw in reader.messages(connections=connections)]
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_models: tuple[Path, Path]) -> Engine:
+    dpt, text = tiny_models
+    return Engine(EngineConfig(model=str(dpt), text_model=str(text), device="cpu",
+                               precision="fp32"))
+
+
+def test_replay_writes_what_the_node_publishes(tmp_path, engine, tiny_models, listener):
+    replayed = replayed_camera_info(tmp_path, engine, *CALIBRATED)
+    assert len(replayed) == 2
+    for msg in replayed:
+        check(msg, *IMAGE)
+    unset = replayed_camera_info(tmp_path, engine, 0, 0)  # no division by a zero width
+    assert len(unset) == 2
+    check(unset[0], *IMAGE, source=IMAGE)
+
+    listener.subscribe(CameraInfo, "/ci/depth/camera_info")
+    publisher = listener.node.create_publisher(
+        CameraInfo, "/ci/camera_info", QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
+    message = CameraInfo(width=CALIBRATED[0], height=CALIBRATED[1], distortion_model="plumb_bob",
+                         d=list(D), k=K.reshape(9).tolist(), r=R.reshape(9).tolist(),
+                         p=P.reshape(12).tolist())
+    camera = subprocess.Popen(
+        [sys.executable, "-m", "tips_ros.camera_sim", "--topic", "/ci/image", "--frames", "100000",
+         "--rate", "4", "--width", str(IMAGE[0]), "--height", str(IMAGE[1])],
+        env=ros_env(), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        with NodeProcess(node_params(tiny_models, warmup=False),
+                         ros_args=["-r", "__ns:=/ci"]) as node:
+            def received() -> bool:
+                publisher.publish(message)  # until the node has it (no fixed wait for discovery)
+                return bool(listener.get("/ci/depth/camera_info"))
+
+            assert listener.wait_for(received, WAIT_S), node.log()
+            published = listener.get("/ci/depth/camera_info")[-1]
+    finally:
+        camera.kill()
+        camera.wait()
+    check(published, *IMAGE)
+    for field in ("k", "r", "p", "d"):
+        np.testing.assert_array_equal(np.asarray(getattr(published, field)),
+                                      np.asarray(getattr(replayed[0], field)), err_msg=field)
+    assert (published.width, published.height) == (replayed[0].width, replayed[0].height)
