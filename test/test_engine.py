@@ -41,8 +41,10 @@ def reference_outputs(reference, pixels: torch.Tensor, shape: tuple[int, int]) -
     cos = torch.einsum("bnd,qd->bqn", patches, F.normalize(text, dim=-1)).reshape(-1, len(QUERIES), *grid)
     return {
         "depth": F.interpolate(out.predicted_depth[:, None], **up)[:, 0],
-        # published normals are outward: the negative of the released head's output
-        "normals": F.normalize(F.interpolate(-F.normalize(out.normals, dim=1), **up), dim=1).permute(0, 2, 3, 1),
+        # published normals are outward (the negative of the released head's output),
+        # upsampled as the authors do: normalise, bicubic, normalise
+        "normals": F.normalize(F.interpolate(-F.normalize(out.normals, dim=1), size=shape, mode="bicubic",
+                                             align_corners=False), dim=1).permute(0, 2, 3, 1),
         "labels": F.interpolate(out.segmentation_logits, **up).argmax(dim=1),
         "heatmaps": F.interpolate(cos, **up).permute(0, 2, 3, 1),
     }

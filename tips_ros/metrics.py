@@ -204,7 +204,9 @@ class NormalAccumulator(_Sums):
     """Sums angular error statistics of surface normals over frames.
 
     Per pixel, the error is ``angle = degrees(arccos(clip(dot(p, g), -1, 1)))`` between the
-    prediction and ground truth, both normalised to unit length first. Pixels count when
+    prediction and ground truth, both normalised to unit length first and both in one sign
+    convention (replay: the published outward normals against outward ground truth, such as
+    :mod:`tips_ros.synthetic`'s). Pixels count when
     ``valid`` is true and both vectors are finite and non-zero. Reported:
     ``mean_deg``, ``median_deg`` and the fractions (0..1) ``within_11_25``, ``within_22_5``,
     ``within_30`` of pixels with ``angle < threshold``. The mean and fractions are exact; the

@@ -15,7 +15,8 @@ Frames and conventions:
   through pixel ``(u, v)`` is ``((u - cx) / fx, (v - cy) / fy, 1)`` in the optical frame.
 - ``depth`` is the z coordinate of the hit point in the optical frame (REP 118), not the ray
   length, so ``X = (u - cx) / fx * depth``, ``Y = (v - cy) / fy * depth``, ``Z = depth``.
-- ``normals`` are unit vectors in the optical frame facing the camera (``n . ray < 0``).
+- ``normals`` are outward unit normals in the optical frame: out of the surface, towards the
+  camera (``n . ray < 0``), the convention the node publishes (docs/models.md).
 """
 
 from __future__ import annotations
