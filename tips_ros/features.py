@@ -34,7 +34,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from tips_ros.prediction import ZEROSHOT_TEMPLATES  # re-exported: defined without torch
+from tips_ros.prediction import ZEROSHOT_TEMPLATES  # noqa: F401 (re-exported; no torch there)
 
 #: ``zeroshot`` id of a pixel whose best query similarity is below the threshold (or no query).
 NO_QUERY = 255

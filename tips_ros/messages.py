@@ -30,7 +30,8 @@ def image_bytes(header: Header, encoded: EncodedImage) -> bytes:
 
 
 def camera_info_msg(header: Header, model: CameraModel) -> CameraInfo:
-    """``depth/camera_info`` with ``header`` from :func:`tips_ros.camera_info.depth_camera_info`."""
+    """``depth/camera_info`` with ``header``; ``model`` from
+    :func:`tips_ros.camera_info.depth_camera_info`."""
     msg = CameraInfo()
     msg.header = header
     msg.width, msg.height = model.width, model.height

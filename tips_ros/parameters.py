@@ -262,7 +262,8 @@ def readme_table() -> str:
         if limits:
             meaning += f" [{limits[0]}..{limits[1]}]"
         when = "runtime" if spec.runtime else "configure"
-        rows.append(f"| `{spec.name}` | {_readme_default(spec.default)} | {when} | {meaning} |\n")
+        default = _readme_default(spec.default)
+        rows.append(f"| `{spec.name}` | {default} | {when} | {meaning} |\n")
     return README_HEADER + "".join(rows)
 
 
