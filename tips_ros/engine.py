@@ -20,7 +20,7 @@ Units and frames: depth is metres along the camera's optical axis (the DPT head'
 value over bins between ``min_depth`` and ``max_depth``, 0.001..10 m for the released model);
 normals are outward unit normals in the camera optical frame (x right, y down, z forward; a
 floor seen by a level camera has y < 0; the released head predicts their negative, flipped once
-in :meth:`Engine._run_heads`); class ids
+in :meth:`Engine.run_heads`); class ids
 index the model's label list (ADE20K-150 for the released model); heatmaps are cosine
 similarities in [-1, 1] (or softmax probabilities across queries in ``softmax`` mode).
 
