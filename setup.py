@@ -21,7 +21,8 @@ setup(
         "setuptools",
         "numpy>=1.24",
         "opencv-python-headless>=4.8",
-        "torch>=2.4",
+        # minimum versions: tips_ros/requirements.py MINIMUM_VERSIONS (checked at model load)
+        "torch>=2.6",
         "transformers>=5.17",
         "safetensors",
         "tokenizers",
@@ -45,8 +46,6 @@ setup(
         # tips-ros export (onnx, onnxscript) and backend onnxruntime (CPU provider); ~120 MB
         # installed. GPU/Jetson: the onnxruntime-gpu build for the machine instead of onnxruntime.
         "onnx": ["onnx>=1.17", "onnxruntime>=1.20", "onnxscript>=0.3"],
-        # tips-ros evaluate on Ray workers (one machine or a cluster); without it, in-process
-        "cluster": ["ray>=2.40"],
         "test": [
             "pytest",
             "hypothesis",
@@ -55,7 +54,6 @@ setup(
             "sentencepiece",  # test_convert.py, test_authors.py: the convert extra
             "protobuf",
             "pyyaml",
-            "ray>=2.40",  # test_evaluate.py: tips-ros evaluate's Ray workers (wheel ~80 MB)
             "onnx>=1.17", "onnxruntime>=1.20", "onnxscript>=0.3",  # test_onnx.py: the onnx extra
             "ray>=2.40",  # test_evaluate.py: tips-ros evaluate's Ray workers (wheel ~80 MB)
             "rosdep",  # test/test_rosdep.py: real rosdep against ../shared/rosdistro

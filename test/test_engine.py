@@ -236,7 +236,7 @@ def test_missing_model_is_one_clear_sentence(tiny_models, model, expected):
 def test_cuda_requested_without_cuda_fails_clearly(tiny_models):
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")  # CI and dev machines have none
-    with pytest.raises(ModelLoadError, match="CUDA is not available"):
+    with pytest.raises(ModelLoadError, match="is a CPU-only build; install a CUDA build"):
         Engine(EngineConfig(model=str(tiny_models[0]), text_model=str(tiny_models[1]), device="cuda"))
 
 

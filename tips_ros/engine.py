@@ -34,11 +34,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from transformers import Tipsv2DptForDensePrediction
 
 from tips_ros import colors
 from tips_ros.ade20k import label_palette
@@ -51,7 +51,11 @@ from tips_ros.loading import ModelLoadError, load_pretrained
 from tips_ros.prediction import (  # re-exported: defined without torch
     ALL_HEADS, BACKENDS, FEATURE_HEADS, HEADS, HEATMAP_MODES, PRECISION_NAMES, VIEWS, Prediction,
 )
+from tips_ros.requirements import check_device, check_versions
 from tips_ros.text import TextEncoder
+
+if TYPE_CHECKING:  # imported where the model loads, after the version check
+    from transformers import Tipsv2DptForDensePrediction
 
 #: Model precisions by name (PRECISION_NAMES) -> torch dtypes.
 PRECISIONS = dict(zip(PRECISION_NAMES, (torch.float32, torch.bfloat16, torch.float16)))
@@ -186,18 +190,13 @@ def _rows(tensor: torch.Tensor, positions: list[int]) -> torch.Tensor:
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` -> first CUDA device if available, else CPU. ``cuda`` without CUDA raises."""
+    """``auto`` -> first CUDA device if available, else CPU. An unusable ``cuda``/``cuda:N``
+    (CPU-only torch, no GPU, no such index) raises RequirementError with the fix."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ModelLoadError(f"device '{name}' requested but CUDA is not available")
-        device = torch.device(name)
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ModelLoadError(
-                f"device '{name}' requested but only {torch.cuda.device_count()} CUDA device(s) exist"
-            )
-        return device
+        check_device(name)
+        return torch.device(name)
     if name == "cpu":
         return torch.device("cpu")
     raise ModelLoadError(f"unknown device '{name}'; use auto, cpu, cuda or cuda:N")
@@ -238,6 +237,7 @@ class Engine:
     """
 
     def __init__(self, config: EngineConfig) -> None:
+        check_versions()  # torch/transformers too old: one sentence with the fix, nothing loaded
         if config.input_size % 14 or config.input_size < 14:
             raise ModelLoadError(f"input_size {config.input_size} is not a positive multiple of 14")
         if config.heatmap_mode not in HEATMAP_MODES:
@@ -257,6 +257,8 @@ class Engine:
             spec = self.onnx.spec
         else:
             self.dtype = resolve_dtype(config.precision, self.device)
+            from transformers import Tipsv2DptForDensePrediction
+
             self.model = load_pretrained(
                 Tipsv2DptForDensePrediction, config.model, allow_pickle=config.allow_pickle
             )

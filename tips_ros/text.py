@@ -12,7 +12,6 @@ from collections import OrderedDict
 from collections.abc import Sequence
 
 import torch
-from transformers import Tipsv2TextModel, Tipsv2Tokenizer
 
 from tips_ros.loading import load_pretrained
 
@@ -31,6 +30,8 @@ class TextEncoder:
         allow_pickle: bool = False,
         cache_size: int = 16,
     ) -> None:
+        from transformers import Tipsv2TextModel, Tipsv2Tokenizer  # after the version check
+
         self.ref = ref
         self.device = device
         self.tokenizer = load_pretrained(Tipsv2Tokenizer, ref)
