@@ -280,8 +280,20 @@ def lifecycle_state(listener: Listener, node_name: str) -> str:
 
 
 def wait_active(listener: Listener, node_name: str, node: NodeProcess) -> None:
-    """Wait until the remote lifecycle node is active (model loaded, subscriptions made)."""
-    assert listener.wait_for(lambda: lifecycle_state(listener, node_name) == "active"), node.log()
+    """Wait until tips_node ``node_name`` (fully qualified) is active: model loaded,
+    subscriptions made. Seen on its /diagnostics engine status, not through the get_state
+    service: on a loaded machine the server may not yet have discovered the client's reply
+    reader, and then the reply is lost and the node logs "failed to send response"."""
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    if "/diagnostics" not in listener._subscriptions:
+        listener.subscribe(DiagnosticArray, "/diagnostics")
+
+    def active() -> bool:
+        values = diagnostic_values(listener, f"{node_name}: engine")
+        return "backbone_calls" in values and values["_message"] != "inactive"
+
+    assert listener.wait_for(active), node.log()
 
 
 def input_idle(listener: Listener, status_suffix: str) -> bool:

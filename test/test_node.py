@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
-import time
+from pathlib import Path
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
@@ -13,7 +13,9 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import String
 
-from ros_harness import NodeProcess, diagnostic_values, lifecycle_state, node_params, start_publisher
+from ros_harness import (
+    NodeProcess, diagnostic_values, input_idle, node_params, start_publisher, wait_active,
+)
 from tips_ros.outputs import ALL_TOPICS
 
 BEST_EFFORT = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
@@ -26,11 +28,6 @@ def model_params(tiny_models, **extra):
     return node_params(tiny_models, **extra)
 
 
-def sent_stamps(proc) -> set[int]:
-    out, _ = proc.communicate(timeout=120)
-    return {int(line.split()[1]) for line in out.splitlines() if line.startswith("sent ")}
-
-
 def stamp_ns(msg) -> int:
     return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
 
@@ -39,9 +36,10 @@ def test_depth_from_a_reliable_640x480_camera(tiny_models, listener):
     listener.clear()
     listener.subscribe(Image, "/cam0/depth")
     with NodeProcess(model_params(tiny_models), remaps={"image": "/cam0/image", "depth": "/cam0/depth"}) as node:
-        pub = start_publisher("--topic", "/cam0/image", "--frames", "24", "--rate", "4", "--frame-id", "cam0_optical")
-        sent = sent_stamps(pub)
-        assert listener.wait_for(lambda: len(listener.get("/cam0/depth")) >= 3, 30), node.log()
+        with start_publisher("--topic", "/cam0/image", "--frames", "0", "--rate", "4",
+                             "--frame-id", "cam0_optical") as pub:
+            assert listener.wait_for(lambda: len(listener.get("/cam0/depth")) >= 3), node.log()
+            sent = pub.stop()
         depth = listener.get("/cam0/depth")
         assert node.alive()
     for msg in depth:
@@ -59,24 +57,25 @@ def test_every_output_reaches_best_effort_subscribers(tiny_models, listener):
         listener.subscribe(TYPES.get(topic, Image), f"/cam1/{topic}", qos)
     params = model_params(tiny_models, publish_points=True, text_queries=["floor", "wall", "a red box"])
     with NodeProcess(params, ros_args=["-r", "__ns:=/cam1"]) as node:
-        pub = start_publisher("--topic", "/cam1/image", "--frames", "16", "--rate", "3", "--info")
-        sent = sent_stamps(pub)
-        assert listener.wait_for(lambda: all(listener.get(f"/cam1/{t}") for t in ALL_TOPICS), 30), (
-            [t for t in ALL_TOPICS if not listener.get(f"/cam1/{t}")], node.log())
-        time.sleep(1.0)
-    depth_stamps = {stamp_ns(m) for m in listener.get("/cam1/depth")}
+        with start_publisher("--topic", "/cam1/image", "--frames", "0", "--rate", "3", "--info") as pub:
+            assert listener.wait_for(lambda: all(listener.get(f"/cam1/{t}") for t in ALL_TOPICS)
+                                     and len(listener.get("/cam1/depth")) >= 3), (
+                [t for t in ALL_TOPICS if not listener.get(f"/cam1/{t}")], node.log())
+            sent = pub.stop()
+        # the node has taken every frame and the outputs of the last one have arrived
+        assert listener.wait_for(lambda: input_idle(listener, "/cam1/tips_node: input")), node.log()
+        assert listener.wait_for(lambda: not incomplete(streams(listener, "/cam1"))), (
+            incomplete(streams(listener, "/cam1")))
+    by_topic = streams(listener, "/cam1")
+    depth_stamps = {stamp_ns(m) for m in by_topic["depth"]}
     assert depth_stamps <= sent and len(depth_stamps) >= 3
-    by_topic = {t: listener.get(f"/cam1/{t}") for t in ALL_TOPICS}
     for topic, msgs in by_topic.items():
         if topic in ("segmentation/labels", "heatmaps/queries"):
             continue
         assert {stamp_ns(m) for m in msgs} <= sent, topic
         assert all(m.header.frame_id == "camera_optical_frame" for m in msgs), topic
     # every processed frame (one with a depth image) has each stream output, same stamps
-    for topic in ("normals", "normals/color", "segmentation", "segmentation/color", "heatmaps",
-                  "heatmaps/color", "depth/camera_info", "points"):
-        missing = depth_stamps - {stamp_ns(m) for m in by_topic[topic]}
-        assert len(missing) <= 1, f"{topic} missing for {len(missing)} processed frames"
+    assert not incomplete(by_topic), incomplete(by_topic)
     normals = by_topic["normals"][-1]
     assert normals.encoding == "32FC3"
     n = np.frombuffer(normals.data, "<f4").reshape(-1, 3)
@@ -96,56 +95,81 @@ def test_every_output_reaches_best_effort_subscribers(tiny_models, listener):
     assert cloud.width * cloud.height == valid and [f.name for f in cloud.fields] == ["x", "y", "z", "rgb", "label"]
 
 
+def streams(listener, ns: str) -> dict[str, list]:
+    """The messages received so far on each of the node's output topics under ``ns``."""
+    return {t: listener.get(f"{ns}/{t}") for t in ALL_TOPICS}
+
+
+def incomplete(by_topic: dict[str, list]) -> dict[str, int]:
+    """Stream topics missing their message for more than one frame that has a depth image
+    (one may be missing: the node was stopped between that frame's publishes): topic -> count."""
+    depth = {stamp_ns(m) for m in by_topic["depth"]}
+    missing = {t: len(depth - {stamp_ns(m) for m in by_topic[t]}) for t in (
+        "normals", "normals/color", "segmentation", "segmentation/color", "heatmaps",
+        "heatmaps/color", "depth/camera_info", "points")}
+    return {t: n for t, n in missing.items() if n > 1}
+
+
 def test_only_subscribed_heads_run(tiny_models, listener):
     listener.clear()
     listener.subscribe(Image, "/cam2/depth")
     listener.subscribe(DiagnosticArray, "/diagnostics")
-    with NodeProcess(model_params(tiny_models), ros_args=["-r", "__ns:=/cam2"]) as node:
-        pub = start_publisher("--topic", "/cam2/image", "--frames", "60", "--rate", "4")
-        assert listener.wait_for(lambda: len(listener.get("/cam2/depth")) >= 3, 30), node.log()
-        assert listener.wait_for(
-            lambda: int(diagnostic_values(listener, "tips_node: engine").get("head_calls.depth", 0)) >= 3, 10)
-        values = diagnostic_values(listener, "tips_node: engine")
-        inputs = diagnostic_values(listener, "/cam2/tips_node: input")
+    engine = lambda: diagnostic_values(listener, "/cam2/tips_node: engine")  # noqa: E731
+    inputs = lambda: diagnostic_values(listener, "/cam2/tips_node: input")  # noqa: E731
+    with NodeProcess(model_params(tiny_models), ros_args=["-r", "__ns:=/cam2"]) as node, \
+            start_publisher("--topic", "/cam2/image", "--frames", "0", "--rate", "4"):
+        assert listener.wait_for(lambda: len(listener.get("/cam2/depth")) >= 3), node.log()
+        assert listener.wait_for(lambda: int(engine().get("head_calls.depth", 0)) >= 3)
+        assert listener.wait_for(lambda: inputs().get("ros_side_p50_ms", "n/a") != "n/a")
+        values = engine()
         assert [values[f"head_calls.{h}"] for h in ("normals", "segmentation", "heatmaps")] == ["0", "0", "0"]
-        # the node reports its own ROS-side cost (decode + message building + publish) and engine time
-        assert 0 < float(inputs["ros_side_p50_ms"]) < 1000 and 0 < float(inputs["engine_p50_ms"]) < 10_000
+        # the node reports its own ROS-side cost (decode + message building + publish) and engine
+        # time in ms: positive, and below a minute (a unit mix-up, not a speed limit)
+        assert 0 < float(inputs()["ros_side_p50_ms"]) < 60_000
+        assert 0 < float(inputs()["engine_p50_ms"]) < 60_000
         # the last subscriber leaves: frames keep arriving but the engine stops running
         listener.unsubscribe("/cam2/depth")
-        assert listener.wait_for(lambda: int(diagnostic_values(listener, "/cam2/tips_node: input").get(
-            "frames_without_subscribers", 0)) >= 4, 20), node.log()
-        idle_calls = diagnostic_values(listener, "tips_node: engine")["head_calls.depth"]
-        received = int(diagnostic_values(listener, "/cam2/tips_node: input")["frames_received"])
-        assert listener.wait_for(lambda: int(diagnostic_values(listener, "/cam2/tips_node: input")[
-            "frames_received"]) >= received + 4, 10)
-        assert diagnostic_values(listener, "tips_node: engine")["head_calls.depth"] == idle_calls
-        sent_stamps(pub)
+        assert listener.wait_for(lambda: int(inputs().get("frames_without_subscribers", 0)) >= 4), node.log()
+        idle_calls = engine()["head_calls.depth"]
+        received = int(inputs()["frames_received"])
+        assert listener.wait_for(lambda: int(inputs()["frames_received"]) >= received + 4)
+        assert engine()["head_calls.depth"] == idle_calls
 
 
-def test_a_signal_while_the_node_is_still_importing_is_a_clean_exit(tiny_models):
+def catches(pid: int, sig: int) -> bool:
+    """Whether process ``pid`` has a handler installed for ``sig`` (SigCgt in /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+    return False
+
+
+def test_a_signal_while_the_node_is_still_importing_is_a_clean_exit(tiny_models, listener):
     """`ros2 launch` stopped right after it started the node: SIGINT or SIGTERM arrives while
-    torch and transformers are still being imported; exit 0, no traceback."""
+    torch and transformers are still being imported; exit 0, no traceback. The signal is sent
+    as soon as the process handles SIGTERM (tips_ros.startup's handlers, installed before the
+    imports), however long the interpreter took to get there."""
     for sig in (signal.SIGINT, signal.SIGTERM):
         with NodeProcess(model_params(tiny_models), ros_args=["-r", "__ns:=/early"]) as node:
-            time.sleep(0.5)
+            assert listener.wait_for(lambda: not node.alive() or catches(node.proc.pid, signal.SIGTERM))
             code, _ = node.stop(sig)
         assert code == 0 and "Traceback" not in node.log(), (sig, code, node.log())
 
 
 def test_sigint_and_sigterm_exit_cleanly(tiny_models, listener):
-    """Stopped while it streams (worker publishing, diagnostics every 0.1 s): exit 0 within 3 s
-    and nothing logged as an error, although the signal shuts the context down under them."""
+    """Stopped while it streams (worker publishing, diagnostics every 0.1 s): exit 0 on its own
+    (not killed after the harness's limit) and nothing logged as an error, although the signal
+    shuts the context down under them."""
     listener.subscribe(Image, "/sig/depth")
     for sig in (signal.SIGINT, signal.SIGTERM):
         listener.clear()
         with NodeProcess(model_params(tiny_models, diagnostics_period=0.1, compute_all=True),
                          ros_args=["-r", "__ns:=/sig"]) as node:
-            assert listener.wait_for(lambda: lifecycle_state(listener, "/sig/tips_node") == "active", 60), node.log()
-            pub = start_publisher("--topic", "/sig/image", "--frames", "100", "--rate", "20",
-                                  "--width", "160", "--height", "120")
-            assert listener.wait_for(lambda: len(listener.get("/sig/depth")) >= 3, 30), node.log()
-            code, seconds = node.stop(sig)
-            pub.kill()
+            wait_active(listener, "/sig/tips_node", node)
+            with start_publisher("--topic", "/sig/image", "--frames", "0", "--rate", "20",
+                                 "--width", "160", "--height", "120"):
+                assert listener.wait_for(lambda: len(listener.get("/sig/depth")) >= 3), node.log()
+                code, seconds = node.stop(sig)
         log = node.log()
-        assert code == 0 and seconds < 3.0, (sig, code, seconds, log)
+        assert code == 0, (sig, code, seconds, log)
         assert "ERROR" not in log and "Traceback" not in log and "failed" not in log, (sig, log)

@@ -13,6 +13,7 @@ import json
 import os
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -25,7 +26,10 @@ from rclpy.serialization import serialize_message
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
 
-from ros_harness import Listener, NodeProcess, change_state, node_params, diagnostic_values, lifecycle_state, set_parameter
+from ros_harness import (
+    WAIT_S, Listener, NodeProcess, change_state, node_params, diagnostic_values, lifecycle_state,
+    set_parameter,
+)
 from tips_ros.imaging import SUPPORTED_ENCODINGS, pixel_size
 
 W, H = 64, 48
@@ -80,19 +84,25 @@ class Driver:
         self.stamps = Stamper()
 
     def wait_connected(self, node: NodeProcess) -> None:
-        assert self.listener.wait_for(lambda: self.pub.get_subscription_count() > 0, 30), node.log()
+        assert self.listener.wait_for(lambda: self.pub.get_subscription_count() > 0), node.log()
 
     def depth_stamps(self) -> set[int]:
         return {m.header.stamp.sec for m in self.listener.get(f"{self.ns}/depth")}
 
-    def send(self, msg, settle: float = 0.3) -> None:
+    def send(self, node: NodeProcess, msg, counted: Callable[[], bool]) -> None:
+        """Publish ``msg`` and wait until ``counted()`` (the node's diagnostics show it was
+        handled): a frame sent earlier would replace it in the node's keep-latest slot."""
         self.pub.publish(msg)
-        time.sleep(settle)  # let the worker take it before the next frame replaces it
+        assert self.listener.wait_for(counted), node.log()[-3000:]
+
+    def reject(self, node: NodeProcess, msg, expected: Counter) -> None:
+        """Send a bad frame; wait until the node's rejection counts reach ``expected``."""
+        self.send(node, msg, lambda: rejected_counts(self.listener, self.ns) == expected)
 
     def good_frame_processed(self, node: NodeProcess, good) -> None:
         stamp = good.header.stamp.sec
         self.pub.publish(good)
-        assert self.listener.wait_for(lambda: stamp in self.depth_stamps(), 15), node.log()[-3000:]
+        assert self.listener.wait_for(lambda: stamp in self.depth_stamps()), node.log()[-3000:]
         assert node.alive()
 
 
@@ -141,17 +151,16 @@ def test_malformed_and_unusual_raw_images(tiny_models, listener):
             if reason is None:
                 driver.good_frame_processed(node, msg)
             else:
-                driver.send(msg)
                 expected[reason] += 1
+                driver.reject(node, msg, expected)
                 driver.good_frame_processed(node, image(s.next()))
         # stamps going backwards are processed (and noted)
         driver.good_frame_processed(node, image(5))
         # a junk serialized message straight onto the topic
-        driver.send(b"\x00\x01\x00\x00" + os.urandom(40))
         expected["malformed_message"] += 1
+        driver.reject(node, b"\x00\x01\x00\x00" + os.urandom(40), expected)
         driver.good_frame_processed(node, image(s.next()))
-        assert listener.wait_for(lambda: rejected_counts(listener, ns) == expected, 5), (
-            rejected_counts(listener, ns), expected)
+        assert rejected_counts(listener, ns) == expected
         values = diagnostic_values(listener, f"{ns}/tips_node: input")
         assert int(values["noted.stamp_backwards"]) >= 1 and int(values["noted.empty_frame_id"]) >= 1
         assert node.alive()
@@ -186,11 +195,10 @@ def test_malformed_compressed_images(tiny_models, listener):
         driver.good_frame_processed(node, compressed(s.next(), good))
         driver.good_frame_processed(node, compressed(s.next(), png16(), "png"))
         bad = [b"", b"not an image at all", good[: len(good) // 2], os.urandom(500), png16()[:60]]
-        for data in bad:
-            driver.send(compressed(s.next(), data))
+        for count, data in enumerate(bad, 1):
+            driver.reject(node, compressed(s.next(), data), Counter(decode_failed=count))
             driver.good_frame_processed(node, compressed(s.next(), good))
-        assert listener.wait_for(lambda: rejected_counts(listener, ns) == Counter(decode_failed=len(bad)), 5), (
-            rejected_counts(listener, ns))
+        assert rejected_counts(listener, ns) == Counter(decode_failed=len(bad))
 
 
 def raw_string(data: bytes) -> bytes:
@@ -214,15 +222,15 @@ def test_query_abuse_keeps_previous_queries(tiny_models, listener):
             "malformed_json": serialize_message(String(data='["floor", ')),
             "empty_query": serialize_message(String(data="floor, , wall")),
         }
+        engine = lambda: diagnostic_values(listener, f"{ns}/tips_node: engine")  # noqa: E731
         for reason, payload in bad.items():
             queries.publish(payload)
-            time.sleep(0.3)
+            assert listener.wait_for(lambda: engine().get(f"queries_rejected.{reason}") == "1"), (
+                reason, engine())
             driver.good_frame_processed(node, image(driver.stamps.next()))
             heat = listener.get(f"{ns}/heatmaps")[-1]
             assert heat.encoding == "32FC2", reason  # still the two startup queries
-        values = diagnostic_values(listener, f"{ns}/tips_node: engine")
-        assert listener.wait_for(lambda: all(
-            diagnostic_values(listener, f"{ns}/tips_node: engine").get(f"queries_rejected.{r}") == "1" for r in bad), 5), values
+        assert all(engine().get(f"queries_rejected.{r}") == "1" for r in bad), engine()
 
 
 def test_out_of_memory_drops_frame_and_continues(tiny_models, listener):
@@ -234,30 +242,40 @@ def test_out_of_memory_drops_frame_and_continues(tiny_models, listener):
         driver.wait_connected(node)
         driver.good_frame_processed(node, image(driver.stamps.next()))
         lost = [driver.stamps.next(), driver.stamps.next()]
-        for stamp in lost:
-            driver.send(image(stamp), settle=1.0)
+        engine = lambda: diagnostic_values(listener, f"{ns}/tips_node: engine")  # noqa: E731
+        for events, stamp in enumerate(lost, 1):
+            driver.send(node, image(stamp), lambda: engine().get("oom_events") == str(events))
         driver.good_frame_processed(node, image(driver.stamps.next()))
         assert not set(lost) & driver.depth_stamps()
-        assert listener.wait_for(lambda: diagnostic_values(listener, f"{ns}/tips_node: engine").get("oom_events") == "2", 5)
-        engine = diagnostic_values(listener, f"{ns}/tips_node: engine")
+        engine = engine()
         assert engine["_level"] == "1" and "out-of-memory" in engine["_message"]
         assert int(engine["batch_limit"]) == 1
         assert "device out of memory" in node.log()
 
 
 def test_stale_camera_warns_and_recovers(tiny_models, listener):
+    """OK while frames arrive, WARN "stale" once the camera is silent for stale_after, OK again
+    when frames resume. Frames are sent one at a time, each once the previous one's depth has
+    arrived (no drops), until the status shows; stale_after (5 s) is long enough for a loaded
+    machine's pauses between frames."""
     ns = "/relstale"
     driver = Driver(listener, ns)
-    with NodeProcess(params(tiny_models, stale_after=1.0), ros_args=["-r", f"__ns:={ns}"]) as node:
-        driver.wait_connected(node)
-        driver.good_frame_processed(node, image(driver.stamps.next()))
-        assert listener.wait_for(lambda: diagnostic_values(listener, f"{ns}/tips_node: input").get("_message") == "receiving", 5)
-        assert listener.wait_for(
-            lambda: diagnostic_values(listener, f"{ns}/tips_node: input").get("_message", "").startswith("stale"), 5)
-        assert diagnostic_values(listener, f"{ns}/tips_node: input")["_level"] == "1"
-        for _ in range(3):
+    status = lambda: diagnostic_values(listener, f"{ns}/tips_node: input")  # noqa: E731
+
+    def stream_until(predicate: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + WAIT_S
+        while not predicate() and time.monotonic() < deadline:
             driver.good_frame_processed(node, image(driver.stamps.next()))
-        assert listener.wait_for(lambda: diagnostic_values(listener, f"{ns}/tips_node: input").get("_level") == "0", 5)
+        assert predicate(), status()
+
+    with NodeProcess(params(tiny_models, stale_after=5.0), ros_args=["-r", f"__ns:={ns}"]) as node:
+        driver.wait_connected(node)
+        stream_until(lambda: status().get("_message") == "receiving")
+        assert status()["_level"] == "0"
+        assert listener.wait_for(lambda: status().get("_message", "").startswith("stale")), status()
+        assert status()["_level"] == "1"
+        stream_until(lambda: status().get("_level") == "0")
+        assert status()["_message"] == "receiving"
 
 
 def test_missing_or_corrupt_model_then_reconfigure(tiny_models, listener, tmp_path: Path):
@@ -272,8 +290,8 @@ def test_missing_or_corrupt_model_then_reconfigure(tiny_models, listener, tmp_pa
     (pickle_only / "model.safetensors").rename(pickle_only / "pytorch_model.bin")
     for ns, model in (("/relcorrupt", corrupt), ("/relpickle", pickle_only)):
         with NodeProcess(params(tiny_models, model=str(model)), ros_args=["-r", f"__ns:={ns}"]) as node:
-            assert listener.wait_for(lambda: lifecycle_state(listener, f"{ns}/tips_node") == "unconfigured", 30)
-            assert listener.wait_for(lambda: diagnostic_values(listener, f"{ns}/tips_node: engine").get("_level") == "2", 5)
+            assert listener.wait_for(lambda: lifecycle_state(listener, f"{ns}/tips_node") == "unconfigured")
+            assert listener.wait_for(lambda: diagnostic_values(listener, f"{ns}/tips_node: engine").get("_level") == "2")
             assert node.alive() and "configure failed" in node.log()
             assert set_parameter(listener, f"{ns}/tips_node", "model", str(dpt)).successful
             assert change_state(listener, f"{ns}/tips_node", Transition.TRANSITION_CONFIGURE)
@@ -285,12 +303,12 @@ def test_cuda_requested_on_a_machine_without_cuda(tiny_models, listener):
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")  # CI and the dev machines have none
     with NodeProcess(params(tiny_models, device="cuda"), ros_args=["-r", "__ns:=/relcuda"]) as node:
-        assert listener.wait_for(lambda: lifecycle_state(listener, "/relcuda/tips_node") == "unconfigured", 30)
+        assert listener.wait_for(lambda: lifecycle_state(listener, "/relcuda/tips_node") == "unconfigured")
         log = node.log()  # one sentence with the fix, no traceback
         assert node.alive() and "is a CPU-only build; install a CUDA build" in log
         assert "or set device to cpu or auto" in log and "Traceback" not in log
     with NodeProcess(params(tiny_models, device="auto"), ros_args=["-r", "__ns:=/relauto"]) as node:
-        assert listener.wait_for(lambda: lifecycle_state(listener, "/relauto/tips_node") == "active", 30)
+        assert listener.wait_for(lambda: lifecycle_state(listener, "/relauto/tips_node") == "active")
         assert "running the model on the CPU" in node.log()
 
 
@@ -310,16 +328,20 @@ def sample_rss(pid: int, seconds: float) -> list[float]:
 
 
 def test_overload_keeps_latency_and_memory_flat(tiny_models, listener):
-    """Input at >= 3x the node's rate for 60 s: frame age and memory do not grow; drops counted."""
+    """Input at >= 3x the node's rate for 60 s: frame age and memory do not grow; drops counted.
+
+    The frame-age bounds are in units of the node's own measured run time in the same 10 s
+    window, so they hold on a machine of any speed or load: a queue (latency accumulating)
+    would exceed them by many run times after 50 s of overload."""
     from ros_harness import start_publisher
 
     ns = "/relload"
     for topic in ("depth", "normals", "segmentation/color", "heatmaps"):
         listener.subscribe(Image, f"{ns}/{topic}", QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT))
-    with NodeProcess(params(tiny_models), ros_args=["-r", f"__ns:={ns}"]) as node:
-        pub = start_publisher("--topic", f"{ns}/image", "--frames", "2200", "--rate", "30")
+    with NodeProcess(params(tiny_models), ros_args=["-r", f"__ns:={ns}"]) as node, \
+            start_publisher("--topic", f"{ns}/image", "--frames", "0", "--rate", "30"):
         status = lambda: diagnostic_values(listener, f"{ns}/tips_node: input")  # noqa: E731
-        assert listener.wait_for(lambda: int(status().get("frames_processed", 0)) > 0, 60), node.log()
+        assert listener.wait_for(lambda: int(status().get("frames_processed", 0)) > 0), node.log()
         start = time.monotonic()
         # Each frame allocates and frees a few hundred MB of temporaries (150-class logits at
         # 640x480), so RSS swings between samples; the floor of a 10 s window is what a leak
@@ -329,15 +351,12 @@ def test_overload_keeps_latency_and_memory_flat(tiny_models, listener):
         time.sleep(max(0.0, 50 - (time.monotonic() - start)))
         rss_late = min(sample_rss(node.proc.pid, 10.0))
         late = status()
-        pub.kill()
         assert node.alive()
     in_rate, out_rate = float(late["input_rate_hz"]), float(late["output_rate_hz"])
     assert in_rate >= 3 * out_rate, (in_rate, out_rate)
-    age_early, age_late = float(early["frame_age_p99_ms"]), float(late["frame_age_p99_ms"])
-    run_ms = float(late["latency_p99_ms"])
-    # keep-latest: a frame waits at most about one model run (plus one input period)
-    bound = 1000.0 / in_rate + 2 * run_ms + 100.0
-    assert age_late <= bound and age_early <= bound, (age_early, age_late, bound)
-    assert age_late <= 1.5 * age_early + 50.0, (age_early, age_late)
+    for window in (early, late):
+        # keep-latest: a frame waits at most about one model run (plus one input period)
+        bound = 1000.0 / float(window["input_rate_hz"]) + 2 * float(window["latency_p99_ms"]) + 100.0
+        assert float(window["frame_age_p99_ms"]) <= bound, (early, late)
     assert int(late["frames_dropped"]) > int(late["frames_processed"])
     assert rss_late - rss_early < 50.0, (rss_early, rss_late)

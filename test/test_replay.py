@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import math
+import os
+import pty
+import re
 import signal
 import sqlite3
+import struct
 import subprocess
 import sys
+import termios
+import threading
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -205,7 +212,7 @@ def test_jpeg_png_compressed_and_junk_frame(engine: Engine, tmp_path: Path):
 # ----------------------------------------------------------------------------- real CLI
 def tips_ros(*args: str, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "tips_ros.cli", *args], capture_output=True,
-                          text=True, timeout=120, **kwargs)
+                          text=True, timeout=300, **kwargs)
 
 
 def model_args(tiny_models: tuple[Path, Path]) -> list[str]:
@@ -252,19 +259,61 @@ def test_cli_truncated_bag_is_one_sentence(tiny_models, tmp_path: Path):
     assert "corrupt" in result.stderr
 
 
+class TerminalOutput:
+    """A pseudo-terminal for a child's stderr (tqdm shows its progress bar only on a terminal
+    with a width), read continuously in a thread so the child never blocks on it."""
+
+    def __init__(self) -> None:
+        self.master, self.slave = pty.openpty()
+        fcntl.ioctl(self.slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
+        self.text = ""
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self.master, 4096)
+            except OSError:  # EIO: the child closed its end
+                return
+            if not chunk:
+                return
+            self.text += chunk.decode(errors="replace")
+
+    def frames_done(self) -> int:
+        """The newest ``N/TOTAL`` count of the progress bar (0 before the first)."""
+        counts = re.findall(r"(\d+)/\d+ \[", self.text)
+        return int(counts[-1]) if counts else 0
+
+    def close(self) -> str:
+        """Wait for the child's last output (after it exited); everything it wrote."""
+        os.close(self.slave)
+        self._thread.join(timeout=60)
+        os.close(self.master)
+        return self.text
+
+
 def test_cli_sigint_leaves_a_readable_bag_and_report(tiny_models, tmp_path: Path):
+    """SIGINT once a frame is written (seen on the progress bar, however slow the machine;
+    the run takes 20 s paced, more on a loaded machine): exit 130, the bag readable, the report says interrupted with the frames done."""
     bag = write_synth_bag(tmp_path / "in", 200, (32, 24))  # 20 s at the recorded 10 fps
     out, report = tmp_path / "out", tmp_path / "r.json"
+    terminal = TerminalOutput()
     proc = subprocess.Popen(
         [sys.executable, "-m", "tips_ros.cli", "replay", str(bag), "--output", str(out),
          "--image-topic", SYNTH_TOPICS["image"], "--pace", "--report", str(report),
-         *model_args(tiny_models)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not out.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(5.0)  # the bag opens before the first (slow) frame; let a few frames pass
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
+         *model_args(tiny_models)], stdout=subprocess.DEVNULL, stderr=terminal.slave)
+    try:
+        deadline = time.monotonic() + 300  # only reached when the replay is broken
+        while terminal.frames_done() < 1 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert terminal.frames_done() >= 1 and proc.poll() is None, terminal.text
+        proc.send_signal(signal.SIGINT)
+        proc.wait(120)
+    finally:
+        proc.kill()
+        proc.wait()
+        stderr = terminal.close()
     assert proc.returncode == 130, stderr
     stamps, _, _ = counts_and_stamps(out)
     done = json.loads(report.read_text())

@@ -1,4 +1,7 @@
-"""Keep-latest slots: replacement counts drops, batching waits for other cameras."""
+"""Keep-latest slots: replacement counts drops, batching waits for other cameras.
+
+No timing assertions: a wait that must end early is checked against an event that would come
+much later (a frame put or a timeout 10-60 s away), so a loaded machine cannot fail them."""
 
 from __future__ import annotations
 
@@ -21,16 +24,20 @@ def test_batch_waits_for_second_camera_up_to_max_wait():
     slots: LatestSlots[str] = LatestSlots(2)
     slots.put(0, "a")
     threading.Timer(0.05, slots.put, args=(1, "b")).start()
-    batch = slots.take(max_batch=2, max_wait_s=1.0)
+    batch = slots.take(max_batch=2, max_wait_s=60.0)  # returns as soon as "b" is there
     assert [p.item for p in batch] == ["a", "b"]
 
 
 def test_batch_does_not_wait_past_max_wait():
     slots: LatestSlots[str] = LatestSlots(2)
     slots.put(0, "a")
-    start = time.monotonic()
-    batch = slots.take(max_batch=2, max_wait_s=0.05)
-    assert [p.item for p in batch] == ["a"] and time.monotonic() - start < 0.5
+    late = threading.Timer(10.0, slots.put, args=(1, "b"))  # long after max_wait
+    late.start()
+    try:
+        batch = slots.take(max_batch=2, max_wait_s=0.05)
+    finally:
+        late.cancel()
+    assert [p.item for p in batch] == ["a"]
 
 
 def test_max_batch_limits_and_close_wakes_waiter():
@@ -41,5 +48,5 @@ def test_max_batch_limits_and_close_wakes_waiter():
     assert [p.camera for p in slots.take(max_batch=2, max_wait_s=0.0)] == [2]
     threading.Timer(0.05, slots.close).start()
     start = time.monotonic()
-    assert slots.take(max_batch=1, max_wait_s=0.0, timeout_s=5.0) == []
-    assert time.monotonic() - start < 1.0
+    assert slots.take(max_batch=1, max_wait_s=0.0, timeout_s=60.0) == []
+    assert time.monotonic() - start < 30.0  # woken by close, not by the 60 s timeout
