@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,12 +27,13 @@ import torch
 
 from tips_ros.loading import ModelLoadError
 from tips_ros.onnx_export import (
-    FORMAT, META_BATCH, META_EMBEDDING_DIM, META_FORMAT, META_HEADS, META_INPUT_SIZE, META_OPSET,
-    META_PRECISION, META_SPEC, PIXELS, QUERIES,
+    FORMAT, META_BATCH, META_EMBEDDING_DIM, META_FORMAT, META_HEADS, META_INPUT_SIZE,
+    META_PRECISION, META_SPEC, OPSET, PIXELS, QUERIES,
 )
 
 if TYPE_CHECKING:
     from tips_ros.engine import EngineConfig, ModelSpec
+    from tips_ros.prediction import Prediction
 
 TENSORRT, CUDA, CPU = "TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"
 #: Environment variable: comma list of execution providers to use instead of the automatic
@@ -81,6 +83,17 @@ def choose_providers(device: torch.device, precision: str, onnx_model: Path, ava
     return chosen + ([(CPU, {})] if CPU in available else [])
 
 
+def load_failure(path: Path, err: Exception, version: str) -> str:
+    """One sentence for onnxruntime failing to load ``path`` (opset too new, bad graph, ...)."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    opset = re.search(r"Opset (\d+) is under development.*?till opset (\d+)", text)
+    if opset:
+        return (f"ONNX file '{path}' uses opset {opset[1]} but onnxruntime {version} supports "
+                f"opsets up to {opset[2]}; upgrade onnxruntime or export with opset {OPSET}")
+    text = re.sub(r"/onnxruntime_src/\S+ [^)]*\) ", "", text)  # drop the C++ source location
+    return f"onnxruntime {version} cannot load ONNX file '{path}': {text}"
+
+
 class OnnxHeads:
     """An ONNX Runtime session over an exported file, checked against the engine config."""
 
@@ -114,9 +127,7 @@ class OnnxHeads:
                 str(path), options, providers=[p for p, _ in providers],
                 provider_options=[o for _, o in providers])
         except Exception as err:  # onnxruntime raises its own Fail/InvalidGraph/... types
-            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise ModelLoadError(f"onnxruntime {ort.__version__} cannot load ONNX file "
-                                 f"'{path}': {reason}") from None
+            raise ModelLoadError(load_failure(path, err, ort.__version__)) from None
         meta = self.session.get_modelmeta().custom_metadata_map
         if meta.get(META_FORMAT) != FORMAT:
             raise ModelLoadError(f"ONNX file '{path}' was not written by this version of "
@@ -128,7 +139,7 @@ class OnnxHeads:
         self.heads: tuple[str, ...] = tuple(meta[META_HEADS].split(","))
         self.size = tuple(int(v) for v in meta[META_INPUT_SIZE].split(","))
         self.batch = None if meta[META_BATCH] == "dynamic" else int(meta[META_BATCH])
-        self.precision, self.opset = meta[META_PRECISION], int(meta[META_OPSET])
+        self.precision = meta[META_PRECISION]
         self.providers: list[str] = self.session.get_providers()
         if config.keep_aspect:
             fits = min(self.size) == config.input_size
@@ -199,3 +210,27 @@ class OnnxHeads:
     def _bind_input(self, binding: object, name: str, tensor: torch.Tensor) -> None:
         binding.bind_input(name, self.device.type, self.device.index or 0, np.float32,
                            list(tensor.shape), tensor.data_ptr())
+
+
+def parity(reference: list[Prediction], other: list[Prediction]) -> dict[str, float]:
+    """How closely ``other`` (e.g. onnxruntime) reproduces ``reference`` (the torch engine),
+    over image-resolution predictions, in the measures of the backend's tolerances:
+
+    ``depth_max_rel`` and ``heatmaps_max_rel`` (largest absolute difference / largest
+    reference magnitude), ``labels_equal`` (fraction of pixels), ``normals_p99_deg`` (99th
+    percentile of the angle between the normals, degrees). Heads missing in either are left out.
+    """
+    out: dict[str, float] = {}
+    pairs = list(zip(reference, other, strict=True))
+    for name in ("depth", "heatmaps"):
+        if all(getattr(r, name) is not None and getattr(o, name) is not None for r, o in pairs):
+            worst = max(np.abs(getattr(r, name) - getattr(o, name)).max() for r, o in pairs)
+            out[f"{name}_max_rel"] = float(worst / max(np.abs(getattr(r, name)).max()
+                                                        for r, _ in pairs))
+    if all(r.labels is not None and o.labels is not None for r, o in pairs):
+        out["labels_equal"] = float(np.mean([(r.labels == o.labels).mean() for r, o in pairs]))
+    if all(r.normals is not None and o.normals is not None for r, o in pairs):
+        cos = np.concatenate([(r.normals * o.normals).sum(-1).ravel() for r, o in pairs])
+        out["normals_p99_deg"] = float(np.percentile(np.degrees(np.arccos(np.clip(cos, -1, 1))),
+                                                     99))
+    return out
