@@ -138,7 +138,8 @@ class CameraProcess:
 
     def sent(self) -> set[int]:
         """Header stamps (ns) of the frames sent so far."""
-        return {int(line.split()[1]) for line in self.output().splitlines() if line.startswith("sent ")}
+        lines = self.output().splitlines()
+        return {int(line.split()[1]) for line in lines if line.startswith("sent ")}
 
     def wait(self, timeout: float = WAIT_S) -> set[int]:
         """Wait for a run of ``--frames N`` to end; the stamps it sent."""

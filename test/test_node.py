@@ -57,13 +57,15 @@ def test_every_output_reaches_best_effort_subscribers(tiny_models, listener):
         listener.subscribe(TYPES.get(topic, Image), f"/cam1/{topic}", qos)
     params = model_params(tiny_models, publish_points=True, text_queries=["floor", "wall", "a red box"])
     with NodeProcess(params, ros_args=["-r", "__ns:=/cam1"]) as node:
-        with start_publisher("--topic", "/cam1/image", "--frames", "0", "--rate", "3", "--info") as pub:
+        with start_publisher("--topic", "/cam1/image", "--frames", "0", "--rate", "3",
+                             "--info") as pub:
             assert listener.wait_for(lambda: all(listener.get(f"/cam1/{t}") for t in ALL_TOPICS)
                                      and len(listener.get("/cam1/depth")) >= 3), (
                 [t for t in ALL_TOPICS if not listener.get(f"/cam1/{t}")], node.log())
             sent = pub.stop()
         # the node has taken every frame and the outputs of the last one have arrived
-        assert listener.wait_for(lambda: input_idle(listener, "/cam1/tips_node: input")), node.log()
+        assert listener.wait_for(lambda: input_idle(listener, "/cam1/tips_node: input")), (
+            node.log())
         assert listener.wait_for(lambda: not incomplete(streams(listener, "/cam1"))), (
             incomplete(streams(listener, "/cam1")))
     by_topic = streams(listener, "/cam1")
@@ -129,7 +131,8 @@ def test_only_subscribed_heads_run(tiny_models, listener):
         assert 0 < float(inputs()["engine_p50_ms"]) < 60_000
         # the last subscriber leaves: frames keep arriving but the engine stops running
         listener.unsubscribe("/cam2/depth")
-        assert listener.wait_for(lambda: int(inputs().get("frames_without_subscribers", 0)) >= 4), node.log()
+        assert listener.wait_for(
+            lambda: int(inputs().get("frames_without_subscribers", 0)) >= 4), node.log()
         idle_calls = engine()["head_calls.depth"]
         received = int(inputs()["frames_received"])
         assert listener.wait_for(lambda: int(inputs()["frames_received"]) >= received + 4)
@@ -151,7 +154,8 @@ def test_a_signal_while_the_node_is_still_importing_is_a_clean_exit(tiny_models,
     imports), however long the interpreter took to get there."""
     for sig in (signal.SIGINT, signal.SIGTERM):
         with NodeProcess(model_params(tiny_models), ros_args=["-r", "__ns:=/early"]) as node:
-            assert listener.wait_for(lambda: not node.alive() or catches(node.proc.pid, signal.SIGTERM))
+            assert listener.wait_for(
+                lambda: not node.alive() or catches(node.proc.pid, signal.SIGTERM))
             code, _ = node.stop(sig)
         assert code == 0 and "Traceback" not in node.log(), (sig, code, node.log())
 

@@ -30,22 +30,25 @@ def test_queries_from_topic_and_parameter(tiny_models, listener):
     listener.subscribe(String, "/q/heatmaps/queries", LATCHED)
     query_pub = listener.node.create_publisher(String, "/q/queries", LATCHED)
     engine = lambda: diagnostic_values(listener, "/q/tips_node: engine")  # noqa: E731
-    with NodeProcess(params(tiny_models, text_queries=["a", "b"]), ros_args=["-r", "__ns:=/q"]) as node, \
-            start_publisher("--topic", "/q/image", "--frames", "0", "--rate", "8", "--width", "160",
-                            "--height", "120"):
+    with NodeProcess(params(tiny_models, text_queries=["a", "b"]),
+                     ros_args=["-r", "__ns:=/q"]) as node, \
+            start_publisher("--topic", "/q/image", "--frames", "0", "--rate", "8",
+                            "--width", "160", "--height", "120"):
         assert listener.wait_for(lambda: listener.get("/q/heatmaps")), node.log()
         assert channels(listener.get("/q/heatmaps")[-1]) == 2
 
         # new queries apply to the frames that follow (no restart); how soon is the machine's
         # speed, so the limit is only the harness's generous one
         query_pub.publish(String(data='["floor", "wall", "door"]'))
-        assert listener.wait_for(lambda: channels(listener.get("/q/heatmaps")[-1]) == 3), node.log()
-        assert listener.wait_for(
-            lambda: json.loads(listener.get("/q/heatmaps/queries")[-1].data) == ["floor", "wall", "door"])
+        assert listener.wait_for(lambda: channels(listener.get("/q/heatmaps")[-1]) == 3), (
+            node.log())
+        assert listener.wait_for(lambda: json.loads(
+            listener.get("/q/heatmaps/queries")[-1].data) == ["floor", "wall", "door"])
 
         result = set_parameter(listener, "/q/tips_node", "text_queries", ["chair"])
         assert result.successful, result.reason
-        assert listener.wait_for(lambda: channels(listener.get("/q/heatmaps")[-1]) == 1), node.log()
+        assert listener.wait_for(lambda: channels(listener.get("/q/heatmaps")[-1]) == 1), (
+            node.log())
 
         for name, value in (("text_queries", [""]), ("heatmap_mode", "loud"), ("input_size", 450),
                             ("max_batch", 0), ("prompt_templates", ["no placeholder"])):
@@ -64,8 +67,8 @@ def test_lifecycle_deactivate_activate_and_failed_configure(tiny_models, listene
     listener.subscribe(Image, "/lc/depth")
     listener.subscribe(Image, "/lc/image")  # the camera's frames, to see time pass in frames
     with NodeProcess(params(tiny_models), ros_args=["-r", "__ns:=/lc"]) as node, \
-            start_publisher("--topic", "/lc/image", "--frames", "0", "--rate", "5", "--width", "160",
-                            "--height", "120"):
+            start_publisher("--topic", "/lc/image", "--frames", "0", "--rate", "5",
+                            "--width", "160", "--height", "120"):
         assert listener.wait_for(lambda: len(listener.get("/lc/depth")) >= 2), node.log()
         assert change_state(listener, "/lc/tips_node", Transition.TRANSITION_DEACTIVATE)
         assert lifecycle_state(listener, "/lc/tips_node") == "inactive"
@@ -79,9 +82,10 @@ def test_lifecycle_deactivate_activate_and_failed_configure(tiny_models, listene
 
     bad = params(tiny_models, model="/nonexistent/tips/dpt")
     with NodeProcess(bad, ros_args=["-r", "__ns:=/lcbad"]) as node:
-        assert listener.wait_for(lambda: lifecycle_state(listener, "/lcbad/tips_node") == "unconfigured")
         assert listener.wait_for(
-            lambda: "does not exist" in diagnostic_values(listener, "/lcbad/tips_node: engine").get("_message", ""))
+            lambda: lifecycle_state(listener, "/lcbad/tips_node") == "unconfigured")
+        assert listener.wait_for(lambda: "does not exist" in diagnostic_values(
+            listener, "/lcbad/tips_node: engine").get("_message", ""))
         assert node.alive()
         assert "does not exist" in node.log()
         # the process stays up and can be configured again once the model path is fixed
@@ -137,4 +141,5 @@ def test_input_qos_auto_matches_a_best_effort_camera(tiny_models, listener):
     with NodeProcess(params(tiny_models, input_reliability="reliable"), ros_args=["-r", "__ns:=/qr"]) as node:
         wait_active(listener, "/qr/tips_node", node)
         with start_publisher("--topic", "/qr/image", *camera, "--wait-subscriber", "0"):
-            assert listener.wait_for(lambda: "input_reliability:=auto or best_effort" in node.log()), node.log()
+            assert listener.wait_for(
+                lambda: "input_reliability:=auto or best_effort" in node.log()), node.log()

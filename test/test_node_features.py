@@ -12,7 +12,9 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
-from ros_harness import Listener, NodeProcess, diagnostic_values, input_idle, set_parameter, start_publisher
+from ros_harness import (
+    Listener, NodeProcess, diagnostic_values, input_idle, set_parameter, start_publisher,
+)
 
 BEST_EFFORT = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -47,20 +49,25 @@ def test_feature_topics_end_to_end(tiny_models, listener):
     listener.subscribe(String, f"{ns}/zeroshot/labels", LATCHED)
     listener.subscribe(DiagnosticArray, "/diagnostics")
     params = {"model": str(dpt), "text_model": str(text), "device": "cpu", "text_queries": QUERIES}
-    stamps = lambda: {t: {stamp_ns(m) for m in listener.get(f"{ns}/{t}")} for t in IMAGES}  # noqa: E731
+    def stamps() -> dict[str, set[int]]:
+        return {t: {stamp_ns(m) for m in listener.get(f"{ns}/{t}")} for t in IMAGES}
+
     with NodeProcess(params, ros_args=["-r", f"__ns:={ns}"]) as node:
         with start_publisher("--topic", f"{ns}/image", "--frames", "0", "--rate", "3",
-                             "--width", "320", "--height", "240", "--frame-id", "feat_optical") as pub:
+                             "--width", "320", "--height", "240",
+                             "--frame-id", "feat_optical") as pub:
             assert listener.wait_for(
                 lambda: all(len(listener.get(f"{ns}/{t}")) >= 3 for t in IMAGES)), node.log()
             # runtime threshold: above every cosine -> every pixel is "none" (255)
             result = set_parameter(listener, f"{ns}/tips_node", "zeroshot_threshold", 1.0)
             assert result is not None and result.successful
             seen = len(listener.get(f"{ns}/zeroshot"))
-            assert listener.wait_for(lambda: len(listener.get(f"{ns}/zeroshot")) >= seen + 2), node.log()
+            assert listener.wait_for(
+                lambda: len(listener.get(f"{ns}/zeroshot")) >= seen + 2), node.log()
             sent = pub.stop()
         # every frame taken, the last one's outputs arrived, and a report made after that
-        assert listener.wait_for(lambda: input_idle(listener, f"{ns}/tips_node: input")), node.log()
+        assert listener.wait_for(lambda: input_idle(listener, f"{ns}/tips_node: input")), (
+            node.log())
         assert listener.wait_for(lambda: not unmatched(stamps())), unmatched(stamps())
         reports = len(listener.get("/diagnostics"))
         assert listener.wait_for(lambda: len(listener.get("/diagnostics")) > reports)

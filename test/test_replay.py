@@ -295,7 +295,8 @@ class TerminalOutput:
 
 def test_cli_sigint_leaves_a_readable_bag_and_report(tiny_models, tmp_path: Path):
     """SIGINT once a frame is written (seen on the progress bar, however slow the machine;
-    the run takes 20 s paced, more on a loaded machine): exit 130, the bag readable, the report says interrupted with the frames done."""
+    the run takes 20 s paced, more on a loaded machine): exit 130, the bag readable, the
+    report says interrupted and counts the frames done."""
     bag = write_synth_bag(tmp_path / "in", 200, (32, 24))  # 20 s at the recorded 10 fps
     out, report = tmp_path / "out", tmp_path / "r.json"
     terminal = TerminalOutput()

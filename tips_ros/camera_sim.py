@@ -17,6 +17,7 @@ machine) sends the next frame at once and keeps the rate from there: no burst to
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import threading
 import time
@@ -86,8 +87,9 @@ def main(argv: list[str] | None = None) -> None:
     info = camera_info(args.width, args.height)
     period, next_time = 1.0 / args.rate, time.monotonic()
     end = next_time + args.max_seconds
+    frames = args.frames or math.inf
     index = 0
-    while not stop.is_set() and (args.frames == 0 or index < args.frames) and time.monotonic() < end:
+    while not stop.is_set() and index < frames and time.monotonic() < end:
         frame = encoded[index % len(encoded)]
         msg = Image(height=frame.height, width=frame.width, encoding=frame.encoding,
                     is_bigendian=frame.is_bigendian, step=frame.step, data=frame.data.tobytes())
