@@ -1,5 +1,5 @@
 """The startup check (tips_ros.requirements): versions as pure functions, the installed ones for
-real, and a too-old torch through the real command line.
+real, and a too-old torch through the real command line and the node's configure over rclpy.
 
 The CUDA case through the node's configure over rclpy is in test_reliability.py
 (``test_cuda_requested_on_a_machine_without_cuda``), through the engine in test_engine.py.
@@ -21,6 +21,17 @@ from tips_ros.requirements import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def old_torch_env(tmp_path: Path) -> dict[str, str]:
+    """PYTHONPATH with distribution metadata that says torch 2.1.2, first on the path: what an
+    install with Ubuntu's apt python3-torch looks like to importlib.metadata (transformers reads
+    the same metadata and disables torch; torch itself still imports)."""
+    shim = tmp_path / "site" / "torch-2.1.2.dist-info"
+    shim.mkdir(parents=True)
+    (shim / "METADATA").write_text("Metadata-Version: 2.1\nName: torch\nVersion: 2.1.2\n")
+    return {"PYTHONPATH": os.pathsep.join(
+        filter(None, [str(shim.parent), os.environ.get("PYTHONPATH")]))}
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -121,11 +132,7 @@ def test_too_old_torch_is_one_sentence_from_the_command_line(tiny_models, tmp_pa
     """An install where the distribution metadata says torch 2.1.2 (as with Ubuntu's apt
     python3-torch; transformers reads the same metadata and disables torch): the demo stops
     before loading anything, with one sentence and exit code 2."""
-    shim = tmp_path / "site" / "torch-2.1.2.dist-info"
-    shim.mkdir(parents=True)
-    (shim / "METADATA").write_text("Metadata-Version: 2.1\nName: torch\nVersion: 2.1.2\n")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        filter(None, [str(shim.parent), os.environ.get("PYTHONPATH")])))
+    env = dict(os.environ, **old_torch_env(tmp_path))
     dpt, text = tiny_models
     result = subprocess.run(
         [sys.executable, "-m", "tips_ros.cli", "demo", "--model", str(dpt), "--text-model",
@@ -138,3 +145,32 @@ def test_too_old_torch_is_one_sentence_from_the_command_line(tiny_models, tmp_pa
     assert ours[0].startswith("tips-ros demo: error: torch 2.1.2 is too old: tips_ros needs "
                               "torch >= 2.6; install torch >= 2.6 into this Python")
     assert not (tmp_path / "demo" / "report.json").exists()
+
+
+def test_node_configure_fails_with_one_sentence_on_a_too_old_torch(tiny_models, listener,
+                                                                     tmp_path: Path):
+    from ros_harness import NodeProcess, diagnostic_values, lifecycle_state, node_params
+
+    name = "/reqtorch/tips_node"
+    with NodeProcess(node_params(tiny_models, diagnostics_period=0.2),
+                     env=old_torch_env(tmp_path), ros_args=["-r", "__ns:=/reqtorch"]) as node:
+        assert listener.wait_for(lambda: lifecycle_state(listener, name) == "unconfigured")
+        assert listener.wait_for(
+            lambda: diagnostic_values(listener, f"{name}: engine").get("_level") == "2")
+        message = diagnostic_values(listener, f"{name}: engine")["_message"]
+        reason = message.removeprefix("no model loaded: ")
+        assert reason.startswith("torch 2.1.2 is too old: tips_ros needs torch >= 2.6")
+        assert node.alive()
+        log = node.log()
+        assert f"configure failed: {reason}" in log and "Traceback" not in log
+
+
+def test_node_and_cli_import_no_tipsv2_model_code():
+    """Importing the node and the model commands loads no TIPSv2 model module: with a
+    transformers that lacks TIPSv2 the node still starts and its configure gives the sentence."""
+    code = ("import sys, tips_ros.node, tips_ros.replay, tips_ros.demo; "
+            "print(sorted(m for m in sys.modules if 'tipsv2' in m.lower()))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
