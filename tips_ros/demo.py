@@ -23,7 +23,6 @@ from tips_ros import replay
 from tips_ros.arguments import Size
 from tips_ros.bags import SYNTH_TOPICS, synth_size, write_synth_bag
 from tips_ros.errors import ModelUnavailableError
-from tips_ros.preview import RANDOM_WEIGHTS_NOTE
 
 if TYPE_CHECKING:
     from tips_ros.engine import Engine
@@ -77,11 +76,12 @@ def _output_dir(requested: str | None) -> Path:
 def random_engine(options: argparse.Namespace, out: Path, reason: str) -> Engine:
     """Say why on stderr, write random ``RANDOM_SIZE`` models to ``out/random_model``, point
     the replay ``options`` at them and load them."""
+    from tips_ros.preview import RANDOM_WEIGHTS_NOTE  # light imports until a command runs
+    from tips_ros.testmodel import write_test_models
+
     print(f"tips-ros demo: {reason}: running on random weights of the TIPSv2 architecture "
           f"(make-test-model size '{RANDOM_SIZE}', in {out / 'random_model'}); "
           f"{RANDOM_WEIGHTS_NOTE}", file=sys.stderr, flush=True)
-    from tips_ros.testmodel import write_test_models
-
     dpt, text = write_test_models(out / "random_model", RANDOM_SIZE)
     options.model, options.text_model = str(dpt), str(text)
     return replay.load_engine(options)
@@ -109,5 +109,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"report:                               {options.report}")
     print(f"preview picture:                      {options.preview}")
     if report["weights"] == "random":
+        from tips_ros.preview import RANDOM_WEIGHTS_NOTE
+
         print(RANDOM_WEIGHTS_NOTE)
     return 0
