@@ -155,7 +155,7 @@ def upsample_normals(normals: torch.Tensor, shape: tuple[int, int]) -> torch.Ten
     notebook): normalise, bicubic (half-pixel centres), normalise, in fp32.
 
     The project's one normals upsampling. Bilinear instead differs by 0.25-0.29 deg p50,
-    2.5-3.0 deg p99, up to 12 deg at edges (tiny and B/14 random weights, 448 -> 640x480) and
+    2.5-3.0 deg p99, up to 12 deg (tiny and B/14 random weights, 448 -> 640x480) and
     costs the same on the CPU (docs/models.md).
     """
     unit = F.normalize(normals.float(), dim=1)
