@@ -23,9 +23,11 @@ Inputs: ``pixels`` ``(B, 3, H, W)`` float32 RGB in 0..1 (the model input size); 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import warnings
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
@@ -64,7 +66,7 @@ class RawHeadsGraph(torch.nn.Module):
         self.grid = (size[0] // engine.patch_size, size[1] // engine.patch_size)
 
     def forward(self, pixels: torch.Tensor, queries: torch.Tensor | None = None) -> tuple:
-        if queries is not None:
+        if queries is not None:  # the engine's query embeddings become the graph input
             self.engine._text_embeddings = queries
         raw = self.engine.raw_heads(pixels.to(self.engine.dtype), self.grid, set(self.heads))
         return tuple(raw[head] for head in self.heads)
@@ -127,19 +129,18 @@ def check(path: Path) -> None:
     onnx.checker.check_model(str(path), full_check=True)
 
 
-class _quiet_exporter:
-    """Silence the exporter's progress prints and warnings (the CLI prints its own summary)."""
-
-    def __enter__(self) -> None:
-        self._level = logging.getLogger("torch.onnx").level
-        logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-        self._warnings = warnings.catch_warnings()
-        self._warnings.__enter__()
-        warnings.simplefilter("ignore")
-
-    def __exit__(self, *exc: object) -> None:
-        self._warnings.__exit__(*exc)
-        logging.getLogger("torch.onnx").setLevel(self._level)
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """Silence the exporter's warnings and log (the CLI prints its own summary)."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
 
 
 def _batch(value: str) -> int | None:
