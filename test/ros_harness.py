@@ -239,17 +239,29 @@ def diagnostic_values(listener: Listener, status_suffix: str) -> dict[str, str]:
 
 
 def call_service(listener: Listener, srv_type: Any, name: str, request: Any,
-                 timeout: float = 60.0) -> Any:
-    """Call a service of another process from the listener's node; the response or None."""
+                 timeout: float = 30.0, retry: bool = True) -> Any:
+    """Call a service of another process from the listener's node; the response or None.
+
+    On a loaded machine a reply can be lost: the server answers before it has discovered this
+    client's reply reader (it logs "failed to send response") and drops it. With ``retry``
+    (for requests that may be repeated) the request is sent again after ``timeout`` seconds
+    without a reply, until ``WAIT_S``.
+    """
     client = listener.node.create_client(srv_type, name)
+    deadline = time.monotonic() + WAIT_S
     try:
-        if not client.wait_for_service(timeout_sec=timeout):
+        if not client.wait_for_service(timeout_sec=WAIT_S):
             return None
-        future = client.call_async(request)
-        deadline = time.monotonic() + timeout
-        while not future.done() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return future.result() if future.done() else None
+        while True:
+            future = client.call_async(request)
+            attempt_end = min(deadline, time.monotonic() + timeout)
+            while not future.done() and time.monotonic() < attempt_end:
+                time.sleep(0.02)
+            if future.done():
+                return future.result()
+            client.remove_pending_request(future)
+            if not retry or time.monotonic() >= deadline:
+                return None
     finally:
         listener.node.destroy_client(client)
 
@@ -265,13 +277,21 @@ def set_parameter(listener: Listener, node_name: str, name: str, value: Any) -> 
 
 
 def change_state(listener: Listener, node_name: str, transition_id: int) -> bool:
-    """Trigger a lifecycle transition (lifecycle_msgs/msg/Transition ids); its success."""
+    """Trigger a lifecycle transition (lifecycle_msgs/msg/Transition ids); its success. Sent
+    once (a repeat would be an invalid transition); if the reply is lost, the success is read
+    from the state the node is in afterwards."""
     from lifecycle_msgs.msg import Transition
     from lifecycle_msgs.srv import ChangeState
 
+    goals = {Transition.TRANSITION_CONFIGURE: "inactive", Transition.TRANSITION_ACTIVATE: "active",
+             Transition.TRANSITION_DEACTIVATE: "inactive",
+             Transition.TRANSITION_CLEANUP: "unconfigured"}
     request = ChangeState.Request(transition=Transition(id=transition_id))
-    response = call_service(listener, ChangeState, f"{node_name}/change_state", request)
-    return bool(response and response.success)
+    response = call_service(listener, ChangeState, f"{node_name}/change_state", request,
+                            timeout=60.0, retry=False)
+    if response is None:
+        return lifecycle_state(listener, node_name) == goals.get(transition_id)
+    return bool(response.success)
 
 
 def lifecycle_state(listener: Listener, node_name: str) -> str:
