@@ -122,7 +122,8 @@ for name in ("", "-features", "-compiled", "-e2e", "-onnx-cpu", "-onnx-cuda", "-
         runner = c["compile"] if c.get("backend", "torch") == "torch" else c["backend"]
         print(f"{c['precision']:8} b{c['batch']} {runner:15} {c['heads']:32} p50 {c['ms_per_frame']['p50']:6.2f} "
               f"p99 {c['ms_per_frame']['p99']:6.2f} {c['speedup_vs_naive']:5.1f}x "
-              f"peak {(peak or 0) / 2**30:.2f} GiB depth {a['depth_median_rel_error']:.1e} "
+              f"peak {(peak or 0) / 2**30:.2f} GiB syncs {(c.get('host_syncs_per_batch') or {}).get('total')} "
+              f"depth {a['depth_median_rel_error']:.1e} "
               f"normals {a['normals_median_angle_deg']:.2f} deg seg {a['segmentation_logit_corr']:.4f} "
               f"heat {a['heatmap_corr']:.4f} [" + " ".join(f"{k} {v:.2f}" for k, v in s.items()) + "]")
     if r.get("e2e"):

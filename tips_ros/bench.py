@@ -537,26 +537,28 @@ class HostSyncCounter(TorchFunctionMode):
         super().__init__()
         self.calls: list[str] = []
 
-    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: Any = None) -> Any:
-        name = getattr(func, "__name__", "")
-        if name in self.SYNCING or (name in ("__getitem__", "__setitem__") and _bool_mask(args[1])) \
-                or (name == "to" and args and isinstance(args[0], torch.Tensor)
-                    and args[0].device.type != "cpu" and _to_cpu(args[1:], kwargs or {})):
-            self.calls.append(name)
-        return func(*args, **(kwargs or {}))
+    def __torch_function__(self, func: Any, types: Any, args: tuple = (),
+                           kwargs: dict[str, Any] | None = None) -> Any:
+        kwargs = kwargs or {}
+        if self._waits(getattr(func, "__name__", ""), args, kwargs):
+            self.calls.append(func.__name__)
+        return func(*args, **kwargs)
+
+    def _waits(self, name: str, args: tuple, kwargs: dict[str, Any]) -> bool:
+        """Whether the call ``name(*args, **kwargs)`` makes the host wait for the device."""
+        if name in self.SYNCING:
+            return True
+        if name in ("__getitem__", "__setitem__"):  # indexing with a boolean mask
+            index = args[1] if isinstance(args[1], tuple) else (args[1],)
+            return any(isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in index)
+        if name == "to" and isinstance(args[0], torch.Tensor) and args[0].device.type != "cpu":
+            targets = [*args[1:], kwargs.get("device")]
+            return any(str(t.device if isinstance(t, torch.Tensor) else t) == "cpu" for t in targets)
+        return False
 
 
-def _bool_mask(index: Any) -> bool:
-    items = index if isinstance(index, tuple) else (index,)
-    return any(isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in items)
-
-
-def _to_cpu(args: tuple, kwargs: dict[str, Any]) -> bool:
-    targets = [*args, kwargs.get("device")]
-    return any(str(t) == "cpu" or (isinstance(t, torch.device) and t.type == "cpu") for t in targets)
-
-
-def host_syncs_per_batch(engine: Engine, frames: list[np.ndarray], heads: set[str]) -> dict[str, int]:
+def host_syncs_per_batch(engine: Engine, frames: list[np.ndarray],
+                         heads: set[str]) -> dict[str, int]:
     """Host waits in one ``engine.infer(frames, heads)`` call: ``tensor_calls`` (counted by
     :class:`HostSyncCounter`), ``explicit`` (the engine's own synchronisations) and ``total``."""
     before = engine.stats.host_syncs

@@ -63,8 +63,7 @@ def zeroshot_ids(scores: torch.Tensor, threshold: float) -> torch.Tensor:
         return torch.full(scores.shape[1:], NO_QUERY, dtype=torch.uint8, device=scores.device)
     best, ids = scores.max(dim=0)
     ids = ids.to(torch.uint8)
-    ids[best < threshold] = NO_QUERY
-    return ids
+    return torch.where(best < threshold, NO_QUERY, ids)  # no boolean-mask indexing: no sync
 
 
 def colorize_zeroshot(image: torch.Tensor, ids: torch.Tensor, palette: torch.Tensor) -> torch.Tensor:
