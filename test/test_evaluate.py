@@ -23,7 +23,9 @@ import pytest
 
 from tips_ros import evaluate
 from tips_ros.bags import BagWriter, SYNTH_TOPICS, iter_messages, open_bag, write_synth_bag
+from tips_ros.errors import UsageError
 from tips_ros.faults import ENV as FAULTS_ENV
+from tips_ros.loading import ModelLoadError
 from tips_ros.metrics import MetricsAccumulator
 from tips_ros.replay import add_arguments as replay_arguments
 from tips_ros.replay import json_safe, replay
@@ -244,3 +246,32 @@ def test_ctrl_c_keeps_finished_bags_and_rerun_completes(ray_session, tiny_models
     assert code == 0 and not final["interrupted"]
     assert [row["status"] for row in final["bags"]] == ["skipped", "ok", "ok"]
     assert depth_messages(out / "in/c_long/output") == 20
+
+
+def test_bad_inputs_fail_with_one_sentence_before_anything_runs(tmp_path: Path):
+    (tmp_path / "empty").mkdir()
+    for inputs, message in (([str(tmp_path / "nope")], "does not exist"),
+                            ([str(tmp_path / "empty")], "holds none")):
+        with pytest.raises(UsageError, match=message):
+            evaluate.run(evaluate_args(*inputs, "--output", str(tmp_path / "out")))
+    with pytest.raises(UsageError, match="no --queries"):
+        evaluate.run(evaluate_args(str(tmp_path / "empty"), "--output", str(tmp_path / "out"),
+                                   "--heads", "heatmaps"))
+
+
+def test_a_model_the_workers_cannot_load_is_one_sentence(ray_session, dataset: Path,
+                                                         tiny_models, tmp_path: Path):
+    _, text = tiny_models
+    args = evaluate_args(str(dataset / "data/s5"), "--output", str(tmp_path / "out"),
+                         "--model", str(tmp_path / "missing"), "--text-model", str(text),
+                         "--device", "cpu")
+    with pytest.raises(ModelLoadError, match="could not load the model: model directory"):
+        evaluate.run(args)
+
+
+def test_rerun_with_other_scoring_options_is_refused(first_run: dict, dataset: Path,
+                                                    tiny_models):
+    args = evaluate_args(str(dataset / "data"), "--output", str(first_run["out"]), *GT,
+                         "--median-scaling", *model_options(tiny_models))
+    with pytest.raises(UsageError, match="another median_scaling; use --overwrite"):
+        evaluate.run(args)

@@ -9,7 +9,8 @@ them exactly (``tips_ros.aggregate``) and ``OUT/summary.png`` pictures them.
 
 Without ``ray`` installed the bags run one after the other in this process. A bag that
 cannot be read fails with its reason and the others go on; when a worker process dies, Ray
-restarts it and retries its bag once; Ctrl-C writes the aggregate of the bags finished so far. A rerun skips bags whose report says they finished.
+restarts it and retries its bag once; Ctrl-C writes the aggregate of the bags finished so
+far. A rerun skips bags whose report says they finished.
 """
 
 from __future__ import annotations
@@ -112,10 +113,27 @@ def _unique_names(found: dict[Path, str]) -> list[tuple[Path, str]]:
 
 def is_complete(folder: Path) -> bool:
     """Whether ``folder`` holds a finished run: its report ended without error or interruption
-    and its output bag has metadata (written when the bag is closed)."""
+    and has the raw sums, and its output bag has metadata (written when the bag is closed)."""
     report = _read_report(folder)
     return bool(report) and not report.get("error") and not report.get("interrupted") \
-        and (folder / OUTPUT_BAG / "metadata.yaml").is_file()
+        and "accumulated" in report and (folder / OUTPUT_BAG / "metadata.yaml").is_file()
+
+
+def _check_same_options(folder: Path, args: argparse.Namespace) -> None:
+    """Raise ``UsageError`` when the finished run in ``folder`` used other scoring options
+    than ``args`` (its results would not belong to this evaluation)."""
+    report = _read_report(folder) or {}
+    done = {"model": report.get("model"), "text_model": report.get("text_model"),
+            "median_scaling": report.get("median_scaling"), "heads": report.get("heads"),
+            "every": report.get("input", {}).get("every"),
+            "max_frames": report.get("input", {}).get("max_frames")}
+    wanted = {"model": args.model, "text_model": args.text_model,
+              "median_scaling": args.median_scaling, "heads": sorted(select_heads(args)),
+              "every": args.every, "max_frames": args.max_frames}
+    differ = [name for name in wanted if done[name] != wanted[name]]
+    if differ:
+        raise UsageError(f"{folder} was evaluated with another {', '.join(differ)}; use "
+                         "--overwrite or another --output.")
 
 
 def _read_report(folder: Path) -> dict[str, Any] | None:
@@ -214,7 +232,7 @@ class LocalRunner:
 
     def __init__(self, args: argparse.Namespace, jobs: list[Job], bar: BagBar) -> None:
         self.args, self.jobs, self.bar = args, jobs, bar
-        self.workers = 1
+        self.workers = 1 if jobs else 0
         self.results: list[BagResult] = []
         self.processing_wall_s: float | None = None
         self._current: Job | None = None
@@ -302,6 +320,7 @@ def plan(args: argparse.Namespace) -> tuple[list[Job], list[BagResult]]:
     for bag, key in find_bags(args.inputs, out):
         folder = out / key
         if not args.overwrite and is_complete(folder):
+            _check_same_options(folder, args)
             skipped.append(BagResult(str(bag), key, "skipped", report=_read_report(folder)))
             continue
         clear_folder(folder)
@@ -329,6 +348,11 @@ def run(args: argparse.Namespace) -> int:
     """
     started = time.perf_counter()
     select_heads(args)  # bad --heads / --queries fail before anything starts
+    args.output = str(Path(args.output).resolve())  # workers may run in another directory
+    for name in ("model", "text_model", "onnx_model"):  # local files, not hub ids
+        value = getattr(args, name, None)
+        if value and Path(value).exists():
+            setattr(args, name, str(Path(value).resolve()))
     Path(args.output).mkdir(parents=True, exist_ok=True)
     jobs, skipped = plan(args)
     runner = _runner(args, jobs)
@@ -364,8 +388,8 @@ def _runner(args: argparse.Namespace, jobs: list[Job]) -> Any:
 
 def _finish(args: argparse.Namespace, results: list[BagResult], runner: Any, started: float,
             interrupted: bool) -> int:
-    order = {key: index for index, (_, key) in enumerate(find_bags(args.inputs, Path(
-        args.output).resolve()))}
+    order = {key: index for index, (_, key) in enumerate(find_bags(args.inputs,
+                                                                    Path(args.output)))}
     results.sort(key=lambda r: order.get(r.key, len(order)))
     run_fields = {"backend": runner.backend, "workers": runner.workers,
                   "interrupted": interrupted, "wall_s": time.perf_counter() - started,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import socket
 import sys
 import time
@@ -129,7 +130,8 @@ class RayRunner:
                         for _ in range(self.workers)]
         self._sink = ProgressSink.remote()
         try:
-            where = ray.get([actor.describe.remote() for actor in self._actors])
+            where = ray.get([actor.describe.options(max_task_retries=0).remote()
+                             for actor in self._actors])
         except RayActorError as err:
             raise ModelLoadError(f"The workers could not load the model: "
                                  f"{_cause(err)}") from None
@@ -220,7 +222,13 @@ def _worker_count(args: argparse.Namespace, jobs: int, local: bool) -> tuple[int
     return max(1, min(workers, jobs)), per_worker
 
 
-def _cause(err: Exception) -> str:
-    cause = getattr(err, "cause", None)
-    text = str(cause) if isinstance(cause, Exception) else str(err)
-    return text.strip().splitlines()[0] if text.strip() else type(err).__name__
+def _cause(err: BaseException) -> str:
+    """The message of the innermost exception Ray wrapped: a one-line error as it is; of a
+    traceback Ray formatted into the text (e.g. the ``ModelLoadError`` raised by an actor's
+    constructor), the last line without the exception's name."""
+    while isinstance(getattr(err, "cause", None), BaseException):
+        err = err.cause  # type: ignore[attr-defined]
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    if not lines:
+        return type(err).__name__
+    return lines[0] if len(lines) == 1 else re.sub(r"^[\w.]+: ", "", lines[-1])
