@@ -69,7 +69,9 @@ def straightforward_cloud(depth, k, rgb, labels) -> np.ndarray:
     v, u = np.nonzero(valid)
     z = depth[valid].astype(np.float64)
     points = np.zeros(z.shape[0], CLOUD_DTYPE)
-    points["x"], points["y"], points["z"] = (u - k[0, 2]) * z / k[0, 0], (v - k[1, 2]) * z / k[1, 1], z
+    points["x"] = (u - k[0, 2]) * z / k[0, 0]
+    points["y"] = (v - k[1, 2]) * z / k[1, 1]
+    points["z"] = z
     if rgb is not None:
         colour = rgb[valid].astype(np.uint32)
         points["rgb"] = (colour[:, 0] << 16) | (colour[:, 1] << 8) | colour[:, 2]
