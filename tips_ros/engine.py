@@ -503,8 +503,8 @@ class Engine:
         for position, image in enumerate(images):
             by_shape.setdefault((int(image.shape[0]), int(image.shape[1])), []).append(position)
         heads, out = set(heads), []
+        overlays = heads & {"heatmaps_color", "zeroshot_color"}  # the views drawn on the frames
         for shape, positions in by_shape.items():
-            overlays = heads & {"heatmaps_color", "zeroshot_color"}  # the views drawn on frames
             frames = torch.stack([images[p] for p in positions]) if overlays else None
             picked = {name: _rows(tensor, positions) for name, tensor in raw.items()}
             out.append(DeviceOutputs([indices[p] for p in positions],
