@@ -83,8 +83,9 @@ if [ "${ONNX:-0}" = 1 ]; then  # the onnxruntime steps only
   PROVIDERS=$($PY -c "import onnxruntime as o; print(' '.join(o.get_available_providers()))")
   echo "onnxruntime providers: $PROVIDERS" | tee -a "$OUT/env.txt"
   if [ "$DEVICE" = cpu ]; then
-    TIPS_ROS_ORT_PROVIDERS=CPUExecutionProvider step -onnx-cpu 300 --backend torch,onnxruntime \
-      --precision fp32 --batch 1 --heads all,depth --iters "$ITERS" --warmup 1 --profile-iters 1
+    TIPS_ROS_ORT_PROVIDERS=CPUExecutionProvider step -onnx-cpu "$(left)" \
+      --backend torch,onnxruntime --precision fp32 --batch 1 --heads depth --iters "$ITERS" \
+      --warmup 1 --profile-iters 1
   fi
   if [[ " $PROVIDERS " == *" CUDAExecutionProvider "* ]]; then
     TIPS_ROS_ORT_PROVIDERS=CUDAExecutionProvider step -onnx-cuda 240 --backend onnxruntime \
