@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import defaultdict
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+#: node logs of this test process; removed when the process exits
+LOG_DIR = tempfile.TemporaryDirectory(prefix="tips_node_logs_")
 # Limit of any wait for an event, seconds. Only reached when something is broken; large because
 # on a machine shared by many jobs (load 30 on 2 cores) importing the node alone took 55 s.
 WAIT_S = 300.0
@@ -67,9 +70,7 @@ class NodeProcess:
         self.log_path: Path | None = None
 
     def __enter__(self) -> NodeProcess:
-        import tempfile
-
-        fd, name = tempfile.mkstemp(prefix="tips_node_", suffix=".log")
+        fd, name = tempfile.mkstemp(prefix="tips_node_", suffix=".log", dir=LOG_DIR.name)
         self.log_path = Path(name)
         self.proc = subprocess.Popen(self.args, env=self.env, stdout=fd, stderr=subprocess.STDOUT, cwd=REPO)
         os.close(fd)
@@ -122,8 +123,6 @@ class CameraProcess:
     """
 
     def __init__(self, *args: str) -> None:
-        import tempfile
-
         self.out = tempfile.NamedTemporaryFile("w+", prefix="camera_sim_", suffix=".log")
         self.proc = subprocess.Popen([sys.executable, "-m", "tips_ros.camera_sim", *args],
                                      env=ros_env(), stdout=self.out, stderr=subprocess.STDOUT)

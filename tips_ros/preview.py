@@ -1,6 +1,6 @@
 """``--preview`` pictures: a grid of a few frames and what the model made of them (matplotlib).
 
-Rows are frames; columns are the input image, depth (the project's Turbo-like colour map,
+Rows are frames; columns are the input image, depth (the Turbo colour map,
 ``colors.depth_lut``, with a scale bar in metres), normals (``(n + 1) / 2`` colours, optical
 frame), segmentation (the class palette, with a legend of the classes present) and one column
 per text query (its similarity heatmap, titled with the query). Columns of heads that were
