@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
 """ament_python package ``tips_ros``: TIPSv2 dense perception for ROS 2."""
 
 from glob import glob
@@ -21,7 +23,7 @@ setup(
         "setuptools",
         "numpy>=1.24",
         "opencv-python-headless>=4.8",
-        # minimum versions: tips_ros/requirements.py MINIMUM_VERSIONS (checked at model load)
+        # minimum versions: tips_ros/engine/requirements.py MINIMUM_VERSIONS (checked at model load)
         "torch>=2.6",
         "transformers>=5.17",
         "safetensors",
@@ -73,7 +75,7 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            "tips_node = tips_ros.startup:main",
+            "tips_node = tips_ros.ros.startup:main",
             "tips-ros = tips_ros.cli:main",
         ],
     },

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
 """torch vs onnxruntime speed on a shared machine: calls alternated in one process.
 
     python bench/onnx_interleaved.py --model DIR/dpt --text-model DIR/text --onnx FILE \
@@ -17,8 +19,8 @@ import statistics
 import time
 from pathlib import Path
 
-from tips_ros.camera_sim import make_frames
-from tips_ros.engine import Engine, EngineConfig
+from tips_ros.tools.camera_sim import make_frames
+from tips_ros.engine.engine import Engine, EngineConfig
 
 HEADS = ["depth", "normals", "segmentation", "heatmaps",
          "normals_color", "segmentation_color", "heatmaps_color"]

@@ -1,10 +1,12 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
 """onnxruntime vs the torch engine on one model: the backend's tolerance figures as JSON.
 
     python bench/onnx_parity.py --model DIR/dpt --text-model DIR/text --onnx FILE \
         [--device cpu] [--input-size 448] [--frames 2] [--json OUT]
 
-Both engines see the same 640x480 camera frames (tips_ros.camera_sim) and queries and produce
-image-resolution predictions; the figures are tips_ros.onnx_backend.parity's (depth and heatmap
+Both engines see the same 640x480 camera frames (tips_ros.tools.camera_sim) and queries and produce
+image-resolution predictions; the figures are tips_ros.engine.onnx_backend.parity's (depth and heatmap
 largest relative difference, labels equal, normals p99 angle), plus the raw head-resolution
 agreement tips-ros bench reports. fp32 reference; the ONNX file's precision is reported.
 """
@@ -15,10 +17,10 @@ import argparse
 import json
 from pathlib import Path
 
-from tips_ros.bench import agreement, raw_outputs
-from tips_ros.camera_sim import make_frames
-from tips_ros.engine import Engine, EngineConfig
-from tips_ros.onnx_backend import parity
+from tips_ros.tools.bench import agreement, raw_outputs
+from tips_ros.tools.camera_sim import make_frames
+from tips_ros.engine.engine import Engine, EngineConfig
+from tips_ros.engine.onnx_backend import parity
 
 QUERIES = ("person", "chair", "table", "door")
 OUTPUTS = ("depth", "normals", "segmentation", "heatmaps")

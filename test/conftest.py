@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
 """Shared fixtures: tiny random TIPSv2 models written once per test session."""
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ def shared_path(*parts: str) -> Path:
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """``(dpt_dir, text_dir)`` of a tiny random model written by the project's own writer."""
-    from tips_ros.testmodel import write_test_models
+    from tips_ros.engine.testmodel import write_test_models
 
     return write_test_models(tmp_path_factory.mktemp("models"), "tiny")
 
@@ -36,7 +38,7 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 @pytest.fixture(scope="session")
 def tiny_engine(tiny_models: tuple[Path, Path]):
     """An fp32 CPU engine on the tiny model, shared by read-only tests."""
-    from tips_ros.engine import Engine, EngineConfig
+    from tips_ros.engine.engine import Engine, EngineConfig
 
     dpt, text = tiny_models
     return Engine(EngineConfig(model=str(dpt), text_model=str(text), device="cpu", precision="fp32"))

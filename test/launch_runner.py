@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
 """Run one launch file through ``launch.LaunchService``, as ``ros2 launch`` does.
 
     python test/launch_runner.py PATH/TO/FILE.launch.py [name:=value ...]

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
 """Real-ROS test harness: the node and camera publishers in their own processes, listeners here.
 
 All processes share a ROS_DOMAIN_ID chosen per test session and discover peers on localhost
@@ -56,7 +58,7 @@ class NodeProcess:
         script = Path(sys.executable).with_name("tips_node")  # the installed console script
         args = [str(script) if script.exists() else sys.executable, "--ros-args"]
         if not script.exists():
-            args[1:1] = ["-m", "tips_ros.startup"]
+            args[1:1] = ["-m", "tips_ros.ros.startup"]
         if params_file is not None:
             args += ["--params-file", str(params_file)]
         for name, value in (params or {}).items():
@@ -115,7 +117,7 @@ def node_params(tiny_models: tuple[Path, Path], **extra: Any) -> dict[str, Any]:
 
 
 class CameraProcess:
-    """The camera stand-in ``python -m tips_ros.camera_sim ARGS`` in its own process.
+    """The camera stand-in ``python -m tips_ros.tools.camera_sim ARGS`` in its own process.
 
     Its output (a ``sent <stamp_ns>`` line per frame) goes to a file, so a long run never
     blocks on a full pipe. With ``--frames 0`` it publishes until :meth:`stop`; leaving the
@@ -124,7 +126,7 @@ class CameraProcess:
 
     def __init__(self, *args: str) -> None:
         self.out = tempfile.NamedTemporaryFile("w+", prefix="camera_sim_", suffix=".log")
-        self.proc = subprocess.Popen([sys.executable, "-m", "tips_ros.camera_sim", *args],
+        self.proc = subprocess.Popen([sys.executable, "-m", "tips_ros.tools.camera_sim", *args],
                                      env=ros_env(), stdout=self.out, stderr=subprocess.STDOUT)
 
     def __enter__(self) -> CameraProcess:
@@ -160,7 +162,7 @@ class CameraProcess:
 
 
 def start_publisher(*args: str) -> CameraProcess:
-    """Start the camera stand-in with ``ARGS`` (see :mod:`tips_ros.camera_sim`)."""
+    """Start the camera stand-in with ``ARGS`` (see :mod:`tips_ros.tools.camera_sim`)."""
     return CameraProcess(*args)
 
 

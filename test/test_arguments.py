@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
 """One size parser and one query parser, shared by the node and every subcommand."""
 
 from __future__ import annotations
@@ -8,9 +10,9 @@ import sys
 
 import pytest
 
-from tips_ros.arguments import Size, parse_size, query_list
+from tips_ros.offline.arguments import Size, parse_size, query_list
 from tips_ros.errors import UsageError
-from tips_ros.queries import QueryError, parse_queries
+from tips_ros.engine.queries import QueryError, parse_queries
 
 
 def test_sizes_are_width_by_height_everywhere():
@@ -26,8 +28,8 @@ def test_sizes_are_width_by_height_everywhere():
 
 
 def test_synth_bag_and_bench_read_the_same_order():
-    from tips_ros.bags import synth_size
-    from tips_ros.bench import parse_size as bench_parse_size
+    from tips_ros.offline.bags import synth_size
+    from tips_ros.tools.bench import parse_size as bench_parse_size
 
     assert synth_size("320x240") == bench_parse_size("320x240") == Size(320, 240)
     result = subprocess.run([sys.executable, "-m", "tips_ros.cli", "synth-bag", "/nonexistent/x",

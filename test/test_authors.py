@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
 """``tips-ros convert`` and the engine against the TIPS authors' own files and outputs.
 
 ``../shared/fixtures/authors-tiny`` (README there) holds a tiny random model in the authors'
@@ -29,9 +31,9 @@ import torch.nn.functional as F
 from conftest import shared_path
 from transformers import Tipsv2DptForDensePrediction, Tipsv2Model, Tipsv2Tokenizer
 
-from tips_ros import convert as C
+from tips_ros.tools import convert as C
 from tips_ros.cli import main as cli_main
-from tips_ros.engine import Engine, EngineConfig
+from tips_ros.engine.engine import Engine, EngineConfig
 
 REL_TOL = 1e-5
 LABEL_AGREEMENT = 0.999
@@ -221,7 +223,7 @@ def test_engine_tokenizes_and_encodes_queries_as_the_authors(
 # conventions (their loader's docstrings: Conv HWIO -> OIHW; Dense (in, out) -> (out, in);
 # ConvTranspose (H, W, in, out), no kernel flip in Flax -> (in, out, H, W) flipped 180 degrees;
 # fusion block 0 holds only its main unit, blocks 1-3 the residual unit first), independently
-# of tips_ros.convert's tables.
+# of tips_ros.tools.convert's tables.
 FLAX_TO_TORCH: list[tuple[str, str, str]] = [  # (Scenic pattern, PyTorch name, kernel kind)
     (r"dpt/reassemble_blocks/out_projection_(\d)", r"dpt.reassemble.out_projections.\1", "conv"),
     (r"dpt/reassemble_blocks/readout_projects_(\d)", r"dpt.reassemble.readout_projects.\1",

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
 """Tests of rosbag2 writing and reading (rosbags, mcap) with synthetic bags."""
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from mcap_ros2.reader import read_ros2_messages
 from rosbags.highlevel import AnyReader
 from rosbags.interfaces import QosDurability, QosReliability
 
-from tips_ros.bags import (
+from tips_ros.offline.bags import (
     SYNTH_TOPICS,
     BagError,
     BagWriter,
@@ -19,8 +21,8 @@ from tips_ros.bags import (
     open_bag,
     write_synth_bag,
 )
-from tips_ros.imaging import encode_image
-from tips_ros.synthetic import render_sequence
+from tips_ros.io.imaging import encode_image
+from tips_ros.offline.synthetic import render_sequence
 
 FRAMES, SIZE = 3, (64, 48)
 DTYPES = {"rgb8": (np.uint8, 3), "mono8": (np.uint8, 1), "32FC1": ("<f4", 1), "32FC3": ("<f4", 3)}

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
 """``tips-ros bench`` on the tiny model on CPU: the JSON report is complete, the naive transformers
 pipeline and the fast path agree numerically in the same run."""
 
@@ -12,7 +14,7 @@ import time
 import pytest
 
 from tips_ros import cli
-from tips_ros.bench import STAGES, heads_of, parse_size
+from tips_ros.tools.bench import STAGES, heads_of, parse_size
 from tips_ros.errors import UsageError
 
 

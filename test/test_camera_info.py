@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
 """``depth/camera_info``: one builder, so replay writes what the node publishes, also for a
 rectified stereo camera (R != I, P with a baseline) calibrated at another resolution."""
 
@@ -16,11 +18,11 @@ from rosbags.highlevel import AnyReader
 from sensor_msgs.msg import CameraInfo
 
 from ros_harness import NodeProcess, node_params, ros_env
-from tips_ros.bags import BagWriter
-from tips_ros.camera_info import depth_camera_info
-from tips_ros.engine import Engine, EngineConfig
-from tips_ros.imaging import encode_image
-from tips_ros.replay import add_arguments, replay
+from tips_ros.offline.bags import BagWriter
+from tips_ros.io.camera_info import depth_camera_info
+from tips_ros.engine.engine import Engine, EngineConfig
+from tips_ros.io.imaging import encode_image
+from tips_ros.offline.replay import add_arguments, replay
 
 WAIT_S = 180.0  # limit of every wait for an event (loaded CI machine)
 CALIBRATED = (1280, 960)  # calibration size; the stream is 640x480
@@ -116,7 +118,7 @@ def test_replay_writes_what_the_node_publishes(tmp_path, engine, tiny_models, li
                          d=list(D), k=K.reshape(9).tolist(), r=R.reshape(9).tolist(),
                          p=P.reshape(12).tolist())
     camera = subprocess.Popen(
-        [sys.executable, "-m", "tips_ros.camera_sim", "--topic", "/ci/image", "--frames", "100000",
+        [sys.executable, "-m", "tips_ros.tools.camera_sim", "--topic", "/ci/image", "--frames", "100000",
          "--rate", "4", "--width", str(IMAGE[0]), "--height", str(IMAGE[1])],
         env=ros_env(), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:

@@ -1,4 +1,6 @@
-"""The serialised Image and PointCloud2 the node publishes and replay writes (tips_ros.cdr)
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
+"""The serialised Image and PointCloud2 the node publishes and replay writes (tips_ros.io.cdr)
 against two independent CDR implementations: rosbags (byte for byte) and rclpy / Fast DDS
 (field for field)."""
 
@@ -11,9 +13,9 @@ from rosbags.typesys import Stores, get_typestore
 from sensor_msgs.msg import Image, PointCloud2
 from std_msgs.msg import Header
 
-from tips_ros.cdr import serialize_image, serialize_point_cloud
-from tips_ros.imaging import encode_image
-from tips_ros.outputs import CLOUD_DTYPE, CLOUD_FIELDS, point_cloud
+from tips_ros.io.cdr import serialize_image, serialize_point_cloud
+from tips_ros.io.imaging import encode_image
+from tips_ros.io.outputs import CLOUD_DTYPE, CLOUD_FIELDS, point_cloud
 
 TYPESTORE = get_typestore(Stores.ROS2_KILTED)
 # Every alignment case: frame_id lengths 0..4 (and a non-ASCII one) x pixel byte counts that

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
 """The ``tips-ros`` console script, run as a real subprocess."""
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ def imported_modules(*args: str) -> set[str]:
 
 
 @pytest.mark.parametrize("args", [
-    ("-c", "import tips_ros.outputs, sys; assert 'torch' not in sys.modules"),
-    ("-c", "import tips_ros.prediction, tips_ros.errors, tips_ros.parameters"),
+    ("-c", "import tips_ros.io.outputs, sys; assert 'torch' not in sys.modules"),
+    ("-c", "import tips_ros.engine.prediction, tips_ros.errors, tips_ros.ros.parameters"),
     ("-m", "tips_ros.cli", "--help"),
     ("-m", "tips_ros.cli", "synth-bag", "--help"),
     ("-m", "tips_ros.cli", "replay", "--help"),

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
 """A real ``colcon build`` of the package in a temporary workspace.
 
 colcon comes from PyPI (``colcon-common-extensions``, in the ``test`` extra) and runs with this

@@ -1,4 +1,6 @@
-"""Tests for tips_ros.colors: known colours, invalid values, shapes, batch consistency."""
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
+"""Tests for tips_ros.engine.colors: known colours, invalid values, shapes, batch consistency."""
 
 from __future__ import annotations
 
@@ -9,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from tips_ros.ade20k import label_palette
-from tips_ros.colors import (
+from tips_ros.engine.ade20k import label_palette
+from tips_ros.engine.colors import (
     ade20k_palette,
     colorize_depth,
     colorize_labels,

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
 """``tips-ros convert``: round trips through the project's own writers, and its errors.
 
 A known random Hugging Face model is written in the authors' layouts (``export_*``, the same key
@@ -20,10 +22,10 @@ import sentencepiece as spm
 import torch
 from transformers import Tipsv2Config, Tipsv2DptForDensePrediction, Tipsv2Model
 
-from tips_ros import convert as C
-from tips_ros import testmodel
+from tips_ros.tools import convert as C
+from tips_ros.engine import testmodel
 from tips_ros.cli import main as cli_main
-from tips_ros.testmodel import SIZES, ModelShape
+from tips_ros.engine.testmodel import SIZES, ModelShape
 
 ROUND_TRIP_SIZES = ["s14", "b14", "l14", "so14", "g14"]
 
@@ -197,7 +199,7 @@ def test_tokenizer_matches_sentencepiece(sp_model: Path) -> None:
 
 
 def test_converted_directories_drive_the_engine(sp_model: Path, tmp_path: Path) -> None:
-    from tips_ros.engine import Engine, EngineConfig
+    from tips_ros.engine.engine import Engine, EngineConfig
 
     image_text, dpt = _models(SIZES["tiny"])
     files = _export(image_text, dpt, tmp_path / "authors")

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
 """``tips-ros demo`` as a real subprocess."""
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tips_ros.preview import RANDOM_WEIGHTS_NOTE
+from tips_ros.offline.preview import RANDOM_WEIGHTS_NOTE
 
 #: generous: the demo runs a whole replay on a loaded 2-core machine
 TIMEOUT_S = 900
@@ -72,7 +74,7 @@ def test_demo_without_the_hub_runs_on_random_weights_and_says_so(tmp_path: Path,
 
 
 def test_preview_note_is_drawn_only_when_asked(tiny_engine, tmp_path: Path):
-    from tips_ros.preview import render_preview
+    from tips_ros.offline.preview import render_preview
 
     rgb = np.full((64, 96, 3), 128, np.uint8)
     rows = [(rgb, tiny_engine.infer([rgb])[0])]

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
 """Engine parity with a direct transformers computation, on the tiny random model (fp32, CPU)."""
 
 from __future__ import annotations
@@ -9,9 +11,9 @@ import torch.nn.functional as F
 from PIL import Image
 from transformers import Tipsv2DptForDensePrediction, Tipsv2Model, Tipsv2Tokenizer
 
-from tips_ros.bench import HostSyncCounter
-from tips_ros.engine import HEADS, VIEWS, Engine, EngineConfig, model_input_size
-from tips_ros.loading import ModelLoadError
+from tips_ros.tools.bench import HostSyncCounter
+from tips_ros.engine.engine import HEADS, VIEWS, Engine, EngineConfig, model_input_size
+from tips_ros.engine.loading import ModelLoadError
 from sample_images import random_image
 
 RTOL = 1e-5
@@ -248,7 +250,7 @@ def test_cuda_requested_without_cuda_fails_clearly(tiny_models):
 
 
 def test_colour_views_match_their_heads(tiny_engine):
-    from tips_ros import colors
+    from tips_ros.engine import colors
 
     tiny_engine.set_queries(QUERIES)
     image = random_image(96, 128, seed=6)
@@ -279,7 +281,7 @@ def test_injected_oom_is_the_real_torch_error(tiny_models, monkeypatch):
 
 
 def test_chunked_argmax_equals_full_upsample_argmax():
-    from tips_ros.engine import upsample, upsampled_argmax
+    from tips_ros.engine.engine import upsample, upsampled_argmax
 
     logits = torch.randn(2, 150, 17, 23, generator=torch.Generator().manual_seed(0))
     full = upsample(logits, (61, 83)).argmax(dim=1)

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
 """``tips-ros evaluate``: many bags on Ray workers (2 local workers, tiny model, CPU).
 
 The dataset: six good synthetic bags (mcap and sqlite3, nested folders), one bag corrupt in
@@ -21,14 +23,14 @@ from pathlib import Path
 
 import pytest
 
-from tips_ros import evaluate
-from tips_ros.bags import BagWriter, SYNTH_TOPICS, iter_messages, open_bag, write_synth_bag
+from tips_ros.offline import evaluate
+from tips_ros.offline.bags import BagWriter, SYNTH_TOPICS, iter_messages, open_bag, write_synth_bag
 from tips_ros.errors import UsageError
-from tips_ros.faults import ENV as FAULTS_ENV
-from tips_ros.loading import ModelLoadError
-from tips_ros.metrics import MetricsAccumulator
-from tips_ros.replay import add_arguments as replay_arguments
-from tips_ros.replay import json_safe, replay
+from tips_ros.engine.faults import ENV as FAULTS_ENV
+from tips_ros.engine.loading import ModelLoadError
+from tips_ros.offline.metrics import MetricsAccumulator
+from tips_ros.offline.replay import add_arguments as replay_arguments
+from tips_ros.offline.replay import json_safe, replay
 
 GT = ["--gt-depth-topic", SYNTH_TOPICS["depth"], "--gt-normals-topic", SYNTH_TOPICS["normals"],
       "--gt-labels-topic", SYNTH_TOPICS["labels"]]
@@ -191,7 +193,7 @@ def test_without_ray_bags_run_in_process(dataset: Path, tiny_models, tiny_engine
                                          monkeypatch: pytest.MonkeyPatch,
                                          capsys: pytest.CaptureFixture):
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails as if not installed
-    monkeypatch.delitem(sys.modules, "tips_ros.evaluate_ray", raising=False)
+    monkeypatch.delitem(sys.modules, "tips_ros.offline.evaluate_ray", raising=False)
     names = ["data/a/s1", "data/b/s3"]
     inputs = [str(dataset / name) for name in names] + [str(dataset / "data/bad/no_image")]
     args = [*inputs, "--output", str(tmp_path / "out"), *GT, *model_options(tiny_models)]

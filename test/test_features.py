@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
 """Dense features, PCA view, global embeddings and zero-shot segmentation (tiny model, fp32, CPU).
 
 References are computed independently with transformers' ``Tipsv2Model`` (the image-text
@@ -15,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from transformers import Tipsv2Model, Tipsv2Tokenizer
 
-from tips_ros.engine import ALL_HEADS, FEATURE_HEADS, VIEWS, Engine, EngineConfig, model_input_size
-from tips_ros.features import NO_QUERY, ZEROSHOT_TEMPLATES, PcaProjector
-from tips_ros.outputs import EVERY_TOPIC, encode_prediction, heads_for, zeroshot_labels_json
+from tips_ros.engine.engine import ALL_HEADS, FEATURE_HEADS, VIEWS, Engine, EngineConfig, model_input_size
+from tips_ros.engine.features import NO_QUERY, ZEROSHOT_TEMPLATES, PcaProjector
+from tips_ros.io.outputs import EVERY_TOPIC, encode_prediction, heads_for, zeroshot_labels_json
 from sample_images import random_image
 
 QUERIES = ["chair", "the floor", "a red box", "sky"]
@@ -233,8 +235,8 @@ def test_replay_writes_feature_topics_when_asked(engine, tmp_path):
 
     from rosbags.highlevel import AnyReader
 
-    from tips_ros.bags import SYNTH_TOPICS, write_synth_bag
-    from tips_ros.replay import add_arguments, replay
+    from tips_ros.offline.bags import SYNTH_TOPICS, write_synth_bag
+    from tips_ros.offline.replay import add_arguments, replay
 
     bag = write_synth_bag(tmp_path / "in", 2, (128, 96))
     parser = argparse.ArgumentParser()

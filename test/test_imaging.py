@@ -1,4 +1,6 @@
-"""Tests for tips_ros.imaging decoding: round trips, padding, byte order, rejections, fuzzing.
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
+"""Tests for tips_ros.io.imaging decoding: round trips, padding, byte order, rejections, fuzzing.
 
 Reference encoders here are written independently of the module (numpy byte packing, the
 BT.601 formula, a hand-made Bayer mosaic) so a wrong table entry in the decoder fails.
@@ -24,7 +26,7 @@ from rosbags.typesys import Stores, get_typestore
 from sensor_msgs.msg import CompressedImage as RclpyCompressedImage
 from sensor_msgs.msg import Image as RclpyImage
 
-from tips_ros.imaging import (
+from tips_ros.io.imaging import (
     SUPPORTED_ENCODINGS,
     ImageDecodeError,
     decode_compressed,

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
 """Both launch files executed for real, as ``ros2 launch`` runs them.
 
 The package is colcon-built into a temporary workspace (colcon from PyPI, so the installed

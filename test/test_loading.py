@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
 """Safe loading: safetensors only unless opted in, no code from model directories, clear errors."""
 
 from __future__ import annotations
@@ -10,8 +12,8 @@ import pytest
 import torch
 from transformers import Tipsv2DptForDensePrediction, Tipsv2Tokenizer
 
-from tips_ros.engine import Engine, EngineConfig
-from tips_ros.loading import ModelLoadError, load_pretrained
+from tips_ros.engine.engine import Engine, EngineConfig
+from tips_ros.engine.loading import ModelLoadError, load_pretrained
 
 
 def add_remote_code(model_dir: Path, marker: Path, config_name: str, auto_map: dict) -> None:

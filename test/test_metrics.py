@@ -1,11 +1,13 @@
-"""Tests of tips_ros.metrics against hand-computed values."""
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
+"""Tests of tips_ros.offline.metrics against hand-computed values."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from tips_ros.metrics import (
+from tips_ros.offline.metrics import (
     MetricsAccumulator,
     depth_metrics,
     normal_metrics,

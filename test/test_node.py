@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
 """tips_node end to end: real rclpy, the node and the camera publisher in their own processes,
 the subscribers in this test process (a third process). Tiny random model on the CPU."""
 
@@ -16,7 +18,7 @@ from std_msgs.msg import String
 from ros_harness import (
     NodeProcess, diagnostic_values, input_idle, node_params, start_publisher, wait_active,
 )
-from tips_ros.outputs import ALL_TOPICS
+from tips_ros.io.outputs import ALL_TOPICS
 
 BEST_EFFORT = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -150,7 +152,7 @@ def catches(pid: int, sig: int) -> bool:
 def test_a_signal_while_the_node_is_still_importing_is_a_clean_exit(tiny_models, listener):
     """`ros2 launch` stopped right after it started the node: SIGINT or SIGTERM arrives while
     torch and transformers are still being imported; exit 0, no traceback. The signal is sent
-    as soon as the process handles SIGTERM (tips_ros.startup's handlers, installed before the
+    as soon as the process handles SIGTERM (tips_ros.ros.startup's handlers, installed before the
     imports), however long the interpreter took to get there."""
     for sig in (signal.SIGINT, signal.SIGTERM):
         with NodeProcess(model_params(tiny_models), ros_args=["-r", "__ns:=/early"]) as node:

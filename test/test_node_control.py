@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
 """Run-time control of tips_node across processes: queries, parameters, lifecycle, cameras, load."""
 
 from __future__ import annotations

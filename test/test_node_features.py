@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
 """tips_node end to end for the feature outputs (features, features/pca, embedding, zeroshot):
 node, camera publisher and subscribers in separate processes, tiny random model on the CPU."""
 

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
 """Published normals point out of surfaces (REP 103 optical frame: x right, y down, z forward).
 
 The released TIPSv2 normals head predicts the negative of that (``../shared/evidence``: floors
@@ -20,10 +22,10 @@ import torch
 from rosbags.highlevel import AnyReader
 from transformers import Tipsv2DptForDensePrediction
 
-from tips_ros.bags import SYNTH_TOPICS, write_synth_bag
-from tips_ros.engine import Engine, EngineConfig
-from tips_ros.replay import add_arguments, ground_truth, replay
-from tips_ros.synthetic import render_sequence
+from tips_ros.offline.bags import SYNTH_TOPICS, write_synth_bag
+from tips_ros.engine.engine import Engine, EngineConfig
+from tips_ros.offline.replay import add_arguments, ground_truth, replay
+from tips_ros.offline.synthetic import render_sequence
 from sample_images import random_image
 
 #: surface -> (raw head output in the released convention, published outward normal)

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
 """ONNX export and the onnxruntime backend against the torch engine (tiny model, CPU).
 
 Tolerances are the issue's: depth and heatmaps within 1e-4 relative, labels >= 99.9 % equal,
@@ -25,14 +27,14 @@ from ros_harness import (
     NodeProcess, diagnostic_values, lifecycle_state, node_params, start_publisher,
 )
 from test_precision import assert_within_issue_tolerances
-from tips_ros.bags import SYNTH_TOPICS, write_synth_bag
-from tips_ros.bench import agreement, raw_outputs
-from tips_ros.camera_sim import make_frames
-from tips_ros.engine import HEADS, Engine, EngineConfig
-from tips_ros.loading import ModelLoadError
-from tips_ros.onnx_backend import parity
-from tips_ros.onnx_export import OPSET
-from tips_ros.replay import add_arguments, ground_truth, replay
+from tips_ros.offline.bags import SYNTH_TOPICS, write_synth_bag
+from tips_ros.tools.bench import agreement, raw_outputs
+from tips_ros.tools.camera_sim import make_frames
+from tips_ros.engine.engine import HEADS, Engine, EngineConfig
+from tips_ros.engine.loading import ModelLoadError
+from tips_ros.engine.onnx_backend import parity
+from tips_ros.engine.onnx_export import OPSET
+from tips_ros.offline.replay import add_arguments, ground_truth, replay
 
 QUERIES = ("floor", "a red box", "chair")
 SIZE = 448  # the node's and replay's default input size

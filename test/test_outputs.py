@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
 """Output payloads shared by the node and replay."""
 
 from __future__ import annotations
@@ -7,8 +9,8 @@ import json
 import numpy as np
 import pytest
 
-from tips_ros.engine import Prediction
-from tips_ros.outputs import (
+from tips_ros.engine.engine import Prediction
+from tips_ros.io.outputs import (
     CLOUD_DTYPE, encode_prediction, heads_for, labels_json, point_cloud, queries_json, scale_intrinsics,
 )
 

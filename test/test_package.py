@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
 """Package metadata, parameters file and launch files agree with what the package installs.
 
 Each launch file is also checked statically: it compiles, and its Node(...) entries name this
@@ -17,8 +19,8 @@ from pathlib import Path
 
 import yaml
 
-from tips_ros import parameters
-from tips_ros.parameters import SPECS
+from tips_ros.ros import parameters
+from tips_ros.ros.parameters import SPECS
 
 REPO = Path(__file__).resolve().parents[1]
 NODE_INPUTS = {"image", "image/compressed", "camera_info"}
@@ -45,7 +47,7 @@ def test_launch_files_run_the_installed_node():
     files = sorted((REPO / "launch").glob("*.launch.py"))
     assert {f.name for f in files} == {"tips.launch.py", "multi_camera.launch.py"}
     setup = (REPO / "setup.py").read_text()
-    assert "tips_node = tips_ros.startup:main" in setup
+    assert "tips_node = tips_ros.ros.startup:main" in setup
     for path in files:
         nodes, arguments = launch_nodes(path)
         assert nodes, path
@@ -109,13 +111,13 @@ def test_params_file_and_readme_table_are_generated_from_the_specs():
     readme = (REPO / "README.md").read_text()
     assert parameters.readme_table() in readme
     assert parameters.readme_with_table(readme) == readme
-    check = subprocess.run([sys.executable, "-m", "tips_ros.parameters"], capture_output=True,
+    check = subprocess.run([sys.executable, "-m", "tips_ros.ros.parameters"], capture_output=True,
                            text=True, timeout=120)
     assert check.returncode == 0, check.stdout + check.stderr
 
 
 def test_node_params_and_engine_config_follow_the_specs():
-    from tips_ros.engine import EngineConfig
+    from tips_ros.engine.engine import EngineConfig
 
     names = [spec.name for spec in SPECS]
     assert [f.name for f in dataclasses.fields(parameters.NodeParams)] == names
@@ -154,7 +156,7 @@ def test_setup_cfg_installs_scripts_where_ros2_run_looks():
 
 
 def test_readme_documents_every_parameter_and_output_topic():
-    from tips_ros.outputs import ALL_TOPICS
+    from tips_ros.io.outputs import ALL_TOPICS
 
     readme = (REPO / "README.md").read_text()
     for spec in SPECS:

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
 """Reduced precision, channels-last and torch.compile against the fp32 eager engine (tiny model, CPU).
 
 Tolerances are the issue's: depth median relative error <= 1%, normals median angle <= 2 degrees,
@@ -11,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from tips_ros.bench import agreement, raw_outputs
-from tips_ros.camera_sim import make_frames
-from tips_ros.engine import Engine, EngineConfig
+from tips_ros.tools.bench import agreement, raw_outputs
+from tips_ros.tools.camera_sim import make_frames
+from tips_ros.engine.engine import Engine, EngineConfig
 
 INPUT_SIZE = 112
 QUERIES = ("person", "chair", "table")

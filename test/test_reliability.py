@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
 """Reliability suite: malformed and unusual input, query abuse, faults and overload.
 
 Real rclpy; the node runs in its own process with the tiny model on the CPU; inputs are
@@ -30,7 +32,7 @@ from ros_harness import (
     WAIT_S, Listener, NodeProcess, change_state, node_params, diagnostic_values, lifecycle_state,
     set_parameter,
 )
-from tips_ros.imaging import SUPPORTED_ENCODINGS, pixel_size
+from tips_ros.io.imaging import SUPPORTED_ENCODINGS, pixel_size
 
 W, H = 64, 48
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)

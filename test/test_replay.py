@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
 """``tips-ros replay`` on real bags and the tiny random model (no mocks)."""
 
 from __future__ import annotations
@@ -28,13 +30,13 @@ from rosbags.highlevel import AnyReader
 from rosbags.interfaces import QosDurability, QosReliability
 from rosbags.typesys import Stores, get_typestore
 
-from tips_ros.bags import SYNTH_FRAME_ID, SYNTH_TOPICS, BagWriter, write_synth_bag
-from tips_ros.engine import Engine, EngineConfig, Prediction
-from tips_ros.imaging import encode_image
-from tips_ros.metrics import MetricsAccumulator
-from tips_ros.outputs import IMAGE_TOPICS
-from tips_ros.replay import Scorer, add_arguments, ground_truth, replay
-from tips_ros.synthetic import render_sequence
+from tips_ros.offline.bags import SYNTH_FRAME_ID, SYNTH_TOPICS, BagWriter, write_synth_bag
+from tips_ros.engine.engine import Engine, EngineConfig, Prediction
+from tips_ros.io.imaging import encode_image
+from tips_ros.offline.metrics import MetricsAccumulator
+from tips_ros.io.outputs import IMAGE_TOPICS
+from tips_ros.offline.replay import Scorer, add_arguments, ground_truth, replay
+from tips_ros.offline.synthetic import render_sequence
 
 FRAMES, SIZE = 4, (128, 96)
 QUERIES = "floor, a box"

@@ -1,4 +1,6 @@
-"""The startup check (tips_ros.requirements): versions as pure functions, the installed ones for
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
+"""The startup check (tips_ros.engine.requirements): versions as pure functions, the installed ones for
 real, and a too-old torch through the real command line and the node's configure over rclpy.
 
 The CUDA case through the node's configure over rclpy is in test_reliability.py
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tips_ros.requirements import (
+from tips_ros.engine.requirements import (
     MINIMUM_VERSIONS, RequirementError, check, check_device, check_versions, cuda_problem,
     installed_version, parse_version, version_problem,
 )
@@ -168,7 +170,7 @@ def test_node_configure_fails_with_one_sentence_on_a_too_old_torch(tiny_models, 
 def test_node_and_cli_import_no_tipsv2_model_code():
     """Importing the node and the model commands loads no TIPSv2 model module: with a
     transformers that lacks TIPSv2 the node still starts and its configure gives the sentence."""
-    code = ("import sys, tips_ros.node, tips_ros.replay, tips_ros.demo; "
+    code = ("import sys, tips_ros.ros.node, tips_ros.offline.replay, tips_ros.offline.demo; "
             "print(sorted(m for m in sys.modules if 'tipsv2' in m.lower()))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=300)

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
 """Real ``rosdep`` (PyPI) resolves every key of ``package.xml`` on the supported distros.
 
 Offline, against the snapshot of the ROS distribution index and rosdep rules in

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
 """Keep-latest slots: replacement counts drops, batching waits for other cameras.
 
 No timing assertions: a wait that must end early is checked against an event that would come
@@ -8,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 
-from tips_ros.scheduling import LatestSlots
+from tips_ros.ros.scheduling import LatestSlots
 
 
 def test_newest_frame_wins_and_drops_are_counted():

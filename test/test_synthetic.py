@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
 """Tests of the synthetic renderer's ground truth."""
 
 from __future__ import annotations
@@ -5,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tips_ros.ade20k import CLASS_ID
-from tips_ros.synthetic import CAMERA_HEIGHT, SynthFrame, render_sequence
+from tips_ros.engine.ade20k import CLASS_ID
+from tips_ros.offline.synthetic import CAMERA_HEIGHT, SynthFrame, render_sequence
 
 W, H = 64, 48
 

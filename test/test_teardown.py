@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
 """Tearing the node down while a frame is in flight (real rclpy, the node in its own process).
 
 The engine's first call after each configure is made slower than any fixed teardown limit
@@ -25,7 +27,7 @@ def test_cleanup_and_sigint_wait_for_the_frame_in_flight(tiny_models, listener):
     listener.subscribe(Image, "/td/depth")
     env = {"TIPS_ROS_FAULTS": f"delay@1={DELAY_S},delay@4={DELAY_S}"}
     camera = subprocess.Popen(
-        [sys.executable, "-m", "tips_ros.camera_sim", "--topic", "/td/image", "--frames", "100000",
+        [sys.executable, "-m", "tips_ros.tools.camera_sim", "--topic", "/td/image", "--frames", "100000",
          "--rate", "5", "--width", "160", "--height", "120"],
         env=ros_env(), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:

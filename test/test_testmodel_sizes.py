@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
 """Every TIPS size offered by ``make-test-model --size``: shapes checked on the meta device."""
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from transformers import (
     Tipsv2VisionModel,
 )
 
-from tips_ros.testmodel import SIZES, dpt_indices
+from tips_ros.engine.testmodel import SIZES, dpt_indices
 
 
 def _millions(model: torch.nn.Module) -> float:

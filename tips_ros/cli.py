@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
 """``tips-ros``: the command-line tool (make-test-model, synth-bag, replay, demo, bench, ...).
 
 Each subcommand lives in the module that owns its concern and exposes
@@ -18,14 +20,14 @@ from collections.abc import Sequence
 
 #: subcommand -> (module, one-line help). Modules are imported only when their command runs.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "make-test-model": ("tips_ros.testmodel", "write random TIPSv2 models (HF format) for offline use"),
-    "synth-bag": ("tips_ros.bags", "write a rosbag2 of synthetic frames with exact ground truth"),
-    "replay": ("tips_ros.replay", "run the pipeline over a bag, write an output bag and a report"),
-    "demo": ("tips_ros.demo", "synthetic bag -> replay -> report and preview picture"),
-    "bench": ("tips_ros.bench", "latency/throughput benchmark against the naive pipeline"),
-    "convert": ("tips_ros.convert", "convert the TIPS authors' .npz/.zip checkpoints to HF format"),
-    "evaluate": ("tips_ros.evaluate", "replay many bags on Ray workers, one aggregate report"),
-    "export": ("tips_ros.onnx_export", "export backbone + heads to ONNX (onnxruntime, TensorRT)"),
+    "make-test-model": ("tips_ros.engine.testmodel", "write random TIPSv2 models (HF format) for offline use"),
+    "synth-bag": ("tips_ros.offline.bags", "write a rosbag2 of synthetic frames with exact ground truth"),
+    "replay": ("tips_ros.offline.replay", "run the pipeline over a bag, write an output bag and a report"),
+    "demo": ("tips_ros.offline.demo", "synthetic bag -> replay -> report and preview picture"),
+    "bench": ("tips_ros.tools.bench", "latency/throughput benchmark against the naive pipeline"),
+    "convert": ("tips_ros.tools.convert", "convert the TIPS authors' .npz/.zip checkpoints to HF format"),
+    "evaluate": ("tips_ros.offline.evaluate", "replay many bags on Ray workers, one aggregate report"),
+    "export": ("tips_ros.engine.onnx_export", "export backbone + heads to ONNX (onnxruntime, TensorRT)"),
 }
 
 EXIT_ERROR = 2

@@ -1,8 +1,10 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
 """The project's user-facing error types (no imports of the rest of the package).
 
 Each of these carries one sentence meant for the user; anything else is a bug and keeps its
 traceback. They are defined here, a leaf module, and re-exported where they are raised
-(``tips_ros.bags``, ``tips_ros.imaging``, ``tips_ros.loading``), so the command-line tool
+(``tips_ros.offline.bags``, ``tips_ros.io.imaging``, ``tips_ros.engine.loading``), so the command-line tool
 catches them without importing ``rosbags``, OpenCV or transformers.
 """
 

@@ -1,0 +1,49 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
+"""Optional speed-ups of a loaded Engine: channels-last convolutions and ``torch.compile``.
+
+Both leave the model's arithmetic unchanged (tests compare them with the eager fp32 path):
+``channels_last`` changes only the memory layout of the DPT necks' and decoders' convolution
+weights and activations; ``compile`` wraps the backbone and each DPT neck/decoder with
+``torch.compile`` in the configured mode (``reduce-overhead`` also captures CUDA graphs for
+static shapes, so warm up at configure with ``Engine.warmup``). With ``reduce-overhead`` each
+backbone call starts a new CUDA-graph step (``torch.compiler.cudagraph_mark_step_begin``): one
+frame's graph outputs stay valid until the next frame's backbone pass, and the graphs of the
+necks and decoders may reuse their memory from then on.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+
+if TYPE_CHECKING:
+    from tips_ros.engine.engine import Engine
+
+DPT_MODULES = (
+    "depth_neck", "depth_decoder", "normals_neck", "normals_decoder",
+    "segmentation_neck", "segmentation_decoder",
+)
+COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
+
+
+def accelerate(engine: Engine) -> None:
+    """Apply ``engine.config.channels_last`` and ``engine.config.compile`` to its model."""
+    model, config = engine.model, engine.config
+    if config.compile not in COMPILE_MODES:
+        raise ValueError(f"compile must be one of {COMPILE_MODES}, not '{config.compile}'")
+    if config.channels_last:
+        for name in DPT_MODULES:
+            getattr(model, name).to(memory_format=torch.channels_last)
+    if config.compile != "none":
+        for name in ("backbone", *DPT_MODULES):
+            module = getattr(model, name)
+            module.forward = torch.compile(module.forward, mode=config.compile, dynamic=False)
+        if config.compile == "reduce-overhead":
+            model.backbone.register_forward_pre_hook(_new_cudagraph_step)
+
+
+def _new_cudagraph_step(*_: object) -> None:
+    """Mark the start of a frame for CUDA-graph trees (see the module docstring)."""
+    torch.compiler.cudagraph_mark_step_begin()

@@ -1,0 +1,238 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
+"""Engine backend ``onnxruntime``: runs the graph written by ``tips-ros export``.
+
+The graph replaces the torch model's pixels -> raw head outputs step
+(:meth:`tips_ros.engine.engine.Engine.raw_heads`); the engine's resize, upsampling, argmax and colour
+views stay shared by both backends. The file carries its own weights, labels and depth range
+(metadata, see :mod:`tips_ros.engine.onnx_export`), so the torch DPT model is not loaded; the text
+tower still runs in torch (queries are encoded once per query set and fed as a graph input).
+
+Execution providers, first present wins: TensorRT (engine cache on disk next to the file, so a
+robot builds it once), CUDA, then CPU. Inputs and outputs are bound to torch tensors on the
+engine's device (no host round trip on CUDA).
+
+Every mismatch between the file and the engine configuration raises
+:class:`~tips_ros.engine.loading.ModelLoadError` with one sentence naming it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from tips_ros.engine.loading import ModelLoadError
+from tips_ros.engine.onnx_export import (
+    FORMAT, META_BATCH, META_EMBEDDING_DIM, META_FORMAT, META_HEADS, META_INPUT_SIZE,
+    META_PRECISION, META_SPEC, OPSET, PIXELS, QUERIES,
+)
+
+if TYPE_CHECKING:
+    from tips_ros.engine.engine import EngineConfig, ModelSpec
+    from tips_ros.engine.prediction import Prediction
+
+TENSORRT, CUDA, CPU = "TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"
+#: Environment variable: comma list of execution providers to use instead of the automatic
+#: choice, in priority order (e.g. ``CUDAExecutionProvider`` to skip TensorRT's engine build).
+PROVIDERS_ENV = "TIPS_ROS_ORT_PROVIDERS"
+
+
+def trt_cache_dir(onnx_model: Path) -> Path:
+    """Where the TensorRT EP keeps its engines and timing cache: ``<file stem>.trt_cache/``."""
+    return onnx_model.with_name(onnx_model.stem + ".trt_cache")
+
+
+def choose_providers(device: torch.device, precision: str, onnx_model: Path, available: list[str],
+                     requested: str = "") -> list[tuple[str, dict[str, object]]]:
+    """Execution providers with options for ``device``: TensorRT, CUDA, then CPU if present.
+
+    ``precision`` ``auto`` or ``fp16`` lets TensorRT build fp16 kernels; ``fp32`` keeps fp32.
+    ``requested`` (comma list, from :data:`PROVIDERS_ENV`) replaces the automatic order. A CUDA
+    device without a GPU provider, or a requested provider this onnxruntime lacks, raises.
+    """
+    wanted = [p.strip() for p in requested.split(",") if p.strip()]
+    missing = [p for p in wanted if p not in available]
+    if missing:
+        raise ModelLoadError(f"execution provider {', '.join(missing)} ({PROVIDERS_ENV}) is not "
+                             f"available in this onnxruntime, which has {', '.join(available)}")
+    if device.type != "cuda":
+        if set(wanted) - {CPU}:
+            raise ModelLoadError(f"device '{device}' runs onnxruntime's {CPU} only, not "
+                                 f"{', '.join(sorted(set(wanted) - {CPU}))} ({PROVIDERS_ENV})")
+        return [(CPU, {})]
+    available = wanted or available
+    index = device.index or 0
+    chosen: list[tuple[str, dict[str, object]]] = []
+    if TENSORRT in available:
+        chosen.append((TENSORRT, {
+            "device_id": index, "trt_fp16_enable": precision in ("auto", "fp16"),
+            "trt_engine_cache_enable": True, "trt_timing_cache_enable": True,
+            "trt_engine_cache_path": str(trt_cache_dir(onnx_model)),
+            "trt_timing_cache_path": str(trt_cache_dir(onnx_model)),
+        }))
+    if CUDA in available:
+        chosen.append((CUDA, {"device_id": index}))
+    if not chosen:
+        raise ModelLoadError(
+            f"device '{device}' needs onnxruntime's TensorRT or CUDA execution provider, but this "
+            f"onnxruntime has only {', '.join(available)} (install onnxruntime-gpu, or use cpu)")
+    return chosen + ([(CPU, {})] if CPU in available else [])
+
+
+def load_failure(path: Path, err: Exception, version: str) -> str:
+    """One sentence for onnxruntime failing to load ``path`` (opset too new, bad graph, ...)."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    opset = re.search(r"Opset (\d+) is under development.*?till opset (\d+)", text)
+    if opset:
+        return (f"ONNX file '{path}' uses opset {opset[1]} but onnxruntime {version} supports "
+                f"opsets up to {opset[2]}; upgrade onnxruntime or export with opset {OPSET}")
+    text = re.sub(r"/onnxruntime_src/\S+ [^)]*\) ", "", text)  # drop the C++ source location
+    return f"onnxruntime {version} cannot load ONNX file '{path}': {text}"
+
+
+class OnnxHeads:
+    """An ONNX Runtime session over an exported file, checked against the engine config."""
+
+    def __init__(self, config: EngineConfig, device: torch.device) -> None:
+        import onnxruntime as ort
+
+        from tips_ros.engine.engine import ModelSpec
+
+        path = Path(config.onnx_model).expanduser()
+        if not config.onnx_model:
+            raise ModelLoadError("backend onnxruntime needs onnx_model, a file written by "
+                                 "`tips-ros export --onnx FILE`")
+        if not path.is_file():
+            raise ModelLoadError(f"ONNX file '{path}' does not exist; write it with "
+                                 f"`tips-ros export --onnx {path}`")
+        if config.compile != "none" or config.channels_last:
+            raise ModelLoadError("compile and channels_last apply to backend torch only; "
+                                 "set compile none and channels_last false with onnxruntime")
+        if config.precision not in ("auto", "fp32", "fp16"):
+            raise ModelLoadError(f"backend onnxruntime runs fp32 or fp16 graphs, not precision "
+                                 f"'{config.precision}'")
+        self.path, self.device = path, device
+        providers = choose_providers(device, config.precision, path, ort.get_available_providers(),
+                                     os.environ.get(PROVIDERS_ENV, ""))
+        if providers[0][0] == TENSORRT:
+            trt_cache_dir(path).mkdir(parents=True, exist_ok=True)
+        options = ort.SessionOptions()
+        options.log_severity_level = 3  # errors only: the EP fallback notes are not the user's
+        try:
+            self.session = ort.InferenceSession(
+                str(path), options, providers=[p for p, _ in providers],
+                provider_options=[o for _, o in providers])
+        except Exception as err:  # onnxruntime raises its own Fail/InvalidGraph/... types
+            raise ModelLoadError(load_failure(path, err, ort.__version__)) from None
+        meta = self.session.get_modelmeta().custom_metadata_map
+        if meta.get(META_FORMAT) != FORMAT:
+            raise ModelLoadError(f"ONNX file '{path}' was not written by this version of "
+                                 f"`tips-ros export` (metadata format {meta.get(META_FORMAT)}, "
+                                 f"expected {FORMAT}); export it again")
+        spec = json.loads(meta[META_SPEC])
+        self.spec: ModelSpec = ModelSpec(**{
+            **spec, "labels": tuple(spec["labels"]), "depth_range": tuple(spec["depth_range"])})
+        self.heads: tuple[str, ...] = tuple(meta[META_HEADS].split(","))
+        self.size = tuple(int(v) for v in meta[META_INPUT_SIZE].split(","))
+        self.batch = None if meta[META_BATCH] == "dynamic" else int(meta[META_BATCH])
+        self.precision = meta[META_PRECISION]
+        self.providers: list[str] = self.session.get_providers()
+        if config.keep_aspect:
+            fits = min(self.size) == config.input_size
+        else:
+            fits = self.size == (config.input_size, config.input_size)
+        if not fits:
+            side = "short side " if config.keep_aspect else ""
+            raise ModelLoadError(
+                f"ONNX file '{path}' was exported for input {self.size[0]}x{self.size[1]}, "
+                f"which does not match input_size {config.input_size} ({side}pixels); export "
+                f"again with --input-size or change input_size")
+        if config.precision == "fp32" and self.precision != "fp32":
+            raise ModelLoadError(f"ONNX file '{path}' holds an {self.precision} network but "
+                                 "precision is fp32; export without --fp16 or set precision auto")
+        if int(meta[META_EMBEDDING_DIM]) != self.spec.hidden_size:
+            raise ModelLoadError(f"ONNX file '{path}' has inconsistent metadata (embedding "
+                                 f"width {meta[META_EMBEDDING_DIM]} vs {self.spec.hidden_size})")
+        self._outputs = {o.name: o.shape for o in self.session.get_outputs()}
+        if tuple(self._outputs) != self.heads:
+            raise ModelLoadError(f"ONNX file '{path}' has outputs {list(self._outputs)} but its "
+                                 f"metadata names heads {list(self.heads)}; export it again")
+
+    def run(self, pixels: torch.Tensor, queries: torch.Tensor,
+            heads: set[str]) -> dict[str, torch.Tensor]:
+        """Raw outputs of ``heads`` for model input ``pixels`` (B, 3, H, W) fp32 in 0..1.
+
+        ``queries`` (Q, D) are unit text embeddings. A fixed-batch file runs the frames in
+        chunks of its batch size (the last chunk padded by repeating its last frame).
+        """
+        if tuple(pixels.shape[-2:]) != self.size:
+            raise ValueError(
+                f"the model input of these images is {pixels.shape[-2]}x{pixels.shape[-1]} but "
+                f"ONNX file '{self.path}' was exported for {self.size[0]}x{self.size[1]}")
+        total, step = pixels.shape[0], self.batch or pixels.shape[0]
+        count = queries.shape[0]  # none: one dummy query (no zero-size binding), dropped below
+        queries = queries if count else queries.new_zeros((1, queries.shape[1]))
+        chunks = []
+        for start in range(0, total, step):
+            chunk = pixels[start : start + step]
+            if chunk.shape[0] < step:
+                pad = chunk[-1:].expand(step - chunk.shape[0], *chunk.shape[1:])
+                chunk = torch.cat([chunk, pad])
+            chunks.append(self._run_chunk(chunk.float().contiguous(), queries))
+        raw = {h: torch.cat([c[h] for c in chunks])[:total] for h in self.heads if h in heads}
+        if "heatmaps" in raw:
+            raw["heatmaps"] = raw["heatmaps"][:, :count]
+        return raw
+
+    def _run_chunk(self, pixels: torch.Tensor, queries: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One session run with inputs and outputs bound to torch tensors on the device."""
+        binding = self.session.io_binding()
+        kind, index = self.device.type, self.device.index or 0
+        queries = queries.float().contiguous()
+        self._bind_input(binding, PIXELS, pixels)
+        if "heatmaps" in self.heads:
+            self._bind_input(binding, QUERIES, queries)
+        sizes = {"batch": pixels.shape[0], "queries": queries.shape[0]}
+        outputs = {}
+        for name, shape in self._outputs.items():
+            dims = [d if isinstance(d, int) else sizes[d] for d in shape]
+            outputs[name] = torch.empty(dims, dtype=torch.float32, device=self.device)
+            binding.bind_output(name, kind, index, np.float32, dims, outputs[name].data_ptr())
+        if kind == "cuda":  # torch's kernels that wrote pixels may still be running
+            torch.cuda.current_stream(self.device).synchronize()
+        self.session.run_with_iobinding(binding)
+        return outputs
+
+    def _bind_input(self, binding: object, name: str, tensor: torch.Tensor) -> None:
+        binding.bind_input(name, self.device.type, self.device.index or 0, np.float32,
+                           list(tensor.shape), tensor.data_ptr())
+
+
+def parity(reference: list[Prediction], other: list[Prediction]) -> dict[str, float]:
+    """How closely ``other`` (e.g. onnxruntime) reproduces ``reference`` (the torch engine),
+    over image-resolution predictions, in the measures of the backend's tolerances:
+
+    ``depth_max_rel`` and ``heatmaps_max_rel`` (largest absolute difference / largest
+    reference magnitude), ``labels_equal`` (fraction of pixels), ``normals_p99_deg`` (99th
+    percentile of the angle between the normals, degrees). Heads missing in either are left out.
+    """
+    out: dict[str, float] = {}
+    pairs = list(zip(reference, other, strict=True))
+    for name in ("depth", "heatmaps"):
+        if all(getattr(r, name) is not None and getattr(o, name) is not None for r, o in pairs):
+            worst = max(np.abs(getattr(r, name) - getattr(o, name)).max() for r, o in pairs)
+            out[f"{name}_max_rel"] = float(worst / max(np.abs(getattr(r, name)).max()
+                                                        for r, _ in pairs))
+    if all(r.labels is not None and o.labels is not None for r, o in pairs):
+        out["labels_equal"] = float(np.mean([(r.labels == o.labels).mean() for r, o in pairs]))
+    if all(r.normals is not None and o.normals is not None for r, o in pairs):
+        cos = np.concatenate([(r.normals * o.normals).sum(-1).ravel() for r, o in pairs])
+        out["normals_p99_deg"] = float(np.percentile(np.degrees(np.arccos(np.clip(cos, -1, 1))),
+                                                     99))
+    return out

@@ -1,0 +1,182 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
+"""``tips-ros export``: the engine's pixels -> raw head outputs as one ONNX graph.
+
+The graph is :meth:`tips_ros.engine.engine.Engine.raw_heads` of the torch backend, traced with
+``torch.onnx.export`` (the dynamo exporter): the same code the torch engine runs, so the two
+cannot drift apart. What is in the graph and what is not (see docs/edge.md):
+
+* in: the TIPSv2 ViT backbone, the requested DPT heads, the depth expectation over the bins
+  (fp32), L2-normalised normals, segmentation logits, and the cosine similarity of the
+  L2-normalised patch tokens with the query embeddings, which are a graph *input*, so text
+  queries change at run time without a new export;
+* out: the resize of the camera image to the model input (image sizes vary per camera) and
+  the engine's shared post-processing (upsampling to the image size, argmax, colour views,
+  softmax heatmap mode), which both backends run alike on the engine's device.
+
+Inputs: ``pixels`` ``(B, 3, H, W)`` float32 RGB in 0..1 (the model input size); ``queries``
+``(Q, D)`` float32 unit rows (only with heatmaps). Outputs at head resolution (H', W') =
+(H, W) / 1.75 for the released model: ``depth`` ``(B, H', W')`` metres, ``normals``
+``(B, 3, H', W')`` unit vectors in the camera optical frame, ``segmentation``
+``(B, K, H', W')`` logits, ``heatmaps`` ``(B, Q, H/14, W/14)`` cosine. All float32; with
+``--fp16`` the weights and the network run in fp16 and the graph casts at its edges.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import warnings
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from tips_ros import __version__
+from tips_ros.engine.engine import HEADS, Engine, EngineConfig
+
+#: Version of the metadata layout below; the backend refuses files of another version.
+FORMAT = "1"
+#: ONNX opset of the exported graph (torch.onnx's dynamo exporter default).
+OPSET = 18
+PIXELS, QUERIES = "pixels", "queries"
+#: Metadata keys (ONNX ``metadata_props``), all strings.
+META_FORMAT = "tips_ros.format"
+META_HEADS = "tips_ros.heads"  # comma-separated, in output order
+META_INPUT_SIZE = "tips_ros.input_size"  # "H,W" pixels
+META_BATCH = "tips_ros.batch"  # "dynamic" or a number
+META_OPSET = "tips_ros.opset"
+META_EMBEDDING_DIM = "tips_ros.embedding_dim"  # D of the queries input
+META_PRECISION = "tips_ros.precision"  # fp32 | fp16 (weights and network)
+META_VERSION = "tips_ros.version"  # tips_ros version that wrote the file
+META_MODEL = "tips_ros.model"  # the model reference it was exported from
+META_SPEC = "tips_ros.spec"  # JSON of tips_ros.engine.engine.ModelSpec
+#: Graph above this many bytes of weights go to an external data file (protobuf's 2 GB limit).
+EXTERNAL_DATA_BYTES = 1_800_000_000
+
+
+class RawHeadsGraph(torch.nn.Module):
+    """``(pixels, queries) -> outputs of heads`` through ``Engine.raw_heads`` (torch backend)."""
+
+    def __init__(self, engine: Engine, heads: tuple[str, ...], size: tuple[int, int]) -> None:
+        super().__init__()
+        self.engine, self.heads = engine, heads
+        self.model = engine.model  # registered, so the exporter sees the weights as parameters
+        self.grid = (size[0] // engine.patch_size, size[1] // engine.patch_size)
+
+    def forward(self, pixels: torch.Tensor, queries: torch.Tensor | None = None) -> tuple:
+        if queries is not None:  # the engine's query embeddings become the graph input
+            self.engine._text_embeddings = queries
+        raw = self.engine.raw_heads(pixels.to(self.engine.dtype), self.grid, set(self.heads))
+        return tuple(raw[head] for head in self.heads)
+
+
+def export(model: str, out: Path, heads: tuple[str, ...], size: tuple[int, int],
+           batch: int | None, fp16: bool, allow_pickle: bool = False) -> None:
+    """Write ``out`` (ONNX) for ``model`` (hub id or directory) and check it.
+
+    ``size`` = model input (H, W) in pixels, multiples of the patch size; ``batch`` None means
+    a dynamic batch dimension.
+    """
+    from tips_ros.errors import UsageError
+
+    unknown = [h for h in heads if h not in HEADS]
+    if unknown or not heads:
+        raise UsageError(f"--heads must be a non-empty subset of {','.join(HEADS)}, not {heads}")
+    engine = Engine(EngineConfig(model=model, text_model="", device="cpu",
+                                 precision="fp16" if fp16 else "fp32", allow_pickle=allow_pickle))
+    if any(side % engine.patch_size or side <= 0 for side in size):
+        raise UsageError(f"--input-size {size[0]} {size[1]} must be positive multiples of "
+                         f"{engine.patch_size}")
+    heads = tuple(h for h in HEADS if h in heads)  # outputs in the engine's head order
+    width = engine.spec.hidden_size
+    example_batch = batch or 2
+    pixels = torch.rand(example_batch, 3, *size)
+    args: tuple = (pixels,)
+    names = [PIXELS]
+    dynamic: dict[str, dict[int, torch.export.Dim]] = {PIXELS: {}}
+    if "heatmaps" in heads:
+        args += (torch.nn.functional.normalize(torch.randn(3, width), dim=-1),)
+        names.append(QUERIES)
+        dynamic[QUERIES] = {0: torch.export.Dim("queries", min=1, max=1024)}
+    if batch is None:
+        dynamic[PIXELS] = {0: torch.export.Dim("batch", min=1, max=1024)}
+    graph = RawHeadsGraph(engine, heads, size).eval()
+    weight_bytes = sum(p.numel() * p.element_size() for p in engine.model.parameters())
+    with torch.inference_mode(False), torch.no_grad(), _quiet_exporter():
+        program = torch.onnx.export(
+            graph, args, dynamo=True, verbose=False, opset_version=OPSET, input_names=names,
+            output_names=list(heads), dynamic_shapes=tuple(dynamic[n] for n in names),
+            external_data=weight_bytes > EXTERNAL_DATA_BYTES, optimize=True,
+        )
+    spec = asdict(engine.spec)
+    program.model.metadata_props.update({
+        META_FORMAT: FORMAT, META_HEADS: ",".join(heads), META_INPUT_SIZE: f"{size[0]},{size[1]}",
+        META_BATCH: "dynamic" if batch is None else str(batch), META_OPSET: str(OPSET),
+        META_EMBEDDING_DIM: str(width), META_PRECISION: "fp16" if fp16 else "fp32",
+        META_VERSION: __version__, META_MODEL: model, META_SPEC: json.dumps(spec),
+    })
+    out.parent.mkdir(parents=True, exist_ok=True)
+    program.save(str(out), external_data=weight_bytes > EXTERNAL_DATA_BYTES)
+    check(out)
+
+
+def check(path: Path) -> None:
+    """Run the ONNX checker on ``path`` (full check, with shape inference)."""
+    import onnx
+
+    onnx.checker.check_model(str(path), full_check=True)
+
+
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """Silence the exporter's warnings and log (the CLI prints its own summary)."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def _batch(value: str) -> int | None:
+    if value == "dynamic":
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(
+            f"--batch must be a positive number or 'dynamic', not {value!r}")
+    return int(value)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``tips-ros export``."""
+    parser.add_argument("--onnx", required=True, type=Path, help="output .onnx file")
+    parser.add_argument("--model", default="google/tipsv2-b14-dpt", help="hub id or directory")
+    parser.add_argument("--heads", default=",".join(HEADS),
+                        help=f"comma-separated subset of {','.join(HEADS)} (default: all)")
+    parser.add_argument("--input-size", nargs=2, type=int, default=(448, 448), metavar=("H", "W"),
+                        help="model input height and width in pixels (default 448 448)")
+    parser.add_argument("--batch", type=_batch, default=1,
+                        help="frames per run: a number (fixed, best for TensorRT) or 'dynamic'")
+    parser.add_argument("--fp16", action="store_true",
+                        help="fp16 weights and network (depth expectation and normals stay fp32)")
+    parser.add_argument("--allow-pickle", action="store_true",
+                        help="allow non-safetensors (pickle) weights; unsafe with untrusted files")
+
+
+def run(args: argparse.Namespace) -> int:
+    """``tips-ros export``: write and check the ONNX file, print what it holds."""
+    heads = tuple(h.strip() for h in args.heads.split(",") if h.strip())
+    export(args.model, args.onnx, heads, tuple(args.input_size), args.batch, args.fp16,
+           args.allow_pickle)
+    batch = "dynamic" if args.batch is None else args.batch
+    print(f"wrote {args.onnx} ({args.onnx.stat().st_size / 1e6:.1f} MB): heads {','.join(heads)}, "
+          f"input {args.input_size[0]}x{args.input_size[1]}, batch {batch}, opset {OPSET}, "
+          f"{'fp16' if args.fp16 else 'fp32'}; ONNX checker passed")
+    return 0

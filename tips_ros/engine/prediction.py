@@ -1,0 +1,69 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
+"""What the engine returns and the names it understands, without torch (numpy only).
+
+Modules that only handle results (``outputs``, ``replay``'s writers, ``preview``, the
+command-line tool) import these from here, so they load without torch and transformers;
+:mod:`tips_ros.engine.engine` re-exports every name for compatibility.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Outputs the engine computes by default.
+HEADS: tuple[str, ...] = ("depth", "normals", "segmentation", "heatmaps")
+#: Further outputs, computed only when asked for by name (``infer(..., heads=[...])``):
+#: patch features, the two global embeddings and zero-shot (value-attention) segmentation.
+FEATURE_HEADS: tuple[str, ...] = ("features", "embedding", "zeroshot")
+ALL_HEADS: tuple[str, ...] = HEADS + FEATURE_HEADS
+#: rgb8 colour views, computed on the device from the head they are named after.
+VIEWS: dict[str, str] = {
+    "normals_color": "normals",
+    "segmentation_color": "segmentation",
+    "heatmaps_color": "heatmaps",
+    "features_pca": "features",
+    "zeroshot_color": "zeroshot",
+}
+#: Model precisions by name (``engine.PRECISIONS`` maps them to torch dtypes).
+PRECISION_NAMES: tuple[str, ...] = ("fp32", "bf16", "fp16")
+HEATMAP_MODES: tuple[str, ...] = ("cosine", "softmax")
+#: Engine backends: ``torch`` runs the transformers model; ``onnxruntime`` the graph written by
+#: ``tips-ros export`` (see :mod:`tips_ros.engine.onnx_backend`).
+BACKENDS: tuple[str, ...] = ("torch", "onnxruntime")
+#: Prompt ensemble of the zero-shot segmentation: each query is filled into every
+#: template, the normalised embeddings are averaged and renormalised (TextEncoder.encode).
+#: A short subset of the CLIP/TIPS ImageNet templates, biased to scene parts.
+ZEROSHOT_TEMPLATES: tuple[str, ...] = (
+    "a photo of a {}.",
+    "a photo of the {}.",
+    "a photo of a small {}.",
+    "a photo of a large {}.",
+    "a cropped photo of a {}.",
+    "there is a {} in the scene.",
+    "there is the {} in the scene.",
+)
+
+
+@dataclass
+class Prediction:
+    """Outputs for one input image, at the image's own resolution (``H x W``).
+
+    Arrays are None for heads that were not requested.
+    """
+
+    depth: np.ndarray | None = None  # (H, W) float32, metres
+    normals: np.ndarray | None = None  # (H, W, 3) float32 unit vectors, optical frame
+    labels: np.ndarray | None = None  # (H, W) uint8 (uint16 beyond 256 classes) class ids
+    heatmaps: np.ndarray | None = None  # (H, W, Q) float32, channel i = query i
+    queries: tuple[str, ...] = ()
+    normals_color: np.ndarray | None = None  # (H, W, 3) uint8 RGB, (n + 1) / 2 * 255
+    segmentation_color: np.ndarray | None = None  # (H, W, 3) uint8 RGB, class palette
+    heatmaps_color: np.ndarray | None = None  # (H, W, 3) uint8 RGB, best query over the image
+    features: np.ndarray | None = None  # (h, w, D) float32 patch tokens, grid = input / 14
+    features_pca: np.ndarray | None = None  # (H, W, 3) uint8 RGB, first 3 principal components
+    embedding: np.ndarray | None = None  # (1 + R, D) float32 unit rows: CLS, then register(s)
+    zeroshot: np.ndarray | None = None  # (H, W) uint8 best query id, 255 = none
+    zeroshot_color: np.ndarray | None = None  # (H, W, 3) uint8 RGB, query colours over the image

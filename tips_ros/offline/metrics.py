@@ -1,0 +1,425 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
+"""Dense prediction metrics: depth, surface normals, semantic segmentation (numpy only).
+
+Every metric has a one-frame function (``depth_metrics``, ``normal_metrics``,
+``segmentation_metrics``) and an accumulator (``DepthAccumulator``, ``NormalAccumulator``,
+``SegmentationAccumulator``, bundled in ``MetricsAccumulator``) that sums per-pixel statistics
+over frames, so a whole bag is scored as one dataset:
+
+- depth and normal metrics are averaged over all valid pixels of all frames (each pixel has
+  the same weight; a frame with more valid pixels counts more), RMSE is the square root of
+  the summed squared error over the summed pixel count;
+- mIoU is computed from intersections and unions summed over all frames (dataset-level IoU),
+  not as a mean of per-frame mIoUs.
+
+The one-frame functions are the accumulators applied to one frame.
+
+Float sums are kept exactly (``fractions.Fraction`` of each frame's float sum), so
+accumulators of different bags or processes ``merge`` into exactly the accumulator one process
+would have built over all their frames, in any order; ``state()`` / ``from_state()`` carry an
+accumulator through JSON (``tips-ros evaluate`` merges the states of its per-bag reports).
+"""
+
+from __future__ import annotations
+
+import base64
+import zlib
+from dataclasses import dataclass, field, fields
+from fractions import Fraction
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+
+#: Thresholds of the depth accuracy metrics delta1, delta2, delta3.
+DELTA_THRESHOLDS: tuple[float, float, float] = (1.25, 1.25**2, 1.25**3)
+
+#: Angle thresholds (degrees) of the normal accuracy metrics.
+NORMAL_THRESHOLDS_DEG: tuple[float, float, float] = (11.25, 22.5, 30.0)
+
+#: Histogram bin width (degrees) used for the median angle over many frames.
+ANGLE_BIN_DEG = 0.01
+
+
+def _valid_mask(shape: tuple[int, ...], valid: np.ndarray | None) -> np.ndarray:
+    if valid is None:
+        return np.ones(shape, dtype=bool)
+    valid = np.asarray(valid, dtype=bool)
+    if valid.shape != shape:
+        raise ValueError(f"valid mask shape {valid.shape} does not match {shape}")
+    return valid
+
+
+def _angles_deg(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
+    """Angles (degrees) between the valid, finite, non-zero normal pairs of two HxWx3 maps."""
+    pred = np.asarray(pred, dtype=np.float64)
+    gt = np.asarray(gt, dtype=np.float64)
+    if pred.shape != gt.shape or pred.ndim != 3 or pred.shape[2] != 3:
+        raise ValueError(f"normal maps must both be HxWx3, got {pred.shape} and {gt.shape}")
+    pred_norm = np.linalg.norm(pred, axis=2)
+    gt_norm = np.linalg.norm(gt, axis=2)
+    with np.errstate(invalid="ignore"):
+        mask = (
+            _valid_mask(gt.shape[:2], valid)
+            & np.isfinite(pred_norm)
+            & np.isfinite(gt_norm)
+            & (pred_norm > 0)
+            & (gt_norm > 0)
+        )
+    cos = np.sum(pred[mask] * gt[mask], axis=1) / (pred_norm[mask] * gt_norm[mask])
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
+_S = TypeVar("_S", bound="_Sums")
+
+
+class _Sums:
+    """Exact merging and a JSON-safe state for an accumulator dataclass whose fields are all
+    sums (ints, ``Fraction``, lists of ints, integer arrays) except the configuration fields
+    named in ``CONFIG``, which must agree for a merge."""
+
+    CONFIG: ClassVar[tuple[str, ...]] = ()
+
+    def merge(self: _S, other: _S) -> None:
+        """Add ``other``'s sums to these (same configuration required)."""
+        for item in fields(self):  # type: ignore[arg-type]
+            mine, theirs = getattr(self, item.name), getattr(other, item.name)
+            if item.name in self.CONFIG:
+                if mine != theirs:
+                    raise ValueError(f"cannot merge accumulators with {item.name} {mine!r} "
+                                     f"and {theirs!r}")
+            elif isinstance(mine, list):
+                setattr(self, item.name, [a + b for a, b in zip(mine, theirs)])
+            else:
+                setattr(self, item.name, mine + theirs)
+
+    def state(self) -> dict[str, Any]:
+        """JSON-safe state: ints as is, ``Fraction`` as ``"num/den"``, integer arrays as
+        ``{"size": n, "int64_zlib_base64": ...}`` (little-endian int64, zlib, base64)."""
+        return {item.name: _encode(getattr(self, item.name))
+                for item in fields(self)}  # type: ignore[arg-type]
+
+    @classmethod
+    def from_state(cls: type[_S], state: dict[str, Any]) -> _S:
+        """The accumulator a ``state()`` was taken of."""
+        acc = cls(**{name: state[name] for name in cls.CONFIG})
+        for item in fields(acc):  # type: ignore[arg-type]
+            if item.name not in cls.CONFIG:
+                setattr(acc, item.name, _decode(state[item.name], getattr(acc, item.name)))
+        return acc
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, Fraction):
+        return f"{value.numerator}/{value.denominator}"
+    if isinstance(value, np.ndarray):
+        data = zlib.compress(value.astype("<i8").tobytes())
+        return {"size": int(value.size), "int64_zlib_base64": base64.b64encode(data).decode()}
+    return list(value) if isinstance(value, list) else value
+
+
+def _decode(value: Any, template: Any) -> Any:
+    if isinstance(template, Fraction):
+        return Fraction(value)
+    if isinstance(template, np.ndarray):
+        data = zlib.decompress(base64.b64decode(value["int64_zlib_base64"]))
+        array = np.frombuffer(data, dtype="<i8").astype(template.dtype)
+        if array.size != value["size"]:
+            raise ValueError(f"state array has {array.size} values, expected {value['size']}")
+        return array
+    return list(value) if isinstance(template, list) else value
+
+
+@dataclass
+class DepthAccumulator(_Sums):
+    """Sums depth error statistics over frames.
+
+    Pixels count when the optional ``valid`` mask is true, the ground truth is finite and
+    > 0, and the prediction is finite. Per pixel, with prediction ``p`` and ground truth
+    ``g`` in metres (``p`` first multiplied by the frame's scale ``s = median(g) / median(p)``
+    when ``median_scaling`` is on, medians over the frame's valid pixels):
+
+    - ``abs_rel = mean(|p - g| / g)`` (unitless),
+    - ``rmse = sqrt(mean((p - g)^2))`` (metres),
+    - ``delta_k = mean(max(p / g, g / p) < 1.25^k)`` for k = 1, 2, 3; a prediction <= 0
+      never counts as within a threshold.
+
+    ``scale`` in the report is the mean of the per-frame scales (1.0 without scaling).
+    """
+
+    CONFIG = ("median_scaling",)
+    median_scaling: bool = False
+    count: int = 0
+    abs_rel_sum: Fraction = Fraction(0)
+    sq_err_sum: Fraction = Fraction(0)
+    delta_counts: list[int] = field(default_factory=lambda: [0, 0, 0])
+    scale_sum: Fraction = Fraction(0)
+    scale_frames: int = 0
+
+    def add(self, pred: np.ndarray, gt: np.ndarray, valid: np.ndarray | None = None) -> None:
+        """Add one frame: ``pred`` and ``gt`` are ``HxW`` depth maps in metres."""
+        pred = np.asarray(pred, dtype=np.float64)
+        gt = np.asarray(gt, dtype=np.float64)
+        if pred.shape != gt.shape:
+            raise ValueError(f"depth shapes differ: pred {pred.shape}, gt {gt.shape}")
+        with np.errstate(invalid="ignore"):
+            mask = _valid_mask(gt.shape, valid) & np.isfinite(gt) & (gt > 0) & np.isfinite(pred)
+        p, g = pred[mask], gt[mask]
+        if p.size == 0:
+            return
+        scale = 1.0
+        if self.median_scaling:
+            median_pred = float(np.median(p))
+            if median_pred > 0:
+                scale = float(np.median(g)) / median_pred
+            p = p * scale
+            self.scale_sum += Fraction(scale)
+            self.scale_frames += 1
+        err = p - g
+        self.count += int(p.size)
+        self.abs_rel_sum += Fraction(float(np.sum(np.abs(err) / g)))
+        self.sq_err_sum += Fraction(float(np.sum(err * err)))
+        positive = p > 0
+        ratio = np.full(p.shape, np.inf)
+        ratio[positive] = np.maximum(p[positive] / g[positive], g[positive] / p[positive])
+        for k, threshold in enumerate(DELTA_THRESHOLDS):
+            self.delta_counts[k] += int(np.count_nonzero(ratio < threshold))
+
+    def report(self) -> dict[str, float | int | bool]:
+        """Metrics over every pixel added so far (NaN values when no pixel was valid)."""
+        n = self.count
+        nan = float("nan")
+        return {
+            "abs_rel": float(self.abs_rel_sum / n) if n else nan,
+            "rmse": float(np.sqrt(float(self.sq_err_sum / n))) if n else nan,
+            "delta1": self.delta_counts[0] / n if n else nan,
+            "delta2": self.delta_counts[1] / n if n else nan,
+            "delta3": self.delta_counts[2] / n if n else nan,
+            "median_scaling": self.median_scaling,
+            "scale": float(self.scale_sum / self.scale_frames) if self.scale_frames else 1.0,
+            "pixels": n,
+        }
+
+
+@dataclass
+class NormalAccumulator(_Sums):
+    """Sums angular error statistics of surface normals over frames.
+
+    Per pixel, the error is ``angle = degrees(arccos(clip(dot(p, g), -1, 1)))`` between the
+    prediction and ground truth, both normalised to unit length first and both in one sign
+    convention (replay: the published outward normals against outward ground truth, such as
+    :mod:`tips_ros.offline.synthetic`'s). Pixels count when
+    ``valid`` is true and both vectors are finite and non-zero. Reported:
+    ``mean_deg``, ``median_deg`` and the fractions (0..1) ``within_11_25``, ``within_22_5``,
+    ``within_30`` of pixels with ``angle < threshold``. The mean and fractions are exact; the
+    median over many frames comes from a histogram of ``ANGLE_BIN_DEG`` wide bins (the
+    bin's centre), so it is exact to 0.005 degrees.
+    """
+
+    count: int = 0
+    angle_sum: Fraction = Fraction(0)
+    within_counts: list[int] = field(default_factory=lambda: [0, 0, 0])
+    histogram: np.ndarray = field(
+        default_factory=lambda: np.zeros(int(round(180.0 / ANGLE_BIN_DEG)), dtype=np.int64)
+    )
+
+    def add(self, pred: np.ndarray, gt: np.ndarray, valid: np.ndarray | None = None) -> None:
+        """Add one frame: ``pred`` and ``gt`` are ``HxWx3`` normal maps in the same frame."""
+        angles = _angles_deg(pred, gt, valid)
+        self.count += int(angles.size)
+        self.angle_sum += Fraction(float(np.sum(angles)))
+        for k, threshold in enumerate(NORMAL_THRESHOLDS_DEG):
+            self.within_counts[k] += int(np.count_nonzero(angles < threshold))
+        bins = np.minimum((angles / ANGLE_BIN_DEG).astype(np.int64), self.histogram.size - 1)
+        self.histogram += np.bincount(bins, minlength=self.histogram.size)
+
+    def report(self) -> dict[str, float | int]:
+        """Metrics over every pixel added so far (NaN values when no pixel was valid)."""
+        n = self.count
+        nan = float("nan")
+        median = nan
+        if n:
+            median_bin = int(np.searchsorted(np.cumsum(self.histogram), (n + 1) / 2))
+            median = (median_bin + 0.5) * ANGLE_BIN_DEG
+        return {
+            "mean_deg": float(self.angle_sum / n) if n else nan,
+            "median_deg": median,
+            "within_11_25": self.within_counts[0] / n if n else nan,
+            "within_22_5": self.within_counts[1] / n if n else nan,
+            "within_30": self.within_counts[2] / n if n else nan,
+            "pixels": n,
+        }
+
+
+@dataclass
+class SegmentationAccumulator(_Sums):
+    """Sums per-class intersections and unions of label maps over frames.
+
+    Pixels whose ground truth equals ``ignore_index`` are left out. For class ``c``, over all
+    frames, ``I_c = #(pred == c and gt == c)``, ``U_c = #(pred == c or gt == c)`` and
+    ``IoU_c = I_c / U_c``. ``miou`` is the mean of ``IoU_c`` over the classes **present**,
+    i.e. with ``U_c > 0`` (in the ground truth or in the prediction of at least one counted
+    pixel); classes absent from both are not averaged in as 0 or 1. ``pixel_acc`` is
+    ``#(pred == gt) / #counted pixels``. Predicted ids outside ``0..num_classes-1`` count as
+    wrong and belong to no class.
+    """
+
+    CONFIG = ("num_classes", "ignore_index")
+    num_classes: int = 150
+    ignore_index: int = 255
+    intersection: np.ndarray = field(init=False)
+    pred_area: np.ndarray = field(init=False)
+    gt_area: np.ndarray = field(init=False)
+    correct: int = 0
+    count: int = 0
+
+    def __post_init__(self) -> None:
+        self.intersection = np.zeros(self.num_classes, dtype=np.int64)
+        self.pred_area = np.zeros(self.num_classes, dtype=np.int64)
+        self.gt_area = np.zeros(self.num_classes, dtype=np.int64)
+
+    def add(self, pred: np.ndarray, gt: np.ndarray) -> None:
+        """Add one frame: ``pred`` and ``gt`` are ``HxW`` integer class-id maps."""
+        pred = np.asarray(pred).astype(np.int64)
+        gt = np.asarray(gt).astype(np.int64)
+        if pred.shape != gt.shape:
+            raise ValueError(f"label shapes differ: pred {pred.shape}, gt {gt.shape}")
+        keep = gt != self.ignore_index
+        p, g = pred[keep], gt[keep]
+        if np.any((g < 0) | (g >= self.num_classes)):
+            raise ValueError(
+                f"ground-truth ids must be in 0..{self.num_classes - 1} or {self.ignore_index}"
+            )
+        hit = p == g
+        in_range = (p >= 0) & (p < self.num_classes)
+        n = self.num_classes
+        self.intersection += np.bincount(g[hit], minlength=n)
+        self.pred_area += np.bincount(p[in_range], minlength=n)
+        self.gt_area += np.bincount(g, minlength=n)
+        self.correct += int(np.count_nonzero(hit))
+        self.count += int(g.size)
+
+    def report(self) -> dict[str, float | int | dict[int, float]]:
+        """``miou``, ``pixel_acc``, ``per_class_iou`` ({class id: IoU} of present classes)."""
+        union = self.pred_area + self.gt_area - self.intersection
+        present = np.flatnonzero(union > 0)
+        ious = self.intersection[present] / union[present]
+        nan = float("nan")
+        return {
+            "miou": float(np.mean(ious)) if present.size else nan,
+            "pixel_acc": self.correct / self.count if self.count else nan,
+            "per_class_iou": {int(c): float(v) for c, v in zip(present, ious)},
+            "classes_present": int(present.size),
+            "pixels": self.count,
+        }
+
+
+def depth_metrics(
+    pred: np.ndarray,
+    gt: np.ndarray,
+    valid: np.ndarray | None = None,
+    median_scaling: bool = False,
+) -> dict[str, float | int | bool]:
+    """Depth metrics of one frame (see ``DepthAccumulator`` for formulas; metres)."""
+    acc = DepthAccumulator(median_scaling=median_scaling)
+    acc.add(pred, gt, valid)
+    return acc.report()
+
+
+def normal_metrics(
+    pred: np.ndarray, gt: np.ndarray, valid: np.ndarray | None = None
+) -> dict[str, float | int]:
+    """Angular normal metrics of one frame in degrees (see ``NormalAccumulator``).
+
+    Unlike the accumulator, ``median_deg`` here is the exact median of the frame's angles.
+    """
+    acc = NormalAccumulator()
+    acc.add(pred, gt, valid)
+    report = acc.report()
+    if acc.count:
+        report["median_deg"] = float(np.median(_angles_deg(pred, gt, valid)))
+    return report
+
+
+def segmentation_metrics(
+    pred: np.ndarray, gt: np.ndarray, num_classes: int = 150, ignore_index: int = 255
+) -> dict[str, float | int | dict[int, float]]:
+    """Segmentation metrics of one frame (see ``SegmentationAccumulator``)."""
+    acc = SegmentationAccumulator(num_classes=num_classes, ignore_index=ignore_index)
+    acc.add(pred, gt)
+    return acc.report()
+
+
+@dataclass
+class MetricsAccumulator:
+    """Scores a whole bag: one accumulator per task, created on the first frame that has it."""
+
+    median_scaling: bool = False
+    num_classes: int = 150
+    ignore_index: int = 255
+    depth: DepthAccumulator | None = None
+    normals: NormalAccumulator | None = None
+    segmentation: SegmentationAccumulator | None = None
+
+    def add_depth(self, pred: np.ndarray, gt: np.ndarray, valid: np.ndarray | None = None) -> None:
+        """Add one frame's depth (metres)."""
+        if self.depth is None:
+            self.depth = DepthAccumulator(median_scaling=self.median_scaling)
+        self.depth.add(pred, gt, valid)
+
+    def add_normals(
+        self, pred: np.ndarray, gt: np.ndarray, valid: np.ndarray | None = None
+    ) -> None:
+        """Add one frame's normals (unit vectors, same frame for both)."""
+        if self.normals is None:
+            self.normals = NormalAccumulator()
+        self.normals.add(pred, gt, valid)
+
+    def add_segmentation(self, pred: np.ndarray, gt: np.ndarray) -> None:
+        """Add one frame's class-id maps."""
+        if self.segmentation is None:
+            self.segmentation = SegmentationAccumulator(self.num_classes, self.ignore_index)
+        self.segmentation.add(pred, gt)
+
+    def report(self) -> dict[str, dict]:
+        """``{"depth": ..., "normals": ..., "segmentation": ...}`` for the tasks added."""
+        parts = {"depth": self.depth, "normals": self.normals, "segmentation": self.segmentation}
+        return {name: acc.report() for name, acc in parts.items() if acc is not None}
+
+    def merge(self, other: MetricsAccumulator) -> None:
+        """Add ``other``'s sums (another bag or process) to these: exact, in any order."""
+        config = (self.median_scaling, self.num_classes, self.ignore_index)
+        if config != (other.median_scaling, other.num_classes, other.ignore_index):
+            raise ValueError("cannot merge metrics with different median_scaling, num_classes "
+                             "or ignore_index")
+        for name, kind in _TASK_ACCUMULATORS.items():
+            theirs = getattr(other, name)
+            if theirs is None:
+                continue
+            if getattr(self, name) is None:
+                setattr(self, name, kind.from_state(theirs.state()))  # a copy
+            else:
+                getattr(self, name).merge(theirs)
+
+    def state(self) -> dict[str, Any]:
+        """JSON-safe raw sums (see ``from_state``)."""
+        tasks = {name: getattr(self, name) for name in _TASK_ACCUMULATORS}
+        return {"median_scaling": self.median_scaling, "num_classes": self.num_classes,
+                "ignore_index": self.ignore_index,
+                **{name: acc.state() if acc else None for name, acc in tasks.items()}}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> MetricsAccumulator:
+        """The accumulator a ``state()`` was taken of."""
+        acc = cls(state["median_scaling"], state["num_classes"], state["ignore_index"])
+        for name, kind in _TASK_ACCUMULATORS.items():
+            if state.get(name) is not None:
+                setattr(acc, name, kind.from_state(state[name]))
+        return acc
+
+
+#: ``MetricsAccumulator`` attribute -> its accumulator class.
+_TASK_ACCUMULATORS: dict[str, type[_Sums]] = {
+    "depth": DepthAccumulator, "normals": NormalAccumulator,
+    "segmentation": SegmentationAccumulator,
+}

@@ -1,0 +1,147 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
+"""Runtime statistics of the node and the status levels reported on ``/diagnostics``.
+
+ROS-free: the node turns each :class:`Status` into a ``diagnostic_msgs/DiagnosticStatus``.
+
+Levels and thresholds (documented in the README):
+
+* input (one status per camera):
+  ERROR if frames arrive but every frame in the window was rejected;
+  WARN if no frame for ``stale_after_s`` (camera silent, "stale"), or if more than
+  ``drop_warn_ratio`` of the received frames were dropped by keep-latest in the window;
+  OK otherwise.
+* engine: ERROR when no model is loaded (unconfigured or configure failed); WARN for
+  ``fault_hold_s`` seconds after an out-of-memory frame; OK otherwise.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+OK, WARN, ERROR, STALE = 0, 1, 2, 3  # diagnostic_msgs/DiagnosticStatus levels
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Diagnostic thresholds (seconds and ratios)."""
+
+    stale_after_s: float = 2.0
+    drop_warn_ratio: float = 0.5
+    fault_hold_s: float = 10.0
+
+
+@dataclass
+class Status:
+    """One diagnostic status: level, message and key/value pairs."""
+
+    name: str
+    level: int
+    message: str
+    values: dict[str, str]
+
+
+class Window:
+    """Values with their monotonic time, kept for ``span_s`` seconds (at most ``limit``)."""
+
+    def __init__(self, span_s: float = 10.0, limit: int = 2000) -> None:
+        self.span_s = span_s
+        self._items: deque[tuple[float, float]] = deque(maxlen=limit)
+
+    def add(self, value: float, now: float | None = None) -> None:
+        self._items.append((time.monotonic() if now is None else now, value))
+
+    def _recent(self, now: float) -> list[float]:
+        return [v for t, v in self._items if now - t <= self.span_s]
+
+    def percentile(self, q: float, now: float | None = None) -> float | None:
+        """The ``q``-th percentile (0..100) of values in the window, or None if empty."""
+        values = sorted(self._recent(time.monotonic() if now is None else now))
+        if not values:
+            return None
+        index = min(len(values) - 1, max(0, round(q / 100 * (len(values) - 1))))
+        return values[index]
+
+    def rate(self, now: float | None = None) -> float:
+        """Events per second over the window."""
+        now = time.monotonic() if now is None else now
+        return len(self._recent(now)) / self.span_s
+
+
+@dataclass
+class InputStats:
+    """Counters of one camera input."""
+
+    name: str
+    received: int = 0
+    processed: int = 0
+    unsubscribed: int = 0  # frames skipped because no output had a subscriber
+    rejected: Counter = field(default_factory=Counter)  # frames skipped, by reason
+    noted: Counter = field(default_factory=Counter)  # processed anomalies (stamp_backwards, ...)
+    last_received: float | None = None  # monotonic seconds
+    arrivals: Window = field(default_factory=Window)
+    outputs: Window = field(default_factory=Window)
+    rejections: Window = field(default_factory=Window)
+    latency_ms: Window = field(default_factory=Window)  # processing start -> published
+    age_ms: Window = field(default_factory=Window)  # header stamp -> processing start
+
+    def on_received(self) -> None:
+        now = time.monotonic()
+        self.received += 1
+        self.last_received = now
+        self.arrivals.add(1.0, now)
+
+    def on_rejected(self, reason: str) -> None:
+        self.rejected[reason] += 1
+        self.rejections.add(1.0)
+
+    ros_side_ms: Window = field(default_factory=Window)  # decode + message building + publish
+    engine_ms: Window = field(default_factory=Window)  # engine call, per frame of the batch
+
+    def on_processed(self, age_ms: float, latency_ms: float, ros_side_ms: float, engine_ms: float) -> None:
+        self.processed += 1
+        self.outputs.add(1.0)
+        self.age_ms.add(age_ms)
+        self.latency_ms.add(latency_ms)
+        self.ros_side_ms.add(ros_side_ms)
+        self.engine_ms.add(engine_ms)
+
+
+def _fmt(value: float | None, unit: str = "") -> str:
+    return "n/a" if value is None else f"{value:.1f}{unit}"
+
+
+def input_status(stats: InputStats, drops: int, limits: Thresholds) -> Status:
+    """The diagnostic status of one camera input (see the module docstring for levels)."""
+    now = time.monotonic()
+    silent_for = None if stats.last_received is None else now - stats.last_received
+    in_rate, out_rate = stats.arrivals.rate(now), stats.outputs.rate(now)
+    level, message = OK, "receiving"
+    if silent_for is None or silent_for > limits.stale_after_s:
+        level = WARN
+        message = "no frames yet" if silent_for is None else f"stale: no frame for {silent_for:.1f} s"
+    elif stats.rejections.rate(now) > 0 and out_rate == 0:
+        level, message = ERROR, f"every frame rejected ({', '.join(sorted(stats.rejected))})"
+    elif stats.received and drops / stats.received > limits.drop_warn_ratio:
+        level, message = WARN, "dropping most frames: the model is slower than the camera"
+    values = {
+        "frames_received": str(stats.received),
+        "frames_processed": str(stats.processed),
+        "frames_dropped": str(drops),
+        "frames_rejected": str(sum(stats.rejected.values())),
+        "frames_without_subscribers": str(stats.unsubscribed),
+        "input_rate_hz": f"{in_rate:.2f}",
+        "output_rate_hz": f"{out_rate:.2f}",
+        "latency_p50_ms": _fmt(stats.latency_ms.percentile(50, now)),
+        "latency_p99_ms": _fmt(stats.latency_ms.percentile(99, now)),
+        "frame_age_p50_ms": _fmt(stats.age_ms.percentile(50, now)),
+        "frame_age_p99_ms": _fmt(stats.age_ms.percentile(99, now)),
+        "engine_p50_ms": _fmt(stats.engine_ms.percentile(50, now)),
+        "ros_side_p50_ms": _fmt(stats.ros_side_ms.percentile(50, now)),
+        "seconds_since_last_frame": _fmt(silent_for),
+    }
+    values.update({f"rejected.{reason}": str(n) for reason, n in sorted(stats.rejected.items())})
+    values.update({f"noted.{reason}": str(n) for reason, n in sorted(stats.noted.items())})
+    return Status(stats.name, level, message, values)

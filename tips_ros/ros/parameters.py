@@ -1,0 +1,299 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
+"""The node's parameters: one list (:data:`SPECS`) from which everything else follows.
+
+From :data:`SPECS` come the node's declarations (descriptors, ranges), the typed snapshot
+:class:`NodeParams`, the :class:`~tips_ros.engine.engine.EngineConfig` (:func:`engine_config`, for
+specs marked ``engine``: same field name), ``config/tips.yaml`` and the README parameter
+table (both written by ``python -m tips_ros.ros.parameters --write``; a test checks they are up
+to date). Adding a parameter is one ``Spec`` here (plus the EngineConfig field it feeds).
+
+The node's on-set callback runs :func:`validate` and rejects a bad value with a one-line
+reason. Parameters marked ``runtime`` take effect on the next frame; the others are read at
+``configure`` (change them, then ``cleanup`` + ``configure``). No ROS or torch imports at
+module level, so the generators and ``tips-ros replay`` use this module without them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from dataclasses import dataclass, make_dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tips_ros.engine.prediction import BACKENDS, HEATMAP_MODES, PRECISION_NAMES, ZEROSHOT_TEMPLATES
+from tips_ros.engine.queries import MAX_QUERIES, MAX_QUERY_LENGTH, QueryError, check_queries
+
+if TYPE_CHECKING:
+    from rcl_interfaces.msg import ParameterDescriptor
+
+    from tips_ros.engine.engine import EngineConfig
+
+#: ``input_reliability`` choices (``output_reliability``: all but ``auto``); see tips_ros.ros.qos.
+RELIABILITIES = ("auto", "reliable", "best_effort")
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One parameter: name, default, description and constraints.
+
+    ``engine``: the parameter is the :class:`~tips_ros.engine.engine.EngineConfig` field of the same
+    name (string lists become tuples there); runtime ones are copied to the running engine.
+    """
+
+    name: str
+    default: Any
+    description: str
+    runtime: bool = False
+    choices: tuple[str, ...] = ()
+    int_range: tuple[int, int, int] | None = None  # from, to, step
+    float_range: tuple[float, float] | None = None
+    string_list: bool = False
+    engine: bool = False
+
+    def descriptor(self) -> ParameterDescriptor:
+        """The rclpy descriptor: description, choices and range."""
+        from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+
+        when = "runtime" if self.runtime else "read at configure"
+        desc = ParameterDescriptor(description=f"{self.description} ({when})")
+        if self.choices:
+            desc.additional_constraints = "one of: " + ", ".join(self.choices)
+        if self.int_range:
+            desc.integer_range = [IntegerRange(
+                from_value=self.int_range[0], to_value=self.int_range[1], step=self.int_range[2])]
+        if self.float_range:
+            desc.floating_point_range = [FloatingPointRange(
+                from_value=self.float_range[0], to_value=self.float_range[1], step=0.0)]
+        if self.string_list:  # empty YAML lists arrive untyped, so accept any empty array
+            desc.dynamic_typing = True
+            desc.additional_constraints = "list of strings"
+        return desc
+
+
+SPECS: tuple[Spec, ...] = (
+    Spec("model", "google/tipsv2-b14-dpt", "DPT model: hub id or local directory", engine=True),
+    Spec("text_model", "google/tipsv2-b14",
+         "image-text model (text tower + tokenizer): hub id or directory", engine=True),
+    Spec("device", "auto",
+         "auto, cpu, cuda or cuda:N (auto: CUDA if available, else CPU with a warning)",
+         engine=True),
+    Spec("precision", "auto", "model precision (auto: bf16 on CUDA, fp32 on CPU)",
+         choices=("auto", *PRECISION_NAMES), engine=True),
+    Spec("input_size", 448, "model input side in pixels, a multiple of 14",
+         int_range=(14, 1792, 14), engine=True),
+    Spec("keep_aspect", False, "keep the image aspect ratio (short side = input_size)",
+         engine=True),
+    Spec("compile", "none", "torch.compile mode of the backbone and heads (reduce-overhead also "
+         "captures CUDA graphs)", choices=("none", "default", "reduce-overhead", "max-autotune"),
+         engine=True),
+    Spec("channels_last", False, "channels-last memory format for the DPT convolutions",
+         engine=True),
+    Spec("backend", "torch", "inference backend: torch, or onnxruntime running onnx_model "
+         "(TensorRT, CUDA or CPU execution provider, first present)", choices=BACKENDS,
+         engine=True),
+    Spec("onnx_model", "", "ONNX file written by `tips-ros export` (backend onnxruntime); its "
+         "TensorRT engine cache is kept next to it", engine=True),
+    Spec("warmup", True,
+         "run two 640x480 frames at configure so the first camera frame is not slow"),
+    Spec("allow_pickle", False,
+         "allow non-safetensors (pickle) weights; unsafe with untrusted files", engine=True),
+    Spec("cameras", [], "camera namespaces served by this node, e.g. [front, left]; empty: one "
+         "camera on the relative topics image, camera_info", string_list=True),
+    Spec("input_compressed", False,
+         "subscribe to image/compressed (sensor_msgs/CompressedImage)"),
+    Spec("input_reliability", "auto", "input QoS reliability; auto matches the image publishers",
+         choices=RELIABILITIES),
+    Spec("output_reliability", "reliable", "output QoS reliability", choices=RELIABILITIES[1:]),
+    Spec("text_queries", ["person", "chair", "table", "door"],
+         "heatmap text queries, channel order", runtime=True, string_list=True),
+    Spec("prompt_templates", [],
+         "templates with one {} averaged per query, e.g. 'a photo of a {}.'",
+         runtime=True, string_list=True),
+    Spec("heatmap_mode", "cosine", "cosine similarity, or softmax across queries",
+         runtime=True, choices=HEATMAP_MODES, engine=True),
+    Spec("heatmap_temperature", 0.1, "softmax temperature in cosine units", runtime=True,
+         float_range=(0.001, 10.0), engine=True),
+    Spec("zeroshot_threshold", 0.0, "zeroshot: pixels whose best query cosine is below this "
+         "get id 255 (none); uncalibrated default, tune per model", runtime=True,
+         float_range=(-1.0, 1.0), engine=True),
+    Spec("zeroshot_templates", list(ZEROSHOT_TEMPLATES), "zeroshot prompt ensemble: templates "
+         "with one {} averaged per query (empty: the query text as is)", runtime=True,
+         string_list=True, engine=True),
+    Spec("pca_momentum", 0.05, "features/pca: weight of each new frame in the running mean and "
+         "covariance (0 freezes the first frame's projection)", runtime=True,
+         float_range=(0.0, 1.0), engine=True),
+    Spec("publish_points", False, "publish points (PointCloud2) once camera_info has arrived",
+         runtime=True),
+    Spec("compute_all", False, "compute every output even without subscribers", runtime=True),
+    Spec("max_batch", 8, "most frames (cameras) in one forward pass", runtime=True,
+         int_range=(1, 64, 1)),
+    Spec("max_wait_ms", 5.0, "how long to wait for other cameras' frames to fill a batch",
+         runtime=True, float_range=(0.0, 1000.0)),
+    Spec("max_image_pixels", 50_000_000, "largest accepted image (width x height)",
+         runtime=True, int_range=(1, 1_000_000_000, 1)),
+    Spec("max_queries", MAX_QUERIES, "most text queries accepted", runtime=True, int_range=(1, 255, 1)),
+    Spec("max_query_length", MAX_QUERY_LENGTH, "longest accepted query, in characters", runtime=True,
+         int_range=(1, 10_000, 1)),
+    Spec("stale_after", 2.0, "seconds without frames before an input is reported stale (WARN)",
+         runtime=True, float_range=(0.1, 3600.0)),
+    Spec("diagnostics_period", 1.0, "seconds between /diagnostics messages",
+         float_range=(0.1, 60.0)),
+    Spec("autostart", True, "configure and activate on start"),
+)
+SPEC_BY_NAME = {spec.name: spec for spec in SPECS}
+
+
+def _field_type(spec: Spec) -> type:
+    return list[str] if spec.string_list else type(spec.default)
+
+
+#: Typed snapshot of the parameters: a dataclass with one field per spec (same name, the
+#: type of its default), made from :data:`SPECS` so that a new parameter needs no edit here.
+NodeParams = make_dataclass("NodeParams", [(spec.name, _field_type(spec)) for spec in SPECS])
+NodeParams.__doc__ = "Typed snapshot of the node's parameters (field names = parameter names)."
+
+
+def engine_value(name: str, value: Any) -> Any:
+    """``value`` of parameter ``name`` as its EngineConfig field holds it (lists -> tuples)."""
+    return tuple(value) if SPEC_BY_NAME[name].string_list else value
+
+
+def engine_config(params: Any) -> EngineConfig:
+    """The :class:`~tips_ros.engine.engine.EngineConfig` of the specs marked ``engine``."""
+    from tips_ros.engine.engine import EngineConfig
+
+    return EngineConfig(**{spec.name: engine_value(spec.name, getattr(params, spec.name))
+                           for spec in SPECS if spec.engine})
+
+
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+_NAMESPACE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+def normalise(name: str, value: Any) -> Any:
+    """Parameter value as the node uses it (untyped empty lists -> [])."""
+    if SPEC_BY_NAME[name].string_list:
+        return [] if value is None or len(value) == 0 else list(value)
+    return value
+
+
+def validate(name: str, value: Any, current: Any) -> str | None:
+    """The reason ``value`` is rejected for parameter ``name``, or None if it is accepted."""
+    spec = SPEC_BY_NAME.get(name)
+    if spec is None:
+        return None
+    value = normalise(name, value)
+    if spec.string_list and not all(isinstance(v, str) for v in value):
+        return f"{name} must be a list of strings"
+    if spec.choices and value not in spec.choices:
+        return f"{name} must be one of {', '.join(spec.choices)}, not '{value}'"
+    if spec.int_range:
+        low, high, step = spec.int_range
+        if not low <= value <= high or (value - low) % step:
+            return f"{name} must be in {low}..{high} in steps of {step}, not {value}"
+    if spec.float_range and not spec.float_range[0] <= value <= spec.float_range[1]:
+        return f"{name} must be in {spec.float_range[0]}..{spec.float_range[1]}, not {value}"
+    if name == "device" and not _DEVICE.match(value):
+        return f"device must be auto, cpu, cuda or cuda:N, not '{value}'"
+    if name in ("model", "text_model") and not value.strip():
+        return f"{name} must not be empty"
+    if name == "cameras":
+        bad = [ns for ns in value if not _NAMESPACE.match(ns.strip("/"))]
+        if bad or len(set(value)) != len(value):
+            return f"cameras must be distinct namespaces like 'front' or 'robot/left', got {value}"
+    if name == "text_queries":
+        try:
+            check_queries(value, current.max_queries, current.max_query_length)
+        except QueryError as err:
+            return f"text_queries rejected: {err}"
+    if name in ("prompt_templates", "zeroshot_templates") and any(t.count("{}") != 1 for t in value):
+        return "each prompt template needs exactly one '{}'"
+    return None
+
+
+def read_params(get: Any) -> Any:
+    """A :data:`NodeParams` from ``get(name) -> value`` (e.g. ``get_parameter(n).value``)."""
+    return NodeParams(**{spec.name: normalise(spec.name, get(spec.name)) for spec in SPECS})
+
+
+# ----------------------------------------------------------------------------- generated files
+REPO = Path(__file__).resolve().parents[2]
+YAML_PATH = REPO / "config" / "tips.yaml"
+README_PATH = REPO / "README.md"
+README_HEADER = "| parameter | default | when | meaning |\n|---|---|---|---|\n"
+#: Lists longer than this are summarised in the README table (the YAML has them in full).
+README_LIST_ITEMS = 4
+
+
+def _yaml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value) if isinstance(value, (str, list)) else str(value)
+
+
+def params_yaml() -> str:
+    """``config/tips.yaml``: every parameter with its default and description."""
+    lines = ["# tips_node parameters with their defaults (see README 'Parameters').",
+             "# Runtime parameters take effect on the next frame; the others at configure.",
+             "# Generated from tips_ros/ros/parameters.py: python -m tips_ros.ros.parameters --write",
+             "/**:", "  ros__parameters:"]
+    for spec in SPECS:
+        lines += [f"    # {spec.description}", f"    {spec.name}: {_yaml_value(spec.default)}"]
+    return "\n".join(lines) + "\n"
+
+
+def _readme_default(value: Any) -> str:
+    if isinstance(value, list) and len(value) > README_LIST_ITEMS:
+        return (f"{len(value)} entries (`{json.dumps(value[0])}`, ...; "
+                "see `config/tips.yaml`)")
+    return f"`{_yaml_value(value)}`"
+
+
+def readme_table() -> str:
+    """The README's parameter table (header included), one row per spec."""
+    rows = []
+    for spec in SPECS:
+        meaning = spec.description
+        if spec.choices:
+            meaning += f" ({', '.join(spec.choices)})"
+        limits = spec.int_range[:2] if spec.int_range else spec.float_range
+        if limits:
+            meaning += f" [{limits[0]}..{limits[1]}]"
+        when = "runtime" if spec.runtime else "configure"
+        default = _readme_default(spec.default)
+        rows.append(f"| `{spec.name}` | {default} | {when} | {meaning} |\n")
+    return README_HEADER + "".join(rows)
+
+
+def readme_with_table(readme: str) -> str:
+    """``readme`` with its parameter table (header up to the first blank line) regenerated."""
+    start = readme.index(README_HEADER)
+    end = readme.index("\n\n", start) + 1
+    return readme[:start] + readme_table() + readme[end:]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tips_ros.ros.parameters [--write]``: check (or rewrite) the generated files."""
+    parser = argparse.ArgumentParser(prog="python -m tips_ros.ros.parameters", description=__doc__
+                                     .splitlines()[0])
+    parser.add_argument("--write", action="store_true",
+                        help="rewrite config/tips.yaml and the README table from SPECS")
+    args = parser.parse_args(argv)
+    stale = []
+    for path, text in ((YAML_PATH, params_yaml()),
+                       (README_PATH, readme_with_table(README_PATH.read_text()))):
+        if path.read_text() != text:
+            stale.append(path)
+            if args.write:
+                path.write_text(text)
+    for path in stale:
+        print(f"{'rewrote' if args.write else 'out of date'}: {path.relative_to(REPO)}")
+    return 1 if stale and not args.write else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
