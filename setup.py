@@ -66,6 +66,14 @@ setup(
             # module comes with the ros extra (lark-parser, a dependency of ros-rosidl-parser)
             "osrf-pycommon",
             "ros-ament-index-python",
+            # test_layout.py: the import contracts in .importlinter
+            "import-linter>=2.1",
+            # test_flake8.py, test_pep257.py: the linters package.xml declares, with the flake8
+            # plugins a ROS 2 install of ament_flake8 brings
+            "ros-ament-lint", "ros-ament-flake8", "ros-ament-pep257",
+            "flake8", "flake8-blind-except", "flake8-builtins", "flake8-class-newline",
+            "flake8-comprehensions", "flake8-deprecated", "flake8-docstrings",
+            "flake8-import-order", "flake8-quotes", "pydocstyle",
         ],
     },
     zip_safe=True,

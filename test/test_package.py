@@ -142,7 +142,7 @@ def test_package_xml_format3_declares_runtime_and_test_deps():
             "python3-numpy", "python3-opencv", "python3-transformers-pip"} <= exec_deps
     assert "python3-torch" not in exec_deps  # Ubuntu's apt torch is too old (README "Install")
     test_deps = {e.text for e in root.findall("test_depend")}
-    assert {"ament_flake8", "ament_pep257", "ament_copyright", "python3-pytest"} <= test_deps
+    assert {"ament_flake8", "ament_pep257", "python3-pytest"} <= test_deps
     assert root.find("export/build_type").text == "ament_python"
 
 
