@@ -23,7 +23,7 @@ setup(
         "setuptools",
         "numpy>=1.24",
         "opencv-python-headless>=4.8",
-        # minimum versions: tips_ros/engine/requirements.py MINIMUM_VERSIONS (checked at model load)
+        # minimum versions: tips_ros/engine/requirements.py MINIMUM_VERSIONS (checked at load)
         "torch>=2.6",
         "transformers>=5.17",
         "safetensors",
@@ -33,7 +33,8 @@ setup(
         "matplotlib",
     ],
     extras_require={
-        # ROS 2 from PyPI wheels; skip this extra when a system ROS 2 (colcon workspace) provides rclpy.
+        # ROS 2 from PyPI wheels; skip this extra when a system ROS 2 (colcon workspace)
+        # provides rclpy.
         "ros": [
             "ros-rclpy[fastrtps]",
             "ros-sensor-msgs",
@@ -79,7 +80,8 @@ setup(
     zip_safe=True,
     maintainer="tips_ros developers",
     maintainer_email="tips-ros@example.com",
-    description="TIPSv2 perception node: metric depth, normals, segmentation and text-queried heatmaps",
+    description=("TIPSv2 perception node: metric depth, normals, segmentation and "
+                 "text-queried heatmaps"),
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
