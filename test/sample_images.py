@@ -8,7 +8,7 @@ import numpy as np
 
 
 def random_image(height: int, width: int, seed: int) -> np.ndarray:
-    """An HxWx3 uint8 image of smooth 8x8-pixel blobs plus noise (not flat, not pure noise)."""
+    """Return an HxWx3 uint8 image: smooth 8x8-pixel blobs plus noise (not flat, not noise)."""
     rng = np.random.default_rng(seed)
     smooth = rng.random((height // 8 + 1, width // 8 + 1, 3))
     big = np.kron(smooth, np.ones((8, 8, 1)))[:height, :width]

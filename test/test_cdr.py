@@ -1,8 +1,10 @@
 # SPDX-FileCopyrightText: 2026 tips_ros developers
 # SPDX-License-Identifier: Apache-2.0
-"""The serialised Image and PointCloud2 the node publishes and replay writes (tips_ros.io.cdr)
-against two independent CDR implementations: rosbags (byte for byte) and rclpy / Fast DDS
-(field for field)."""
+"""Tests for tips_ros.io.cdr against two independent CDR implementations.
+
+The serialised Image and PointCloud2 the node publishes and replay writes are compared with
+rosbags (byte for byte) and rclpy / Fast DDS (field for field).
+"""
 
 from __future__ import annotations
 
@@ -30,14 +32,18 @@ ARRAYS = {
 }
 
 
-def rosbags_bytes(sec: int, nanosec: int, frame_id: str, encoding: str, array: np.ndarray) -> bytes:
+def rosbags_bytes(
+    sec: int, nanosec: int, frame_id: str, encoding: str, array: np.ndarray
+) -> bytes:
     types = TYPESTORE.types
     encoded = encode_image(array, encoding)
+    little_endian = array.astype(array.dtype.newbyteorder("<")).tobytes()
     msg = types["sensor_msgs/msg/Image"](
         header=types["std_msgs/msg/Header"](
-            stamp=types["builtin_interfaces/msg/Time"](sec=sec, nanosec=nanosec), frame_id=frame_id),
+            stamp=types["builtin_interfaces/msg/Time"](sec=sec, nanosec=nanosec),
+            frame_id=frame_id),
         height=encoded.height, width=encoded.width, encoding=encoding, is_bigendian=0,
-        step=encoded.step, data=np.frombuffer(array.astype(array.dtype.newbyteorder("<")).tobytes(), np.uint8))
+        step=encoded.step, data=np.frombuffer(little_endian, np.uint8))
     return bytes(TYPESTORE.serialize_cdr(msg, "sensor_msgs/msg/Image"))
 
 
@@ -55,8 +61,9 @@ def test_rclpy_reads_what_it_would_have_sent(frame_id: str, encoding: str) -> No
     array = ARRAYS[encoding]
     encoded = encode_image(array, encoding)
     ours = serialize_image(1_700_000_000, 42, frame_id, encoded)
-    expected = Image(header=Header(frame_id=frame_id), height=encoded.height, width=encoded.width,
-                     encoding=encoding, is_bigendian=0, step=encoded.step, data=encoded.data.tobytes())
+    expected = Image(header=Header(frame_id=frame_id), height=encoded.height,
+                     width=encoded.width, encoding=encoding, is_bigendian=0, step=encoded.step,
+                     data=encoded.data.tobytes())
     expected.header.stamp.sec, expected.header.stamp.nanosec = 1_700_000_000, 42
     assert deserialize_message(ours, Image) == expected
     # Same size as Fast DDS's own serialisation (its padding bytes are not zeroed, so only
@@ -95,10 +102,12 @@ def test_point_cloud_identical_to_rosbags_serializer(frame_id: str, points: int)
             stamp=types["builtin_interfaces/msg/Time"](sec=3, nanosec=4), frame_id=frame_id),
         height=1, width=points,
         fields=[field(name=n, offset=o, datatype=d, count=c) for n, o, d, c in CLOUD_FIELDS],
-        is_bigendian=False, point_step=CLOUD_DTYPE.itemsize, row_step=CLOUD_DTYPE.itemsize * points,
+        is_bigendian=False, point_step=CLOUD_DTYPE.itemsize,
+        row_step=CLOUD_DTYPE.itemsize * points,
         data=np.frombuffer(cloud.data.tobytes(), np.uint8), is_dense=True)
     ours = serialize_point_cloud(3, 4, frame_id, cloud.fields, cloud.point_step, cloud.data)
     assert ours == bytes(TYPESTORE.serialize_cdr(reference, "sensor_msgs/msg/PointCloud2"))
     msg = deserialize_message(ours, PointCloud2)
-    assert (msg.width, msg.row_step, msg.is_dense, len(msg.fields)) == (points, 20 * points, True, 5)
+    summary = (msg.width, msg.row_step, msg.is_dense, len(msg.fields))
+    assert summary == (points, 20 * points, True, 5)
     np.testing.assert_array_equal(np.frombuffer(bytes(msg.data), CLOUD_DTYPE), cloud.data)

@@ -9,9 +9,15 @@ import json
 import numpy as np
 import pytest
 
-from tips_ros.engine.engine import Prediction
+from tips_ros.engine.prediction import Prediction
 from tips_ros.io.outputs import (
-    CLOUD_DTYPE, encode_prediction, heads_for, labels_json, point_cloud, queries_json, scale_intrinsics,
+    CLOUD_DTYPE,
+    encode_prediction,
+    heads_for,
+    labels_json,
+    point_cloud,
+    queries_json,
+    scale_intrinsics,
 )
 
 
@@ -66,7 +72,7 @@ def test_point_cloud_back_projection():
 
 
 def straightforward_cloud(depth, k, rgb, labels) -> np.ndarray:
-    """The textbook back-projection in float64 with boolean masks (the reference)."""
+    """Back-project the textbook way, in float64 with boolean masks (the reference)."""
     valid = np.isfinite(depth) & (depth > 0)
     v, u = np.nonzero(valid)
     z = depth[valid].astype(np.float64)

@@ -20,14 +20,32 @@ from collections.abc import Sequence
 
 #: subcommand -> (module, one-line help). Modules are imported only when their command runs.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "make-test-model": ("tips_ros.engine.testmodel", "write random TIPSv2 models (HF format) for offline use"),
-    "synth-bag": ("tips_ros.offline.bags", "write a rosbag2 of synthetic frames with exact ground truth"),
-    "replay": ("tips_ros.offline.replay", "run the pipeline over a bag, write an output bag and a report"),
+    "make-test-model": (
+        "tips_ros.engine.testmodel",
+        "write random TIPSv2 models (HF format) for offline use",
+    ),
+    "synth-bag": (
+        "tips_ros.offline.bags",
+        "write a rosbag2 of synthetic frames with exact ground truth",
+    ),
+    "replay": (
+        "tips_ros.offline.replay",
+        "run the pipeline over a bag, write an output bag and a report",
+    ),
     "demo": ("tips_ros.offline.demo", "synthetic bag -> replay -> report and preview picture"),
     "bench": ("tips_ros.tools.bench", "latency/throughput benchmark against the naive pipeline"),
-    "convert": ("tips_ros.tools.convert", "convert the TIPS authors' .npz/.zip checkpoints to HF format"),
-    "evaluate": ("tips_ros.offline.evaluate", "replay many bags on Ray workers, one aggregate report"),
-    "export": ("tips_ros.engine.onnx_export", "export backbone + heads to ONNX (onnxruntime, TensorRT)"),
+    "convert": (
+        "tips_ros.tools.convert",
+        "convert the TIPS authors' .npz/.zip checkpoints to HF format",
+    ),
+    "evaluate": (
+        "tips_ros.offline.evaluate",
+        "replay many bags on Ray workers, one aggregate report",
+    ),
+    "export": (
+        "tips_ros.engine.onnx_export",
+        "export backbone + heads to ONNX (onnxruntime, TensorRT)",
+    ),
 }
 
 EXIT_ERROR = 2
@@ -36,17 +54,19 @@ EXIT_INTERRUPTED = 130
 
 def _available() -> dict[str, tuple[str, str]]:
     return {
-        name: spec for name, spec in COMMANDS.items() if importlib.util.find_spec(spec[0]) is not None
+        name: spec
+        for name, spec in COMMANDS.items()
+        if importlib.util.find_spec(spec[0]) is not None
     }
 
 
 def requested_command(argv: Sequence[str]) -> str | None:
-    """The subcommand named in ``argv`` (the first argument that is not an option), if any."""
+    """Return the subcommand named in ``argv`` (the first non-option argument), if any."""
     return next((arg for arg in argv if not arg.startswith("-")), None)
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The ``tips-ros`` parser; only ``command``'s module is imported for its arguments."""
+    """Build the ``tips-ros`` parser; only ``command``'s module is imported for its arguments."""
     parser = argparse.ArgumentParser(
         prog="tips-ros", description="TIPSv2 dense perception: tools around the ROS 2 node."
     )

@@ -18,8 +18,10 @@ from tips_ros.io.outputs import scale_intrinsics
 
 @dataclass(frozen=True)
 class CameraModel:
-    """The calibration fields of a ``sensor_msgs/CameraInfo`` (pixels; ROS convention:
-    integer coordinates are pixel centres)."""
+    """The calibration fields of a ``sensor_msgs/CameraInfo``.
+
+    Units are pixels; ROS convention: integer coordinates are pixel centres.
+    """
 
     width: int
     height: int
@@ -31,7 +33,7 @@ class CameraModel:
 
 
 def depth_camera_info(info: Any, width: int, height: int) -> CameraModel | None:
-    """The CameraInfo ``info`` (rclpy or rosbags message) for a ``width x height`` image.
+    """Return the CameraInfo ``info`` (rclpy or rosbags message) for a ``width x height`` image.
 
     K and P are rescaled from the calibration size (``info.width x info.height``; 0, i.e.
     unset, means the image size) to ``width x height``: focal lengths, skew and principal

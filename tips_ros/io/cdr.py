@@ -60,8 +60,11 @@ class _Writer:
         self.string(frame_id)
 
     def finish(self, payload: np.ndarray, tail: bytes = b"") -> bytes:
-        """The message: what was written, a ``uint8[]`` holding ``payload``'s raw bytes and
-        ``tail`` (unaligned fields after the payload), joined in one copy."""
+        """Return the message: the fields written so far, ``payload`` and ``tail``.
+
+        ``payload``'s raw bytes become a ``uint8[]`` field and ``tail`` holds the unaligned
+        fields after it; all are joined in one copy.
+        """
         self.u32(payload.nbytes)
         return b"".join((self.buffer, memoryview(np.ascontiguousarray(payload)).cast("B"), tail))
 
@@ -85,10 +88,11 @@ def serialize_image(sec: int, nanosec: int, frame_id: str, image: EncodedImage) 
 def serialize_point_cloud(sec: int, nanosec: int, frame_id: str,
                           fields: Sequence[tuple[str, int, int, int]], point_step: int,
                           points: np.ndarray) -> bytes:
-    """An unorganised (height 1), dense, little-endian ``sensor_msgs/PointCloud2`` as CDR bytes.
+    """Serialise a dense, unorganised (height 1) ``sensor_msgs/PointCloud2`` to CDR bytes.
 
-    ``fields`` are ``(name, offset, datatype, count)`` ``PointField`` entries; ``points`` is
-    the packed point array (``point_step`` bytes per point), copied once into the result.
+    The points are little-endian; ``fields`` are ``(name, offset, datatype, count)``
+    ``PointField`` entries; ``points`` is the packed point array (``point_step`` bytes per
+    point), copied once into the result.
     """
     count = points.nbytes // point_step
     out = _Writer()

@@ -161,6 +161,7 @@ _LAYOUTS: dict[str, _Layout] = {
 #:   ``bayer_grbg8``, ``bayer_rggb16``, ``bayer_bggr16``, ``bayer_gbrg16``, ``bayer_grbg16``.
 SUPPORTED_ENCODINGS: frozenset[str] = frozenset(_LAYOUTS)
 
+
 def pixel_size(encoding: str) -> int:
     """Bytes per pixel of a supported raw encoding (``step`` is at least width x this)."""
     layout = _LAYOUTS[encoding]
@@ -205,27 +206,14 @@ def decode_image(msg: object, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarra
     if not isinstance(encoding, str) or encoding not in _LAYOUTS:
         raise ImageDecodeError("unknown_encoding", f"unsupported image encoding {encoding!r}")
     layout = _LAYOUTS[encoding]
-    height, width, step = (_int_field(msg, name) for name in ("height", "width", "step"))
-    if height <= 0 or width <= 0:
-        raise ImageDecodeError("bad_dimensions", f"image is {width}x{height} pixels")
-    if layout.even_width and width % 2:
-        raise ImageDecodeError("bad_dimensions", f"{encoding} needs an even width, got {width}")
-    if width * height > max_pixels:
-        raise ImageDecodeError(
-            "too_large", f"image is {width}x{height} pixels, more than {max_pixels}"
-        )
-    itemsize = np.dtype(layout.dtype).itemsize
-    row_bytes = width * layout.channels * itemsize
-    if step < row_bytes:
-        raise ImageDecodeError(
-            "step_too_small", f"step {step} < {row_bytes} bytes per {encoding} row of {width}"
-        )
+    height, width, step = _checked_geometry(msg, encoding, max_pixels)
     buffer = _byte_buffer(getattr(msg, "data", None))
     if buffer.size < step * height:
         raise ImageDecodeError(
             "data_too_short", f"{buffer.size} bytes of data < step {step} * height {height}"
         )
     byte_order = ">" if _int_field(msg, "is_bigendian", "bad_field") else "<"
+    itemsize = np.dtype(layout.dtype).itemsize
     pixels = np.ndarray(
         shape=(height, width, layout.channels),
         dtype=np.dtype(layout.dtype).newbyteorder(byte_order),
@@ -233,6 +221,29 @@ def decode_image(msg: object, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarra
         strides=(step, layout.channels * itemsize, itemsize),
     )
     return _to_rgb(_to_uint8(pixels[:, :, : layout.keep]), layout.to_rgb)
+
+
+def _checked_geometry(msg: object, encoding: str, max_pixels: int) -> tuple[int, int, int]:
+    """Return ``(height, width, step)`` of a raw image (pixels, pixels, bytes) once checked.
+
+    Raises :class:`ImageDecodeError` with reason ``bad_dimensions``, ``too_large`` or
+    ``step_too_small`` as listed in :func:`decode_image`; ``encoding`` is a supported one.
+    """
+    height, width, step = (_int_field(msg, name) for name in ("height", "width", "step"))
+    if height <= 0 or width <= 0:
+        raise ImageDecodeError("bad_dimensions", f"image is {width}x{height} pixels")
+    if _LAYOUTS[encoding].even_width and width % 2:
+        raise ImageDecodeError("bad_dimensions", f"{encoding} needs an even width, got {width}")
+    if width * height > max_pixels:
+        raise ImageDecodeError(
+            "too_large", f"image is {width}x{height} pixels, more than {max_pixels}"
+        )
+    row_bytes = width * pixel_size(encoding)
+    if step < row_bytes:
+        raise ImageDecodeError(
+            "step_too_small", f"step {step} < {row_bytes} bytes per {encoding} row of {width}"
+        )
+    return height, width, step
 
 
 def decode_compressed(msg: object, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -274,7 +285,7 @@ def decode_compressed(msg: object, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.n
 
 
 def _int_field(msg: object, name: str, reason: str = "bad_dimensions") -> int:
-    """An integer message field (``bool`` counts), or ``ImageDecodeError(reason)``."""
+    """Return the integer message field ``name`` (``bool`` counts), else raise ``reason``."""
     value = getattr(msg, name, None)
     if not isinstance(value, (int, np.integer)):
         raise ImageDecodeError(reason, f"field {name} is {value!r}, not an integer")
@@ -282,7 +293,7 @@ def _int_field(msg: object, name: str, reason: str = "bad_dimensions") -> int:
 
 
 def _byte_buffer(data: object) -> np.ndarray:
-    """``data`` as a flat uint8 array sharing its memory (``bytes``, ``array('B')``, ndarray)."""
+    """View ``data`` as a flat uint8 array sharing its memory (bytes, ``array('B')``, ndarray)."""
     try:
         view = memoryview(data)  # type: ignore[arg-type]
     except TypeError:

@@ -77,7 +77,7 @@ EVERY_TOPIC: tuple[str, ...] = ALL_TOPICS + FEATURE_ALL_TOPICS
 
 
 def heads_for(topics: Iterable[str]) -> set[str]:
-    """The engine heads/views needed to publish ``topics`` (camera info needs none)."""
+    """Return the engine heads/views needed to publish ``topics`` (camera info needs none)."""
     heads = {STREAM_TOPICS[t][1] for t in topics if t in STREAM_TOPICS}
     if POINTS_TOPIC in topics:
         heads |= {"depth", "segmentation"}
@@ -85,7 +85,7 @@ def heads_for(topics: Iterable[str]) -> set[str]:
 
 
 def image_encoding(topic: str, array: np.ndarray) -> str:
-    """The ROS encoding for ``array`` on image ``topic``."""
+    """Return the ROS encoding for ``array`` on image ``topic``."""
     if topic == "segmentation":
         return "mono8" if array.dtype == np.uint8 else "16UC1"
     if topic == "zeroshot":
@@ -97,7 +97,7 @@ def image_encoding(topic: str, array: np.ndarray) -> str:
 
 
 def encode_prediction(pred: Prediction, topics: Collection[str]) -> dict[str, EncodedImage]:
-    """Encoded image fields for each requested image topic that ``pred`` has data for."""
+    """Encode the image fields of each requested image topic that ``pred`` has data for."""
     out = {}
     for topic in topics:
         if topic not in STREAM_TOPICS:
@@ -119,12 +119,16 @@ def queries_json(queries: Sequence[str]) -> str:
 
 
 def zeroshot_labels_json(queries: Sequence[str]) -> str:
-    """``zeroshot/labels`` payload: JSON object ``{"0": "chair", ...}`` of ``zeroshot`` ids
-    (query order); id 255 (no query above the threshold) is not listed."""
+    """``zeroshot/labels`` payload: JSON object ``{"0": "chair", ...}`` of ``zeroshot`` ids.
+
+    Ids follow the query order; id 255 (no query above the threshold) is not listed.
+    """
     return json.dumps({str(i): query for i, query in enumerate(queries)})
 
 
-def scale_intrinsics(k: np.ndarray, from_size: tuple[int, int], to_size: tuple[int, int]) -> np.ndarray:
+def scale_intrinsics(
+    k: np.ndarray, from_size: tuple[int, int], to_size: tuple[int, int]
+) -> np.ndarray:
     """Scale a 3x3 pinhole matrix from ``(width, height)`` to another image size.
 
     Pixel centres are integer coordinates (ROS/OpenCV convention), so principal points scale
@@ -171,8 +175,11 @@ CLOUD_FIELDS = (
 
 @lru_cache(maxsize=8)
 def _rays(k_bytes: bytes, height: int, width: int) -> np.ndarray:
-    """``(2, height * width)`` float32 ``(u - cx) / fx`` and ``(v - cy) / fy`` per pixel,
-    row-major, for the 3x3 float64 matrix in ``k_bytes`` (one entry per camera and size)."""
+    """Return the normalised ray of each pixel: ``(2, height * width)`` float32, row-major.
+
+    Row 0 is ``(u - cx) / fx``, row 1 ``(v - cy) / fy`` (pixel centres at integer ``u, v``)
+    for the 3x3 float64 matrix in ``k_bytes``; cached, one entry per camera and image size.
+    """
     k = np.frombuffer(k_bytes, dtype=np.float64).reshape(3, 3)
     rays = np.empty((2, height, width), dtype=np.float32)
     rays[0] = ((np.arange(width) - k[0, 2]) / k[0, 0])[None, :]
@@ -182,7 +189,10 @@ def _rays(k_bytes: bytes, height: int, width: int) -> np.ndarray:
 
 
 def point_cloud(
-    depth: np.ndarray, k: np.ndarray, rgb: np.ndarray | None = None, labels: np.ndarray | None = None
+    depth: np.ndarray,
+    k: np.ndarray,
+    rgb: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
 ) -> PointCloud:
     """Back-project every valid depth pixel (finite, > 0) into the optical frame, in metres.
 
