@@ -1,11 +1,18 @@
 # SPDX-FileCopyrightText: 2026 tips_ros developers
 # SPDX-License-Identifier: Apache-2.0
-"""The project's user-facing error types (no imports of the rest of the package).
+"""The project's user-facing error types (a leaf module: it imports nothing of the package).
 
 Each of these carries one sentence meant for the user; anything else is a bug and keeps its
-traceback. They are defined here, a leaf module, and re-exported where they are raised
-(``tips_ros.offline.bags``, ``tips_ros.io.imaging``, ``tips_ros.engine.loading``), so the command-line tool
-catches them without importing ``rosbags``, OpenCV or transformers.
+traceback. All derive from :class:`TipsError`, so a caller (the command-line tool, a user's
+script) catches them with one type. They are re-exported where they are raised
+(``tips_ros.io.imaging``, ``tips_ros.offline.bags``, ``tips_ros.engine.loading``).
+
+Why one module and not an ``errors`` module per subpackage (as the ``rosbags`` library has):
+several of these are raised in more than one layer (``UsageError`` by the engine's ONNX
+export, offline code and tools; ``ModelLoadError`` by the engine and subclassed by the tools),
+so they belong to none of the subpackages; the others are one or two classes each. One leaf
+below every layer (see ``.importlinter``) lets every layer raise them and lets
+``tips-ros`` catch them after importing only this module: never torch, ``rosbags`` or OpenCV.
 """
 
 from __future__ import annotations
@@ -13,7 +20,11 @@ from __future__ import annotations
 import argparse
 
 
-class UsageError(ValueError, argparse.ArgumentTypeError):
+class TipsError(Exception):
+    """Base of the project's user-facing errors: ``str(error)`` is one sentence for the user."""
+
+
+class UsageError(ValueError, argparse.ArgumentTypeError, TipsError):
     """A command-line argument that cannot work (bad value, missing file).
 
     Also an ``ArgumentTypeError``: raised by an argparse ``type=`` function, argparse shows
@@ -21,15 +32,15 @@ class UsageError(ValueError, argparse.ArgumentTypeError):
     """
 
 
-class BagError(Exception):
-    """A bag that cannot be written or read; ``str(error)`` is one sentence for the user."""
+class BagError(TipsError):
+    """A bag that cannot be written or read."""
 
 
 class BagExistsError(BagError, FileExistsError):
     """The output path of a new bag exists already."""
 
 
-class ImageDecodeError(ValueError):
+class ImageDecodeError(ValueError, TipsError):
     """An image message that cannot be turned into an array.
 
     ``reason`` is a short stable key (``unknown_encoding``, ``bad_dimensions``, ...) used to
@@ -41,20 +52,17 @@ class ImageDecodeError(ValueError):
         self.reason = reason
 
 
-class ModelLoadError(RuntimeError):
-    """A model or tokenizer could not be loaded; the message is one user-facing sentence."""
+class ModelLoadError(RuntimeError, TipsError):
+    """A model or tokenizer could not be loaded."""
 
 
 class ModelUnavailableError(ModelLoadError):
-    """A hub model that is neither in the local cache nor downloadable (HF_HUB_OFFLINE set, hub
-    unreachable, unknown id): the offline demo falls back to random weights on this one."""
+    """A hub model that is neither in the local cache nor downloadable.
+
+    Raised when ``HF_HUB_OFFLINE`` is set, the hub is unreachable or the id is unknown: the
+    offline demo falls back to random weights on this one.
+    """
 
 
-USER_ERRORS: tuple[type[Exception], ...] = (
-    BagError,
-    ImageDecodeError,
-    ModelLoadError,
-    UsageError,
-    FileNotFoundError,
-    FileExistsError,
-)
+#: What ``tips-ros`` (and ``tips-ros evaluate`` per bag) reports as one sentence, no traceback.
+USER_ERRORS: tuple[type[Exception], ...] = (TipsError, FileNotFoundError, FileExistsError)
