@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import ast
 import re
-import subprocess
 from functools import lru_cache
 from pathlib import Path
 
@@ -46,13 +45,11 @@ PYTHON_M = re.compile(r"python -m ([\w.]+)")
 
 
 @lru_cache(maxsize=None)
-def tracked_files() -> frozenset[str]:
-    """Return the repository-relative paths of the files git tracks or sees (not ignored)."""
-    listing = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO, capture_output=True, text=True, check=True, timeout=120,
-    ).stdout
-    return frozenset(line for line in listing.splitlines() if (REPO / line).exists())
+def file_names() -> frozenset[str]:
+    """Return the names of the files at the top of the repository and in TOP_FOLDERS."""
+    folders = [REPO / folder for folder in TOP_FOLDERS]
+    files = [*REPO.glob("*"), *(path for folder in folders for path in folder.rglob("*"))]
+    return frozenset(path.name for path in files if path.is_file())
 
 
 def path_exists(relative: str) -> bool:
@@ -67,9 +64,7 @@ def path_exists(relative: str) -> bool:
             path_exists(relative[:start] + choice + relative[end:])
             for choice in alternatives.group(1).split(",")
         )
-    relative = relative.rstrip("/.")
-    files = tracked_files()
-    return relative in files or any(name.startswith(relative + "/") for name in files)
+    return (REPO / relative).exists()
 
 
 def module_file(dotted: str) -> Path | None:
@@ -177,11 +172,10 @@ def member_problem(owner: str, member: str) -> str | None:
 
 def problems(text: str) -> list[str]:
     """Return every reference in a Markdown ``text`` that does not exist in the tree."""
-    basenames = {Path(name).name for name in tracked_files()}
     found = [f"path {path}" for path in PATH.findall(text) if not path_exists(path)]
     found += [
         f"file {name}" for name in BARE_FILE.findall(text)
-        if name not in basenames and name not in EXTERNAL_FILES
+        if name not in file_names() and name not in EXTERNAL_FILES
     ]
     found += [p for p in map(dotted_problem, DOTTED.findall(text)) if p]
     found += [p for p in (member_problem(*ref) for ref in MEMBER.findall(text)) if p]
