@@ -34,11 +34,14 @@ import json
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tips_ros.engine.prediction import Prediction
 from tips_ros.io.imaging import EncodedImage, encode_image
+
+if TYPE_CHECKING:  # only annotations use it: the I/O layer needs nothing of the engine to run
+    from tips_ros.engine.prediction import Prediction
 
 #: image topic -> (Prediction attribute, engine head or view that produces it)
 IMAGE_TOPICS: dict[str, tuple[str, str]] = {
