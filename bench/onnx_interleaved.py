@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from tips_ros.tools.camera_sim import make_frames
-from tips_ros.engine.engine import Engine, EngineConfig
+from tips_ros.engine import Engine, EngineConfig
 
 HEADS = ["depth", "normals", "segmentation", "heatmaps",
          "normals_color", "segmentation_color", "heatmaps_color"]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tips_ros.tools.bench import agreement, raw_outputs
 from tips_ros.tools.camera_sim import make_frames
-from tips_ros.engine.engine import Engine, EngineConfig
+from tips_ros.engine import Engine, EngineConfig
 from tips_ros.engine.onnx_backend import parity
 
 QUERIES = ("person", "chair", "table", "door")

@@ -38,7 +38,7 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 @pytest.fixture(scope="session")
 def tiny_engine(tiny_models: tuple[Path, Path]):
     """An fp32 CPU engine on the tiny model, shared by read-only tests."""
-    from tips_ros.engine.engine import Engine, EngineConfig
+    from tips_ros.engine import Engine, EngineConfig
 
     dpt, text = tiny_models
     return Engine(EngineConfig(model=str(dpt), text_model=str(text), device="cpu", precision="fp32"))

@@ -33,7 +33,7 @@ from transformers import Tipsv2DptForDensePrediction, Tipsv2Model, Tipsv2Tokeniz
 
 from tips_ros.tools import convert as C
 from tips_ros.cli import main as cli_main
-from tips_ros.engine.engine import Engine, EngineConfig
+from tips_ros.engine import Engine, EngineConfig
 
 REL_TOL = 1e-5
 LABEL_AGREEMENT = 0.999

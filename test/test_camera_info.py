@@ -20,7 +20,7 @@ from sensor_msgs.msg import CameraInfo
 from ros_harness import NodeProcess, node_params, ros_env
 from tips_ros.offline.bags import BagWriter
 from tips_ros.io.camera_info import depth_camera_info
-from tips_ros.engine.engine import Engine, EngineConfig
+from tips_ros.engine import Engine, EngineConfig
 from tips_ros.io.imaging import encode_image
 from tips_ros.offline.replay import add_arguments, replay
 

@@ -199,7 +199,7 @@ def test_tokenizer_matches_sentencepiece(sp_model: Path) -> None:
 
 
 def test_converted_directories_drive_the_engine(sp_model: Path, tmp_path: Path) -> None:
-    from tips_ros.engine.engine import Engine, EngineConfig
+    from tips_ros.engine import Engine, EngineConfig
 
     image_text, dpt = _models(SIZES["tiny"])
     files = _export(image_text, dpt, tmp_path / "authors")

@@ -12,7 +12,9 @@ from PIL import Image
 from transformers import Tipsv2DptForDensePrediction, Tipsv2Model, Tipsv2Tokenizer
 
 from tips_ros.tools.bench import HostSyncCounter
-from tips_ros.engine.engine import HEADS, VIEWS, Engine, EngineConfig, model_input_size
+from tips_ros.engine import Engine, EngineConfig
+from tips_ros.engine.config import model_input_size
+from tips_ros.engine.prediction import HEADS, VIEWS
 from tips_ros.engine.loading import ModelLoadError
 from sample_images import random_image
 
@@ -281,7 +283,7 @@ def test_injected_oom_is_the_real_torch_error(tiny_models, monkeypatch):
 
 
 def test_chunked_argmax_equals_full_upsample_argmax():
-    from tips_ros.engine.engine import upsample, upsampled_argmax
+    from tips_ros.engine.postprocess import upsample, upsampled_argmax
 
     logits = torch.randn(2, 150, 17, 23, generator=torch.Generator().manual_seed(0))
     full = upsample(logits, (61, 83)).argmax(dim=1)

@@ -17,8 +17,10 @@ import torch
 import torch.nn.functional as F
 from transformers import Tipsv2Model, Tipsv2Tokenizer
 
-from tips_ros.engine.engine import ALL_HEADS, FEATURE_HEADS, VIEWS, Engine, EngineConfig, model_input_size
-from tips_ros.engine.features import NO_QUERY, ZEROSHOT_TEMPLATES, PcaProjector
+from tips_ros.engine import Engine, EngineConfig
+from tips_ros.engine.config import model_input_size
+from tips_ros.engine.features import NO_QUERY, PcaProjector
+from tips_ros.engine.prediction import ALL_HEADS, FEATURE_HEADS, VIEWS, ZEROSHOT_TEMPLATES
 from tips_ros.io.outputs import EVERY_TOPIC, encode_prediction, heads_for, zeroshot_labels_json
 from sample_images import random_image
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 from transformers import Tipsv2DptForDensePrediction, Tipsv2Tokenizer
 
-from tips_ros.engine.engine import Engine, EngineConfig
+from tips_ros.engine import Engine, EngineConfig
 from tips_ros.engine.loading import ModelLoadError, load_pretrained
 
 

@@ -23,7 +23,7 @@ from rosbags.highlevel import AnyReader
 from transformers import Tipsv2DptForDensePrediction
 
 from tips_ros.offline.bags import SYNTH_TOPICS, write_synth_bag
-from tips_ros.engine.engine import Engine, EngineConfig
+from tips_ros.engine import Engine, EngineConfig
 from tips_ros.offline.replay import add_arguments, ground_truth, replay
 from tips_ros.offline.synthetic import render_sequence
 from sample_images import random_image

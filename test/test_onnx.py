@@ -30,10 +30,11 @@ from test_precision import assert_within_issue_tolerances
 from tips_ros.offline.bags import SYNTH_TOPICS, write_synth_bag
 from tips_ros.tools.bench import agreement, raw_outputs
 from tips_ros.tools.camera_sim import make_frames
-from tips_ros.engine.engine import HEADS, Engine, EngineConfig
+from tips_ros.engine import Engine, EngineConfig
 from tips_ros.engine.loading import ModelLoadError
 from tips_ros.engine.onnx_backend import parity
-from tips_ros.engine.onnx_export import OPSET
+from tips_ros.engine.onnx_format import OPSET
+from tips_ros.engine.prediction import HEADS
 from tips_ros.offline.replay import add_arguments, ground_truth, replay
 
 QUERIES = ("floor", "a red box", "chair")

@@ -117,7 +117,7 @@ def test_params_file_and_readme_table_are_generated_from_the_specs():
 
 
 def test_node_params_and_engine_config_follow_the_specs():
-    from tips_ros.engine.engine import EngineConfig
+    from tips_ros.engine import EngineConfig
 
     names = [spec.name for spec in SPECS]
     assert [f.name for f in dataclasses.fields(parameters.NodeParams)] == names

@@ -15,7 +15,7 @@ import torch
 
 from tips_ros.tools.bench import agreement, raw_outputs
 from tips_ros.tools.camera_sim import make_frames
-from tips_ros.engine.engine import Engine, EngineConfig
+from tips_ros.engine import Engine, EngineConfig
 
 INPUT_SIZE = 112
 QUERIES = ("person", "chair", "table")

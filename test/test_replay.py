@@ -31,7 +31,7 @@ from rosbags.interfaces import QosDurability, QosReliability
 from rosbags.typesys import Stores, get_typestore
 
 from tips_ros.offline.bags import SYNTH_FRAME_ID, SYNTH_TOPICS, BagWriter, write_synth_bag
-from tips_ros.engine.engine import Engine, EngineConfig, Prediction
+from tips_ros.engine import Engine, EngineConfig, Prediction
 from tips_ros.io.imaging import encode_image
 from tips_ros.offline.metrics import MetricsAccumulator
 from tips_ros.io.outputs import IMAGE_TOPICS

@@ -24,7 +24,7 @@ __version__ = "0.1.0"
 #: public name -> module that defines it (imported on first access)
 _PUBLIC = {
     "Engine": "tips_ros.engine.engine",
-    "EngineConfig": "tips_ros.engine.engine",
+    "EngineConfig": "tips_ros.engine.config",
     "Prediction": "tips_ros.engine.prediction",
     "replay": "tips_ros.offline.replay",
 }

@@ -14,9 +14,9 @@ from typing import Any
 #: public name -> module that defines it (imported on first access)
 _PUBLIC = {
     "Engine": "tips_ros.engine.engine",
-    "EngineConfig": "tips_ros.engine.engine",
-    "EngineStats": "tips_ros.engine.engine",
-    "ModelSpec": "tips_ros.engine.engine",
+    "EngineConfig": "tips_ros.engine.config",
+    "EngineStats": "tips_ros.engine.config",
+    "ModelSpec": "tips_ros.engine.config",
     "Prediction": "tips_ros.engine.prediction",
 }
 

@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING
 import torch
 
 if TYPE_CHECKING:
-    from tips_ros.engine.engine import Engine
+    from transformers import Tipsv2DptForDensePrediction
+
+    from tips_ros.engine.config import EngineConfig
 
 DPT_MODULES = (
     "depth_neck", "depth_decoder", "normals_neck", "normals_decoder",
@@ -28,9 +30,8 @@ DPT_MODULES = (
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
 
 
-def accelerate(engine: Engine) -> None:
-    """Apply ``engine.config.channels_last`` and ``engine.config.compile`` to its model."""
-    model, config = engine.model, engine.config
+def accelerate(model: Tipsv2DptForDensePrediction, config: EngineConfig) -> None:
+    """Apply ``config.channels_last`` and ``config.compile`` to a loaded model, in place."""
     if config.compile not in COMPILE_MODES:
         raise ValueError(f"compile must be one of {COMPILE_MODES}, not '{config.compile}'")
     if config.channels_last:

@@ -21,7 +21,8 @@ value path, i.e. for each token ``x``::
 Residual, layer scales, MLP and final norm are kept (as MaskCLIP's reference implementation
 keeps them); only the query/key attention pattern is removed, so each patch token depends only
 on its own input and the pass runs on the patch tokens alone. ``t`` is L2-normalised and
-compared (cosine) with prompt-ensembled text embeddings (:data:`ZEROSHOT_TEMPLATES`).
+compared (cosine) with prompt-ensembled text embeddings
+(:data:`tips_ros.engine.prediction.ZEROSHOT_TEMPLATES`).
 
 Cost of that extra work (not a second backbone pass): one block without q/k projections and
 attention matmuls, on the patch tokens only. For B/14 at 448x448 (1024 patches, D 768) that is
@@ -35,8 +36,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-
-from tips_ros.engine.prediction import ZEROSHOT_TEMPLATES  # noqa: F401 (re-exported; no torch there)
 
 #: ``zeroshot`` id of a pixel whose best query similarity is below the threshold (or no query).
 NO_QUERY = 255

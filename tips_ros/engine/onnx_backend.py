@@ -27,14 +27,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from tips_ros.engine.loading import ModelLoadError
-from tips_ros.engine.onnx_export import (
+from tips_ros.engine.config import ModelSpec
+from tips_ros.engine.onnx_format import (
     FORMAT, META_BATCH, META_EMBEDDING_DIM, META_FORMAT, META_HEADS, META_INPUT_SIZE,
     META_PRECISION, META_SPEC, OPSET, PIXELS, QUERIES,
 )
+from tips_ros.errors import ModelLoadError
 
 if TYPE_CHECKING:
-    from tips_ros.engine.engine import EngineConfig, ModelSpec
+    from tips_ros.engine.config import EngineConfig
     from tips_ros.engine.prediction import Prediction
 
 TENSORRT, CUDA, CPU = "TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"
@@ -101,8 +102,6 @@ class OnnxHeads:
 
     def __init__(self, config: EngineConfig, device: torch.device) -> None:
         import onnxruntime as ort
-
-        from tips_ros.engine.engine import ModelSpec
 
         path = Path(config.onnx_model).expanduser()
         if not config.onnx_model:

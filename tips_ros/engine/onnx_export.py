@@ -36,24 +36,14 @@ from pathlib import Path
 import torch
 
 from tips_ros import __version__
-from tips_ros.engine.engine import HEADS, Engine, EngineConfig
+from tips_ros.engine.config import EngineConfig
+from tips_ros.engine.engine import Engine
+from tips_ros.engine.onnx_format import (
+    FORMAT, META_BATCH, META_EMBEDDING_DIM, META_FORMAT, META_HEADS, META_INPUT_SIZE, META_MODEL,
+    META_OPSET, META_PRECISION, META_SPEC, META_VERSION, OPSET, PIXELS, QUERIES,
+)
+from tips_ros.engine.prediction import HEADS
 
-#: Version of the metadata layout below; the backend refuses files of another version.
-FORMAT = "1"
-#: ONNX opset of the exported graph (torch.onnx's dynamo exporter default).
-OPSET = 18
-PIXELS, QUERIES = "pixels", "queries"
-#: Metadata keys (ONNX ``metadata_props``), all strings.
-META_FORMAT = "tips_ros.format"
-META_HEADS = "tips_ros.heads"  # comma-separated, in output order
-META_INPUT_SIZE = "tips_ros.input_size"  # "H,W" pixels
-META_BATCH = "tips_ros.batch"  # "dynamic" or a number
-META_OPSET = "tips_ros.opset"
-META_EMBEDDING_DIM = "tips_ros.embedding_dim"  # D of the queries input
-META_PRECISION = "tips_ros.precision"  # fp32 | fp16 (weights and network)
-META_VERSION = "tips_ros.version"  # tips_ros version that wrote the file
-META_MODEL = "tips_ros.model"  # the model reference it was exported from
-META_SPEC = "tips_ros.spec"  # JSON of tips_ros.engine.engine.ModelSpec
 #: Graph above this many bytes of weights go to an external data file (protobuf's 2 GB limit).
 EXTERNAL_DATA_BYTES = 1_800_000_000
 
@@ -68,9 +58,9 @@ class RawHeadsGraph(torch.nn.Module):
         self.grid = (size[0] // engine.patch_size, size[1] // engine.patch_size)
 
     def forward(self, pixels: torch.Tensor, queries: torch.Tensor | None = None) -> tuple:
-        if queries is not None:  # the engine's query embeddings become the graph input
-            self.engine._text_embeddings = queries
-        raw = self.engine.raw_heads(pixels.to(self.engine.dtype), self.grid, set(self.heads))
+        # queries (Q, D) unit rows: the heatmaps' query embeddings become the graph input
+        raw = self.engine.raw_heads(pixels.to(self.engine.dtype), self.grid, set(self.heads),
+                                    text=queries)
         return tuple(raw[head] for head in self.heads)
 
 

@@ -3,8 +3,7 @@
 """What the engine returns and the names it understands, without torch (numpy only).
 
 Modules that only handle results (``outputs``, ``replay``'s writers, ``preview``, the
-command-line tool) import these from here, so they load without torch and transformers;
-:mod:`tips_ros.engine.engine` re-exports every name for compatibility.
+command-line tool) import these from here, so they load without torch and transformers.
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ VIEWS: dict[str, str] = {
     "features_pca": "features",
     "zeroshot_color": "zeroshot",
 }
-#: Model precisions by name (``engine.PRECISIONS`` maps them to torch dtypes).
+#: Model precisions by name (``config.PRECISIONS`` maps them to torch dtypes).
 PRECISION_NAMES: tuple[str, ...] = ("fp32", "bf16", "fp16")
 HEATMAP_MODES: tuple[str, ...] = ("cosine", "softmax")
 #: Engine backends: ``torch`` runs the transformers model; ``onnxruntime`` the graph written by

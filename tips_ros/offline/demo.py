@@ -27,7 +27,7 @@ from tips_ros.offline.bags import SYNTH_TOPICS, synth_size, write_synth_bag
 from tips_ros.errors import ModelUnavailableError
 
 if TYPE_CHECKING:
-    from tips_ros.engine.engine import Engine
+    from tips_ros.engine import Engine
 
 DEFAULT_QUERIES = "floor, wall, a box, a ball"
 #: ``make-test-model`` size of the offline demo's random weights: the TIPSv2 classes, heads,

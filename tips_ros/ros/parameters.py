@@ -3,7 +3,7 @@
 """The node's parameters: one list (:data:`SPECS`) from which everything else follows.
 
 From :data:`SPECS` come the node's declarations (descriptors, ranges), the typed snapshot
-:class:`NodeParams`, the :class:`~tips_ros.engine.engine.EngineConfig` (:func:`engine_config`, for
+:class:`NodeParams`, the :class:`~tips_ros.engine.EngineConfig` (:func:`engine_config`, for
 specs marked ``engine``: same field name), ``config/tips.yaml`` and the README parameter
 table (both written by ``python -m tips_ros.ros.parameters --write``; a test checks they are up
 to date). Adding a parameter is one ``Spec`` here (plus the EngineConfig field it feeds).
@@ -30,7 +30,7 @@ from tips_ros.engine.queries import MAX_QUERIES, MAX_QUERY_LENGTH, QueryError, c
 if TYPE_CHECKING:
     from rcl_interfaces.msg import ParameterDescriptor
 
-    from tips_ros.engine.engine import EngineConfig
+    from tips_ros.engine import EngineConfig
 
 #: ``input_reliability`` choices (``output_reliability``: all but ``auto``); see tips_ros.ros.qos.
 RELIABILITIES = ("auto", "reliable", "best_effort")
@@ -40,7 +40,7 @@ RELIABILITIES = ("auto", "reliable", "best_effort")
 class Spec:
     """One parameter: name, default, description and constraints.
 
-    ``engine``: the parameter is the :class:`~tips_ros.engine.engine.EngineConfig` field of the same
+    ``engine``: the parameter is the :class:`~tips_ros.engine.EngineConfig` field of the same
     name (string lists become tuples there); runtime ones are copied to the running engine.
     """
 
@@ -163,8 +163,8 @@ def engine_value(name: str, value: Any) -> Any:
 
 
 def engine_config(params: Any) -> EngineConfig:
-    """The :class:`~tips_ros.engine.engine.EngineConfig` of the specs marked ``engine``."""
-    from tips_ros.engine.engine import EngineConfig
+    """The :class:`~tips_ros.engine.EngineConfig` of the specs marked ``engine``."""
+    from tips_ros.engine import EngineConfig
 
     return EngineConfig(**{spec.name: engine_value(spec.name, getattr(params, spec.name))
                            for spec in SPECS if spec.engine})

@@ -1,0 +1,154 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
+"""How the engine is configured and what it knows about a model, before any weights load.
+
+:class:`EngineConfig` (the user's choices), :class:`ModelSpec` (a model's patch size, token
+layout, labels and depth bins), :class:`EngineStats` (work counters), and the resolution of
+``device``/``precision`` names and of the model input size of a camera image. Shared by the
+engine, its two backends and the accelerations; imports no other engine module but
+:mod:`tips_ros.engine.prediction` (the head and precision names) and :mod:`tips_ros.engine.requirements`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import torch
+
+from tips_ros.engine.prediction import (
+    BACKENDS, HEADS, HEATMAP_MODES, PRECISION_NAMES, ZEROSHOT_TEMPLATES,
+)
+from tips_ros.engine.requirements import check_device
+from tips_ros.errors import ModelLoadError
+
+if TYPE_CHECKING:  # imported where the model loads, after the version check
+    from transformers import Tipsv2DptForDensePrediction
+
+#: Model precisions by name (PRECISION_NAMES) -> torch dtypes.
+PRECISIONS = dict(zip(PRECISION_NAMES, (torch.float32, torch.bfloat16, torch.float16)))
+#: Pixels per patch side of every TIPSv2 model (the model input is a multiple of it).
+PATCH = 14
+
+
+@dataclass
+class EngineConfig:
+    """How to load and run the model. ``model``/``text_model``: hub id or local directory."""
+
+    model: str = "google/tipsv2-b14-dpt"
+    text_model: str = "google/tipsv2-b14"
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    precision: str = "auto"  # auto | bf16 | fp16 | fp32 (auto: bf16 on CUDA, fp32 on CPU)
+    input_size: int = 448  # model input side in pixels (a multiple of 14)
+    keep_aspect: bool = False  # True: short side = input_size, long side a multiple of 14
+    heatmap_mode: str = "cosine"  # cosine | softmax (across queries)
+    heatmap_temperature: float = 0.1  # softmax temperature, in cosine units
+    allow_pickle: bool = False  # allow non-safetensors weights (explicit opt-in)
+    compile: str = "none"  # none | default | reduce-overhead | max-autotune (torch.compile mode)
+    channels_last: bool = False  # channels-last memory format for the DPT convolutions
+    zeroshot_threshold: float = 0.0  # best cosine below this -> zeroshot id 255 (none)
+    zeroshot_templates: tuple[str, ...] = ZEROSHOT_TEMPLATES  # prompt ensemble for zeroshot
+    pca_momentum: float = 0.05  # weight of each new batch in the features/pca statistics
+    backend: str = "torch"  # torch | onnxruntime (runs onnx_model instead of the torch model)
+    onnx_model: str = ""  # file written by `tips-ros export` (backend onnxruntime)
+
+    def validate(self) -> None:
+        """Raise ModelLoadError (one sentence) for an input size, mode or backend out of range.
+
+        ``device``, ``precision`` and ``compile`` are checked where they are resolved.
+        """
+        if self.input_size % PATCH or self.input_size < PATCH:
+            raise ModelLoadError(
+                f"input_size {self.input_size} is not a positive multiple of {PATCH}")
+        if self.heatmap_mode not in HEATMAP_MODES:
+            raise ModelLoadError(f"heatmap_mode must be one of {HEATMAP_MODES}")
+        if self.backend not in BACKENDS:
+            raise ModelLoadError(
+                f"backend must be one of {', '.join(BACKENDS)}, not '{self.backend}'")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the engine needs to know about a DPT model besides its weights.
+
+    Read from the transformers config (backend torch) or the ONNX file's metadata.
+    """
+
+    patch_size: int  # pixels per patch side
+    num_registers: int  # register tokens after the CLS token
+    hidden_size: int  # token width = text embedding width
+    labels: tuple[str, ...]  # segmentation class names, index = class id
+    depth_range: tuple[float, float]  # metres, first and last depth bin centre
+    depth_bins: int
+
+    @classmethod
+    def of(cls, model: Tipsv2DptForDensePrediction, ref: str) -> ModelSpec:
+        """Read the spec of a loaded model (``ref`` names it in errors)."""
+        cfg, backbone = model.config, model.config.backbone_config
+        if backbone.out_indices[-1] != backbone.num_hidden_layers:
+            raise ModelLoadError(
+                f"model '{ref}' takes its last DPT feature from block "
+                f"{backbone.out_indices[-1]}, not the final block; heatmaps need the final block"
+            )
+        return cls(
+            patch_size=backbone.patch_size, num_registers=backbone.num_register_tokens,
+            hidden_size=backbone.hidden_size,
+            labels=tuple(cfg.id2label[i] for i in range(cfg.num_labels)),
+            depth_range=(float(cfg.min_depth), float(cfg.max_depth)),
+            depth_bins=cfg.num_depth_bins,
+        )
+
+
+@dataclass
+class EngineStats:
+    """Counters that tests and diagnostics read (how much work was really done)."""
+
+    backbone_calls: int = 0
+    frames: int = 0
+    #: calls per head; FEATURE_HEADS appear once they have run
+    head_calls: dict[str, int] = field(default_factory=lambda: dict.fromkeys(HEADS, 0))
+    #: points where the host waited for the device's results: one per ``infer`` call (on the
+    #: CPU the same point, where the outputs become numpy arrays, is counted though no wait)
+    host_syncs: int = 0
+
+
+def resolve_device(name: str) -> torch.device:
+    """Map ``auto`` to the first CUDA device if available, else the CPU.
+
+    An unusable ``cuda``/``cuda:N`` (CPU-only torch, no GPU, no such index) raises
+    RequirementError with the fix; an unknown name raises ModelLoadError.
+    """
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda"):
+        check_device(name)
+        return torch.device(name)
+    if name == "cpu":
+        return torch.device("cpu")
+    raise ModelLoadError(f"unknown device '{name}'; use auto, cpu, cuda or cuda:N")
+
+
+def resolve_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """Map a precision name to a dtype; ``auto`` is bf16 on CUDA devices that support it."""
+    if precision == "auto":
+        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    if precision not in PRECISIONS:
+        raise ModelLoadError(f"unknown precision '{precision}'; use auto, bf16, fp16 or fp32")
+    return PRECISIONS[precision]
+
+
+def model_input_size(height: int, width: int, side: int, keep_aspect: bool) -> tuple[int, int]:
+    """Return the ``(height, width)`` in pixels the model sees for a ``height x width`` image.
+
+    Square ``side x side`` by default (as ``Tipsv2ImageProcessor``). With ``keep_aspect`` the
+    short side is ``side`` and the long side is the nearest multiple of 14 to the scaled
+    length (480x640 -> 448x602).
+    """
+    if not keep_aspect:
+        return side, side
+    scale = side / min(height, width)
+    h = max(PATCH, round(height * scale / PATCH) * PATCH)
+    w = max(PATCH, round(width * scale / PATCH) * PATCH)
+    return h, w
