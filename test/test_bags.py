@@ -35,6 +35,8 @@ def message_to_cvimage(msg: object) -> np.ndarray:
     assert msg.step == msg.width * channels * array.itemsize and msg.is_bigendian == 0
     shape = (msg.height, msg.width) if channels == 1 else (msg.height, msg.width, channels)
     return array.reshape(shape)
+
+
 STREAMS = [t for k, t in SYNTH_TOPICS.items() if k != "label_names"]
 
 

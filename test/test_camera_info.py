@@ -1,11 +1,13 @@
 # SPDX-FileCopyrightText: 2026 tips_ros developers
 # SPDX-License-Identifier: Apache-2.0
-"""``depth/camera_info``: one builder, so replay writes what the node publishes, also for a
-rectified stereo camera (R != I, P with a baseline) calibrated at another resolution."""
+"""``depth/camera_info``: one builder, so replay writes what the node publishes.
+
+Also for a rectified stereo camera (R != I, P with a baseline) calibrated at another
+resolution.
+"""
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 from pathlib import Path
@@ -18,11 +20,13 @@ from rosbags.highlevel import AnyReader
 from sensor_msgs.msg import CameraInfo
 
 from ros_harness import NodeProcess, node_params, ros_env
+
 from tips_ros.offline.bags import BagWriter
 from tips_ros.io.camera_info import depth_camera_info
 from tips_ros.engine import Engine, EngineConfig
 from tips_ros.io.imaging import encode_image
-from tips_ros.offline.replay import add_arguments, replay
+from tips_ros.offline.options import ReplayOptions, RunOptions
+from tips_ros.offline.replay import replay
 
 WAIT_S = 180.0  # limit of every wait for an event (loaded CI machine)
 CALIBRATED = (1280, 960)  # calibration size; the stream is 640x480
@@ -84,11 +88,8 @@ def write_bag(path: Path, width: int, height: int) -> None:
 
 def replayed_camera_info(tmp_path: Path, engine: Engine, width: int, height: int) -> list:
     write_bag(tmp_path / f"in{width}", width, height)
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
     output = tmp_path / f"out{width}"
-    replay(parser.parse_args([str(tmp_path / f"in{width}"), "--output", str(output),
-                              "--heads", "depth"]), engine)
+    replay(ReplayOptions(tmp_path / f"in{width}", output, RunOptions(heads={"depth"})), engine)
     with AnyReader([output]) as reader:
         connections = [c for c in reader.connections if c.topic == "/tips/depth/camera_info"]
         return [reader.deserialize(raw, c.msgtype)
@@ -118,8 +119,8 @@ def test_replay_writes_what_the_node_publishes(tmp_path, engine, tiny_models, li
                          d=list(D), k=K.reshape(9).tolist(), r=R.reshape(9).tolist(),
                          p=P.reshape(12).tolist())
     camera = subprocess.Popen(
-        [sys.executable, "-m", "tips_ros.tools.camera_sim", "--topic", "/ci/image", "--frames", "100000",
-         "--rate", "4", "--width", str(IMAGE[0]), "--height", str(IMAGE[1])],
+        [sys.executable, "-m", "tips_ros.tools.camera_sim", "--topic", "/ci/image",
+         "--frames", "100000", "--rate", "4", "--width", str(IMAGE[0]), "--height", str(IMAGE[1])],
         env=ros_env(), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
         with NodeProcess(node_params(tiny_models, warmup=False),

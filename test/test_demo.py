@@ -51,8 +51,11 @@ def test_demo_on_tiny_model_writes_report_and_preview(tiny_models, tmp_path: Pat
 
 @pytest.mark.parametrize("hub", ["offline", "unreachable"])
 def test_demo_without_the_hub_runs_on_random_weights_and_says_so(tmp_path: Path, hub: str):
-    """The README's first command on a machine without hub access: the default (hub) models
-    cannot be had, so the demo writes random TIPSv2 weights itself and exits 0."""
+    """Run the README's first command on a machine without hub access.
+
+    The default (hub) models cannot be had, so the demo writes random TIPSv2 weights itself
+    and exits 0.
+    """
     # unreachable: online mode, but the hub endpoint is a closed local port
     env = {"HF_HUB_OFFLINE": "0", "HF_ENDPOINT": "http://127.0.0.1:9"} if hub == "unreachable" \
         else {}

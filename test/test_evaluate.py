@@ -23,14 +23,15 @@ from pathlib import Path
 
 import pytest
 
-from tips_ros.offline import evaluate
-from tips_ros.offline.bags import BagWriter, SYNTH_TOPICS, iter_messages, open_bag, write_synth_bag
-from tips_ros.errors import UsageError
 from tips_ros.engine.faults import ENV as FAULTS_ENV
 from tips_ros.engine.loading import ModelLoadError
+from tips_ros.errors import UsageError
+from tips_ros.offline import evaluate
+from tips_ros.offline.bags import BagWriter, iter_messages, open_bag, SYNTH_TOPICS, write_synth_bag
 from tips_ros.offline.metrics import MetricsAccumulator
-from tips_ros.offline.replay import add_arguments as replay_arguments
-from tips_ros.offline.replay import json_safe, replay
+from tips_ros.offline.options import ReplayOptions, RunOptions
+from tips_ros.offline.replay import replay
+from tips_ros.offline.report import json_safe
 
 GT = ["--gt-depth-topic", SYNTH_TOPICS["depth"], "--gt-normals-topic", SYNTH_TOPICS["normals"],
       "--gt-labels-topic", SYNTH_TOPICS["labels"]]
@@ -41,7 +42,7 @@ SIZE = (32, 24)
 
 
 def _ray():
-    """The ``ray`` module; CI installs it (test extra), elsewhere its absence skips."""
+    """Return the ``ray`` module; CI installs it (test extra), elsewhere its absence skips."""
     if os.environ.get("CI", "").lower() not in ("", "0", "false"):
         import ray
         return ray
@@ -94,13 +95,12 @@ def evaluate_args(*argv: str) -> argparse.Namespace:
 
 def reference_metrics(dataset: Path, names: list[str], engine, tmp: Path) -> dict:
     """Every bag of ``names`` replayed in this process into one accumulator, as JSON."""
-    parser = argparse.ArgumentParser()
-    replay_arguments(parser)
+    run = RunOptions(gt_depth_topic=SYNTH_TOPICS["depth"],
+                     gt_normals_topic=SYNTH_TOPICS["normals"],
+                     gt_labels_topic=SYNTH_TOPICS["labels"])
     metrics = MetricsAccumulator(num_classes=len(engine.labels))
     for index, name in enumerate(names):
-        args = parser.parse_args([str(dataset / name), "--output", str(tmp / f"ref{index}"),
-                                  *GT])
-        replay(args, engine, metrics=metrics)
+        replay(ReplayOptions(dataset / name, tmp / f"ref{index}", run), engine, metrics=metrics)
     return json.loads(json.dumps(json_safe(metrics.report())))
 
 
@@ -116,7 +116,7 @@ def reference(dataset: Path, tiny_engine, tmp_path_factory: pytest.TempPathFacto
 
 @pytest.fixture(scope="module")
 def first_run(ray_session, dataset: Path, tiny_models, tmp_path_factory) -> dict:
-    """The whole dataset on 2 Ray workers, the victim's worker killed once."""
+    """Evaluate the whole dataset on 2 Ray workers, the victim's worker killed once."""
     out = tmp_path_factory.mktemp("evaluation") / "out"
     os.environ[FAULTS_ENV] = f"kill@{VICTIM}"
     try:
@@ -211,9 +211,12 @@ def test_without_ray_bags_run_in_process(dataset: Path, tiny_models, tiny_engine
 
 
 def test_ctrl_c_keeps_finished_bags_and_rerun_completes(ray_session, tiny_models, tmp_path):
-    """One worker: a 2-frame bag, then long ones. SIGINT once the first bag's report exists
-    (however slow the machine): exit 130, the finished bag and its report valid, the
-    aggregate written; a rerun skips the finished bag and replays the others."""
+    """Interrupt an evaluation on one worker: a 2-frame bag, then long ones.
+
+    SIGINT once the first bag's report exists (however slow the machine): exit 130, the
+    finished bag and its report valid, the aggregate written; a rerun skips the finished bag
+    and replays the others.
+    """
     write_synth_bag(tmp_path / "in/a_short", 2, SIZE, seed=1)
     for name in ("b_long", "c_long"):
         write_synth_bag(tmp_path / "in" / name, 20, SIZE, seed=2)
@@ -272,7 +275,7 @@ def test_a_model_the_workers_cannot_load_is_one_sentence(ray_session, dataset: P
 
 
 def test_rerun_with_other_scoring_options_is_refused(first_run: dict, dataset: Path,
-                                                    tiny_models):
+                                                     tiny_models):
     args = evaluate_args(str(dataset / "data"), "--output", str(first_run["out"]), *GT,
                          "--median-scaling", *model_options(tiny_models))
     with pytest.raises(UsageError, match="another median_scaling; use --overwrite"):

@@ -105,7 +105,8 @@ def test_segmentation_hand_computed() -> None:
     m = segmentation_metrics(pred, gt, num_classes=5)
     # Counted 7 pixels (255 ignored); correct: (0,0) (0,2) (0,3) (1,0) (1,3) -> 5.
     assert m["pixels"] == 7 and m["pixel_acc"] == pytest.approx(5 / 7)
-    # class 0: I=2 (0,0),(1,3); gt area 3, pred area 3 -> U=4. class 1: I=2, U=3. class 2: I=1, U=2.
+    # class 0: I=2 (0,0),(1,3); gt area 3, pred area 3 -> U=4.
+    # class 1: I=2, U=3. class 2: I=1, U=2.
     assert m["per_class_iou"] == pytest.approx({0: 0.5, 1: 2 / 3, 2: 0.5})
     assert m["miou"] == pytest.approx((0.5 + 2 / 3 + 0.5) / 3)
 

@@ -30,33 +30,43 @@ from rosbags.highlevel import AnyReader
 from rosbags.interfaces import QosDurability, QosReliability
 from rosbags.typesys import Stores, get_typestore
 
-from tips_ros.offline.bags import SYNTH_FRAME_ID, SYNTH_TOPICS, BagWriter, write_synth_bag
 from tips_ros.engine import Engine, EngineConfig, Prediction
+from tips_ros.errors import UsageError
 from tips_ros.io.imaging import encode_image
-from tips_ros.offline.metrics import MetricsAccumulator
 from tips_ros.io.outputs import IMAGE_TOPICS
-from tips_ros.offline.replay import Scorer, add_arguments, ground_truth, replay
+from tips_ros.offline.bags import BagWriter, SYNTH_FRAME_ID, SYNTH_TOPICS, write_synth_bag
+from tips_ros.offline.inputs import ground_truth
+from tips_ros.offline.metrics import MetricsAccumulator
+from tips_ros.offline.options import ReplayOptions, RunOptions
+from tips_ros.offline.replay import add_arguments, replay
+from tips_ros.offline.scoring import Scorer
 from tips_ros.offline.synthetic import render_sequence
 
 FRAMES, SIZE = 4, (128, 96)
-QUERIES = "floor, a box"
-GT_ARGS = ("--gt-depth-topic", SYNTH_TOPICS["depth"], "--gt-normals-topic", SYNTH_TOPICS["normals"],
-           "--gt-labels-topic", SYNTH_TOPICS["labels"])
+QUERIES = ("floor", "a box")
+GT = {"gt_depth_topic": SYNTH_TOPICS["depth"], "gt_normals_topic": SYNTH_TOPICS["normals"],
+      "gt_labels_topic": SYNTH_TOPICS["labels"]}
 STREAM_TOPICS = [*IMAGE_TOPICS, "depth/camera_info", "points"]
 
 
 @pytest.fixture(scope="module")
 def engine(tiny_models: tuple[Path, Path]) -> Engine:
-    """A private engine: replay sets its queries."""
+    """Return a private engine: replay sets its queries."""
     dpt, text = tiny_models
     return Engine(EngineConfig(model=str(dpt), text_model=str(text), device="cpu",
                                precision="fp32"))
 
 
-def options(bag: Path, output: Path, *extra: str) -> argparse.Namespace:
+def options(bag: Path, output: Path, report: Path | None = None, **run) -> ReplayOptions:
+    """Replay ``bag`` into ``output`` with the ``RunOptions`` fields ``run``."""
+    return ReplayOptions(bag, output, RunOptions(**run), report=report)
+
+
+def parsed(*argv: str) -> argparse.Namespace:
+    """Return ``tips-ros replay`` arguments as the CLI parses them."""
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    return parser.parse_args([str(bag), "--output", str(output), *extra])
+    return parser.parse_args(argv)
 
 
 def counts_and_stamps(path: Path) -> tuple[dict[str, list[int]], dict[str, set[str]], dict]:
@@ -82,9 +92,8 @@ def test_round_trip_one_message_per_frame_with_input_stamps(engine: Engine, tmp_
                                                             storage: str):
     bag = write_synth_bag(tmp_path / "in", FRAMES, SIZE, storage=storage)
     out = tmp_path / "out"
-    report = replay(options(bag, out, "--image-topic", SYNTH_TOPICS["image"], *GT_ARGS,
-                            "--queries", QUERIES, "--batch", "3", "--storage", storage,
-                            "--report", str(tmp_path / "r.json")), engine)
+    report = replay(options(bag, out, tmp_path / "r.json", image_topic=SYNTH_TOPICS["image"],
+                            queries=QUERIES, batch=3, storage=storage, **GT), engine)
     expected = [f.stamp_ns for f in render_sequence(FRAMES, *SIZE)]
     stamps, frame_ids, qos = counts_and_stamps(out)
     assert sorted(stamps) == sorted(["/tips/" + t for t in STREAM_TOPICS] +
@@ -109,8 +118,8 @@ def test_round_trip_one_message_per_frame_with_input_stamps(engine: Engine, tmp_
 
 def test_output_depth_is_the_engine_prediction(engine: Engine, tmp_path: Path):
     bag = write_synth_bag(tmp_path / "in", 2, SIZE)
-    replay(options(bag, tmp_path / "out", "--image-topic", SYNTH_TOPICS["image"],
-                   "--heads", "depth"), engine)
+    replay(options(bag, tmp_path / "out", image_topic=SYNTH_TOPICS["image"],
+                   heads={"depth"}), engine)
     frame = next(render_sequence(1, *SIZE))
     expected = engine.infer([frame.rgb], heads=["depth"])[0].depth
     with AnyReader([tmp_path / "out"]) as reader:
@@ -125,8 +134,8 @@ def test_output_depth_is_the_engine_prediction(engine: Engine, tmp_path: Path):
 
 def test_report_fields_and_finite_metrics(engine: Engine, tmp_path: Path):
     bag = write_synth_bag(tmp_path / "in", 3, SIZE)
-    report = replay(options(bag, tmp_path / "out", "--image-topic", SYNTH_TOPICS["image"],
-                            *GT_ARGS, "--median-scaling", "--every", "2"), engine)
+    report = replay(options(bag, tmp_path / "out", image_topic=SYNTH_TOPICS["image"],
+                            median_scaling=True, every=2, **GT), engine)
     for key in ("frames_in", "frames_out", "frames_failed", "failures", "fps", "latency_ms",
                 "model", "device", "precision", "metrics", "median_scaling", "command",
                 "versions"):
@@ -140,6 +149,51 @@ def test_report_fields_and_finite_metrics(engine: Engine, tmp_path: Path):
         assert all(math.isfinite(report["metrics"][task][k]) for k in keys), task
     assert report["metrics"]["depth"]["median_scaling"] is True
     assert report["metrics"]["depth"]["scale"] != 1.0
+
+
+def test_public_replay_loads_the_model_it_is_given(tiny_models: tuple[Path, Path],
+                                                   tmp_path: Path):
+    import tips_ros
+
+    assert (tips_ros.replay, tips_ros.ReplayOptions) == (replay, ReplayOptions)
+    dpt, text = tiny_models
+    bag = write_synth_bag(tmp_path / "in", 2, SIZE)
+    report = tips_ros.replay(tips_ros.ReplayOptions(bag, tmp_path / "out", tips_ros.RunOptions(
+        image_topic=SYNTH_TOPICS["image"], model=str(dpt), text_model=str(text), device="cpu",
+        precision="fp32", heads={"depth"})))
+    assert report["frames_out"] == 2 and report["model"] == str(dpt)
+    assert report["heads"] == ["depth"] and report["model_load_s"] > 0
+
+
+def test_cli_arguments_and_options_agree(tmp_path: Path):
+    args = parsed(str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--queries",
+                  "floor, a box", "--heads", "depth,heatmaps", "--batch", "3", "--every", "2",
+                  "--max-frames", "5", "--onnx-model", "m.onnx", "--report", "r.json", "--pace",
+                  "--gt-depth-topic", "/depth")
+    expected = ReplayOptions(tmp_path / "in", tmp_path / "out", RunOptions(
+        queries=QUERIES, heads=frozenset({"depth", "heatmaps"}), batch=3, every=2, max_frames=5,
+        onnx_model=Path("m.onnx"), gt_depth_topic="/depth"), pace=True, report=Path("r.json"))
+    assert ReplayOptions.from_args(args) == expected
+    assert ReplayOptions.from_args(parsed("in", "--output", "out")) == ReplayOptions(
+        Path("in"), Path("out"))
+    assert RunOptions(queries=["a"], heads=["depth"]) == RunOptions(queries=("a",),
+                                                                    heads=frozenset({"depth"}))
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"heads": {"heatmaps"}}, "includes heatmaps but no --queries"),
+    ({"heads": {"depth", "nope"}}, "heads must be among"),
+    ({"heads": set()}, "heads must be among"),
+    ({"gt_depth_topic": "/depth", "heads": {"normals"}}, "depth was given but --heads"),
+    ({"batch": 0}, "batch must be a positive integer"),
+    ({"every": -1}, "every must be a positive integer"),
+    ({"max_frames": 0}, "max_frames must be a positive integer"),
+    ({"storage": "zip"}, "storage must be one of mcap, sqlite3"),
+])
+def test_bad_options_are_one_sentence(fields: dict, message: str):
+    with pytest.raises(UsageError, match=message) as raised:
+        RunOptions(**fields)
+    assert "\n" not in str(raised.value)
 
 
 def test_scorer_matches_by_stamp_in_any_order_and_resizes():
@@ -176,7 +230,7 @@ def write_mixed_bag(path: Path, typestore=None, storage: str = "mcap") -> tuple[
 
 def test_bgr8_mono8_and_a_bad_encoding(engine: Engine, tmp_path: Path):
     write_mixed_bag(tmp_path / "in")
-    report = replay(options(tmp_path / "in", tmp_path / "out", "--heads", "depth"), engine)
+    report = replay(options(tmp_path / "in", tmp_path / "out", heads={"depth"}), engine)
     assert report["frames_in"] == 5 and report["frames_out"] == 4
     assert report["frames_failed"] == 1 and report["failures"] == {"unknown_encoding": 1}
     with AnyReader([tmp_path / "out"]) as reader:
@@ -189,7 +243,7 @@ def test_bgr8_mono8_and_a_bad_encoding(engine: Engine, tmp_path: Path):
 
 def test_humble_typestore_sqlite3_bag_reads(engine: Engine, tmp_path: Path):
     write_mixed_bag(tmp_path / "in", get_typestore(Stores.ROS2_HUMBLE), "sqlite3")
-    report = replay(options(tmp_path / "in", tmp_path / "out", "--heads", "normals"), engine)
+    report = replay(options(tmp_path / "in", tmp_path / "out", heads={"normals"}), engine)
     assert report["frames_out"] == 4
 
 
@@ -203,8 +257,8 @@ def test_jpeg_png_compressed_and_junk_frame(engine: Engine, tmp_path: Path):
     with BagWriter(tmp_path / "in") as bag:
         for i, (fmt, data) in enumerate(blobs):
             bag.write_compressed("/cam/image_raw/compressed", 5_000 + i, "cam", fmt, data)
-    report = replay(options(tmp_path / "in", tmp_path / "out", "--heads", "segmentation",
-                            "--batch", "2"), engine)
+    report = replay(options(tmp_path / "in", tmp_path / "out", heads={"segmentation"},
+                            batch=2), engine)
     assert (report["frames_in"], report["frames_out"]) == (4, 3)
     assert report["failures"] == {"decode_failed": 1}
     stamps, _, _ = counts_and_stamps(tmp_path / "out")
@@ -262,8 +316,11 @@ def test_cli_truncated_bag_is_one_sentence(tiny_models, tmp_path: Path):
 
 
 class TerminalOutput:
-    """A pseudo-terminal for a child's stderr (tqdm shows its progress bar only on a terminal
-    with a width), read continuously in a thread so the child never blocks on it."""
+    """A pseudo-terminal for a child's stderr, read continuously in a thread.
+
+    tqdm shows its progress bar only on a terminal with a width; the thread keeps the child
+    from ever blocking on a full pipe.
+    """
 
     def __init__(self) -> None:
         self.master, self.slave = pty.openpty()
@@ -283,7 +340,7 @@ class TerminalOutput:
             self.text += chunk.decode(errors="replace")
 
     def frames_done(self) -> int:
-        """The newest ``N/TOTAL`` count of the progress bar (0 before the first)."""
+        """Return the newest ``N/TOTAL`` count of the progress bar (0 before the first)."""
         counts = re.findall(r"(\d+)/\d+ \[", self.text)
         return int(counts[-1]) if counts else 0
 
@@ -296,9 +353,11 @@ class TerminalOutput:
 
 
 def test_cli_sigint_leaves_a_readable_bag_and_report(tiny_models, tmp_path: Path):
-    """SIGINT once a frame is written (seen on the progress bar, however slow the machine;
-    the run takes 20 s paced, more on a loaded machine): exit 130, the bag readable, the
-    report says interrupted and counts the frames done."""
+    """Send SIGINT once a frame is written: exit 130, the bag readable, the report says so.
+
+    The frame is seen on the progress bar, however slow the machine (the run takes 20 s
+    paced, more on a loaded machine); the report says interrupted and counts the frames done.
+    """
     bag = write_synth_bag(tmp_path / "in", 200, (32, 24))  # 20 s at the recorded 10 fps
     out, report = tmp_path / "out", tmp_path / "r.json"
     terminal = TerminalOutput()

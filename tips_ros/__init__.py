@@ -27,6 +27,8 @@ _PUBLIC = {
     "EngineConfig": "tips_ros.engine.config",
     "Prediction": "tips_ros.engine.prediction",
     "replay": "tips_ros.offline.replay",
+    "ReplayOptions": "tips_ros.offline.options",
+    "RunOptions": "tips_ros.offline.options",
 }
 
 __all__ = ["__version__", *_PUBLIC]

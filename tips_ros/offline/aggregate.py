@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from tips_ros.offline.metrics import ANGLE_BIN_DEG, MetricsAccumulator
-from tips_ros.offline.replay import format_table, json_safe
+from tips_ros.offline.report import format_table, json_safe
 
 #: Bag statuses: ``ok`` (replayed now), ``skipped`` (complete from an earlier run),
 #: ``failed`` (with a reason), ``interrupted`` (running at Ctrl-C), ``not_run`` (queued).
@@ -45,7 +45,7 @@ class BagResult:
 
 
 def bag_row(result: BagResult) -> dict[str, Any]:
-    """The aggregate's row of one bag (counts 0 when it has no report)."""
+    """Return the aggregate's row of one bag (counts 0 when it has no report)."""
     report = result.report or {}
     metrics = report.get("metrics") or {}
     return {
@@ -60,7 +60,7 @@ def bag_row(result: BagResult) -> dict[str, Any]:
 
 def aggregate(results: list[BagResult], processing_wall_s: float | None,
               run: dict[str, Any]) -> dict[str, Any]:
-    """The dataset report: per-bag rows, totals, speed, latency and exactly merged metrics.
+    """Return the dataset report: per-bag rows, totals, speed, latency, merged metrics.
 
     ``processing_wall_s`` is the wall time from the first bag handed out to the last result
     (model loading excluded); ``run`` holds run-level fields copied into the report.
@@ -103,7 +103,7 @@ def aggregate(results: list[BagResult], processing_wall_s: float | None,
 
 
 def merged_metrics(results: list[BagResult]) -> MetricsAccumulator:
-    """The metrics accumulators of ``results``' reports merged into one (exact)."""
+    """Return the metrics accumulators of ``results``' reports merged into one (exact)."""
     merged: MetricsAccumulator | None = None
     for result in results:
         state = result.report["accumulated"]["metrics"]
@@ -134,7 +134,7 @@ def write_json(path: Path, report: dict[str, Any]) -> None:
 
 # ----------------------------------------------------------------------------- table
 def format_summary(report: dict[str, Any]) -> str:
-    """The printed table: one line per bag, totals, then replay's summary of the metrics."""
+    """Return the printed table: one line per bag, totals, then the metrics' summary."""
     width = max([len(row["output"]) for row in report["bags"]] + [3])
     tasks = [t for t in HEADLINE if any(t in row["metrics"] for row in report["bags"])]
     lines = [f"{'bag':<{width}}  {'status':<11} {'tries':>5} {'in':>6} {'out':>6} "
@@ -165,9 +165,12 @@ def _num(value: float | None) -> str:
 
 # ----------------------------------------------------------------------------- picture
 def render_summary(report: dict[str, Any], merged: MetricsAccumulator, path: Path) -> None:
-    """A PNG beside the report. Top row: each task's headline metric per bag (the dashed line
-    is the value over all frames). Bottom row: frames per bag coloured by status, the
-    normals' angular error distribution over all pixels, the per-class IoU over all frames."""
+    """Write the summary picture, a PNG beside the report.
+
+    Top row: each task's headline metric per bag (the dashed line is the value over all
+    frames). Bottom row: frames per bag coloured by status, the normals' angular error
+    distribution over all pixels, the per-class IoU over all frames.
+    """
     import matplotlib
 
     matplotlib.use("Agg")

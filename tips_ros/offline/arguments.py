@@ -23,7 +23,7 @@ class Size(NamedTuple):
 
 
 def parse_size(text: str, minimum: int = 1) -> Size:
-    """``"640x480"`` -> ``Size(width=640, height=480)``; both sides at least ``minimum``."""
+    """Parse ``"640x480"`` into ``Size(width=640, height=480)``; both sides >= ``minimum``."""
     try:
         width, height = (int(v) for v in text.lower().split("x"))
     except ValueError:
@@ -33,9 +33,23 @@ def parse_size(text: str, minimum: int = 1) -> Size:
     return Size(width, height)
 
 
+def positive_int(text: str) -> int:
+    """Parse an integer >= 1 (a count: frames, batch size, workers)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise UsageError(f"{text} is not an integer") from None
+    if value < 1:
+        raise UsageError(f"{text} is not a positive integer")
+    return value
+
+
 def query_list(text: str) -> list[str]:
-    """``--queries``: a JSON list of strings or comma-separated text, checked with the node's
-    parser and its default limits (parameters ``max_queries``, ``max_query_length``)."""
+    """Parse ``--queries``: a JSON list of strings or comma-separated text.
+
+    Checked with the node's parser and its default limits (parameters ``max_queries``,
+    ``max_query_length``).
+    """
     try:
         return parse_queries(text, MAX_QUERIES, MAX_QUERY_LENGTH)
     except QueryError as err:

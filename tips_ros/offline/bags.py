@@ -135,7 +135,8 @@ class BagWriter:
         The topic's connection is created on its first message with the offered QoS
         ``LATCHED_QOS`` if ``latched`` else ``STREAM_QOS``.
         """
-        self.write_serialized(topic, msgtype, stamp_ns, self.typestore.serialize_cdr(msg, msgtype), latched)
+        self.write_serialized(topic, msgtype, stamp_ns,
+                              self.typestore.serialize_cdr(msg, msgtype), latched)
 
     def write_serialized(self, topic: str, msgtype: str, stamp_ns: int, data: bytes,
                          latched: bool = False) -> None:
@@ -154,7 +155,7 @@ class BagWriter:
         self._writer.write(connection, stamp_ns, data)
 
     def header(self, stamp_ns: int, frame_id: str) -> Any:
-        """A ``std_msgs/Header`` with the stamp ``stamp_ns`` (nanoseconds since the epoch)."""
+        """Return a ``std_msgs/Header`` stamped ``stamp_ns`` (nanoseconds since the epoch)."""
         types = self.typestore.types
         stamp = types["builtin_interfaces/msg/Time"](
             sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000
@@ -163,8 +164,10 @@ class BagWriter:
 
     def write_image(self, topic: str, stamp_ns: int, frame_id: str,
                     encoded: EncodedImage) -> None:
-        """Write a ``sensor_msgs/Image`` from ``imaging.encode_image`` output: the very bytes
-        the node publishes (:func:`tips_ros.io.cdr.serialize_image`)."""
+        """Write a ``sensor_msgs/Image`` from ``imaging.encode_image`` output.
+
+        These are the very bytes the node publishes (:func:`tips_ros.io.cdr.serialize_image`).
+        """
         sec, nanosec = divmod(stamp_ns, 1_000_000_000)
         self.write_serialized(topic, "sensor_msgs/msg/Image", stamp_ns,
                               serialize_image(sec, nanosec, frame_id, encoded))
@@ -221,8 +224,9 @@ class BagWriter:
         ``width`` and ``data``, like ``tips_ros.io.outputs.PointCloud``.
         """
         sec, nanosec = divmod(stamp_ns, 1_000_000_000)
-        self.write_serialized(topic, "sensor_msgs/msg/PointCloud2", stamp_ns, serialize_point_cloud(
-            sec, nanosec, frame_id, cloud.fields, cloud.point_step, cloud.data))
+        data = serialize_point_cloud(sec, nanosec, frame_id, cloud.fields, cloud.point_step,
+                                     cloud.data)
+        self.write_serialized(topic, "sensor_msgs/msg/PointCloud2", stamp_ns, data)
 
     def write_string(self, topic: str, stamp_ns: int, text: str, latched: bool = False) -> None:
         """Write a ``std_msgs/String``; ``latched`` records transient-local QoS."""
@@ -296,12 +300,12 @@ def require_topics(reader: AnyReader, topics: Sequence[str]) -> None:
     """Raise ``BagError`` listing the bag's topics if any of ``topics`` is not in the bag."""
     missing = [t for t in topics if t not in reader.topics]
     if missing:
-        raise BagError(
-            f"Topic(s) {', '.join(missing)} not in the bag; it has: {', '.join(sorted(reader.topics))}."
-        )
+        raise BagError(f"Topic(s) {', '.join(missing)} not in the bag; it has: "
+                       f"{', '.join(sorted(reader.topics))}.")
 
 
-def iter_messages(reader: AnyReader, topics: Sequence[str]) -> Iterator[tuple[str, str, int, Any]]:
+def iter_messages(reader: AnyReader,
+                  topics: Sequence[str]) -> Iterator[tuple[str, str, int, Any]]:
     """Yield ``(topic, msgtype, stamp_ns, msg)`` in log-time order for ``topics``.
 
     ``stamp_ns`` is the message's header stamp, or its log time when it has no header.

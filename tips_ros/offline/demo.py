@@ -18,18 +18,21 @@ import argparse
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tips_ros.offline import replay
+from tips_ros.errors import ModelUnavailableError
 from tips_ros.offline.arguments import Size
 from tips_ros.offline.bags import SYNTH_TOPICS, synth_size, write_synth_bag
-from tips_ros.errors import ModelUnavailableError
+from tips_ros.offline.options import add_model_options, ReplayOptions, RunOptions
+from tips_ros.offline.replay import load_engine, replay
+from tips_ros.offline.report import format_table
 
 if TYPE_CHECKING:
     from tips_ros.engine import Engine
 
-DEFAULT_QUERIES = "floor, wall, a box, a ball"
+DEFAULT_QUERIES = ("floor", "wall", "a box", "a ball")
 #: ``make-test-model`` size of the offline demo's random weights: the TIPSv2 classes, heads,
 #: tokenizer and code path at a small width (~0.3-2 s per frame on a 2-core CPU). The B/14
 #: shapes take ~11-37 s per frame there and 22 s to write 1.4 GB of weights, and a smaller
@@ -38,31 +41,22 @@ RANDOM_SIZE = "tiny"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``tips-ros demo``."""
-    parser.add_argument("--model", default="google/tipsv2-b14-dpt", help="hub id or directory")
-    parser.add_argument("--text-model", default="google/tipsv2-b14", help="hub id or directory")
+    """Add the arguments of ``tips-ros demo``."""
+    add_model_options(parser)
     parser.add_argument("--out", help="output directory, new or empty (default: a new temp dir)")
     parser.add_argument("--frames", type=int, default=8, help="synthetic frames (default 8)")
     parser.add_argument("--size", type=synth_size, default=Size(320, 240), help="WIDTHxHEIGHT")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--precision", default="auto", help="auto, bf16, fp16 or fp32")
 
 
-def replay_args(args: argparse.Namespace, out: Path) -> argparse.Namespace:
-    """``tips-ros replay`` arguments that score the synthetic bag in ``out`` on every task."""
-    parser = argparse.ArgumentParser()
-    replay.add_arguments(parser)
-    return parser.parse_args([
-        str(out / "synthetic_bag"), "--output", str(out / "tips_bag"),
-        "--image-topic", SYNTH_TOPICS["image"],
-        "--gt-depth-topic", SYNTH_TOPICS["depth"],
-        "--gt-normals-topic", SYNTH_TOPICS["normals"],
-        "--gt-labels-topic", SYNTH_TOPICS["labels"],
-        "--queries", DEFAULT_QUERIES,
-        "--model", args.model, "--text-model", args.text_model,
-        "--device", args.device, "--precision", args.precision,
-        "--report", str(out / "report.json"), "--preview", str(out / "preview.png"),
-    ])
+def replay_options(args: argparse.Namespace, out: Path) -> ReplayOptions:
+    """Return the replay that scores the synthetic bag in ``out`` on every task."""
+    run = RunOptions(image_topic=SYNTH_TOPICS["image"], gt_depth_topic=SYNTH_TOPICS["depth"],
+                     gt_normals_topic=SYNTH_TOPICS["normals"],
+                     gt_labels_topic=SYNTH_TOPICS["labels"], queries=DEFAULT_QUERIES,
+                     model=args.model, text_model=args.text_model, device=args.device,
+                     precision=args.precision)
+    return ReplayOptions(out / "synthetic_bag", out / "tips_bag", run,
+                         report=out / "report.json", preview=out / "preview.png")
 
 
 def _output_dir(requested: str | None) -> Path:
@@ -75,18 +69,22 @@ def _output_dir(requested: str | None) -> Path:
     return out
 
 
-def random_engine(options: argparse.Namespace, out: Path, reason: str) -> Engine:
-    """Say why on stderr, write random ``RANDOM_SIZE`` models to ``out/random_model``, point
-    the replay ``options`` at them and load them."""
-    from tips_ros.offline.preview import RANDOM_WEIGHTS_NOTE  # light imports until a command runs
+def random_engine(options: ReplayOptions, out: Path,
+                  reason: str) -> tuple[Engine, ReplayOptions]:
+    """Load random ``RANDOM_SIZE`` models written to ``out/random_model``, saying why.
+
+    The reason goes to stderr first. Returns the engine and ``options`` pointed at the
+    random models.
+    """
     from tips_ros.engine.testmodel import write_test_models
+    from tips_ros.offline.preview import RANDOM_WEIGHTS_NOTE  # light imports until a command
 
     print(f"tips-ros demo: {reason}: running on random weights of the TIPSv2 architecture "
           f"(make-test-model size '{RANDOM_SIZE}', in {out / 'random_model'}); "
           f"{RANDOM_WEIGHTS_NOTE}", file=sys.stderr, flush=True)
     dpt, text = write_test_models(out / "random_model", RANDOM_SIZE)
-    options.model, options.text_model = str(dpt), str(text)
-    return replay.load_engine(options)
+    options = replace(options, run=replace(options.run, model=str(dpt), text_model=str(text)))
+    return load_engine(options.run), options
 
 
 def run(args: argparse.Namespace) -> int:
@@ -96,16 +94,16 @@ def run(args: argparse.Namespace) -> int:
     weights; any other loading problem (a bad local directory, torch too old) is an error.
     """
     out = _output_dir(args.out)
-    options = replay_args(args, out)
+    options = replay_options(args, out)
     started = time.perf_counter()
     try:
-        engine = replay.load_engine(options)
+        engine = load_engine(options.run)
     except ModelUnavailableError as err:
-        engine = random_engine(options, out, str(err).split(";")[0].rstrip("."))
+        engine, options = random_engine(options, out, str(err).split(";")[0].rstrip("."))
     load_s = time.perf_counter() - started
     write_synth_bag(options.bag, frames=args.frames, size=args.size)
-    report = replay.replay(options, engine, load_s=load_s)
-    print(replay.format_table(report))
+    report = replay(options, engine, load_s=load_s)
+    print(format_table(report))
     print(f"synthetic bag (input + ground truth): {options.bag}")
     print(f"output bag (/tips/... topics):        {options.output}")
     print(f"report:                               {options.report}")

@@ -26,11 +26,12 @@ from typing import Any
 import ray
 from ray.exceptions import RayActorError, RayTaskError
 
-from tips_ros.offline.aggregate import BagResult
-from tips_ros.errors import UsageError
-from tips_ros.offline.evaluate import MAX_ATTEMPTS, BagBar, Job, run_job, unfinished
 from tips_ros.engine.faults import ENV as FAULTS_ENV
 from tips_ros.engine.loading import ModelLoadError
+from tips_ros.errors import UsageError
+from tips_ros.offline.aggregate import BagResult
+from tips_ros.offline.jobs import BagBar, Job, MAX_ATTEMPTS, run_job, unfinished
+from tips_ros.offline.options import RunOptions
 from tips_ros.offline.replay import load_engine
 
 #: Seconds between progress polls while bags run.
@@ -80,10 +81,10 @@ class _SinkProgress:
 class BagWorker:
     """A Ray actor: loads the engine once, then replays the bags it is given."""
 
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, run: RunOptions) -> None:
         started = time.perf_counter()
-        self.args = args
-        self.engine = load_engine(args)
+        self.run_options = run
+        self.engine = load_engine(run)
         self.load_s = time.perf_counter() - started
 
     def describe(self) -> str:
@@ -91,9 +92,10 @@ class BagWorker:
         return f"{socket.gethostname()} pid {os.getpid()} {self.engine.device}"
 
     def run(self, job: Job, sink: Any) -> BagResult:
-        """Replay one bag (see ``tips_ros.offline.evaluate.run_job``)."""
+        """Replay one bag (see ``tips_ros.offline.jobs.run_job``)."""
         attempt = ray.get(sink.start.remote(job.key))
-        result = run_job(self.args, self.engine, job, self.load_s, _SinkProgress(sink, job.key))
+        result = run_job(self.run_options, self.engine, job, self.load_s,
+                         _SinkProgress(sink, job.key))
         result.attempts = attempt
         return result
 
@@ -107,8 +109,9 @@ class RayRunner:
 
     backend = "ray"
 
-    def __init__(self, args: argparse.Namespace, jobs: list[Job], bar: BagBar) -> None:
-        self.args, self.jobs, self.bar = args, jobs, bar
+    def __init__(self, args: argparse.Namespace, run: RunOptions, jobs: list[Job],
+                 bar: BagBar) -> None:
+        self.args, self.run_options, self.jobs, self.bar = args, run, jobs, bar
         self.results: list[BagResult] = []
         self.processing_wall_s: float | None = None
         self._started_ray = _connect(args)
@@ -128,7 +131,7 @@ class RayRunner:
         if os.environ.get(FAULTS_ENV):  # fault injection reaches the workers of a cluster too
             options["runtime_env"] = {"env_vars": {FAULTS_ENV: os.environ[FAULTS_ENV]}}
         actor_class = ray.remote(BagWorker)
-        self._actors = [actor_class.options(**options).remote(self.args)
+        self._actors = [actor_class.options(**options).remote(self.run_options)
                         for _ in range(self.workers)]
         self._sink = ProgressSink.remote()
         try:
@@ -165,10 +168,11 @@ class RayRunner:
             result: BagResult = ray.get(ref)
         except RayActorError as err:  # died on every attempt
             attempts = ray.get(self._sink.attempts.remote(job.key))
-            return BagResult(job.bag, job.key, "failed", f"Its worker process died {attempts} "
-                             f"time(s) while replaying it ({_cause(err)}).", attempts)
+            return BagResult(str(job.bag), job.key, "failed", f"Its worker process died "
+                             f"{attempts} time(s) while replaying it ({_cause(err)}).", attempts)
         except RayTaskError as err:  # run_job reports every error; this is Ray's own
-            return BagResult(job.bag, job.key, "failed", f"Ray task error: {_cause(err)}", 1)
+            return BagResult(str(job.bag), job.key, "failed", f"Ray task error: {_cause(err)}",
+                             1)
         if result.attempts > 1:
             print(f"tips-ros evaluate: {job.key} was retried after its worker process died.",
                   file=sys.stderr)
@@ -225,9 +229,12 @@ def _worker_count(args: argparse.Namespace, jobs: int, local: bool) -> tuple[int
 
 
 def _cause(err: BaseException) -> str:
-    """The message of the innermost exception Ray wrapped: a one-line error as it is; of a
-    traceback Ray formatted into the text (e.g. the ``ModelLoadError`` raised by an actor's
-    constructor), the last line without the exception's name."""
+    """Return the message of the innermost exception Ray wrapped.
+
+    A one-line error as it is; of a traceback Ray formatted into the text (e.g. the
+    ``ModelLoadError`` raised by an actor's constructor), the last line without the
+    exception's name.
+    """
     while isinstance(getattr(err, "cause", None), BaseException):
         err = err.cause  # type: ignore[attr-defined]
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]

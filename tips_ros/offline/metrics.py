@@ -23,13 +23,13 @@ accumulator through JSON (``tips-ros evaluate`` merges the states of its per-bag
 
 from __future__ import annotations
 
-import base64
-import zlib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, ClassVar, TypeVar
+from typing import Any
 
 import numpy as np
+
+from tips_ros.offline.sums import Sums
 
 #: Thresholds of the depth accuracy metrics delta1, delta2, delta3.
 DELTA_THRESHOLDS: tuple[float, float, float] = (1.25, 1.25**2, 1.25**3)
@@ -70,68 +70,8 @@ def _angles_deg(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray | None) -> n
     return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
 
 
-_S = TypeVar("_S", bound="_Sums")
-
-
-class _Sums:
-    """Exact merging and a JSON-safe state for an accumulator dataclass whose fields are all
-    sums (ints, ``Fraction``, lists of ints, integer arrays) except the configuration fields
-    named in ``CONFIG``, which must agree for a merge."""
-
-    CONFIG: ClassVar[tuple[str, ...]] = ()
-
-    def merge(self: _S, other: _S) -> None:
-        """Add ``other``'s sums to these (same configuration required)."""
-        for item in fields(self):  # type: ignore[arg-type]
-            mine, theirs = getattr(self, item.name), getattr(other, item.name)
-            if item.name in self.CONFIG:
-                if mine != theirs:
-                    raise ValueError(f"cannot merge accumulators with {item.name} {mine!r} "
-                                     f"and {theirs!r}")
-            elif isinstance(mine, list):
-                setattr(self, item.name, [a + b for a, b in zip(mine, theirs)])
-            else:
-                setattr(self, item.name, mine + theirs)
-
-    def state(self) -> dict[str, Any]:
-        """JSON-safe state: ints as is, ``Fraction`` as ``"num/den"``, integer arrays as
-        ``{"size": n, "int64_zlib_base64": ...}`` (little-endian int64, zlib, base64)."""
-        return {item.name: _encode(getattr(self, item.name))
-                for item in fields(self)}  # type: ignore[arg-type]
-
-    @classmethod
-    def from_state(cls: type[_S], state: dict[str, Any]) -> _S:
-        """The accumulator a ``state()`` was taken of."""
-        acc = cls(**{name: state[name] for name in cls.CONFIG})
-        for item in fields(acc):  # type: ignore[arg-type]
-            if item.name not in cls.CONFIG:
-                setattr(acc, item.name, _decode(state[item.name], getattr(acc, item.name)))
-        return acc
-
-
-def _encode(value: Any) -> Any:
-    if isinstance(value, Fraction):
-        return f"{value.numerator}/{value.denominator}"
-    if isinstance(value, np.ndarray):
-        data = zlib.compress(value.astype("<i8").tobytes())
-        return {"size": int(value.size), "int64_zlib_base64": base64.b64encode(data).decode()}
-    return list(value) if isinstance(value, list) else value
-
-
-def _decode(value: Any, template: Any) -> Any:
-    if isinstance(template, Fraction):
-        return Fraction(value)
-    if isinstance(template, np.ndarray):
-        data = zlib.decompress(base64.b64decode(value["int64_zlib_base64"]))
-        array = np.frombuffer(data, dtype="<i8").astype(template.dtype)
-        if array.size != value["size"]:
-            raise ValueError(f"state array has {array.size} values, expected {value['size']}")
-        return array
-    return list(value) if isinstance(template, list) else value
-
-
 @dataclass
-class DepthAccumulator(_Sums):
+class DepthAccumulator(Sums):
     """Sums depth error statistics over frames.
 
     Pixels count when the optional ``valid`` mask is true, the ground truth is finite and
@@ -202,7 +142,7 @@ class DepthAccumulator(_Sums):
 
 
 @dataclass
-class NormalAccumulator(_Sums):
+class NormalAccumulator(Sums):
     """Sums angular error statistics of surface normals over frames.
 
     Per pixel, the error is ``angle = degrees(arccos(clip(dot(p, g), -1, 1)))`` between the
@@ -252,7 +192,7 @@ class NormalAccumulator(_Sums):
 
 
 @dataclass
-class SegmentationAccumulator(_Sums):
+class SegmentationAccumulator(Sums):
     """Sums per-class intersections and unions of label maps over frames.
 
     Pixels whose ground truth equals ``ignore_index`` are left out. For class ``c``, over all
@@ -410,7 +350,7 @@ class MetricsAccumulator:
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> MetricsAccumulator:
-        """The accumulator a ``state()`` was taken of."""
+        """Return the accumulator a ``state()`` was taken of."""
         acc = cls(state["median_scaling"], state["num_classes"], state["ignore_index"])
         for name, kind in _TASK_ACCUMULATORS.items():
             if state.get(name) is not None:
@@ -419,7 +359,7 @@ class MetricsAccumulator:
 
 
 #: ``MetricsAccumulator`` attribute -> its accumulator class.
-_TASK_ACCUMULATORS: dict[str, type[_Sums]] = {
+_TASK_ACCUMULATORS: dict[str, type[Sums]] = {
     "depth": DepthAccumulator, "normals": NormalAccumulator,
     "segmentation": SegmentationAccumulator,
 }

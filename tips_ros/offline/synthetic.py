@@ -140,61 +140,15 @@ def _camera_pose(frame: int, frames: int, phase: float) -> np.ndarray:
 
 def _render(scene: _Scene, pose: np.ndarray, K: np.ndarray, width: int, height: int,
             rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    """Ray-cast one frame: RGB ``HxWx3`` uint8, z-depth (m), optical-frame normals, labels."""
     u, v = np.meshgrid(np.arange(width, dtype=np.float64), np.arange(height, dtype=np.float64))
     rays_cam = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones_like(u)], -1)
     rays = rays_cam.reshape(-1, 3) @ pose[:3, :3].T  # world frame; optical z component is 1
-    origin = pose[:3, 3]
-    n_rays = rays.shape[0]
-    # t is the ray parameter; because the optical z of each ray is 1, t equals z-depth.
-    t = np.full(n_rays, np.inf)
-    normal = np.zeros((n_rays, 3))
-    label = np.zeros(n_rays, dtype=np.uint8)
-    surface = np.full(n_rays, -1, dtype=np.int64)  # 0..3 walls, 4 floor, 5 ceiling, 6+ objects
-
-    def keep(hit_t: np.ndarray, hit_normal: np.ndarray, hit_label: int, hit_surface: int) -> None:
-        closer = (hit_t > 1e-9) & (hit_t < t)
-        t[closer] = hit_t[closer]
-        normal[closer] = hit_normal if hit_normal.ndim == 1 else hit_normal[closer]
-        label[closer] = hit_label
-        surface[closer] = hit_surface
-
-    planes = (  # axis, plane coordinate, inward normal, label
-        (0, -ROOM_X, (1, 0, 0), CLASS_ID["wall"]),
-        (0, ROOM_X, (-1, 0, 0), CLASS_ID["wall"]),
-        (1, -ROOM_Y, (0, 1, 0), CLASS_ID["wall"]),
-        (1, ROOM_Y, (0, -1, 0), CLASS_ID["wall"]),
-        (2, 0.0, (0, 0, 1), CLASS_ID["floor"]),
-        (2, ROOM_HEIGHT, (0, 0, -1), CLASS_ID["ceiling"]),
-    )
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for index, (axis, coordinate, plane_normal, plane_label) in enumerate(planes):
-            hit_t = (coordinate - origin[axis]) / rays[:, axis]
-            keep(np.where(np.isfinite(hit_t), hit_t, np.inf), np.array(plane_normal, float),
-                 plane_label, index)
-        for index, box in enumerate(scene.boxes):
-            t0 = (box.lo - origin) / rays
-            t1 = (box.hi - origin) / rays
-            near, far = np.minimum(t0, t1), np.maximum(t0, t1)
-            near = np.where(np.isnan(near), -np.inf, near)
-            t_near, t_far = near.max(axis=1), np.nan_to_num(far, nan=np.inf).min(axis=1)
-            hit_t = np.where((t_near <= t_far) & (t_near > 0), t_near, np.inf)
-            axis = near.argmax(axis=1)
-            box_normal = np.zeros((n_rays, 3))
-            box_normal[np.arange(n_rays), axis] = -np.sign(rays[np.arange(n_rays), axis])
-            keep(hit_t, box_normal, box.label, 6 + index)
-        for index, sphere in enumerate(scene.spheres):
-            oc = origin - sphere.centre
-            a = np.einsum("ij,ij->i", rays, rays)
-            b = rays @ oc
-            disc = b * b - a * (oc @ oc - sphere.radius**2)
-            hit_t = np.where(disc >= 0, (-b - np.sqrt(np.maximum(disc, 0))) / a, np.inf)
-            points = origin + hit_t[:, None] * rays
-            sphere_normal = (points - sphere.centre) / sphere.radius
-            keep(hit_t, np.nan_to_num(sphere_normal), sphere.label,
-                 6 + len(scene.boxes) + index)
-
-    points = origin + np.where(np.isfinite(t), t, 0.0)[:, None] * rays
-    albedo = _albedo(scene, surface, points, rng)
+    hits = _Hits(pose[:3, 3], rays)
+    hits.cast(scene)
+    t, normal = hits.t, hits.normal
+    points = hits.origin + np.where(np.isfinite(t), t, 0.0)[:, None] * rays
+    albedo = _albedo(scene, hits.surface, points, rng)
     to_light = scene.light - points
     to_light /= np.linalg.norm(to_light, axis=1, keepdims=True)
     lambert = np.clip(np.einsum("ij,ij->i", normal, to_light), 0.0, 1.0)
@@ -206,7 +160,79 @@ def _render(scene: _Scene, pose: np.ndarray, K: np.ndarray, width: int, height: 
     normals_cam[~np.isfinite(t)] = np.nan
     shape = (height, width)
     return (rgb.reshape(*shape, 3), depth.reshape(shape),
-            normals_cam.astype(np.float32).reshape(*shape, 3), label.reshape(shape))
+            normals_cam.astype(np.float32).reshape(*shape, 3), hits.label.reshape(shape))
+
+
+class _Hits:
+    """Nearest hit per ray (world frame): ray parameter, normal, ADE20K label, surface index.
+
+    The ray parameter ``t`` equals the z-depth in metres, because every ray's optical z
+    component is 1. Surfaces: 0..3 walls, 4 floor, 5 ceiling, 6+ boxes then spheres.
+    """
+
+    def __init__(self, origin: np.ndarray, rays: np.ndarray) -> None:
+        self.origin, self.rays = origin, rays
+        n_rays = rays.shape[0]
+        self.t = np.full(n_rays, np.inf)
+        self.normal = np.zeros((n_rays, 3))
+        self.label = np.zeros(n_rays, dtype=np.uint8)
+        self.surface = np.full(n_rays, -1, dtype=np.int64)
+
+    def cast(self, scene: _Scene) -> None:
+        """Intersect every ray with the room's planes, the boxes and the spheres."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self._planes()
+            for index, box in enumerate(scene.boxes):
+                self._box(box, 6 + index)
+            for index, sphere in enumerate(scene.spheres):
+                self._sphere(sphere, 6 + len(scene.boxes) + index)
+
+    def keep(self, hit_t: np.ndarray, hit_normal: np.ndarray, hit_label: int,
+             hit_surface: int) -> None:
+        """Keep the hits ``hit_t`` that are in front of the camera and closer than before."""
+        closer = (hit_t > 1e-9) & (hit_t < self.t)
+        self.t[closer] = hit_t[closer]
+        self.normal[closer] = hit_normal if hit_normal.ndim == 1 else hit_normal[closer]
+        self.label[closer] = hit_label
+        self.surface[closer] = hit_surface
+
+    def _planes(self) -> None:
+        planes = (  # axis, plane coordinate, inward normal, label
+            (0, -ROOM_X, (1, 0, 0), CLASS_ID["wall"]),
+            (0, ROOM_X, (-1, 0, 0), CLASS_ID["wall"]),
+            (1, -ROOM_Y, (0, 1, 0), CLASS_ID["wall"]),
+            (1, ROOM_Y, (0, -1, 0), CLASS_ID["wall"]),
+            (2, 0.0, (0, 0, 1), CLASS_ID["floor"]),
+            (2, ROOM_HEIGHT, (0, 0, -1), CLASS_ID["ceiling"]),
+        )
+        for index, (axis, coordinate, plane_normal, plane_label) in enumerate(planes):
+            hit_t = (coordinate - self.origin[axis]) / self.rays[:, axis]
+            self.keep(np.where(np.isfinite(hit_t), hit_t, np.inf),
+                      np.array(plane_normal, float), plane_label, index)
+
+    def _box(self, box: _Box, surface: int) -> None:
+        rays, n_rays = self.rays, self.rays.shape[0]
+        t0 = (box.lo - self.origin) / rays
+        t1 = (box.hi - self.origin) / rays
+        near, far = np.minimum(t0, t1), np.maximum(t0, t1)
+        near = np.where(np.isnan(near), -np.inf, near)
+        t_near, t_far = near.max(axis=1), np.nan_to_num(far, nan=np.inf).min(axis=1)
+        hit_t = np.where((t_near <= t_far) & (t_near > 0), t_near, np.inf)
+        axis = near.argmax(axis=1)
+        box_normal = np.zeros((n_rays, 3))
+        box_normal[np.arange(n_rays), axis] = -np.sign(rays[np.arange(n_rays), axis])
+        self.keep(hit_t, box_normal, box.label, surface)
+
+    def _sphere(self, sphere: _Sphere, surface: int) -> None:
+        rays = self.rays
+        oc = self.origin - sphere.centre
+        a = np.einsum("ij,ij->i", rays, rays)
+        b = rays @ oc
+        disc = b * b - a * (oc @ oc - sphere.radius**2)
+        hit_t = np.where(disc >= 0, (-b - np.sqrt(np.maximum(disc, 0))) / a, np.inf)
+        points = self.origin + hit_t[:, None] * rays
+        sphere_normal = (points - sphere.centre) / sphere.radius
+        self.keep(hit_t, np.nan_to_num(sphere_normal), sphere.label, surface)
 
 
 def _albedo(scene: _Scene, surface: np.ndarray, p: np.ndarray,

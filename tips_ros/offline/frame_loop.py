@@ -1,0 +1,184 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
+"""The frame loop of a replay: read -> decode -> batch -> engine -> output bag and scorer.
+
+``Replayer`` walks the bag's messages in log-time order, selects image frames (``every``,
+``max_frames``), decodes them, runs the engine on batches and hands each prediction to the
+output bag and the scorer; ``ReplayState`` is what it did (what the report is made of).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TYPE_CHECKING
+
+import numpy as np
+
+from tips_ros.engine.prediction import Prediction
+from tips_ros.io.imaging import decode_compressed, decode_image, ImageDecodeError
+from tips_ros.offline.bags import BagError, iter_messages
+from tips_ros.offline.inputs import COMPRESSED_TYPE, ground_truth, Topics
+from tips_ros.offline.options import RunOptions
+from tips_ros.offline.output_bag import Frame, OutputBag
+from tips_ros.offline.scoring import Scorer
+
+if TYPE_CHECKING:
+    from tips_ros.engine import Engine
+
+#: Frames shown in ``--preview``.
+PREVIEW_ROWS = 3
+
+
+class FrameProgress(Protocol):
+    """Where a replay reports its frames (``Progress``, or ``tips-ros evaluate``'s own bar)."""
+
+    def update(self, frames: int, failed: int) -> None:
+        """Count ``frames`` more frames done; ``failed`` frames of this bag so far."""
+
+    def close(self) -> None:
+        """End the bag's progress."""
+
+
+class Progress:
+    """Frame counter on stderr with fps and ETA (tqdm; silent when stderr is not a terminal)."""
+
+    def __init__(self, total: int | None) -> None:
+        from tqdm import tqdm
+
+        self._bar = tqdm(total=total, unit="frame", file=sys.stderr, disable=None,
+                         dynamic_ncols=True, desc="replay")
+
+    def update(self, frames: int, failed: int) -> None:
+        """Count ``frames`` more frames done; show the failures so far."""
+        self._bar.set_postfix(failed=failed, refresh=False)
+        self._bar.update(frames)
+
+    def close(self) -> None:
+        """Finish the bar line."""
+        self._bar.close()
+
+
+@dataclass
+class ReplayState:
+    """What a replay has done so far (what the report is made of); times in seconds/ms."""
+
+    frames_in: int = 0
+    frames_out: int = 0
+    failures: Counter[str] = field(default_factory=Counter)
+    gt_failures: Counter[str] = field(default_factory=Counter)
+    latencies_ms: list[float] = field(default_factory=list)
+    processing_s: float = 0.0
+    preview: list[tuple[np.ndarray, Prediction]] = field(default_factory=list)
+    interrupted: bool = False
+    error: str | None = None
+
+
+class Replayer:
+    """Run one replay: read -> decode -> batch -> engine -> output bag + scorer."""
+
+    def __init__(self, run: RunOptions, engine: Engine, topics: Topics, out: OutputBag,
+                 scorer: Scorer, total: int, progress: FrameProgress | None = None,
+                 pace: bool = False) -> None:
+        self.run_options, self.engine, self.topics = run, engine, topics
+        self.heads = run.selected_heads()
+        self.out, self.scorer, self.total = out, scorer, total
+        self.state = ReplayState()
+        self._batch: list[Frame] = []
+        self._progress = progress or Progress(total)
+        self._preview_every = max(1, math.ceil(total / PREVIEW_ROWS)) if total else 1
+        self._pacer = Pacer() if pace else None
+
+    def run(self, reader: Any) -> None:
+        """Process the bag; the last batch is flushed also when the bag is damaged."""
+        try:
+            self._read(reader)
+        except BagError:
+            self._flush()  # the frames read before the damage are still good
+            raise
+        else:
+            self._flush()
+        finally:
+            self._progress.close()
+
+    def _read(self, reader: Any) -> None:
+        limit_stamp: int | None = None  # stamp of the last selected frame once the limit is hit
+        seen = 0
+        for topic, msgtype, stamp, msg in iter_messages(reader, self.topics.names()):
+            if limit_stamp is not None and (stamp > limit_stamp or not self.scorer.pending):
+                break
+            if topic == self.topics.image:
+                if limit_stamp is not None:
+                    continue
+                seen += 1
+                if (seen - 1) % self.run_options.every:
+                    continue
+                if self._pacer:
+                    self._pacer.wait(stamp)
+                self._add_frame(msgtype, stamp, msg)
+                limit = self.run_options.max_frames
+                if limit and self.state.frames_in >= limit:
+                    limit_stamp = stamp
+                    self._flush()
+            elif topic == self.topics.camera_info:
+                self.out.camera_info = msg
+            else:
+                self._add_gt(topic, stamp, msg)
+
+    def _add_frame(self, msgtype: str, stamp: int, msg: Any) -> None:
+        self.state.frames_in += 1
+        if len(self._batch) >= self.run_options.batch:
+            self._flush()  # flushed one image late, so same-stamp camera info and GT are read
+        try:
+            rgb = decode_compressed(msg) if msgtype == COMPRESSED_TYPE else decode_image(msg)
+        except ImageDecodeError as err:
+            self.state.failures[err.reason] += 1
+            self._progress.update(1, sum(self.state.failures.values()))
+            return
+        self._batch.append(Frame(stamp, msg.header.frame_id, rgb))
+
+    def _add_gt(self, topic: str, stamp: int, msg: Any) -> None:
+        task = next(t for t, name in self.topics.gt.items() if name == topic)
+        try:
+            self.scorer.add_gt(task, stamp, ground_truth(task, msg))
+        except ImageDecodeError as err:
+            self.state.gt_failures[err.reason] += 1
+
+    def _flush(self) -> None:
+        if not self._batch:
+            return
+        batch, self._batch = self._batch, []
+        start = time.perf_counter()
+        predictions = self.engine.infer([f.rgb for f in batch], heads=self.heads)
+        for frame, pred in zip(batch, predictions):
+            self.out.write(frame, pred)
+            self.scorer.add_prediction(frame.stamp_ns, pred)
+            self._keep_for_preview(frame, pred)
+        elapsed = time.perf_counter() - start
+        self.state.processing_s += elapsed
+        self.state.latencies_ms += [elapsed * 1000.0] * len(batch)
+        self.state.frames_out += len(batch)
+        self.scorer.drop_gt_before(batch[0].stamp_ns)
+        self._progress.update(len(batch), sum(self.state.failures.values()))
+
+    def _keep_for_preview(self, frame: Frame, pred: Prediction) -> None:
+        if self.state.frames_out % self._preview_every == 0 and \
+                len(self.state.preview) < PREVIEW_ROWS:
+            self.state.preview.append((frame.rgb, pred))
+
+
+class Pacer:
+    """Sleep so frames are released at their recorded rate (header stamps, wall clock)."""
+
+    def __init__(self) -> None:
+        self._origin: tuple[int, float] | None = None
+
+    def wait(self, stamp_ns: int) -> None:
+        """Sleep until the frame stamped ``stamp_ns`` (nanoseconds) is due."""
+        if self._origin is None:
+            self._origin = (stamp_ns, time.monotonic())
+        due = self._origin[1] + (stamp_ns - self._origin[0]) / 1e9
+        time.sleep(max(0.0, due - time.monotonic()))

@@ -1,0 +1,155 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
+"""The report of a replay: the JSON document (fields in ``docs/replay.md``) and its table.
+
+The field names are public interface (``frames_in``, ``frames_out``, ``frames_failed``, ``fps``,
+``latency_ms``, ``model``, ``device``, ``precision``, ``metrics``, ``weights``, ...);
+``accumulated`` carries the raw sums that ``tips-ros evaluate`` merges exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import sys
+from typing import Any, TYPE_CHECKING
+
+import numpy as np
+
+from tips_ros import __version__
+from tips_ros.offline.frame_loop import ReplayState
+from tips_ros.offline.inputs import Topics
+from tips_ros.offline.options import ReplayOptions
+from tips_ros.offline.scoring import Scorer
+
+if TYPE_CHECKING:
+    from tips_ros.engine import Engine
+
+#: Metrics shown in the table, per task, in order.
+TABLE_METRICS: dict[str, tuple[str, ...]] = {
+    "depth": ("abs_rel", "rmse", "delta1", "delta2", "delta3"),
+    "normals": ("mean_deg", "median_deg", "within_11_25", "within_22_5", "within_30"),
+    "segmentation": ("miou", "pixel_acc"),
+}
+
+
+def build_report(options: ReplayOptions, engine: Engine, topics: Topics | None,
+                 state: ReplayState, scorer: Scorer | None, load_s: float,
+                 wall_s: float) -> dict[str, Any]:
+    """Return the JSON report (fields documented in ``docs/replay.md``); NaN becomes null.
+
+    ``topics`` and ``scorer`` are ``None`` when the bag could not be opened; ``load_s`` and
+    ``wall_s`` are the seconds spent loading the model and running the replay.
+    """
+    run = options.run
+    latencies = np.asarray(state.latencies_ms, dtype=np.float64)
+    report = {
+        "frames_in": state.frames_in,
+        "frames_out": state.frames_out,
+        "frames_failed": sum(state.failures.values()),
+        "failures": dict(state.failures),
+        "fps": state.frames_out / state.processing_s if state.processing_s else 0.0,
+        "latency_ms": _latency_ms(latencies),
+        "model": run.model,
+        "text_model": run.text_model,
+        "weights": weights_kind(engine),
+        "device": str(engine.device),
+        "precision": _precision_name(engine),
+        "backend": engine.config.backend,  # onnxruntime: the graph in onnx_model, not model
+        "onnx_model": engine.config.onnx_model or None,
+        "batch": run.batch,
+        "heads": sorted(run.selected_heads()),
+        "queries": list(engine.queries),
+        "median_scaling": run.median_scaling,
+        "metrics": scorer.metrics.report() if scorer else {},
+        "frames_scored": dict(scorer.scored) if scorer else {},
+        "ground_truth_failures": dict(state.gt_failures),
+        "input": {
+            "bag": str(options.bag),
+            "image_topic": topics.image if topics else run.image_topic,
+            "camera_info_topic": topics.camera_info if topics else None,
+            "ground_truth_topics": topics.gt if topics else {},
+            "every": run.every,
+            "max_frames": run.max_frames,
+            "paced": options.pace,
+        },
+        "output": {"bag": str(options.output), "storage": run.storage, "prefix": run.prefix},
+        "interrupted": state.interrupted,
+        "error": state.error,
+        "model_load_s": load_s,
+        "wall_s": wall_s,
+        "accumulated": {  # raw sums, merged exactly by tips-ros evaluate
+            "metrics": scorer.metrics.state() if scorer else None,
+            "latencies_ms": list(state.latencies_ms),
+            "processing_s": state.processing_s,
+        },
+        "command": sys.argv,
+        "versions": _versions(),
+    }
+    return json_safe(report)
+
+
+def _latency_ms(latencies: np.ndarray) -> dict[str, float | None]:
+    """Return p50, p99 and mean of per-frame latencies (ms); ``None`` without frames."""
+    if not latencies.size:
+        return {"p50": None, "p99": None, "mean": None}
+    return {"p50": float(np.percentile(latencies, 50)),
+            "p99": float(np.percentile(latencies, 99)), "mean": float(latencies.mean())}
+
+
+def weights_kind(engine: Engine) -> str:
+    """Return ``"random"`` for models written by ``tips-ros make-test-model``, else ``"released"``.
+
+    Read from the loaded models' configs (the offline demo's random models are marked too).
+    """
+    from tips_ros.engine.testmodel import weights_kind as of_configs
+
+    models = (engine.model, engine.text.model if engine.text is not None else None)
+    return of_configs(*(model.config for model in models if model is not None))
+
+
+def _precision_name(engine: Engine) -> str:
+    import torch
+
+    return {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[engine.dtype]
+
+
+def _versions() -> dict[str, str]:
+    import rosbags
+    import torch
+    import transformers
+
+    return {"tips_ros": __version__, "python": platform.python_version(),
+            "torch": torch.__version__, "transformers": transformers.__version__,
+            "rosbags": getattr(rosbags, "__version__", "unknown"), "numpy": np.__version__}
+
+
+def json_safe(value: Any) -> Any:
+    """Return ``value`` with non-finite floats as ``None`` and dict keys as strings (JSON)."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """Return a short human-readable summary of a report (counts, speed, metrics)."""
+    lat = report["latency_ms"]
+    lines = [
+        f"frames        in {report['frames_in']}  out {report['frames_out']}  "
+        f"failed {report['frames_failed']} {report['failures'] or ''}".rstrip(),
+        f"speed         {report['fps']:.2f} frames/s  latency p50 {_num(lat['p50'])} ms  "
+        f"p99 {_num(lat['p99'])} ms  ({report['device']}, {report['precision']}, "
+        f"batch {report['batch']})",
+    ]
+    for task, values in report["metrics"].items():
+        keys = TABLE_METRICS[task]
+        lines.append(f"{task:<14}" + "  ".join(f"{k} {_num(values[k])}" for k in keys))
+    return "\n".join(lines)
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4g}"

@@ -1,0 +1,84 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
+"""Scoring a replay: predictions matched to ground truth by header stamp.
+
+The metrics themselves are in ``tips_ros.offline.metrics``; this module pairs each frame's
+prediction with its ground truth, which may come before or after it in the bag.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from tips_ros.engine.prediction import Prediction
+from tips_ros.offline.metrics import MetricsAccumulator
+
+#: Ground-truth task -> the Prediction attribute it is scored against.
+GT_TASKS: dict[str, str] = {"depth": "depth", "normals": "normals", "segmentation": "labels"}
+
+
+class Scorer:
+    """Match predictions to ground truth by header stamp and feed ``MetricsAccumulator``.
+
+    Ground truth and predictions may arrive in either order; whichever comes second triggers
+    scoring. A prediction whose size differs from its ground truth is resized to it
+    (nearest for labels, bilinear otherwise).
+    """
+
+    def __init__(self, tasks: Sequence[str], metrics: MetricsAccumulator) -> None:
+        self.metrics = metrics
+        self._gt: dict[str, dict[int, np.ndarray]] = {t: {} for t in tasks}
+        self._pred: dict[str, dict[int, np.ndarray]] = {t: {} for t in tasks}
+        self.scored: Counter[str] = Counter()
+
+    def add_gt(self, task: str, stamp_ns: int, array: np.ndarray) -> None:
+        """Add the ground truth of ``task`` for the frame stamped ``stamp_ns``."""
+        self._gt[task][stamp_ns] = array
+        self._match(task, stamp_ns)
+
+    def add_prediction(self, stamp_ns: int, pred: Prediction) -> None:
+        """Add the prediction of the frame stamped ``stamp_ns`` (keeps only scored arrays)."""
+        for task in self._pred:
+            self._pred[task][stamp_ns] = getattr(pred, GT_TASKS[task])
+            self._match(task, stamp_ns)
+
+    def drop_gt_before(self, stamp_ns: int) -> None:
+        """Forget unmatched ground truth older than ``stamp_ns`` (frames skipped or failed)."""
+        for table in self._gt.values():
+            for stamp in [s for s in table if s < stamp_ns]:
+                del table[stamp]
+
+    @property
+    def pending(self) -> int:
+        """Count the predictions still waiting for their ground truth."""
+        return sum(len(table) for table in self._pred.values())
+
+    def _match(self, task: str, stamp_ns: int) -> None:
+        if stamp_ns not in self._gt[task] or stamp_ns not in self._pred[task]:
+            return
+        gt = self._gt[task].pop(stamp_ns)
+        pred = resize(self._pred[task].pop(stamp_ns), gt.shape[:2],
+                      nearest=task == "segmentation")
+        if task == "depth":
+            self.metrics.add_depth(pred, gt)
+        elif task == "normals":
+            self.metrics.add_normals(pred, gt)
+        else:
+            self.metrics.add_segmentation(pred, gt)
+        self.scored[task] += 1
+
+
+def resize(array: np.ndarray, shape: tuple[int, ...], nearest: bool) -> np.ndarray:
+    """Return ``array`` (``HxW`` or ``HxWxC``) resized to ``shape`` (rows, columns).
+
+    Nearest-neighbour for class ids, bilinear otherwise; ``array`` itself when it has that
+    size already.
+    """
+    if array.shape[:2] == tuple(shape):
+        return array
+    interpolation = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
+    return cv2.resize(array, (shape[1], shape[0]), interpolation=interpolation)
