@@ -1,7 +1,10 @@
 # SPDX-FileCopyrightText: 2026 tips_ros developers
 # SPDX-License-Identifier: Apache-2.0
-"""``tips-ros bench`` on the tiny model on CPU: the JSON report is complete, the naive transformers
-pipeline and the fast path agree numerically in the same run."""
+"""``tips-ros bench`` on the tiny model on CPU.
+
+The JSON report is complete, and the naive transformers pipeline and the fast path agree
+numerically in the same run.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +17,8 @@ import time
 import pytest
 
 from tips_ros import cli
-from tips_ros.tools.bench import STAGES, heads_of, parse_size
 from tips_ros.errors import UsageError
+from tips_ros.tools.bench import BenchOptions, heads_of, parse_size, STAGES
 
 
 @pytest.fixture(scope="module")
@@ -23,9 +26,9 @@ def report(tiny_models, tmp_path_factory) -> dict:
     dpt, text = tiny_models
     out = tmp_path_factory.mktemp("bench") / "bench.json"
     code = cli.main(["bench", "--model", str(dpt), "--text-model", str(text), "--device", "cpu",
-                     "--precision", "fp32,bf16", "--batch", "1,2", "--heads", "all,depth", "--size", "160x120",
-                     "--input-size", "112", "--iters", "3", "--warmup", "1", "--profile-iters", "1",
-                     "--json", str(out)])
+                     "--precision", "fp32,bf16", "--batch", "1,2", "--heads", "all,depth",
+                     "--size", "160x120", "--input-size", "112", "--iters", "3", "--warmup", "1",
+                     "--profile-iters", "1", "--json", str(out)])
     assert code == 0
     return json.loads(out.read_text())
 
@@ -38,13 +41,15 @@ def test_report_records_machine_versions_and_command(report):
     assert {"cpu", "cores", "gpu", "driver", "device"} <= set(report["machine"])
     assert report["machine"]["device"] == "cpu" and report["machine"]["cores"] >= 1
     assert {"python", "torch", "transformers", "rclpy", "tips_ros"} <= set(report["versions"])
-    assert report["command"].startswith("tips-ros bench ") and "--precision fp32,bf16" in report["command"]
+    assert report["command"].startswith("tips-ros bench ")
+    assert "--precision fp32,bf16" in report["command"]
     assert report["date"] and report["stages"] == list(STAGES)
 
 
 def test_every_configuration_is_reported(report):
     keys = {(c["precision"], c["batch"], c["heads"]) for c in report["configs"]}
-    assert keys == {(p, b, h) for p in ("float32", "bfloat16") for b in (1, 2) for h in ("all", "depth")}
+    assert keys == {(p, b, h) for p in ("float32", "bfloat16") for b in (1, 2)
+                    for h in ("all", "depth")}
     for config in report["configs"]:
         ms = config["ms_per_frame"]
         assert 0 < ms["p50"] <= ms["p99"] and ms["n"] == 3 and config["fps"] > 0
@@ -53,8 +58,10 @@ def test_every_configuration_is_reported(report):
         stages = config["stages_ms_per_frame"]
         assert all(v >= 0 for v in stages.values())
         assert stages["total"] == pytest.approx(sum(v for k, v in stages.items() if k != "total"))
-        expected = {"decode", "upload", "resize", "backbone", "postprocess", "views", "download", "messages"}
-        expected |= {"depth"} if config["heads"] == "depth" else {"depth", "normals", "segmentation", "heatmaps"}
+        expected = {"decode", "upload", "resize", "backbone", "postprocess", "views", "download",
+                    "messages"}
+        expected |= ({"depth"} if config["heads"] == "depth"
+                     else {"depth", "normals", "segmentation", "heatmaps"})
         assert set(stages) - {"total"} == expected
 
 
@@ -65,23 +72,29 @@ def test_reduced_precision_agrees_with_fp32(report):
         assert result["normals_median_angle_deg"] <= 2.0
         assert result["segmentation_logit_corr"] >= 0.99 and result["heatmap_corr"] >= 0.99
         if config["precision"] == "float32":
-            assert result["depth_median_rel_error"] == 0.0 and result["heatmap_corr"] == pytest.approx(1.0)
+            assert result["depth_median_rel_error"] == 0.0
+            assert result["heatmap_corr"] == pytest.approx(1.0)
 
 
 def test_arithmetic_cost_is_counted_per_frame(report):
-    """GFLOP per frame (torch.utils.flop_counter): the same for any precision and batch size,
-    lower with only the depth head, higher for the naive pipeline (its second vision pass)."""
-    gflop = {(c["precision"], c["batch"], c["heads"]): c["gflop_per_frame"] for c in report["configs"]}
+    """GFLOP per frame (torch.utils.flop_counter) depends on the heads only.
+
+    The same for any precision and batch size, lower with only the depth head, higher for the
+    naive pipeline (its second vision pass).
+    """
+    gflop = {(c["precision"], c["batch"], c["heads"]): c["gflop_per_frame"]
+             for c in report["configs"]}
     for heads in ("all", "depth"):
         values = [v for (p, b, h), v in gflop.items() if h == heads]
-        assert min(values) > 0 and max(values) == pytest.approx(min(values), rel=1e-6), (heads, values)
+        assert min(values) > 0, (heads, values)
+        assert max(values) == pytest.approx(min(values), rel=1e-6), (heads, values)
     assert gflop[("float32", 1, "depth")] < gflop[("float32", 1, "all")]
     for batch in ("1", "2"):
         assert report["naive"][batch]["gflop_per_frame"] > gflop[("float32", 1, "all")]
 
 
 def test_naive_pipeline_agrees_with_the_fast_path(report):
-    """Same weights, independent code (PIL preprocessing, transformers forward, second vision pass)."""
+    """Same weights, independent code (PIL preprocessing, transformers, second vision pass)."""
     for batch in ("1", "2"):
         naive = report["naive"][batch]
         assert naive["p50"] > 0 and naive["fps"] > 0
@@ -102,6 +115,16 @@ def test_argument_errors_are_user_errors():
     assert cli.main(["bench", "--device", "cpu"]) == 2  # neither --model nor --make-model
 
 
+@pytest.mark.parametrize("fields", [
+    {"backends": ("tensorrt",)}, {"backends": ()}, {"heads": ("all", "depth+sky")},
+    {"batches": (0,)}, {"precisions": ()},
+], ids=["backend", "no-backend", "head", "batch", "no-precision"])
+def test_bad_options_are_rejected_before_anything_loads(fields: dict) -> None:
+    """Bad options fail when built: nothing is loaded from the (absent) model paths."""
+    with pytest.raises(UsageError):
+        BenchOptions(model="/nonexistent/dpt", text_model="/nonexistent/text", **fields)
+
+
 def test_end_to_end_mode_through_ros_processes(tiny_models, tmp_path):
     """--e2e: camera process -> tips_node process -> subscribers in the bench process."""
     from ros_harness import configure_this_process
@@ -110,10 +133,10 @@ def test_end_to_end_mode_through_ros_processes(tiny_models, tmp_path):
     dpt, text = tiny_models
     out = tmp_path / "e2e.json"
     code = cli.main(["bench", "--model", str(dpt), "--text-model", str(text), "--device", "cpu",
-                     "--precision", "fp32", "--batch", "1", "--heads", "depth", "--size", "160x120",
-                     "--input-size", "112", "--iters", "2", "--warmup", "1", "--profile-iters", "1",
-                     "--e2e", "--e2e-rate", "5", "--e2e-frames", "10", "--e2e-warmup-frames", "2",
-                     "--json", str(out)])
+                     "--precision", "fp32", "--batch", "1", "--heads", "depth",
+                     "--size", "160x120", "--input-size", "112", "--iters", "2", "--warmup", "1",
+                     "--profile-iters", "1", "--e2e", "--e2e-rate", "5", "--e2e-frames", "10",
+                     "--e2e-warmup-frames", "2", "--json", str(out)])
     assert code == 0
     e2e = json.loads(out.read_text())["e2e"]
     assert e2e["frames_offered"] == 10 and e2e["frame_size"] == [160, 120]
@@ -127,13 +150,17 @@ def test_end_to_end_mode_through_ros_processes(tiny_models, tmp_path):
 
 
 def test_a_run_stopped_midway_leaves_the_finished_results_as_valid_json(tiny_models, tmp_path):
-    """SIGTERM (what `timeout` sends) after the first configuration: the JSON file holds the
-    naive results and the finished configurations, marked incomplete."""
+    """SIGTERM (what `timeout` sends) midway leaves valid JSON.
+
+    Sent after the first configuration: the JSON file holds the naive results and the
+    finished configurations, marked incomplete.
+    """
     dpt, text = tiny_models
     out = tmp_path / "partial.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tips_ros.cli", "bench", "--model", str(dpt), "--text-model", str(text),
-         "--device", "cpu", "--precision", "fp32", "--batch", "1", "--heads", "depth,all,all,all,all,all",
+        [sys.executable, "-m", "tips_ros.cli", "bench", "--model", str(dpt),
+         "--text-model", str(text), "--device", "cpu", "--precision", "fp32", "--batch", "1",
+         "--heads", "depth,all,all,all,all,all",
          "--iters", "3", "--warmup", "1", "--profile-iters", "1", "--json", str(out)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:

@@ -1,0 +1,90 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
+"""``tips-ros bench``: the flags, turned into :class:`BenchOptions` for :func:`benchmark`."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import tempfile
+from pathlib import Path
+
+from tips_ros.errors import UsageError
+from tips_ros.offline.arguments import parse_size
+from tips_ros.tools.bench.common import DEFAULT_QUERIES, parse_list
+from tips_ros.tools.bench.options import BenchOptions, E2EOptions
+from tips_ros.tools.bench.report import print_table
+from tips_ros.tools.bench.runner import benchmark
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``tips-ros bench`` to ``parser``."""
+    add = parser.add_argument
+    add("--model", help="DPT model (hub id or directory); default: --make-model's")
+    add("--text-model", help="image-text model (hub id or directory)")
+    add("--make-model", choices=("tiny", "b14"), default=None,
+        help="write random weights of this size to a temp dir (when --model is not given)")
+    add("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    add("--precision", default="fp32,bf16", help="comma list of fp32, bf16, fp16")
+    add("--backend", default="torch",
+        help="comma list of torch, onnxruntime (exported in the run: fp32, fp16)")
+    add("--batch", default="1,8", help="comma list of batch sizes (frames per forward)")
+    add("--compile", default="none",
+        help="comma list of none, default, reduce-overhead, max-autotune")
+    add("--channels-last", action="store_true", help="channels-last DPT convolutions")
+    add("--heads", default="all,depth",
+        help="comma list of head sets: all, or +-joined heads/views (depth+normals)")
+    add("--size", default="640x480", help="camera frame WIDTHxHEIGHT")
+    add("--input-size", type=int, default=448, help="model input side (multiple of 14)")
+    add("--iters", type=int, default=50, help="timed calls per configuration")
+    add("--warmup", type=int, default=5, help="untimed calls before timing")
+    add("--profile-iters", type=int, default=5, help="calls of the stage-profiling pass")
+    add("--queries", default=",".join(DEFAULT_QUERIES), help="comma list of heatmap queries")
+    add("--json", help="write the full report to this JSON file")
+    add("--e2e", action="store_true", help="also run end to end through rclpy processes")
+    add("--e2e-rate", type=float, default=30.0, help="offered camera rate, Hz")
+    add("--e2e-frames", type=int, default=150, help="measured e2e frames")
+    add("--e2e-warmup-frames", type=int, default=10, help="e2e frames excluded at the start")
+
+
+def options_from_args(args: argparse.Namespace, model: str, text_model: str) -> BenchOptions:
+    """Return the options the parsed flags ``args`` describe, for ``model``/``text_model``."""
+    e2e = (E2EOptions(args.e2e_rate, args.e2e_frames, args.e2e_warmup_frames)
+           if args.e2e else None)
+    return BenchOptions(
+        model=model, text_model=text_model, device=args.device,
+        precisions=tuple(parse_list(args.precision)), backends=tuple(parse_list(args.backend)),
+        batches=tuple(parse_list(args.batch, int)), compile_modes=tuple(parse_list(args.compile)),
+        channels_last=args.channels_last, heads=tuple(parse_list(args.heads)),
+        frame_size=parse_size(args.size), input_size=args.input_size, iters=args.iters,
+        warmup=args.warmup, profile_iters=args.profile_iters,
+        queries=tuple(parse_list(args.queries)), e2e=e2e)
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """Return the equivalent ``tips-ros bench`` command with every option spelt out."""
+    parts = ["tips-ros", "bench"]
+    for name, value in sorted(vars(args).items()):
+        if name.startswith("_") or name == "command" or value is None or value is False:
+            continue
+        flag = "--" + name.replace("_", "-")
+        parts += [flag] if value is True else [flag, str(value)]
+    return shlex.join(parts)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``tips-ros bench``: every configuration, a printed table, optionally JSON."""
+    if args.model is None and args.make_model is None:
+        raise UsageError("give --model (and --text-model) or --make-model tiny|b14")
+    with tempfile.TemporaryDirectory(prefix="tips_bench_") as tmp:
+        if args.model is None:
+            from tips_ros.engine.testmodel import write_test_models
+
+            model, text_model = (str(p) for p in write_test_models(tmp, args.make_model))
+        else:
+            model, text_model = args.model, args.text_model or "google/tipsv2-b14"
+        report = benchmark(options_from_args(args, model, text_model),
+                           Path(args.json) if args.json else None, command_line(args),
+                           args.model or f"random {args.make_model}")
+    print_table(report)
+    return 0

@@ -1,0 +1,232 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
+"""``tips-ros bench --e2e``: the node measured end to end through real rclpy processes.
+
+A camera stand-in process (:mod:`tips_ros.tools.camera_sim`) publishes rgb8 frames to a
+``tips_node`` process, and a listener node in this process subscribes to every image output
+and to ``/diagnostics``. Reported: stamp-to-receipt latency (ms, the last output of a frame),
+achieved vs offered rate (frames/s), drops, the node's own diagnostics, and the ROS-side cost
+(decode, message building, publishing; ms per frame) measured here separately.
+
+This is a ROS 2 client: it starts ``tips_node`` as a program, it does not import the ROS layer.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from tips_ros.engine.prediction import HEADS, Prediction, VIEWS
+from tips_ros.io.imaging import decode_image
+from tips_ros.io.outputs import IMAGE_TOPICS
+from tips_ros.tools.bench.common import build_messages, image_message, StageTimer, summarize
+from tips_ros.tools.bench.options import BenchOptions, make_engine
+
+#: namespace of the benchmarked node and its topics
+NAMESPACE = "/tips_bench"
+#: seconds to wait for the node to load its model and match the listener's subscriptions
+START_TIMEOUT_S = 120.0
+
+
+def ros_env() -> dict[str, str]:
+    """Return the environment of the e2e processes: localhost discovery, a private domain."""
+    env = dict(os.environ)
+    env.setdefault("ROS_DOMAIN_ID", str(os.getpid() % 100 + 100))
+    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def ros_side_cost(node: Any, pred: Prediction, rgb: np.ndarray, iters: int) -> dict[str, float]:
+    """Measure ms per frame for decode + message building + publishing every output of ``pred``.
+
+    Publishing goes to reliable topics that ``node`` itself subscribes to (real DDS transport
+    and serialisation, same machine).
+    """
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import Image
+
+    qos = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
+    topics = list(IMAGE_TOPICS)
+    pubs = [node.create_publisher(Image, f"/bench_ros_cost/{t}", qos) for t in topics]
+    subs = [node.create_subscription(Image, f"/bench_ros_cost/{t}", lambda _m: None, qos)
+            for t in topics]
+    deadline = time.monotonic() + 10.0
+    while any(p.get_subscription_count() == 0 for p in pubs) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    timer, msg = StageTimer(torch.device("cpu")), image_message(rgb)
+    for _ in range(iters):
+        timer("decode", lambda: decode_image(msg))
+        built = timer("messages", lambda: build_messages(pred, topics))
+        timer("publish", lambda: [p.publish(m) for p, m in zip(pubs, built)])
+    for pub in pubs:
+        node.destroy_publisher(pub)
+    for sub in subs:
+        node.destroy_subscription(sub)
+    cost = {stage: float(np.mean(v)) for stage, v in timer.samples.items()}
+    cost["total"] = sum(cost.values())
+    return cost
+
+
+@dataclass
+class Receipts:
+    """What the listener received.
+
+    ``stamps``: per output topic, input stamp (ns) -> receipt time (ns, ``time.time_ns``);
+    ``node_stats``: the node's latest diagnostics values (strings, as published).
+    """
+
+    stamps: dict[str, dict[int, int]] = field(default_factory=lambda: defaultdict(dict))
+    node_stats: dict[str, str] = field(default_factory=dict)
+
+    def subscribe(self, listener: Any) -> None:
+        """Subscribe ``listener`` to every image output of the node and to diagnostics."""
+        from diagnostic_msgs.msg import DiagnosticArray
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+        from sensor_msgs.msg import Image
+
+        qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        for topic in IMAGE_TOPICS:
+            listener.create_subscription(
+                Image, f"{NAMESPACE}/{topic}", lambda msg, t=topic: self._image(t, msg), qos)
+        listener.create_subscription(DiagnosticArray, "/diagnostics", self._diagnostics, 10)
+
+    def _image(self, topic: str, msg: Any) -> None:
+        stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        self.stamps[topic][stamp] = time.time_ns()
+
+    def _diagnostics(self, msg: Any) -> None:
+        for status in msg.status:
+            values = {kv.key: kv.value for kv in status.values}
+            if status.hardware_id == f"{NAMESPACE}/tips_node" and "ros_side_p50_ms" in values:
+                self.node_stats.clear()
+                self.node_stats.update(values)
+
+
+def _node_command(options: BenchOptions, precision: str) -> list[str]:
+    """Return the command line of the ``tips_node`` process under :data:`NAMESPACE`."""
+    params = {"model": options.model, "text_model": options.text_model,
+              "device": options.device, "precision": precision,
+              "input_size": options.input_size}
+    command = [sys.executable, "-m", "tips_ros.ros.startup", "--ros-args",
+               "-r", f"__ns:={NAMESPACE}"]
+    for name, value in params.items():
+        command += ["-p", f"{name}:={value}"]
+    return command
+
+
+def _camera_command(options: BenchOptions) -> list[str]:
+    """Return the command line of the camera stand-in: warm-up plus measured frames."""
+    e2e = options.e2e
+    width, height = options.frame_size
+    return [sys.executable, "-m", "tips_ros.tools.camera_sim", "--topic", f"{NAMESPACE}/image",
+            "--frames", str(e2e.warmup_frames + e2e.frames), "--rate", str(e2e.rate_hz),
+            "--width", str(width), "--height", str(height), "--wait-subscriber", "120"]
+
+
+def _stop(*procs: subprocess.Popen) -> None:
+    """Stop the processes with SIGINT, as a user would; kill what does not end in 10 s."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(2)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _stream(options: BenchOptions, executor: Any, listener: Any, node: subprocess.Popen,
+            env: dict[str, str]) -> list[int]:
+    """Run the camera once the node is up; return the stamps (ns) it sent."""
+    # The node skips outputs nobody listens to: start the camera once its publishers and this
+    # process's subscriptions have discovered each other.
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while (any(listener.count_publishers(f"{NAMESPACE}/{t}") == 0 for t in IMAGE_TOPICS)
+           and node.poll() is None and time.monotonic() < deadline):
+        executor.spin_once(timeout_sec=0.05)
+    camera = subprocess.Popen(_camera_command(options), env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    try:
+        while camera.poll() is None:
+            executor.spin_once(timeout_sec=0.01)
+        end = time.monotonic() + 3.0  # the last frames' outputs
+        while time.monotonic() < end:
+            executor.spin_once(timeout_sec=0.01)
+        lines = camera.stdout.read().splitlines()
+    finally:
+        _stop(camera)
+    return [int(line.split()[1]) for line in lines if line.startswith("sent ")]
+
+
+def _result(options: BenchOptions, precision: str, measured: list[int], receipts: Receipts,
+            cost: dict[str, float]) -> dict[str, Any]:
+    """Return the e2e figures of the ``measured`` stamps (ns) from what was received."""
+    stamps = receipts.stamps
+    complete = [s for s in measured if all(s in stamps[t] for t in IMAGE_TOPICS)]
+    latency = [(max(stamps[t][s] for t in IMAGE_TOPICS) - s) / 1e6 for s in complete]
+    last = max((stamps[t][s] for s in complete for t in IMAGE_TOPICS), default=0)
+    span_s = (last - measured[0]) / 1e9 if complete else 0.0
+    return {
+        "frame_size": list(options.frame_size), "encoding": "rgb8", "precision": precision,
+        "offered_rate_hz": options.e2e.rate_hz, "frames_offered": len(measured),
+        "warmup_frames_excluded": options.e2e.warmup_frames,
+        "frames_complete": len(complete), "drops": len(measured) - len(complete),
+        "achieved_rate_hz": len(complete) / span_s if span_s > 0 else 0.0,
+        "latency_ms": summarize(latency) if latency else None,
+        "topics": list(IMAGE_TOPICS), "ros_side_ms_per_frame": cost,
+        "node_diagnostics": {k: _number(v) for k, v in receipts.node_stats.items()},
+    }
+
+
+def bench_e2e(options: BenchOptions, frames: list[np.ndarray]) -> dict[str, Any]:
+    """Run publisher process -> tips_node process -> listener here; latency, rate, drops, cost.
+
+    Uses the first of ``options.precisions``; ``frames`` (HxWx3 uint8) feed the ROS-side cost.
+    """
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+
+    env = ros_env()
+    os.environ.update({k: v for k, v in env.items() if k.startswith("ROS_")})
+    precision = options.precisions[0]
+    rclpy.init()
+    listener = rclpy.create_node("tips_bench_listener")
+    receipts = Receipts()
+    receipts.subscribe(listener)
+    executor = SingleThreadedExecutor()
+    executor.add_node(listener)
+    log = tempfile.NamedTemporaryFile("w+", prefix="tips_bench_node_", suffix=".log",
+                                      delete=False)
+    node = subprocess.Popen(_node_command(options, precision), env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    try:
+        sent = _stream(options, executor, listener, node, env)
+        engine = make_engine(options, precision, "none")
+        pred = engine.infer(frames[:1], set(HEADS) | set(VIEWS))[0]
+        engine.close()
+        cost = ros_side_cost(listener, pred, frames[0], options.profile_iters)
+    finally:
+        _stop(node)
+        listener.destroy_node()
+        rclpy.try_shutdown()
+    if not sent:
+        raise RuntimeError(f"e2e: the camera process sent nothing; node log: {log.name}")
+    result = _result(options, precision, sent[options.e2e.warmup_frames:], receipts, cost)
+    return {**result, "node_log": log.name}
+
+
+def _number(text: str) -> float | str:
+    """Return a diagnostics value as a float where it is one ("12.5" -> 12.5, "n/a" stays)."""
+    try:
+        return float(text)
+    except ValueError:
+        return text

@@ -1,0 +1,80 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
+"""What one benchmark run measures (:class:`BenchOptions`), and the engine for a configuration.
+
+``tips-ros bench`` builds the options from its flags (:mod:`tips_ros.tools.bench.command`);
+scripts build them directly and call :func:`tips_ros.tools.bench.benchmark`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tips_ros.engine import Engine, EngineConfig
+from tips_ros.engine.prediction import BACKENDS
+from tips_ros.errors import UsageError
+from tips_ros.tools.bench.common import DEFAULT_QUERIES, heads_of
+
+
+@dataclass(frozen=True)
+class E2EOptions:
+    """The end-to-end run: camera process -> ``tips_node`` process -> subscribers here."""
+
+    #: offered camera rate, frames/s
+    rate_hz: float = 30.0
+    #: measured frames
+    frames: int = 150
+    #: frames sent first and excluded from the figures (model warm-up in the node)
+    warmup_frames: int = 10
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """One benchmark run: every precision x compile mode x batch x heads configuration.
+
+    ``model``/``text_model`` are hub ids or directories; ``frame_size`` is the camera frame
+    (width, height) in pixels and ``input_size`` the model input side (a multiple of 14);
+    ``heads`` holds ``--heads`` items (see :func:`~tips_ros.tools.bench.common.heads_of`).
+    ``iters`` timed and ``warmup`` untimed calls per configuration, ``profile_iters`` calls
+    of the stage profile. ``e2e`` adds the run through ROS 2 processes (first precision).
+    """
+
+    model: str
+    text_model: str
+    device: str = "auto"
+    precisions: tuple[str, ...] = ("fp32", "bf16")
+    backends: tuple[str, ...] = ("torch",)
+    batches: tuple[int, ...] = (1, 8)
+    compile_modes: tuple[str, ...] = ("none",)
+    channels_last: bool = False
+    heads: tuple[str, ...] = ("all", "depth")
+    frame_size: tuple[int, int] = (640, 480)
+    input_size: int = 448
+    iters: int = 50
+    warmup: int = 5
+    profile_iters: int = 5
+    queries: tuple[str, ...] = DEFAULT_QUERIES
+    e2e: E2EOptions | None = None
+
+    def __post_init__(self) -> None:
+        """Reject unknown backends and heads before anything is loaded."""
+        unknown = set(self.backends) - set(BACKENDS)
+        if unknown or not self.backends:
+            raise UsageError(f"--backend takes a comma list of {', '.join(BACKENDS)}, "
+                             f"not {','.join(self.backends)}")
+        if not (self.precisions and self.batches and self.compile_modes and self.heads):
+            raise UsageError("--precision, --batch, --compile and --heads need one item at least")
+        if min(self.batches) < 1:
+            raise UsageError(f"--batch sizes are positive, not {min(self.batches)}")
+        for name in self.heads:
+            heads_of(name)
+
+
+def make_engine(options: BenchOptions, precision: str, compile_mode: str) -> Engine:
+    """Load the torch engine of one configuration, with the benchmark's queries set."""
+    engine = Engine(EngineConfig(
+        model=options.model, text_model=options.text_model, device=options.device,
+        precision=precision, input_size=options.input_size, compile=compile_mode,
+        channels_last=options.channels_last))
+    engine.set_queries(options.queries)
+    return engine

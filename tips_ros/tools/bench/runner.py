@@ -1,0 +1,200 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
+"""One benchmark run: the naive pipeline, every engine configuration, optionally the e2e run.
+
+:func:`benchmark` is the typed entry point under ``tips-ros bench``. Times are milliseconds,
+rates frames/s, memory bytes.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from tips_ros.engine import Engine, EngineConfig
+from tips_ros.engine.config import model_input_size, resolve_device
+from tips_ros.engine.prediction import HEADS, VIEWS
+from tips_ros.tools.bench.common import heads_of
+from tips_ros.tools.bench.e2e import bench_e2e
+from tips_ros.tools.bench.measure import (
+    agreement, count_gflop, profile_pass, raw_outputs, timed_pass,
+)
+from tips_ros.tools.bench.naive import NaivePipeline, time_naive
+from tips_ros.tools.bench.options import BenchOptions, make_engine
+from tips_ros.tools.bench.report import new_report, write_json
+from tips_ros.tools.bench.syncs import host_syncs_per_batch
+from tips_ros.tools.camera_sim import make_frames
+
+#: fp32 reference outputs per batch size (from :func:`~.measure.raw_outputs`)
+References = dict[int, dict[str, np.ndarray]]
+
+
+def benchmark(options: BenchOptions, json_path: Path | None = None, command: str = "",
+              model_label: str | None = None) -> dict[str, Any]:
+    """Run every configuration of ``options`` and return the report.
+
+    The report (see :mod:`~tips_ros.tools.bench.report`) is written to ``json_path`` after
+    every measurement, so a run stopped midway leaves its results so far. ``command`` is the
+    command line recorded in it, ``model_label`` how it names the model (default: the model).
+    """
+    width, height = options.frame_size
+    frames = make_frames(max(options.batches), height, width)
+    report = new_report(resolve_device(options.device), model_label or options.model,
+                        options.queries, command)
+
+    def checkpoint() -> None:
+        if json_path is not None:
+            write_json(json_path, report)
+
+    bench_engines(options, frames, report, checkpoint)
+    if options.e2e is not None:
+        report["e2e"] = bench_e2e(options, frames)
+    report["complete"] = True
+    checkpoint()
+    return report
+
+
+def bench_engines(options: BenchOptions, frames: list[np.ndarray], report: dict[str, Any],
+                  checkpoint: Callable[[], None]) -> None:
+    """Measure the naive pipeline and every engine configuration into ``report``.
+
+    The naive results go to ``report["naive"]`` per batch size, the configurations to
+    ``report["configs"]``; ``checkpoint`` is called after each one.
+    """
+    reference = make_engine(options, "fp32", "none")
+    references = _bench_naive(options, reference, frames, report["naive"], checkpoint)
+    for precision in options.precisions if "torch" in options.backends else ():
+        for compile_mode in options.compile_modes:
+            fresh = precision != "fp32" or compile_mode != "none" or options.channels_last
+            engine = make_engine(options, precision, compile_mode) if fresh else reference
+            for batch in options.batches:
+                for heads_name in options.heads:
+                    print(f"bench: {precision} batch {batch} compile {compile_mode} heads "
+                          f"{heads_name}", file=sys.stderr, flush=True)
+                    report["configs"].append(bench_one(
+                        options, engine, frames[:batch], heads_name, references[batch],
+                        report["naive"][str(batch)]))
+                    checkpoint()
+            if fresh:
+                engine.close()
+    if "onnxruntime" in options.backends:
+        bench_onnxruntime(options, frames, references, report, checkpoint)
+    reference.close()
+
+
+def _bench_naive(options: BenchOptions, reference: Engine, frames: list[np.ndarray],
+                 results: dict[str, Any], checkpoint: Callable[[], None]) -> References:
+    """Time the naive pipeline per batch size into ``results``; return the fp32 references."""
+    naive = NaivePipeline(options.model, options.text_model, reference.device,
+                          options.input_size, reference.text.encode(options.queries))
+    references: References = {}
+    for batch in options.batches:
+        batch_frames = frames[:batch]
+        references[batch] = raw_outputs(reference, batch_frames)
+        naive_raw, _ = naive(batch_frames)
+        results[str(batch)] = {
+            **time_naive(naive, batch_frames, options.iters, options.warmup),
+            "gflop_per_frame": count_gflop(lambda: naive(batch_frames), batch),
+            "agreement_with_fast_fp32": agreement(
+                references[batch], {k: v.float().cpu().numpy() for k, v in naive_raw.items()}),
+        }
+        checkpoint()
+    naive.close()
+    return references
+
+
+def bench_onnxruntime(options: BenchOptions, frames: list[np.ndarray], references: References,
+                      report: dict[str, Any], checkpoint: Callable[[], None]) -> None:
+    """Measure the onnxruntime backend on graphs exported in this run.
+
+    Dynamic batch; fp32, and fp16 if in the precisions; every batch and heads set the graph
+    has, measured like the torch configurations (``export_s``: the export in seconds;
+    ``warmup_s`` includes a TensorRT engine build).
+    """
+    from tips_ros.engine.onnx_export import export
+
+    with tempfile.TemporaryDirectory(prefix="tips_bench_onnx_") as tmp:
+        for precision in (p for p in options.precisions if p in ("fp32", "fp16")):
+            path, start = Path(tmp) / f"{precision}.onnx", time.perf_counter()
+            print(f"bench: exporting {precision} ONNX", file=sys.stderr, flush=True)
+            side = options.input_size
+            export(options.model, path, HEADS, (side, side), None, precision == "fp16")
+            export_s = time.perf_counter() - start
+            engine = Engine(EngineConfig(
+                model=options.model, text_model=options.text_model, device=options.device,
+                precision=precision, input_size=side, backend="onnxruntime",
+                onnx_model=str(path)))
+            engine.set_queries(options.queries)
+            for batch, reference in references.items():
+                for heads_name in options.heads:
+                    if {VIEWS.get(h, h) for h in heads_of(heads_name)} - set(engine.heads):
+                        continue  # feature outputs: backend torch only
+                    print(f"bench: onnxruntime {precision} batch {batch} heads {heads_name}",
+                          file=sys.stderr, flush=True)
+                    row = bench_one(options, engine, frames[:batch], heads_name, reference,
+                                    report["naive"][str(batch)])
+                    report["configs"].append({**row, "export_s": export_s})
+                    checkpoint()
+            engine.close()
+
+
+def _precision_name(engine: Engine) -> str:
+    """Return the torch dtype name the configuration computes in (``float32``, ...)."""
+    if engine.onnx is None:
+        return str(engine.dtype).replace("torch.", "")
+    return {"fp32": "float32", "fp16": "float16"}[engine.onnx.precision]
+
+
+def _device_used(device: torch.device) -> int | None:
+    """Return the device-wide used memory in bytes (CUDA only).
+
+    It includes onnxruntime's own memory arena, which torch's peak allocation misses.
+    """
+    if device.type != "cuda":
+        return None
+    free, total = torch.cuda.mem_get_info(device)
+    return total - free
+
+
+def bench_one(options: BenchOptions, engine: Engine, frames: list[np.ndarray], heads_name: str,
+              reference: dict[str, np.ndarray], naive: dict[str, Any]) -> dict[str, Any]:
+    """Measure one configuration: ``engine`` on ``frames`` (one batch) with ``heads_name``."""
+    heads = heads_of(heads_name)
+    start = time.perf_counter()
+    engine.warmup([frames[0].shape[:2]], batch=len(frames), heads=heads)
+    warmup_s = time.perf_counter() - start
+    for _ in range(options.warmup):
+        engine.infer(frames, heads)
+    if engine.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(engine.device)
+    timed = timed_pass(engine, frames, heads, options.iters)
+    peak = engine.device_memory()["peak"] if engine.device.type == "cuda" else None
+    eager = engine.config.compile == "none" and engine.onnx is None
+    return {
+        "precision": _precision_name(engine), "batch": len(frames),
+        "backend": engine.config.backend,
+        "providers": engine.onnx.providers if engine.onnx is not None else None,
+        "compile": engine.config.compile, "channels_last": engine.config.channels_last,
+        "heads": heads_name,
+        "input_size": list(model_input_size(*frames[0].shape[:2], engine.config.input_size,
+                                            engine.config.keep_aspect)),
+        "frame_size": [int(frames[0].shape[1]), int(frames[0].shape[0])],
+        "ms_per_frame": {k: timed[k] for k in ("p50", "p99", "mean", "n")}, "fps": timed["fps"],
+        "warmup_s": warmup_s,
+        "stages_ms_per_frame": (profile_pass(engine, frames, heads, options.profile_iters)
+                                if engine.onnx is None else None),  # the graph is one stage
+        "peak_device_memory_bytes": peak, "device_used_bytes": _device_used(engine.device),
+        # compiled kernels are invisible to the counter: eager configurations only
+        "gflop_per_frame": (count_gflop(lambda: engine.infer(frames, heads), len(frames))
+                            if eager else None),
+        "host_syncs_per_batch": host_syncs_per_batch(engine, frames, heads),
+        "agreement_vs_fp32": agreement(reference, raw_outputs(engine, frames)),
+        "speedup_vs_naive": naive["p50"] / timed["p50"],
+    }
