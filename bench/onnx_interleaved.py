@@ -34,8 +34,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json")
     args = parser.parse_args()
-    common = dict(model=args.model, text_model=args.text_model, device=args.device,
-                  input_size=448)
+    common = {"model": args.model, "text_model": args.text_model, "device": args.device,
+              "input_size": 448}
     engines = {"torch": Engine(EngineConfig(**common, precision="fp32")),
                "onnxruntime": Engine(EngineConfig(**common, backend="onnxruntime",
                                                   onnx_model=args.onnx))}

@@ -5,10 +5,11 @@
     python bench/onnx_parity.py --model DIR/dpt --text-model DIR/text --onnx FILE \
         [--device cpu] [--input-size 448] [--frames 2] [--json OUT]
 
-Both engines see the same 640x480 camera frames (tips_ros.tools.camera_sim) and queries and produce
-image-resolution predictions; the figures are tips_ros.engine.onnx_backend.parity's (depth and heatmap
-largest relative difference, labels equal, normals p99 angle), plus the raw head-resolution
-agreement tips-ros bench reports. fp32 reference; the ONNX file's precision is reported.
+Both engines see the same 640x480 camera frames (tips_ros.tools.camera_sim) and queries and
+produce image-resolution predictions; the figures are tips_ros.engine.onnx_backend.parity's
+(depth and heatmap largest relative difference, labels equal, normals p99 angle), plus the raw
+head-resolution agreement tips-ros bench reports. fp32 reference; the ONNX file's precision
+is reported.
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ def main() -> None:
     parser.add_argument("--json")
     args = parser.parse_args()
     frames = make_frames(args.frames, 480, 640, seed=11)
-    common = dict(model=args.model, text_model=args.text_model, device=args.device,
-                  input_size=args.input_size)
+    common = {"model": args.model, "text_model": args.text_model, "device": args.device,
+              "input_size": args.input_size}
     results = {}
     for name, config in (("torch", EngineConfig(**common, precision="fp32")),
                          ("onnxruntime", EngineConfig(**common, backend="onnxruntime",

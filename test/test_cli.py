@@ -37,7 +37,8 @@ def imported_modules(*args: str) -> set[str]:
     ("-m", "tips_ros.cli", "synth-bag", "--help"),
     ("-m", "tips_ros.cli", "replay", "--help"),
     ("-m", "tips_ros.cli", "demo", "--help"),
-], ids=["outputs", "types-errors-parameters", "help", "synth-bag-help", "replay-help", "demo-help"])
+], ids=["outputs", "types-errors-parameters", "help", "synth-bag-help", "replay-help",
+        "demo-help"])
 def test_light_imports_load_neither_torch_nor_transformers(args: tuple[str, ...]):
     heavy = imported_modules(*args) & {"torch", "transformers", "rclpy"}
     assert not heavy, f"{' '.join(args)} imported {sorted(heavy)}"

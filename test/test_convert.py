@@ -22,10 +22,12 @@ import sentencepiece as spm
 import torch
 from transformers import Tipsv2Config, Tipsv2DptForDensePrediction, Tipsv2Model
 
-from tips_ros.tools import convert as C
-from tips_ros.engine import testmodel
 from tips_ros.cli import main as cli_main
-from tips_ros.engine.testmodel import SIZES, ModelShape
+from tips_ros.engine import testmodel
+from tips_ros.engine.testmodel import ModelShape, SIZES
+from tips_ros.errors import UsageError
+from tips_ros.tools import convert as C
+from tips_ros.tools.convert.tables import to_ours
 
 ROUND_TRIP_SIZES = ["s14", "b14", "l14", "so14", "g14"]
 
@@ -61,7 +63,7 @@ def _models(shape: ModelShape, seed: int = 0) -> tuple[Tipsv2Model, Tipsv2DptFor
 
 @pytest.fixture(scope="module")
 def sp_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small SentencePiece BPE model with byte fallback, trained here (pad 0, unk 1)."""
+    """Train a small SentencePiece BPE model with byte fallback, trained here (pad 0, unk 1)."""
     out = tmp_path_factory.mktemp("spm")
     words = ("a photo of the {} in a room, with chairs and tables. café naïve straße "
              "übergrößen façade 東京 日本語 ελληνικά русский ½ ﬁne").split()
@@ -76,17 +78,18 @@ def sp_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _export(image_text: Tipsv2Model, dpt: Tipsv2DptForDensePrediction, out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
-    return dict(
-        vision=C.export_vision(image_text.vision_model, out / "tips_vision.npz"),
-        text=C.export_text(image_text.text_model, out / "tips_text.npz"),
-        dpt=C.export_dpt(dpt, out),
-    )
+    return {
+        "vision": C.export_vision(image_text.vision_model, out / "tips_vision.npz"),
+        "text": C.export_text(image_text.text_model, out / "tips_text.npz"),
+        "dpt": C.export_dpt(dpt, out),
+    }
 
 
 @pytest.mark.parametrize(
     ("version", "size"),
     # S/14 was released for TIPSv1 only
-    [("v1", size) for size in ROUND_TRIP_SIZES] + [("v2", size) for size in ROUND_TRIP_SIZES if size != "s14"],
+    [("v1", size) for size in ROUND_TRIP_SIZES]
+    + [("v2", size) for size in ROUND_TRIP_SIZES if size != "s14"],
 )
 def test_round_trip_gives_identical_outputs(
     size: str, version: str, sp_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -114,7 +117,8 @@ def test_round_trip_gives_identical_outputs(
     ids[1, 7:] = 0
     with torch.no_grad():
         for ref, got in [
-            (image_text.vision_model(pixels).last_hidden_state, text2.vision_model(pixels).last_hidden_state),
+            (image_text.vision_model(pixels).last_hidden_state,
+             text2.vision_model(pixels).last_hidden_state),
             (image_text.text_model(ids, attention_mask=mask).pooler_output,
              text2.text_model(ids, attention_mask=mask).pooler_output),
             *zip(dpt(pixels).to_tuple()[:3], dpt2(pixels).to_tuple()[:3]),
@@ -135,9 +139,11 @@ def test_b14_at_real_width_round_trips(sp_model: Path, tmp_path: Path) -> None:
     pixels, ids = torch.rand(1, 3, 56, 56), torch.randint(2, 300, (2, 8))
     with torch.no_grad():
         torch.testing.assert_close(model2(input_ids=ids, pixel_values=pixels).text_embeds,
-                                   model(input_ids=ids, pixel_values=pixels).text_embeds, rtol=1e-6, atol=1e-6)
+                                   model(input_ids=ids, pixel_values=pixels).text_embeds,
+                                   rtol=1e-6, atol=1e-6)
         torch.testing.assert_close(model2.vision_model(pixels).last_hidden_state,
-                                   model.vision_model(pixels).last_hidden_state, rtol=1e-6, atol=1e-6)
+                                   model.vision_model(pixels).last_hidden_state,
+                                   rtol=1e-6, atol=1e-6)
 
 
 def test_authors_key_names_and_layouts(tmp_path: Path) -> None:
@@ -161,8 +167,11 @@ def test_authors_key_names_and_layouts(tmp_path: Path) -> None:
 
 
 def test_flax_transposed_conv_semantics_match_the_converted_kernel() -> None:
-    """Flax ConvTranspose (no kernel flip, stride 4, padding 3 on the dilated input) computed
-    directly in numpy equals torch's ConvTranspose2d with the converted (flipped) kernel."""
+    """The converted transposed-conv kernel computes what Flax's ConvTranspose computes.
+
+    Flax ConvTranspose (no kernel flip, stride 4, padding 3 on the dilated input) computed
+    directly in numpy equals torch's ConvTranspose2d with the converted (flipped) kernel.
+    """
     rng = np.random.default_rng(0)
     x = rng.standard_normal((3, 2, 5))  # H, W, C_in
     kernel = rng.standard_normal((4, 4, 5, 6))  # H, W, C_in, C_out (Flax layout)
@@ -173,7 +182,7 @@ def test_flax_transposed_conv_semantics_match_the_converted_kernel() -> None:
     for i in range(12):
         for j in range(8):
             flax[i, j] = np.einsum("hwc,hwco->o", padded[i:i + 4, j:j + 4], kernel)
-    weight = torch.from_numpy(np.ascontiguousarray(C._to_ours(kernel, "convT")))
+    weight = torch.from_numpy(np.ascontiguousarray(to_ours(kernel, "convT")))
     torch_out = torch.nn.functional.conv_transpose2d(
         torch.from_numpy(x.transpose(2, 0, 1))[None], weight, stride=4
     )[0].numpy().transpose(1, 2, 0)
@@ -207,7 +216,8 @@ def test_converted_directories_drive_the_engine(sp_model: Path, tmp_path: Path) 
                      "--tokenizer", str(sp_model), "--dpt", *map(str, files["dpt"]),
                      "--output", str(tmp_path / "out")])
     assert code == 0
-    engine = Engine(EngineConfig(model=str(tmp_path / "out/dpt"), text_model=str(tmp_path / "out/text"),
+    engine = Engine(EngineConfig(model=str(tmp_path / "out/dpt"),
+                                 text_model=str(tmp_path / "out/text"),
                                  device="cpu", precision="fp32", input_size=112))
     engine.set_queries(["a chair", "Café"])
     frame = (np.random.default_rng(0).random((60, 80, 3)) * 255).astype(np.uint8)
@@ -232,7 +242,8 @@ def _edit_npz(path: Path, edit) -> None:
     [
         (lambda a: a.update(extra_weight=np.zeros(3)), ["unknown keys extra_weight"]),
         (lambda a: a.pop("blocks.1.ls2.gamma"), ["missing keys blocks.1.ls2.gamma"]),
-        (lambda a: a.update({"norm.bias": np.zeros(7, np.float32)}), ["wrong shapes norm.bias (7,)"]),
+        (lambda a: a.update({"norm.bias": np.zeros(7, np.float32)}),
+         ["wrong shapes norm.bias (7,)"]),
     ],
 )
 def test_bad_vision_files_fail_in_one_sentence_and_write_nothing(
@@ -251,14 +262,15 @@ def test_bad_vision_files_fail_in_one_sentence_and_write_nothing(
 def test_all_problems_are_listed_together(sp_model: Path, tmp_path: Path) -> None:
     files = _authors_files(tmp_path)
     _edit_npz(files["text"], lambda a: (a.pop("ln_final.weight"), a.update(bogus=np.ones(1))))
-    with pytest.raises(C.ConversionError, match=r"unknown keys bogus; missing keys ln_final.weight"):
+    with pytest.raises(C.ConversionError,
+                       match=r"unknown keys bogus; missing keys ln_final.weight"):
         C.convert(files["vision"], tmp_path / "out", text=files["text"], tokenizer=sp_model)
     assert not (tmp_path / "out").exists()
 
 
 def test_dpt_zip_errors(tmp_path: Path) -> None:
     files = _authors_files(tmp_path)
-    with pytest.raises(C.UsageError, match="missing: normals"):
+    with pytest.raises(UsageError, match="missing: normals"):
         C.convert(files["vision"], tmp_path / "out", dpt=[files["dpt"][0], files["dpt"][2]])
     broken = tmp_path / "broken.zip"
     with zipfile.ZipFile(files["dpt"][2]) as src, zipfile.ZipFile(broken, "w") as dst:

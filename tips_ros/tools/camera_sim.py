@@ -1,12 +1,12 @@
 # SPDX-FileCopyrightText: 2026 tips_ros developers
 # SPDX-License-Identifier: Apache-2.0
-"""A camera driver stand-in: publishes rgb8 frames (and optionally camera_info) at a fixed rate.
+r"""A camera driver stand-in: publishes rgb8 frames (and optionally camera_info) at a fixed rate.
 
-Used by ``tips-ros bench --e2e`` and the end-to-end tests, each time in its own process:
+Used by ``tips-ros bench --e2e`` and the end-to-end tests, each time in its own process::
 
-    python -m tips_ros.tools.camera_sim --topic /image --frames 20 --rate 5 --width 640 --height 480 \\
-        [--reliability reliable|best_effort] [--frame-id camera_optical_frame] [--info] \\
-        [--wait-subscriber 60] [--max-seconds 600]
+    python -m tips_ros.tools.camera_sim --topic /image --frames 20 --rate 5 \
+        --width 640 --height 480 [--reliability reliable|best_effort] \
+        [--frame-id camera_optical_frame] [--info] [--wait-subscriber 60] [--max-seconds 600]
 
 It waits for a subscriber (like a driver whose consumer starts first), then publishes with
 keep-last 1 and the given reliability (reliable by default, as camera drivers do), and prints
@@ -14,6 +14,11 @@ keep-last 1 and the given reliability (reliable by default, as camera drivers do
 publishes until SIGINT or SIGTERM (or ``--max-seconds``); either signal ends the run cleanly
 after the frame being sent, exit status 0. A publisher that falls behind its rate (a loaded
 machine) sends the next frame at once and keeps the rate from there: no burst to catch up.
+
+It lives in the package, not under ``test/``, on purpose: the installed ``tips-ros bench
+--e2e`` starts it as ``python -m tips_ros.tools.camera_sim`` (and uses :func:`make_frames`),
+and an installed package cannot reach the repository's test folder. The tests use the same
+module, so the benchmark and the tests drive the node with the same publisher.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import math
 import signal
 import threading
 import time
+from typing import Any
 
 import numpy as np
 
@@ -30,15 +36,21 @@ from tips_ros.io.imaging import encode_image
 
 
 def make_frames(count: int, height: int, width: int, seed: int = 0) -> list[np.ndarray]:
-    """``count`` different rgb8 camera-like frames (gradients plus noise), HxWx3 uint8."""
+    """Return ``count`` different rgb8 camera-like frames (gradients plus noise), HxWx3 uint8."""
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:height, 0:width]
-    base = np.stack([x * 255 // max(1, width - 1), y * 255 // max(1, height - 1), (x + y) % 256], axis=-1)
-    return [np.clip(base + rng.integers(-30, 30, base.shape), 0, 255).astype(np.uint8) for _ in range(count)]
+    base = np.stack([x * 255 // max(1, width - 1), y * 255 // max(1, height - 1), (x + y) % 256],
+                    axis=-1)
+    return [np.clip(base + rng.integers(-30, 30, base.shape), 0, 255).astype(np.uint8)
+            for _ in range(count)]
 
 
-def camera_info(width: int, height: int, hfov_scale: float = 0.8):
-    """A plumb-bob CameraInfo with focal length ``hfov_scale * width`` and a centred principal point."""
+def camera_info(width: int, height: int, hfov_scale: float = 0.8) -> Any:
+    """Return a plumb-bob ``sensor_msgs/CameraInfo`` for a ``width`` x ``height`` camera.
+
+    Focal length ``hfov_scale * width`` pixels, principal point at the image centre, no
+    distortion, identity rectification.
+    """
     from sensor_msgs.msg import CameraInfo
 
     info = CameraInfo()
@@ -52,20 +64,28 @@ def camera_info(width: int, height: int, hfov_scale: float = 0.8):
     return info
 
 
-def main(argv: list[str] | None = None) -> None:
+def _parser() -> argparse.ArgumentParser:
+    """Return the command-line parser (rates in frames/s, sizes in pixels, times in s)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--topic", default="/image")
-    parser.add_argument("--frames", type=int, default=20, help="frames to send; 0: until stopped")
-    parser.add_argument("--rate", type=float, default=5.0, help="frames per second")
-    parser.add_argument("--width", type=int, default=640)
-    parser.add_argument("--height", type=int, default=480)
-    parser.add_argument("--reliability", choices=("reliable", "best_effort"), default="reliable")
-    parser.add_argument("--frame-id", default="camera_optical_frame")
-    parser.add_argument("--info", action="store_true", help="also publish <topic namespace>/camera_info")
-    parser.add_argument("--wait-subscriber", type=float, default=60.0,
-                        help="seconds to wait for a subscriber (0: do not wait)")
-    parser.add_argument("--max-seconds", type=float, default=600.0,
-                        help="stop after this many seconds of publishing whatever --frames says")
+    add = parser.add_argument
+    add("--topic", default="/image")
+    add("--frames", type=int, default=20, help="frames to send; 0: until stopped")
+    add("--rate", type=float, default=5.0, help="frames per second")
+    add("--width", type=int, default=640)
+    add("--height", type=int, default=480)
+    add("--reliability", choices=("reliable", "best_effort"), default="reliable")
+    add("--frame-id", default="camera_optical_frame")
+    add("--info", action="store_true", help="also publish <topic namespace>/camera_info")
+    add("--wait-subscriber", type=float, default=60.0,
+        help="seconds to wait for a subscriber (0: do not wait)")
+    add("--max-seconds", type=float, default=600.0,
+        help="stop after this many seconds of publishing whatever --frames says")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Publish frames as the arguments ``argv`` say, until done or signalled."""
+    parser = _parser()
     args = parser.parse_args(argv)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -79,7 +99,8 @@ def main(argv: list[str] | None = None) -> None:
 
     rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
     node = rclpy.create_node("camera_sim")
-    policy = ReliabilityPolicy.RELIABLE if args.reliability == "reliable" else ReliabilityPolicy.BEST_EFFORT
+    policy = (ReliabilityPolicy.RELIABLE if args.reliability == "reliable"
+              else ReliabilityPolicy.BEST_EFFORT)
     pub = node.create_publisher(Image, args.topic, QoSProfile(depth=1, reliability=policy))
     info_pub = node.create_publisher(CameraInfo, args.topic.rsplit("/", 1)[0] + "/camera_info", 1)
     deadline = time.monotonic() + args.wait_subscriber
