@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Runtime statistics of the node and the status levels reported on ``/diagnostics``.
 
-ROS-free: the node turns each :class:`Status` into a ``diagnostic_msgs/DiagnosticStatus``.
+ROS-free: the node turns each :class:`Status` into a ``diagnostic_msgs/DiagnosticStatus``
+(:func:`tips_ros.ros.messages.diagnostics_msg`).
 
 Levels and thresholds (documented in the README):
 
@@ -20,6 +21,12 @@ from __future__ import annotations
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from tips_ros.io.outputs import queries_json
+
+if TYPE_CHECKING:
+    from tips_ros.engine import Engine
 
 OK, WARN, ERROR, STALE = 0, 1, 2, 3  # diagnostic_msgs/DiagnosticStatus levels
 
@@ -57,7 +64,7 @@ class Window:
         return [v for t, v in self._items if now - t <= self.span_s]
 
     def percentile(self, q: float, now: float | None = None) -> float | None:
-        """The ``q``-th percentile (0..100) of values in the window, or None if empty."""
+        """Return the ``q``-th percentile of the window (``q`` from 0 to 100); None if empty."""
         values = sorted(self._recent(time.monotonic() if now is None else now))
         if not values:
             return None
@@ -72,7 +79,7 @@ class Window:
 
 @dataclass
 class InputStats:
-    """Counters of one camera input."""
+    """Counters of one camera input (times in milliseconds, monotonic seconds for instants)."""
 
     name: str
     received: int = 0
@@ -86,6 +93,8 @@ class InputStats:
     rejections: Window = field(default_factory=Window)
     latency_ms: Window = field(default_factory=Window)  # processing start -> published
     age_ms: Window = field(default_factory=Window)  # header stamp -> processing start
+    ros_side_ms: Window = field(default_factory=Window)  # decode + message building + publish
+    engine_ms: Window = field(default_factory=Window)  # engine call, per frame of the batch
 
     def on_received(self) -> None:
         now = time.monotonic()
@@ -97,10 +106,8 @@ class InputStats:
         self.rejected[reason] += 1
         self.rejections.add(1.0)
 
-    ros_side_ms: Window = field(default_factory=Window)  # decode + message building + publish
-    engine_ms: Window = field(default_factory=Window)  # engine call, per frame of the batch
-
-    def on_processed(self, age_ms: float, latency_ms: float, ros_side_ms: float, engine_ms: float) -> None:
+    def on_processed(self, age_ms: float, latency_ms: float, ros_side_ms: float,
+                     engine_ms: float) -> None:
         self.processed += 1
         self.outputs.add(1.0)
         self.age_ms.add(age_ms)
@@ -109,19 +116,41 @@ class InputStats:
         self.engine_ms.add(engine_ms)
 
 
+@dataclass
+class EngineHealth:
+    """Engine-side counters that outlive one configure: faults, batch limit, rejected queries.
+
+    ``batch_limit`` is the most frames per engine call: the ``max_batch`` parameter, halved
+    after each device out-of-memory (see :meth:`on_oom`). ``last_fault`` is in monotonic
+    seconds.
+    """
+
+    batch_limit: int
+    oom_events: int = 0
+    last_fault: float | None = None
+    query_rejections: Counter = field(default_factory=Counter)  # by QueryError reason
+
+    def on_oom(self, frames: int) -> None:
+        """Count a device out-of-memory that dropped ``frames`` frames; halve the batch limit."""
+        self.oom_events += 1
+        self.last_fault = time.monotonic()
+        self.batch_limit = max(1, frames // 2)
+
+
 def _fmt(value: float | None, unit: str = "") -> str:
     return "n/a" if value is None else f"{value:.1f}{unit}"
 
 
 def input_status(stats: InputStats, drops: int, limits: Thresholds) -> Status:
-    """The diagnostic status of one camera input (see the module docstring for levels)."""
+    """Rate one camera input (see the module docstring for the levels)."""
     now = time.monotonic()
     silent_for = None if stats.last_received is None else now - stats.last_received
     in_rate, out_rate = stats.arrivals.rate(now), stats.outputs.rate(now)
     level, message = OK, "receiving"
     if silent_for is None or silent_for > limits.stale_after_s:
         level = WARN
-        message = "no frames yet" if silent_for is None else f"stale: no frame for {silent_for:.1f} s"
+        message = ("no frames yet" if silent_for is None
+                   else f"stale: no frame for {silent_for:.1f} s")
     elif stats.rejections.rate(now) > 0 and out_rate == 0:
         level, message = ERROR, f"every frame rejected ({', '.join(sorted(stats.rejected))})"
     elif stats.received and drops / stats.received > limits.drop_warn_ratio:
@@ -145,3 +174,39 @@ def input_status(stats: InputStats, drops: int, limits: Thresholds) -> Status:
     values.update({f"rejected.{reason}": str(n) for reason, n in sorted(stats.rejected.items())})
     values.update({f"noted.{reason}": str(n) for reason, n in sorted(stats.noted.items())})
     return Status(stats.name, level, message, values)
+
+
+def engine_status(engine: Engine | None, health: EngineHealth, limits: Thresholds, *,
+                  model: str, active: bool, configure_error: str = "") -> Status:
+    """Rate the engine (see the module docstring for the levels).
+
+    ``model`` is the node's ``model`` parameter, ``active`` whether the node is processing
+    frames, ``configure_error`` the reason the last configure failed (empty if none).
+    Device memory is reported in MiB.
+    """
+    if engine is None:
+        reason = configure_error or "not configured"
+        return Status("engine", ERROR, f"no model loaded: {reason}", {})
+    recent_fault = (health.last_fault is not None
+                    and time.monotonic() - health.last_fault < limits.fault_hold_s)
+    level, message = (WARN, "recovered from device out-of-memory") if recent_fault else (
+        OK, "running")
+    if not active:
+        message = "inactive"
+    memory = engine.device_memory()
+    values = {
+        "model": model,
+        "device": str(engine.device),
+        "precision": str(engine.dtype).replace("torch.", ""),
+        "backbone_calls": str(engine.stats.backbone_calls),
+        "frames": str(engine.stats.frames),
+        "oom_events": str(health.oom_events),
+        "batch_limit": str(health.batch_limit),
+        "device_memory_allocated_mb": f"{memory['allocated'] / 2**20:.1f}",
+        "device_memory_peak_mb": f"{memory['peak'] / 2**20:.1f}",
+        "queries": queries_json(engine.queries),
+    }
+    values.update({f"head_calls.{h}": str(n) for h, n in engine.stats.head_calls.items()})
+    values.update({f"queries_rejected.{reason}": str(n)
+                   for reason, n in sorted(health.query_rejections.items())})
+    return Status("engine", level, message, values)

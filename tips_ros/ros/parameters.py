@@ -40,8 +40,8 @@ RELIABILITIES = ("auto", "reliable", "best_effort")
 class Spec:
     """One parameter: name, default, description and constraints.
 
-    ``engine``: the parameter is the :class:`~tips_ros.engine.EngineConfig` field of the same
-    name (string lists become tuples there); runtime ones are copied to the running engine.
+    ``engine``: the parameter is the :class:`~tips_ros.engine.EngineConfig` field of the
+    same name (string lists become tuples there); runtime ones are copied to the running engine.
     """
 
     name: str
@@ -55,7 +55,7 @@ class Spec:
     engine: bool = False
 
     def descriptor(self) -> ParameterDescriptor:
-        """The rclpy descriptor: description, choices and range."""
+        """Return the rclpy descriptor: description, choices and range."""
         from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
         when = "runtime" if self.runtime else "read at configure"
@@ -135,9 +135,10 @@ SPECS: tuple[Spec, ...] = (
          runtime=True, float_range=(0.0, 1000.0)),
     Spec("max_image_pixels", 50_000_000, "largest accepted image (width x height)",
          runtime=True, int_range=(1, 1_000_000_000, 1)),
-    Spec("max_queries", MAX_QUERIES, "most text queries accepted", runtime=True, int_range=(1, 255, 1)),
-    Spec("max_query_length", MAX_QUERY_LENGTH, "longest accepted query, in characters", runtime=True,
-         int_range=(1, 10_000, 1)),
+    Spec("max_queries", MAX_QUERIES, "most text queries accepted", runtime=True,
+         int_range=(1, 255, 1)),
+    Spec("max_query_length", MAX_QUERY_LENGTH, "longest accepted query, in characters",
+         runtime=True, int_range=(1, 10_000, 1)),
     Spec("stale_after", 2.0, "seconds without frames before an input is reported stale (WARN)",
          runtime=True, float_range=(0.1, 3600.0)),
     Spec("diagnostics_period", 1.0, "seconds between /diagnostics messages",
@@ -163,7 +164,7 @@ def engine_value(name: str, value: Any) -> Any:
 
 
 def engine_config(params: Any) -> EngineConfig:
-    """The :class:`~tips_ros.engine.EngineConfig` of the specs marked ``engine``."""
+    """Return the :class:`~tips_ros.engine.EngineConfig` of the specs marked ``engine``."""
     from tips_ros.engine import EngineConfig
 
     return EngineConfig(**{spec.name: engine_value(spec.name, getattr(params, spec.name))
@@ -182,7 +183,7 @@ def normalise(name: str, value: Any) -> Any:
 
 
 def validate(name: str, value: Any, current: Any) -> str | None:
-    """The reason ``value`` is rejected for parameter ``name``, or None if it is accepted."""
+    """Return why ``value`` is rejected for parameter ``name``, or None if it is accepted."""
     spec = SPEC_BY_NAME.get(name)
     if spec is None:
         return None
@@ -210,13 +211,14 @@ def validate(name: str, value: Any, current: Any) -> str | None:
             check_queries(value, current.max_queries, current.max_query_length)
         except QueryError as err:
             return f"text_queries rejected: {err}"
-    if name in ("prompt_templates", "zeroshot_templates") and any(t.count("{}") != 1 for t in value):
+    templates = name in ("prompt_templates", "zeroshot_templates")
+    if templates and any(t.count("{}") != 1 for t in value):
         return "each prompt template needs exactly one '{}'"
     return None
 
 
 def read_params(get: Any) -> Any:
-    """A :data:`NodeParams` from ``get(name) -> value`` (e.g. ``get_parameter(n).value``)."""
+    """Read a :data:`NodeParams` from ``get(name) -> value`` (``get_parameter(n).value``)."""
     return NodeParams(**{spec.name: normalise(spec.name, get(spec.name)) for spec in SPECS})
 
 
@@ -239,7 +241,8 @@ def params_yaml() -> str:
     """``config/tips.yaml``: every parameter with its default and description."""
     lines = ["# tips_node parameters with their defaults (see README 'Parameters').",
              "# Runtime parameters take effect on the next frame; the others at configure.",
-             "# Generated from tips_ros/ros/parameters.py: python -m tips_ros.ros.parameters --write",
+             "# Generated from tips_ros/ros/parameters.py: "
+             "python -m tips_ros.ros.parameters --write",
              "/**:", "  ros__parameters:"]
     for spec in SPECS:
         lines += [f"    # {spec.description}", f"    {spec.name}: {_yaml_value(spec.default)}"]
@@ -254,7 +257,7 @@ def _readme_default(value: Any) -> str:
 
 
 def readme_table() -> str:
-    """The README's parameter table (header included), one row per spec."""
+    """Return the README's parameter table (header included), one row per spec."""
     rows = []
     for spec in SPECS:
         meaning = spec.description

@@ -50,8 +50,11 @@ def latched_qos() -> QoSProfile:
 
 
 def offered_reliability(node: Node, topic: str) -> str | None:
-    """``reliable`` if every publisher of ``topic`` offers reliable, ``best_effort`` if any
-    offers best effort, None when there is no publisher yet."""
+    """Return the reliability that matches every publisher of ``topic``.
+
+    ``reliable`` if every publisher offers reliable, ``best_effort`` if any offers best
+    effort, None when there is no publisher yet.
+    """
     infos = node.get_publishers_info_by_topic(topic)
     if not infos:
         return None
@@ -61,7 +64,7 @@ def offered_reliability(node: Node, topic: str) -> str | None:
 
 
 def fastdds_profile_path() -> Path | None:
-    """The shipped ``fastdds.xml``: colcon/pip install share dir, else the source tree."""
+    """Find the shipped ``fastdds.xml``: colcon/pip install share dir, else the source tree."""
     candidates = []
     try:
         from ament_index_python.packages import get_package_share_directory

@@ -1,22 +1,27 @@
 # SPDX-FileCopyrightText: 2026 tips_ros developers
 # SPDX-License-Identifier: Apache-2.0
-"""Keep-latest frame slots and batching for the node's worker thread (no ROS imports).
+"""Keep-latest frame slots, batching and the node's worker thread (no ROS imports).
 
 Subscription callbacks only ``put`` the newest raw message of their camera into a slot; a
 frame not yet taken when the next one arrives is replaced and counted as a drop, so no queue
-can grow and latency never accumulates. The worker ``take``s a batch: it waits for the first
-frame, then up to ``max_wait_s`` for the other cameras, and takes at most ``max_batch``
-frames (oldest first).
+can grow and latency never accumulates. The :class:`FrameWorker` thread ``take``s a batch: it
+waits for the first frame, then up to ``max_wait_s`` for the other cameras, and takes at most
+``max_batch`` frames (oldest first), and hands it to the frame path.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+#: seconds of waiting for the worker at stop before saying so (``on_slow_stop``)
+STOP_NOTICE_S = 2.0
+#: seconds the paused worker sleeps between checks of its stop flag
+PAUSE_POLL_S = 0.2
 
 
 @dataclass(frozen=True)
@@ -57,8 +62,9 @@ class LatestSlots(Generic[T]):
             self._closed = False
             self._slots = [None] * len(self._slots)
 
-    def take(self, max_batch: int, max_wait_s: float, timeout_s: float = 0.5) -> list[Pending[T]]:
-        """Up to ``max_batch`` frames, oldest first; empty after ``timeout_s`` or on close."""
+    def take(self, max_batch: int, max_wait_s: float,
+             timeout_s: float = 0.5) -> list[Pending[T]]:
+        """Take up to ``max_batch`` frames, oldest first; empty after ``timeout_s`` or on close."""
         deadline = time.monotonic() + timeout_s
         with self._cond:
             while not self._closed and not any(self._slots):
@@ -82,3 +88,75 @@ class LatestSlots(Generic[T]):
             for pending in taken:
                 self._slots[pending.camera] = None
             return taken
+
+
+#: ``process(batch, stopping)``: handle one batch; ``stopping`` is set once
+#: :meth:`FrameWorker.stop` waits for it (its results are then dropped, not published)
+Process = Callable[[list[Pending[T]], threading.Event], None]
+
+
+class FrameWorker(Generic[T]):
+    """The thread that takes batches from :class:`LatestSlots` and processes them.
+
+    Created paused; :meth:`resume` / :meth:`pause` follow the node's activation; :meth:`stop`
+    ends it. ``limits()`` gives ``(max_batch, max_wait_s)`` for each take (read per batch,
+    so runtime changes apply from the next one). ``on_error(err)`` is called for an
+    exception out of ``process``; it returns whether to keep going. Nothing escapes the
+    thread.
+    """
+
+    def __init__(self, slots: LatestSlots[T], process: Process[T],
+                 limits: Callable[[], tuple[int, float]],
+                 on_error: Callable[[Exception], bool]) -> None:
+        self.slots = slots
+        self._process = process
+        self._limits = limits
+        self._on_error = on_error
+        self._active = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tips_worker", daemon=True)
+        self._thread.start()
+
+    @property
+    def active(self) -> bool:
+        """Whether batches are being taken (between :meth:`resume` and :meth:`pause`)."""
+        return self._active.is_set()
+
+    def resume(self) -> None:
+        """Accept frames (emptied slots) and process them."""
+        self.slots.reopen()
+        self._active.set()
+
+    def pause(self) -> None:
+        """Stop taking frames; a batch being processed finishes."""
+        self._active.clear()
+        self.slots.close()
+
+    def stop(self, on_slow_stop: Callable[[], None],
+             notice_after_s: float = STOP_NOTICE_S) -> None:
+        """End the thread and wait for it without a time limit.
+
+        A batch in flight finishes first (with ``stopping`` set, so it is not published).
+        ``on_slow_stop()`` is called once if that takes longer than ``notice_after_s``
+        seconds.
+        """
+        self._stopping.set()
+        self.pause()
+        self._thread.join(timeout=notice_after_s)
+        if self._thread.is_alive():
+            on_slow_stop()
+            self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            if not self._active.wait(timeout=PAUSE_POLL_S):
+                continue
+            max_batch, max_wait_s = self._limits()
+            batch = self.slots.take(max_batch, max_wait_s)
+            if not batch:
+                continue
+            try:
+                self._process(batch, self._stopping)
+            except Exception as err:  # keep the worker alive whatever a frame does
+                if not self._on_error(err):
+                    return

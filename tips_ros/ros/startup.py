@@ -1,7 +1,6 @@
 # SPDX-FileCopyrightText: 2026 tips_ros developers
 # SPDX-License-Identifier: Apache-2.0
-"""Process entry of ``tips_node``: a clean exit for a shutdown signal that arrives while the
-node is still importing.
+"""Process entry of ``tips_node``: exit cleanly on a signal while the node still imports.
 
 Importing the node (torch, transformers) takes seconds. ``ros2 launch`` stopped in that
 window sends SIGINT (then SIGTERM): with Python's default handlers the process would die with

@@ -1,0 +1,120 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
+"""Output publishers of one camera, and publishing one frame's outputs on them.
+
+Topics are those of :mod:`tips_ros.io.outputs` under the camera's prefix. Streams (images,
+``depth/camera_info``, ``points``) use the ``output_reliability`` QoS (keep last 1); the label
+map, the query list and the zero-shot labels are latched (transient local). Every output
+carries the input image's header (stamp and optical ``frame_id``). All publishers are
+lifecycle publishers: they publish only while the node is active.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from rclpy.event_handler import PublisherEventCallbacks
+from rclpy.lifecycle import LifecycleNode
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from std_msgs.msg import Header, String
+
+from tips_ros.engine.prediction import Prediction
+from tips_ros.io import outputs
+from tips_ros.io.camera_info import depth_camera_info
+from tips_ros.ros import messages
+from tips_ros.ros.qos import latched_qos, stream_qos
+
+LOG_THROTTLE_S = 5.0
+#: topics published per frame (the others are latched)
+FRAME_TOPICS = frozenset({*outputs.STREAM_TOPICS, outputs.CAMERA_INFO_TOPIC,
+                          outputs.POINTS_TOPIC})
+LATCHED_TOPICS = (outputs.LABELS_TOPIC, outputs.QUERIES_TOPIC, outputs.ZEROSHOT_LABELS_TOPIC)
+
+
+class CameraOutputs:
+    """The output publishers of the camera with topic prefix ``prefix`` (``""``, ``"front/"``)."""
+
+    def __init__(self, node: LifecycleNode, prefix: str, reliability: str) -> None:
+        """Create every output publisher; ``reliability`` is ``reliable`` or ``best_effort``."""
+        self._node = node
+        self.prefix = prefix
+        qos = stream_qos(reliability)
+        events = PublisherEventCallbacks(incompatible_qos=self._on_incompatible)
+        make = node.create_lifecycle_publisher
+        self.publishers: dict[str, Any] = {
+            topic: make(Image, prefix + topic, qos, event_callbacks=events)
+            for topic in outputs.STREAM_TOPICS}
+        self.publishers[outputs.CAMERA_INFO_TOPIC] = make(
+            CameraInfo, prefix + outputs.CAMERA_INFO_TOPIC, qos)
+        self.publishers[outputs.POINTS_TOPIC] = make(
+            PointCloud2, prefix + outputs.POINTS_TOPIC, qos, event_callbacks=events)
+        for topic in LATCHED_TOPICS:
+            self.publishers[topic] = make(String, prefix + topic, latched_qos())
+
+    def destroy(self) -> None:
+        """Destroy every publisher of this camera."""
+        for publisher in self.publishers.values():
+            self._node.destroy_lifecycle_publisher(publisher)
+        self.publishers = {}
+
+    def wanted(self, compute_all: bool, publish_points: bool, info_known: bool) -> set[str]:
+        """Return the per-frame topics to publish: those with subscribers, or all (compute_all).
+
+        ``points`` also needs ``publish_points``, and it and ``depth/camera_info`` need the
+        camera's ``camera_info`` (``info_known``).
+        """
+        wanted = {topic for topic, pub in self.publishers.items()
+                  if topic in FRAME_TOPICS
+                  if compute_all or pub.get_subscription_count() > 0}
+        if not (publish_points and info_known):
+            wanted.discard(outputs.POINTS_TOPIC)
+        if not info_known:
+            wanted.discard(outputs.CAMERA_INFO_TOPIC)
+        return wanted
+
+    def publish_frame(self, header: Header, rgb: np.ndarray, pred: Prediction, topics: set[str],
+                      info: CameraInfo | None) -> None:
+        """Publish the ``topics`` of one frame with the input ``header``.
+
+        ``rgb`` is the decoded input image (``HxWx3`` uint8, colours of ``points``); ``info``
+        the camera's newest ``camera_info`` (scaled to the image for ``depth/camera_info``,
+        intrinsics of ``points``, in metres in the optical frame).
+        """
+        for topic, encoded in outputs.encode_prediction(pred, topics).items():
+            self.publishers[topic].publish(messages.image_bytes(header, encoded))
+        if info is None or not topics & {outputs.CAMERA_INFO_TOPIC, outputs.POINTS_TOPIC}:
+            return
+        height, width = rgb.shape[:2]
+        model = depth_camera_info(info, width, height)
+        if model is None:
+            self._node.get_logger().warning(
+                f"{self.prefix}camera_info: the camera is uncalibrated (zero focal length): "
+                "no depth/camera_info, no points", throttle_duration_sec=LOG_THROTTLE_S)
+            return
+        if outputs.CAMERA_INFO_TOPIC in topics:
+            self.publishers[outputs.CAMERA_INFO_TOPIC].publish(
+                messages.camera_info_msg(header, model))
+        if outputs.POINTS_TOPIC in topics and pred.depth is not None:
+            cloud = outputs.point_cloud(pred.depth, model.k, rgb, pred.labels)
+            self.publishers[outputs.POINTS_TOPIC].publish(
+                messages.point_cloud_bytes(header, cloud))
+
+    def publish_labels(self, labels: Sequence[str]) -> None:
+        """Publish the class map of ``segmentation`` (latched)."""
+        self.publishers[outputs.LABELS_TOPIC].publish(
+            messages.string_msg(outputs.labels_json(labels)))
+
+    def publish_queries(self, queries: Sequence[str]) -> None:
+        """Publish the query list (heatmap channel order) and the zero-shot labels (latched)."""
+        self.publishers[outputs.QUERIES_TOPIC].publish(
+            messages.string_msg(outputs.queries_json(queries)))
+        self.publishers[outputs.ZEROSHOT_LABELS_TOPIC].publish(
+            messages.string_msg(outputs.zeroshot_labels_json(queries)))
+
+    def _on_incompatible(self, event: Any) -> None:
+        self._node.get_logger().warning(
+            f"a subscriber requests QoS this node's outputs do not offer (policy "
+            f"{event.last_policy_kind}): make the subscriber best effort, or set "
+            "output_reliability to match it", throttle_duration_sec=LOG_THROTTLE_S)
