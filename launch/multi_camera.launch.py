@@ -25,7 +25,7 @@ SHARE = get_package_share_directory("tips_ros")
 
 
 def generate_launch_description() -> LaunchDescription:
-    """The launch arguments and the one node serving every camera."""
+    """Declare the launch arguments and the one node serving every camera."""
     return LaunchDescription([
         DeclareLaunchArgument("cameras", default_value="[front, left]",
                               description="camera namespaces (YAML list)"),

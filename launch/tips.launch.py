@@ -23,7 +23,7 @@ SHARE = get_package_share_directory("tips_ros")
 
 
 def generate_launch_description() -> LaunchDescription:
-    """The launch arguments and the one node; topic arguments are ROS names."""
+    """Declare the launch arguments and the one node; topic arguments are ROS names."""
     image = LaunchConfiguration("image")
     return LaunchDescription([
         DeclareLaunchArgument("namespace", default_value="",

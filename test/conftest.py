@@ -17,8 +17,11 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
 def shared_path(*parts: str) -> Path:
-    """``SHARED / parts``. CI (``CI`` set) always has it: missing there fails the test; a clone
-    without ``../shared`` skips with the reason."""
+    """Return ``SHARED / parts``; fail in CI (``CI`` set) and skip elsewhere if it is absent.
+
+    CI always has ``../shared``: missing there fails the test; a clone without it skips with
+    the reason.
+    """
     path = SHARED.joinpath(*parts)
     if not path.exists():
         if os.environ.get("CI", "").lower() not in ("", "0", "false"):
@@ -37,11 +40,12 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="session")
 def tiny_engine(tiny_models: tuple[Path, Path]):
-    """An fp32 CPU engine on the tiny model, shared by read-only tests."""
+    """Load an fp32 CPU engine on the tiny model, shared by read-only tests."""
     from tips_ros.engine import Engine, EngineConfig
 
     dpt, text = tiny_models
-    return Engine(EngineConfig(model=str(dpt), text_model=str(text), device="cpu", precision="fp32"))
+    return Engine(EngineConfig(model=str(dpt), text_model=str(text), device="cpu",
+                               precision="fp32"))
 
 
 @pytest.fixture(scope="session")

@@ -53,7 +53,8 @@ class NodeProcess:
     """``tips_node`` run exactly as launch would: params file, -p overrides, remappings."""
 
     def __init__(self, params: dict[str, Any] | None = None, remaps: dict[str, str] | None = None,
-                 params_file: Path | None = REPO / "config" / "tips.yaml", env: dict[str, str] | None = None,
+                 params_file: Path | None = REPO / "config" / "tips.yaml",
+                 env: dict[str, str] | None = None,
                  ros_args: Iterable[str] = ()) -> None:
         script = Path(sys.executable).with_name("tips_node")  # the installed console script
         args = [str(script) if script.exists() else sys.executable, "--ros-args"]
@@ -74,7 +75,8 @@ class NodeProcess:
     def __enter__(self) -> NodeProcess:
         fd, name = tempfile.mkstemp(prefix="tips_node_", suffix=".log", dir=LOG_DIR.name)
         self.log_path = Path(name)
-        self.proc = subprocess.Popen(self.args, env=self.env, stdout=fd, stderr=subprocess.STDOUT, cwd=REPO)
+        self.proc = subprocess.Popen(self.args, env=self.env, stdout=fd,
+                                     stderr=subprocess.STDOUT, cwd=REPO)
         os.close(fd)
         return self
 
@@ -199,7 +201,8 @@ class Listener:
             with self.lock:
                 self.messages[topic].append(msg)
 
-        self._subscriptions[topic].append(self.node.create_subscription(msg_type, topic, record, qos))
+        subscription = self.node.create_subscription(msg_type, topic, record, qos)
+        self._subscriptions[topic].append(subscription)
 
     def unsubscribe(self, topic: str) -> None:
         """Destroy this listener's subscriptions to ``topic`` (recorded messages stay)."""
@@ -278,9 +281,11 @@ def set_parameter(listener: Listener, node_name: str, name: str, value: Any) -> 
 
 
 def change_state(listener: Listener, node_name: str, transition_id: int) -> bool:
-    """Trigger a lifecycle transition (lifecycle_msgs/msg/Transition ids); its success. Sent
-    once (a repeat would be an invalid transition); if the reply is lost, the success is read
-    from the state the node is in afterwards."""
+    """Trigger a lifecycle transition (lifecycle_msgs/msg/Transition ids); return its success.
+
+    Sent once (a repeat would be an invalid transition); if the reply is lost, the success is
+    read from the state the node is in afterwards.
+    """
     from lifecycle_msgs.msg import Transition
     from lifecycle_msgs.srv import ChangeState
 
@@ -296,7 +301,7 @@ def change_state(listener: Listener, node_name: str, transition_id: int) -> bool
 
 
 def lifecycle_state(listener: Listener, node_name: str) -> str:
-    """The lifecycle state label of a remote node ("" if its service does not answer)."""
+    """Return the lifecycle state label of a remote node ("" if its service does not answer)."""
     from lifecycle_msgs.srv import GetState
 
     response = call_service(listener, GetState, f"{node_name}/get_state", GetState.Request())
@@ -304,10 +309,13 @@ def lifecycle_state(listener: Listener, node_name: str) -> str:
 
 
 def wait_active(listener: Listener, node_name: str, node: NodeProcess) -> None:
-    """Wait until tips_node ``node_name`` (fully qualified) is active: model loaded,
-    subscriptions made. Seen on its /diagnostics engine status, not through the get_state
-    service: on a loaded machine the server may not yet have discovered the client's reply
-    reader, and then the reply is lost and the node logs "failed to send response"."""
+    """Wait until tips_node ``node_name`` (fully qualified) is active.
+
+    Active: model loaded, subscriptions made. Seen on its /diagnostics engine status, not
+    through the get_state service: on a loaded machine the server may not yet have discovered
+    the client's reply reader, and then the reply is lost and the node logs "failed to send
+    response".
+    """
     from diagnostic_msgs.msg import DiagnosticArray
 
     if "/diagnostics" not in listener._subscriptions:
@@ -321,11 +329,14 @@ def wait_active(listener: Listener, node_name: str, node: NodeProcess) -> None:
 
 
 def input_idle(listener: Listener, status_suffix: str) -> bool:
-    """Whether the newest input status accounts for every frame received (processed, dropped,
-    rejected or skipped), i.e. none is waiting or being processed: the worker is idle."""
+    """Return whether the newest input status shows the worker idle.
+
+    Idle: every frame received is accounted for (processed, dropped, rejected or skipped),
+    none is waiting or being processed.
+    """
     values = diagnostic_values(listener, status_suffix)
     if not values:
         return False
-    done = sum(int(values[k]) for k in ("frames_processed", "frames_dropped", "frames_rejected",
-                                         "frames_without_subscribers"))
+    done = sum(int(values[k]) for k in (
+        "frames_processed", "frames_dropped", "frames_rejected", "frames_without_subscribers"))
     return int(values["frames_received"]) == done

@@ -21,8 +21,10 @@ IGNORED = (".git", ".venv", "build", "install", "log", "*.egg-info", "__pycache_
 
 
 def colcon_build(workspace: Path) -> Path:
-    """Copy the repository to ``workspace/src/tips_ros``, ``colcon build`` it there with this
-    interpreter's colcon and return the package's install prefix ``workspace/install/tips_ros``.
+    """Build a copy of the repository with colcon; return its install prefix.
+
+    The copy is ``workspace/src/tips_ros``, built with this interpreter's colcon; the prefix is
+    ``workspace/install/tips_ros``.
     """
     colcon = Path(sys.executable).with_name("colcon")
     assert colcon.is_file(), f"{colcon} is missing: pip install -e '.[test]' (colcon from PyPI)"

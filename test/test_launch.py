@@ -35,7 +35,7 @@ WIDTH, HEIGHT = 64, 48  # camera stand-in frame size, pixels
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A colcon workspace with ``tips_ros`` built and installed (``install/setup.bash``)."""
+    """Build a colcon workspace with ``tips_ros`` installed (``install/setup.bash``)."""
     if importlib.util.find_spec("launch_ros") is None:
         shared_path("vendor", "launch_ros")  # launch_runner.py takes them from ../shared/vendor
     workspace = tmp_path_factory.mktemp("colcon_ws")
@@ -49,8 +49,10 @@ def error_logged(output: str) -> bool:
 
 
 class LaunchProcess:
-    """``launch_runner.py FILE name:=value ...`` after ``source install/setup.bash``, in its own
-    process group (like a terminal's foreground job); output goes to a file."""
+    """``launch_runner.py FILE name:=value ...`` after ``source install/setup.bash``.
+
+    It runs in its own process group (like a terminal's foreground job); output goes to a file.
+    """
 
     def __init__(self, workspace: Path, launch_file: str, arguments: dict[str, str]) -> None:
         install = workspace / "install"
@@ -97,7 +99,7 @@ class LaunchProcess:
 
 @pytest.fixture
 def launch(workspace: Path) -> Iterator[Any]:
-    """``launch(file, **arguments)`` starts a :class:`LaunchProcess`; all are cleaned up."""
+    """Give a starter of :class:`LaunchProcess` (file, arguments); clean all up after."""
     started: list[LaunchProcess] = []
 
     def start(launch_file: str, **arguments: str) -> LaunchProcess:
@@ -115,14 +117,14 @@ def launch(workspace: Path) -> Iterator[Any]:
 
 @pytest.fixture
 def receiver() -> Iterator[Listener]:
-    """An rclpy node in this process recording the topics it subscribes to."""
+    """Make an rclpy node in this process that records the topics it subscribes to."""
     listener = Listener("launch_test_listener")
     yield listener
     listener.close()
 
 
 def camera(topic: str, frame_id: str) -> Any:
-    """A camera stand-in streaming small rgb8 frames on ``topic`` until stopped."""
+    """Start a camera stand-in streaming small rgb8 frames on ``topic`` until stopped."""
     return start_publisher("--topic", topic, "--frame-id", frame_id, "--frames", "0",
                            "--rate", "2", "--width", str(WIDTH), "--height", str(HEIGHT))
 
@@ -135,7 +137,7 @@ def wait_for_messages(receiver: Listener, process: LaunchProcess, *topics: str) 
 
 
 def check_depth(msg: Any, frame_id: str) -> None:
-    """A depth image of the camera's frame: 32FC1 metres, input size and header frame."""
+    """Check a depth image of the camera's frame: 32FC1 metres, input size, header frame."""
     assert (msg.encoding, msg.width, msg.height) == ("32FC1", WIDTH, HEIGHT)
     assert msg.header.frame_id == frame_id
     depth = np.frombuffer(bytes(msg.data), np.float32)
@@ -143,13 +145,13 @@ def check_depth(msg: Any, frame_id: str) -> None:
 
 
 def publishers(receiver: Listener, topic: str) -> set[tuple[str, str]]:
-    """``(node namespace, node name)`` of every publisher of ``topic``."""
+    """Return ``(node namespace, node name)`` of every publisher of ``topic``."""
     return {(info.node_namespace, info.node_name)
             for info in receiver.node.get_publishers_info_by_topic(topic)}
 
 
 def parameter(receiver: Listener, node: str, name: str) -> Any:
-    """The value of parameter ``name`` of the remote node ``node`` (None if it does not answer)."""
+    """Return parameter ``name`` of the remote node ``node`` (None if it does not answer)."""
     from rcl_interfaces.srv import GetParameters
     from rclpy.parameter import parameter_value_to_python
 
@@ -185,8 +187,8 @@ def test_tips_launch_serves_one_namespaced_camera(launch, receiver: Listener,
         stop_cleanly(process)
 
 
-def test_multi_camera_launch_serves_both_cameras_from_one_node(launch, receiver: Listener,
-                                                                tiny_models: tuple[Path, Path]):
+def test_multi_camera_launch_serves_both_cameras_from_one_node(
+        launch, receiver: Listener, tiny_models: tuple[Path, Path]):
     from sensor_msgs.msg import Image
 
     dpt, text = tiny_models

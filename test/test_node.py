@@ -1,7 +1,10 @@
 # SPDX-FileCopyrightText: 2026 tips_ros developers
 # SPDX-License-Identifier: Apache-2.0
-"""tips_node end to end: real rclpy, the node and the camera publisher in their own processes,
-the subscribers in this test process (a third process). Tiny random model on the CPU."""
+"""tips_node end to end: real rclpy, tiny random model on the CPU.
+
+The node and the camera publisher run in their own processes, the subscribers in this test
+process (a third process).
+"""
 
 from __future__ import annotations
 
@@ -14,14 +17,15 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import String
-
 from ros_harness import (
     NodeProcess, diagnostic_values, input_idle, node_params, start_publisher, wait_active,
 )
+
 from tips_ros.io.outputs import ALL_TOPICS
 
 BEST_EFFORT = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
-LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
 TYPES = {"depth/camera_info": CameraInfo, "points": PointCloud2,
          "segmentation/labels": String, "heatmaps/queries": String}
 
@@ -37,7 +41,8 @@ def stamp_ns(msg) -> int:
 def test_depth_from_a_reliable_640x480_camera(tiny_models, listener):
     listener.clear()
     listener.subscribe(Image, "/cam0/depth")
-    with NodeProcess(model_params(tiny_models), remaps={"image": "/cam0/image", "depth": "/cam0/depth"}) as node:
+    remaps = {"image": "/cam0/image", "depth": "/cam0/depth"}
+    with NodeProcess(model_params(tiny_models), remaps=remaps) as node:
         with start_publisher("--topic", "/cam0/image", "--frames", "0", "--rate", "4",
                              "--frame-id", "cam0_optical") as pub:
             assert listener.wait_for(lambda: len(listener.get("/cam0/depth")) >= 3), node.log()
@@ -52,12 +57,13 @@ def test_depth_from_a_reliable_640x480_camera(tiny_models, listener):
 
 
 def test_every_output_reaches_best_effort_subscribers(tiny_models, listener):
-    """640x480 from a reliable publisher in; every output to best-effort readers in a third process."""
+    """Take 640x480 from a reliable publisher; send every output to best-effort readers."""
     listener.clear()
     for topic in ALL_TOPICS:
         qos = LATCHED if topic in ("segmentation/labels", "heatmaps/queries") else BEST_EFFORT
         listener.subscribe(TYPES.get(topic, Image), f"/cam1/{topic}", qos)
-    params = model_params(tiny_models, publish_points=True, text_queries=["floor", "wall", "a red box"])
+    params = model_params(tiny_models, publish_points=True,
+                          text_queries=["floor", "wall", "a red box"])
     with NodeProcess(params, ros_args=["-r", "__ns:=/cam1"]) as node:
         with start_publisher("--topic", "/cam1/image", "--frames", "0", "--rate", "3",
                              "--info") as pub:
@@ -86,7 +92,8 @@ def test_every_output_reaches_best_effort_subscribers(tiny_models, listener):
     assert np.abs(np.linalg.norm(n, axis=1) - 1).max() < 1e-3
     seg = by_topic["segmentation"][-1]
     assert seg.encoding == "mono8" and np.frombuffer(seg.data, np.uint8).max() < 150
-    assert {m.encoding for t in ("normals/color", "segmentation/color", "heatmaps/color") for m in by_topic[t]} == {"rgb8"}
+    views = ("normals/color", "segmentation/color", "heatmaps/color")
+    assert {m.encoding for t in views for m in by_topic[t]} == {"rgb8"}
     heat = by_topic["heatmaps"][-1]
     assert heat.encoding == "32FC3" and heat.step == 640 * 3 * 4
     assert json.loads(by_topic["heatmaps/queries"][-1].data) == ["floor", "wall", "a red box"]
@@ -96,17 +103,20 @@ def test_every_output_reaches_best_effort_subscribers(tiny_models, listener):
     cloud = by_topic["points"][-1]
     depth_for_cloud = next(m for m in by_topic["depth"] if stamp_ns(m) == stamp_ns(cloud))
     valid = np.isfinite(np.frombuffer(depth_for_cloud.data, "<f4")).sum()
-    assert cloud.width * cloud.height == valid and [f.name for f in cloud.fields] == ["x", "y", "z", "rgb", "label"]
+    assert cloud.width * cloud.height == valid
+    assert [f.name for f in cloud.fields] == ["x", "y", "z", "rgb", "label"]
 
 
 def streams(listener, ns: str) -> dict[str, list]:
-    """The messages received so far on each of the node's output topics under ``ns``."""
+    """Return the messages received so far on each of the node's output topics under ``ns``."""
     return {t: listener.get(f"{ns}/{t}") for t in ALL_TOPICS}
 
 
 def incomplete(by_topic: dict[str, list]) -> dict[str, int]:
-    """Stream topics missing their message for more than one frame that has a depth image
-    (one may be missing: the node was stopped between that frame's publishes): topic -> count."""
+    """Return the stream topics missing more than one frame that has a depth image (count).
+
+    One may be missing: the node was stopped between that frame's publishes.
+    """
     depth = {stamp_ns(m) for m in by_topic["depth"]}
     missing = {t: len(depth - {stamp_ns(m) for m in by_topic[t]}) for t in (
         "normals", "normals/color", "segmentation", "segmentation/color", "heatmaps",
@@ -126,7 +136,8 @@ def test_only_subscribed_heads_run(tiny_models, listener):
         assert listener.wait_for(lambda: int(engine().get("head_calls.depth", 0)) >= 3)
         assert listener.wait_for(lambda: inputs().get("ros_side_p50_ms", "n/a") != "n/a")
         values = engine()
-        assert [values[f"head_calls.{h}"] for h in ("normals", "segmentation", "heatmaps")] == ["0", "0", "0"]
+        others = ("normals", "segmentation", "heatmaps")
+        assert [values[f"head_calls.{h}"] for h in others] == ["0", "0", "0"]
         # the node reports its own ROS-side cost (decode + message building + publish) and engine
         # time in ms: positive, and below a minute (a unit mix-up, not a speed limit)
         assert 0 < float(inputs()["ros_side_p50_ms"]) < 60_000
@@ -150,10 +161,12 @@ def catches(pid: int, sig: int) -> bool:
 
 
 def test_a_signal_while_the_node_is_still_importing_is_a_clean_exit(tiny_models, listener):
-    """`ros2 launch` stopped right after it started the node: SIGINT or SIGTERM arrives while
-    torch and transformers are still being imported; exit 0, no traceback. The signal is sent
-    as soon as the process handles SIGTERM (tips_ros.ros.startup's handlers, installed before the
-    imports), however long the interpreter took to get there."""
+    """Exit 0 without a traceback on a signal while torch and transformers still import.
+
+    `ros2 launch` stopped right after it started the node. The signal is sent as soon as the
+    process handles SIGTERM (tips_ros.ros.startup's handlers, installed before the imports),
+    however long the interpreter took to get there.
+    """
     for sig in (signal.SIGINT, signal.SIGTERM):
         with NodeProcess(model_params(tiny_models), ros_args=["-r", "__ns:=/early"]) as node:
             assert listener.wait_for(
@@ -163,9 +176,12 @@ def test_a_signal_while_the_node_is_still_importing_is_a_clean_exit(tiny_models,
 
 
 def test_sigint_and_sigterm_exit_cleanly(tiny_models, listener):
-    """Stopped while it streams (worker publishing, diagnostics every 0.1 s): exit 0 on its own
-    (not killed after the harness's limit) and nothing logged as an error, although the signal
-    shuts the context down under them."""
+    """Exit 0 on a signal while streaming, with nothing logged as an error.
+
+    The worker is publishing and diagnostics go out every 0.1 s; the node must exit on its own
+    (not killed after the harness's limit) although the signal shuts the context down under
+    them.
+    """
     listener.subscribe(Image, "/sig/depth")
     for sig in (signal.SIGINT, signal.SIGTERM):
         listener.clear()

@@ -1,6 +1,9 @@
 # SPDX-FileCopyrightText: 2026 tips_ros developers
 # SPDX-License-Identifier: Apache-2.0
-"""Run-time control of tips_node across processes: queries, parameters, lifecycle, cameras, load."""
+"""Run-time control of tips_node across processes.
+
+Queries, parameters, lifecycle transitions, several cameras, input QoS.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +15,12 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
 from ros_harness import (
-    NodeProcess, node_params, change_state, diagnostic_values, lifecycle_state, set_parameter, start_publisher,
-    wait_active,
+    NodeProcess, node_params, change_state, diagnostic_values, lifecycle_state, set_parameter,
+    start_publisher, wait_active,
 )
 
-LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 def params(tiny_models, **extra):
@@ -91,15 +95,19 @@ def test_lifecycle_deactivate_activate_and_failed_configure(tiny_models, listene
         assert node.alive()
         assert "does not exist" in node.log()
         # the process stays up and can be configured again once the model path is fixed
-        assert set_parameter(listener, "/lcbad/tips_node", "model", params(tiny_models)["model"]).successful
+        model = params(tiny_models)["model"]
+        assert set_parameter(listener, "/lcbad/tips_node", "model", model).successful
         assert change_state(listener, "/lcbad/tips_node", Transition.TRANSITION_CONFIGURE)
         assert lifecycle_state(listener, "/lcbad/tips_node") == "inactive"
 
 
 def test_two_cameras_one_batched_pass(tiny_models, listener):
-    """Frames of both cameras share forward passes. max_wait_ms (1 s) is longer than a camera's
-    period (1/3 s), so once both stream every pass waits for the other camera's frame, on a
-    fast machine as on a slow one; counted between two diagnostics taken while both stream."""
+    """Frames of both cameras share forward passes.
+
+    max_wait_ms (1 s) is longer than a camera's period (1/3 s), so once both stream every pass
+    waits for the other camera's frame, on a fast machine as on a slow one; counted between
+    two diagnostics taken while both stream.
+    """
     cams = ("front", "left")
     for cam in cams:
         listener.subscribe(Image, f"/mc/{cam}/depth")
@@ -107,7 +115,8 @@ def test_two_cameras_one_batched_pass(tiny_models, listener):
     node_params = params(tiny_models, cameras=list(cams), max_wait_ms=1000.0)
     with NodeProcess(node_params, ros_args=["-r", "__ns:=/mc"]) as node:
         pubs = [start_publisher("--topic", f"/mc/{cam}/image", "--frames", "0", "--rate", "3",
-                                "--width", "160", "--height", "120", "--frame-id", f"{cam}_optical")
+                                "--width", "160", "--height", "120",
+                                "--frame-id", f"{cam}_optical")
                 for cam in cams]
         try:
             assert listener.wait_for(
@@ -130,8 +139,10 @@ def test_two_cameras_one_batched_pass(tiny_models, listener):
 
 
 def test_input_qos_auto_matches_a_best_effort_camera(tiny_models, listener):
-    """auto subscribes best effort to a best-effort driver; a forced reliable input cannot match
-    it and the node logs the incompatibility with the fix."""
+    """Input reliability auto subscribes best effort to a best-effort driver.
+
+    A forced reliable input cannot match it and the node logs the incompatibility with the fix.
+    """
     listener.subscribe(Image, "/qa/depth")
     camera = ("--frames", "0", "--rate", "5", "--width", "160", "--height", "120",
               "--reliability", "best_effort")
@@ -140,7 +151,8 @@ def test_input_qos_auto_matches_a_best_effort_camera(tiny_models, listener):
         assert listener.wait_for(lambda: len(listener.get("/qa/depth")) >= 2), node.log()
     # the reliable reader never matches, so the camera does not wait for it; it publishes until
     # the node, once active (subscribed), has logged the incompatibility
-    with NodeProcess(params(tiny_models, input_reliability="reliable"), ros_args=["-r", "__ns:=/qr"]) as node:
+    reliable = params(tiny_models, input_reliability="reliable")
+    with NodeProcess(reliable, ros_args=["-r", "__ns:=/qr"]) as node:
         wait_active(listener, "/qr/tips_node", node)
         with start_publisher("--topic", "/qr/image", *camera, "--wait-subscriber", "0"):
             assert listener.wait_for(

@@ -1,7 +1,9 @@
 # SPDX-FileCopyrightText: 2026 tips_ros developers
 # SPDX-License-Identifier: Apache-2.0
-"""tips_node end to end for the feature outputs (features, features/pca, embedding, zeroshot):
-node, camera publisher and subscribers in separate processes, tiny random model on the CPU."""
+"""tips_node end to end for the feature outputs (features, features/pca, embedding, zeroshot).
+
+Node, camera publisher and subscribers in separate processes, tiny random model on the CPU.
+"""
 
 from __future__ import annotations
 
@@ -19,8 +21,10 @@ from ros_harness import (
 )
 
 BEST_EFFORT = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
-LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-IMAGES = ("features", "features/pca", "embedding", "zeroshot", "zeroshot/color", "depth", "segmentation")
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
+IMAGES = ("features", "features/pca", "embedding", "zeroshot", "zeroshot/color", "depth",
+          "segmentation")
 QUERIES = ["floor", "wall", "a red box"]
 D = 32  # hidden size of the tiny test model
 
@@ -37,8 +41,10 @@ def stamp_ns(msg) -> int:
 
 
 def unmatched(stamps: dict[str, set[int]]) -> dict[str, int]:
-    """Topics with more than one frame that another topic lacks: topic -> count (one may be
-    missing where a subscriber was still being discovered)."""
+    """Return the topics with more than one frame that another topic lacks (topic -> count).
+
+    One may be missing where a subscriber was still being discovered.
+    """
     common = set.intersection(*stamps.values())
     return {t: len(s - common) for t, s in stamps.items() if len(s - common) > 1}
 
@@ -51,6 +57,7 @@ def test_feature_topics_end_to_end(tiny_models, listener):
     listener.subscribe(String, f"{ns}/zeroshot/labels", LATCHED)
     listener.subscribe(DiagnosticArray, "/diagnostics")
     params = {"model": str(dpt), "text_model": str(text), "device": "cpu", "text_queries": QUERIES}
+
     def stamps() -> dict[str, set[int]]:
         return {t: {stamp_ns(m) for m in listener.get(f"{ns}/{t}")} for t in IMAGES}
 
@@ -81,14 +88,22 @@ def test_feature_topics_end_to_end(tiny_models, listener):
         assert all(m.header.frame_id == "feat_optical" for m in msgs), topic
     # same frames on every topic (one pass serves all of them)
     assert len(set.intersection(*stamps().values())) >= 3 and not unmatched(stamps()), stamps()
+    check_feature_messages(by_topic)
+    assert json.loads(listener.get(f"{ns}/zeroshot/labels")[-1].data) == {
+        "0": "floor", "1": "wall", "2": "a red box"}
+    check_one_pass_per_frame(values)
 
+
+def check_feature_messages(by_topic: dict[str, list[Image]]) -> None:
+    """Check encodings, sizes and values of the feature outputs of a 320x240 input."""
     features = by_topic["features"][-1]
     assert (features.encoding, features.height, features.width) == (f"32FC{D}", 32, 32)
     assert features.step == 32 * D * 4 and not features.is_bigendian
     grid = np.frombuffer(features.data, "<f4").reshape(32, 32, D)
     assert np.isfinite(grid).all()
     embedding = by_topic["embedding"][-1]
-    assert (embedding.encoding, embedding.height, embedding.width, embedding.step) == ("32FC1", 2, D, D * 4)
+    assert (embedding.encoding, embedding.height, embedding.width, embedding.step) == (
+        "32FC1", 2, D, D * 4)
     rows = np.frombuffer(embedding.data, "<f4").reshape(2, D)
     np.testing.assert_allclose(np.linalg.norm(rows, axis=1), 1.0, atol=1e-5)
     for topic in ("features/pca", "zeroshot/color"):
@@ -99,9 +114,10 @@ def test_feature_topics_end_to_end(tiny_models, listener):
     ids = [np.frombuffer(m.data, np.uint8) for m in zeroshot]
     assert all(((i < len(QUERIES)) | (i == 255)).all() for i in ids)
     assert (ids[-1] == 255).all()  # after zeroshot_threshold := 1.0
-    assert json.loads(listener.get(f"{ns}/zeroshot/labels")[-1].data) == {"0": "floor", "1": "wall", "2": "a red box"}
 
-    # one backbone pass per processed frame, with DPT heads and every feature output subscribed
+
+def check_one_pass_per_frame(values: dict[str, str]) -> None:
+    """Check one backbone pass per frame with DPT heads and every feature output subscribed."""
     frames = int(values["frames"])
     assert frames >= 3 and int(values["backbone_calls"]) == frames, values
     for head in ("features", "embedding", "zeroshot", "depth", "segmentation"):

@@ -67,7 +67,7 @@ def test_launch_files_run_the_installed_node():
 
 
 def launch_type_name(value: object) -> str:
-    """The launch ``value_type`` that coerces a launch argument to ``value``'s parameter type."""
+    """Return the launch ``value_type`` that coerces an argument to ``value``'s type."""
     if isinstance(value, list):
         (item,) = {type(v).__name__ for v in value} or {"str"}
         return f"List[{item}]"
@@ -75,23 +75,30 @@ def launch_type_name(value: object) -> str:
 
 
 def test_launch_parameter_types_are_ones_launch_accepts_and_match_the_node():
-    """launch_ros coerces ParameterValue(..., value_type=T) only for T in int, float, bool, str
+    """Launch parameter value types are ones launch_ros coerces, and the node's types.
+
+    launch_ros coerces ParameterValue(..., value_type=T) only for T in int, float, bool, str
     and typing.List[int|float|bool|str] (launch.utilities.type_utils); anything else, e.g. the
     builtin ``list``, raises ValueError when the launch file is run. T must also be the type
-    the node declares for that parameter."""
+    the node declares for that parameter.
+    """
     defaults = {spec.name: spec.default for spec in SPECS}
-    allowed = {"int", "float", "bool", "str", "List[int]", "List[float]", "List[bool]", "List[str]"}
+    scalars = ("int", "float", "bool", "str")
+    allowed = {*scalars, *(f"List[{t}]" for t in scalars)}
     checked = 0
     for path in sorted((REPO / "launch").glob("*.launch.py")):
         source = path.read_text()
         for node in launch_nodes(path)[0]:
             overrides = node["parameters"].elts[1]
             for key, value in zip(overrides.keys, overrides.values):
-                if not (isinstance(value, ast.Call) and getattr(value.func, "id", "") == "ParameterValue"):
+                called = getattr(getattr(value, "func", None), "id", "")
+                if not (isinstance(value, ast.Call) and called == "ParameterValue"):
                     continue
-                value_type = ast.unparse(next(kw.value for kw in value.keywords if kw.arg == "value_type"))
-                assert value_type in allowed, (path.name, key.value, value_type)
-                assert value_type == launch_type_name(defaults[key.value]), (path.name, key.value, value_type)
+                value_type = ast.unparse(
+                    next(kw.value for kw in value.keywords if kw.arg == "value_type"))
+                where = (path.name, key.value, value_type)
+                assert value_type in allowed, where
+                assert value_type == launch_type_name(defaults[key.value]), where
                 if value_type.startswith("List["):
                     assert "from typing import List" in source, path.name
                 checked += 1

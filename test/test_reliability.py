@@ -27,16 +27,18 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import serialize_message
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
-
 from ros_harness import (
     WAIT_S, Listener, NodeProcess, change_state, node_params, diagnostic_values, lifecycle_state,
     set_parameter,
 )
+
 from tips_ros.io.imaging import SUPPORTED_ENCODINGS, pixel_size
 
 W, H = 64, 48
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
+BEST_EFFORT_LATEST = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
 
 
 def params(tiny_models, **extra):
@@ -49,7 +51,7 @@ class Stamper:
     def __init__(self) -> None:
         self.sec = 1000
 
-    def next(self) -> int:
+    def new(self) -> int:
         self.sec += 1
         return self.sec
 
@@ -71,7 +73,8 @@ def image(stamp: int, encoding="rgb8", width=W, height=H, step=None, data=None, 
 
 
 def float_image(stamp: int, values: np.ndarray) -> Image:
-    return image(stamp, "32FC1", values.shape[1], values.shape[0], data=values.astype("<f4").tobytes())
+    data = values.astype("<f4").tobytes()
+    return image(stamp, "32FC1", values.shape[1], values.shape[0], data=data)
 
 
 class Driver:
@@ -80,7 +83,8 @@ class Driver:
     def __init__(self, listener: Listener, ns: str, compressed: bool = False) -> None:
         self.listener, self.ns = listener, ns
         self.topic = f"{ns}/image/compressed" if compressed else f"{ns}/image"
-        self.pub = listener.node.create_publisher(CompressedImage if compressed else Image, self.topic, RELIABLE)
+        self.pub = listener.node.create_publisher(
+            CompressedImage if compressed else Image, self.topic, RELIABLE)
         self.good_pub = self.pub
         listener.subscribe(Image, f"{ns}/depth", RELIABLE)
         self.stamps = Stamper()
@@ -92,8 +96,10 @@ class Driver:
         return {m.header.stamp.sec for m in self.listener.get(f"{self.ns}/depth")}
 
     def send(self, node: NodeProcess, msg, counted: Callable[[], bool]) -> None:
-        """Publish ``msg`` and wait until ``counted()`` (the node's diagnostics show it was
-        handled): a frame sent earlier would replace it in the node's keep-latest slot."""
+        """Publish ``msg`` and wait until ``counted()``: the diagnostics show it was handled.
+
+        A frame sent earlier would replace it in the node's keep-latest slot.
+        """
         self.pub.publish(msg)
         assert self.listener.wait_for(counted), node.log()[-3000:]
 
@@ -110,7 +116,8 @@ class Driver:
 
 def rejected_counts(listener: Listener, ns: str) -> Counter:
     values = diagnostic_values(listener, f"{ns}/tips_node: input")
-    return Counter({k.split(".", 1)[1]: int(v) for k, v in values.items() if k.startswith("rejected.")})
+    return Counter({k.split(".", 1)[1]: int(v) for k, v in values.items()
+                    if k.startswith("rejected.")})
 
 
 def test_malformed_and_unusual_raw_images(tiny_models, listener):
@@ -121,32 +128,35 @@ def test_malformed_and_unusual_raw_images(tiny_models, listener):
         driver.wait_connected(node)
         s = driver.stamps
         cases: list[tuple[str, Image, str | None]] = []
+        nan_inf = np.where(np.arange(W * H).reshape(H, W) % 3 == 0, np.nan, np.inf)
         # every encoding the node claims to support: processed
         for encoding in sorted(SUPPORTED_ENCODINGS):
-            cases.append((f"supported {encoding}", image(s.next(), encoding), None))
+            cases.append((f"supported {encoding}", image(s.new(), encoding), None))
         cases += [
-            ("big-endian mono16", image(s.next(), "mono16", bigendian=1), None),
-            ("NaN/Inf 32FC1", float_image(s.next(), np.where(np.arange(W * H).reshape(H, W) % 3 == 0,
-                                                                  np.nan, np.inf)), None),
-            ("empty frame_id", image(s.next(), frame_id=""), None),
-            ("data longer than step x height", image(s.next(), data=bytes(W * 3 * H + 999)), None),
-            ("row padding", image(s.next(), step=W * 3 + 16, data=bytes((W * 3 + 16) * H)), None),
+            ("big-endian mono16", image(s.new(), "mono16", bigendian=1), None),
+            ("NaN/Inf 32FC1", float_image(s.new(), nan_inf), None),
+            ("empty frame_id", image(s.new(), frame_id=""), None),
+            ("data longer than step x height", image(s.new(), data=bytes(W * 3 * H + 999)), None),
+            ("row padding", image(s.new(), step=W * 3 + 16, data=bytes((W * 3 + 16) * H)), None),
             # unsupported encodings: rejected
-            ("encoding jpeg in a raw Image", image(s.next(), "jpeg", step=W * 3), "unknown_encoding"),
-            ("encoding 64FC1", image(s.next(), "64FC1", step=W * 8), "unknown_encoding"),
-            ("empty encoding", image(s.next(), "", step=W * 3), "unknown_encoding"),
-            ("encoding RGB8 (wrong case)", image(s.next(), "RGB8", step=W * 3), "unknown_encoding"),
-            ("encoding 16SC1", image(s.next(), "16SC1", step=W * 2), "unknown_encoding"),
+            ("encoding jpeg in a raw Image", image(s.new(), "jpeg", step=W * 3),
+             "unknown_encoding"),
+            ("encoding 64FC1", image(s.new(), "64FC1", step=W * 8), "unknown_encoding"),
+            ("empty encoding", image(s.new(), "", step=W * 3), "unknown_encoding"),
+            ("encoding RGB8 (wrong case)", image(s.new(), "RGB8", step=W * 3),
+             "unknown_encoding"),
+            ("encoding 16SC1", image(s.new(), "16SC1", step=W * 2), "unknown_encoding"),
             # dimensions and sizes
-            ("zero width", image(s.next(), width=0, data=b"x" * 10), "bad_dimensions"),
-            ("zero height", image(s.next(), height=0, data=b"x" * 10), "bad_dimensions"),
-            ("100000x100000 with 10 bytes", image(s.next(), width=100000, height=100000, data=b"0123456789"),
-             "too_large"),
-            ("odd width yuv422", image(s.next(), "yuv422", width=W - 1, step=(W - 1) * 2,
+            ("zero width", image(s.new(), width=0, data=b"x" * 10), "bad_dimensions"),
+            ("zero height", image(s.new(), height=0, data=b"x" * 10), "bad_dimensions"),
+            ("100000x100000 with 10 bytes",
+             image(s.new(), width=100000, height=100000, data=b"0123456789"), "too_large"),
+            ("odd width yuv422", image(s.new(), "yuv422", width=W - 1, step=(W - 1) * 2,
                                        data=bytes((W - 1) * 2 * H)), "bad_dimensions"),
-            ("step too small", image(s.next(), step=W * 3 - 1), "step_too_small"),
-            ("data short by one byte", image(s.next(), data=bytes(W * 3 * H - 1)), "data_too_short"),
-            ("no data", image(s.next(), data=b""), "data_too_short"),
+            ("step too small", image(s.new(), step=W * 3 - 1), "step_too_small"),
+            ("data short by one byte", image(s.new(), data=bytes(W * 3 * H - 1)),
+             "data_too_short"),
+            ("no data", image(s.new(), data=b""), "data_too_short"),
         ]
         assert len(cases) >= 30
         for name, msg, reason in cases:
@@ -155,28 +165,31 @@ def test_malformed_and_unusual_raw_images(tiny_models, listener):
             else:
                 expected[reason] += 1
                 driver.reject(node, msg, expected)
-                driver.good_frame_processed(node, image(s.next()))
+                driver.good_frame_processed(node, image(s.new()))
         # stamps going backwards are processed (and noted)
         driver.good_frame_processed(node, image(5))
         # a junk serialized message straight onto the topic
         expected["malformed_message"] += 1
         driver.reject(node, b"\x00\x01\x00\x00" + os.urandom(40), expected)
-        driver.good_frame_processed(node, image(s.next()))
+        driver.good_frame_processed(node, image(s.new()))
         assert rejected_counts(listener, ns) == expected
         values = diagnostic_values(listener, f"{ns}/tips_node: input")
-        assert int(values["noted.stamp_backwards"]) >= 1 and int(values["noted.empty_frame_id"]) >= 1
+        assert int(values["noted.stamp_backwards"]) >= 1
+        assert int(values["noted.empty_frame_id"]) >= 1
         assert node.alive()
 
 
 def jpeg(seed: int, quality: int = 90) -> bytes:
     rng = np.random.default_rng(seed)
-    ok, buf = cv2.imencode(".jpg", rng.integers(0, 256, (H, W, 3), dtype=np.uint8), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    pixels = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
+    ok, buf = cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, quality])
     return buf.tobytes()
 
 
 def png16() -> bytes:
     out = io.BytesIO()
-    PILImage.fromarray((np.arange(W * H).reshape(H, W) * 20).astype(np.uint16)).save(out, format="PNG")
+    ramp = (np.arange(W * H).reshape(H, W) * 20).astype(np.uint16)
+    PILImage.fromarray(ramp).save(out, format="PNG")
     return out.getvalue()
 
 
@@ -191,20 +204,21 @@ def compressed(stamp: int, data: bytes, fmt: str = "jpeg") -> CompressedImage:
 def test_malformed_compressed_images(tiny_models, listener):
     ns = "/relc"
     driver = Driver(listener, ns, compressed=True)
-    with NodeProcess(params(tiny_models, input_compressed=True), ros_args=["-r", f"__ns:={ns}"]) as node:
+    compressed = params(tiny_models, input_compressed=True)
+    with NodeProcess(compressed, ros_args=["-r", f"__ns:={ns}"]) as node:
         driver.wait_connected(node)
         s, good = driver.stamps, jpeg(1)
-        driver.good_frame_processed(node, compressed(s.next(), good))
-        driver.good_frame_processed(node, compressed(s.next(), png16(), "png"))
+        driver.good_frame_processed(node, compressed(s.new(), good))
+        driver.good_frame_processed(node, compressed(s.new(), png16(), "png"))
         bad = [b"", b"not an image at all", good[: len(good) // 2], os.urandom(500), png16()[:60]]
         for count, data in enumerate(bad, 1):
-            driver.reject(node, compressed(s.next(), data), Counter(decode_failed=count))
-            driver.good_frame_processed(node, compressed(s.next(), good))
+            driver.reject(node, compressed(s.new(), data), Counter(decode_failed=count))
+            driver.good_frame_processed(node, compressed(s.new(), good))
         assert rejected_counts(listener, ns) == Counter(decode_failed=len(bad))
 
 
 def raw_string(data: bytes) -> bytes:
-    """A serialized std_msgs/String whose payload is ``data`` (may be invalid UTF-8)."""
+    """Serialize a std_msgs/String whose payload is ``data`` (may be invalid UTF-8)."""
     return b"\x00\x01\x00\x00" + (len(data) + 1).to_bytes(4, "little") + data + b"\x00"
 
 
@@ -229,7 +243,7 @@ def test_query_abuse_keeps_previous_queries(tiny_models, listener):
             queries.publish(payload)
             assert listener.wait_for(lambda: engine().get(f"queries_rejected.{reason}") == "1"), (
                 reason, engine())
-            driver.good_frame_processed(node, image(driver.stamps.next()))
+            driver.good_frame_processed(node, image(driver.stamps.new()))
             heat = listener.get(f"{ns}/heatmaps")[-1]
             assert heat.encoding == "32FC2", reason  # still the two startup queries
         assert all(engine().get(f"queries_rejected.{r}") == "1" for r in bad), engine()
@@ -242,12 +256,12 @@ def test_out_of_memory_drops_frame_and_continues(tiny_models, listener):
     with NodeProcess(params(tiny_models, warmup=False), ros_args=["-r", f"__ns:={ns}"],
                      env={"TIPS_ROS_FAULTS": "oom@2,oom@3"}) as node:
         driver.wait_connected(node)
-        driver.good_frame_processed(node, image(driver.stamps.next()))
-        lost = [driver.stamps.next(), driver.stamps.next()]
+        driver.good_frame_processed(node, image(driver.stamps.new()))
+        lost = [driver.stamps.new(), driver.stamps.new()]
         engine = lambda: diagnostic_values(listener, f"{ns}/tips_node: engine")  # noqa: E731
         for events, stamp in enumerate(lost, 1):
             driver.send(node, image(stamp), lambda: engine().get("oom_events") == str(events))
-        driver.good_frame_processed(node, image(driver.stamps.next()))
+        driver.good_frame_processed(node, image(driver.stamps.new()))
         assert not set(lost) & driver.depth_stamps()
         engine = engine()
         assert engine["_level"] == "1" and "out-of-memory" in engine["_message"]
@@ -256,10 +270,13 @@ def test_out_of_memory_drops_frame_and_continues(tiny_models, listener):
 
 
 def test_stale_camera_warns_and_recovers(tiny_models, listener):
-    """OK while frames arrive, WARN "stale" once the camera is silent for stale_after, OK again
-    when frames resume. Frames are sent one at a time, each once the previous one's depth has
-    arrived (no drops), until the status shows; stale_after (5 s) is long enough for a loaded
-    machine's pauses between frames."""
+    """Input status OK while frames arrive, WARN "stale" while silent, OK again after.
+
+    WARN once the camera is silent for stale_after, OK again when frames resume. Frames are
+    sent one at a time, each once the previous one's depth has arrived (no drops), until the
+    status shows; stale_after (5 s) is long enough for a loaded machine's pauses between
+    frames.
+    """
     ns = "/relstale"
     driver = Driver(listener, ns)
     status = lambda: diagnostic_values(listener, f"{ns}/tips_node: input")  # noqa: E731
@@ -267,7 +284,7 @@ def test_stale_camera_warns_and_recovers(tiny_models, listener):
     def stream_until(predicate: Callable[[], bool]) -> None:
         deadline = time.monotonic() + WAIT_S
         while not predicate() and time.monotonic() < deadline:
-            driver.good_frame_processed(node, image(driver.stamps.next()))
+            driver.good_frame_processed(node, image(driver.stamps.new()))
         assert predicate(), status()
 
     with NodeProcess(params(tiny_models, stale_after=5.0), ros_args=["-r", f"__ns:={ns}"]) as node:
@@ -292,7 +309,8 @@ def test_missing_or_corrupt_model_then_reconfigure(tiny_models, listener, tmp_pa
     shutil.copytree(dpt, pickle_only)
     (pickle_only / "model.safetensors").rename(pickle_only / "pytorch_model.bin")
     for ns, model in (("/relcorrupt", corrupt), ("/relpickle", pickle_only)):
-        with NodeProcess(params(tiny_models, model=str(model)), ros_args=["-r", f"__ns:={ns}"]) as node:
+        bad = params(tiny_models, model=str(model))
+        with NodeProcess(bad, ros_args=["-r", f"__ns:={ns}"]) as node:
             assert listener.wait_for(
                 lambda: lifecycle_state(listener, f"{ns}/tips_node") == "unconfigured")
             assert listener.wait_for(lambda: diagnostic_values(
@@ -307,13 +325,15 @@ def test_cuda_requested_on_a_machine_without_cuda(tiny_models, listener):
 
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")  # CI and the dev machines have none
-    with NodeProcess(params(tiny_models, device="cuda"), ros_args=["-r", "__ns:=/relcuda"]) as node:
+    cuda = params(tiny_models, device="cuda")
+    with NodeProcess(cuda, ros_args=["-r", "__ns:=/relcuda"]) as node:
         assert listener.wait_for(
             lambda: lifecycle_state(listener, "/relcuda/tips_node") == "unconfigured")
         log = node.log()  # one sentence with the fix, no traceback
         assert node.alive() and "is a CPU-only build; install a CUDA build" in log
         assert "or set device to cpu or auto" in log and "Traceback" not in log
-    with NodeProcess(params(tiny_models, device="auto"), ros_args=["-r", "__ns:=/relauto"]) as node:
+    auto = params(tiny_models, device="auto")
+    with NodeProcess(auto, ros_args=["-r", "__ns:=/relauto"]) as node:
         assert listener.wait_for(
             lambda: lifecycle_state(listener, "/relauto/tips_node") == "active")
         assert "running the model on the CPU" in node.log()
@@ -339,12 +359,13 @@ def test_overload_keeps_latency_and_memory_flat(tiny_models, listener):
 
     The frame-age bounds are in units of the node's own measured run time in the same 10 s
     window, so they hold on a machine of any speed or load: a queue (latency accumulating)
-    would exceed them by many run times after 50 s of overload."""
+    would exceed them by many run times after 50 s of overload.
+    """
     from ros_harness import start_publisher
 
     ns = "/relload"
     for topic in ("depth", "normals", "segmentation/color", "heatmaps"):
-        listener.subscribe(Image, f"{ns}/{topic}", QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT))
+        listener.subscribe(Image, f"{ns}/{topic}", BEST_EFFORT_LATEST)
     with NodeProcess(params(tiny_models), ros_args=["-r", f"__ns:={ns}"]) as node, \
             start_publisher("--topic", f"{ns}/image", "--frames", "0", "--rate", "30"):
         status = lambda: diagnostic_values(listener, f"{ns}/tips_node: input")  # noqa: E731

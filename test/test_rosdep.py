@@ -37,7 +37,7 @@ def declared_keys() -> set[str]:
 
 
 def rosdep_executable() -> str:
-    """The ``rosdep`` script of this interpreter's environment (the ``test`` extra installs it)."""
+    """Return the ``rosdep`` script of this environment (the ``test`` extra installs it)."""
     beside = Path(sys.executable).parent / "rosdep"
     found = str(beside) if beside.is_file() else shutil.which("rosdep")
     assert found, "rosdep is not installed: pip install -e '.[test]' (PyPI package rosdep)"
@@ -46,7 +46,7 @@ def rosdep_executable() -> str:
 
 @pytest.fixture
 def rosdep(tmp_path: Path):
-    """Runs ``rosdep ARGS`` offline on ``../shared/rosdistro``; returns the completed process."""
+    """Run ``rosdep ARGS`` offline on ``../shared/rosdistro``; return the completed process."""
     rosdistro = shared_path("rosdistro")
     sources = tmp_path / "sources.list.d"
     sources.mkdir()

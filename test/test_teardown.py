@@ -27,8 +27,8 @@ def test_cleanup_and_sigint_wait_for_the_frame_in_flight(tiny_models, listener):
     listener.subscribe(Image, "/td/depth")
     env = {"TIPS_ROS_FAULTS": f"delay@1={DELAY_S},delay@4={DELAY_S}"}
     camera = subprocess.Popen(
-        [sys.executable, "-m", "tips_ros.tools.camera_sim", "--topic", "/td/image", "--frames", "100000",
-         "--rate", "5", "--width", "160", "--height", "120"],
+        [sys.executable, "-m", "tips_ros.tools.camera_sim", "--topic", "/td/image",
+         "--frames", "100000", "--rate", "5", "--width", "160", "--height", "120"],
         env=ros_env(), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
         with NodeProcess(node_params(tiny_models, warmup=False), ros_args=["-r", "__ns:=/td"],
