@@ -32,7 +32,7 @@ The authors' DPT heads (like Scenic's) have no activation after the depth decode
 checkpoints therefore set ``depth_decoder_activation="linear"`` (identity).
 
 Modules: :mod:`.tables` and :mod:`.mapping` (names and layouts), :mod:`.readers` (files and
-architecture), :mod:`.tokenizer`, :mod:`.converter` (:func:`convert`), :mod:`.writers`,
+architecture), :mod:`.text_tokenizer`, :mod:`.converter` (:func:`convert`), :mod:`.writers`,
 :mod:`.command` (the CLI), :mod:`.errors`.
 """
 
@@ -40,7 +40,7 @@ from tips_ros.tools.convert.command import add_arguments, run
 from tips_ros.tools.convert.converter import convert, Converted, IDENTITY_ACTIVATION
 from tips_ros.tools.convert.errors import ConversionError
 from tips_ros.tools.convert.readers import infer_shape, read_dpt, read_npz
-from tips_ros.tools.convert.tokenizer import convert_tokenizer, MAX_TOKENS
+from tips_ros.tools.convert.text_tokenizer import convert_tokenizer, MAX_TOKENS
 from tips_ros.tools.convert.writers import export_dpt, export_text, export_vision
 
 __all__ = [

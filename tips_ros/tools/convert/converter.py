@@ -31,7 +31,7 @@ from tips_ros.tools.convert.errors import ConversionError
 from tips_ros.tools.convert.mapping import dpt_rules, map_to_ours, text_rules, vision_rules
 from tips_ros.tools.convert.readers import infer_shape, read_dpt, read_npz
 from tips_ros.tools.convert.tables import DptFile, Rule, TASKS, TEXT_IGNORED
-from tips_ros.tools.convert.tokenizer import convert_tokenizer
+from tips_ros.tools.convert.text_tokenizer import convert_tokenizer
 
 #: identity activation name in ``transformers.activations.ACT2FN``
 IDENTITY_ACTIVATION = "linear"
