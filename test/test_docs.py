@@ -37,8 +37,11 @@ PATH = re.compile(rf"(?<![\w/.-])((?:{'|'.join(TOP_FOLDERS)})/[\w./{{,}}-]*[\w/}
 BRACES = re.compile(r"\{([^{}]*)\}")
 BARE_FILE = re.compile(r"`([\w-]+\.py)`")
 DOTTED = re.compile(r"(?<![\w.])(tips_ros(?:\.\w+)+)")
-#: file name extensions, so that ``config.json`` is not read as a module's member
-EXTENSIONS = "py|json|png|yaml|md|onnx|npz|zip|txt|mcap|db3|xml|launch"
+#: file name extensions, so that ``config.json`` or ``tokenizer.model`` is not read as a member
+EXTENSIONS = (
+    "py|json|png|jpg|yaml|md|txt|csv|xml|toml|cfg|sh|launch|onnx|npz|zip|mcap|db3|model"
+    "|safetensors|bin|pt|pth"
+)
 MEMBER = re.compile(rf"`(\w+)\.(?!(?:{EXTENSIONS})`)(\w+)(?:\(\))?`")
 COMMAND = re.compile(r"(?<![\w-])tips-ros (\w[\w-]*)")
 PYTHON_M = re.compile(r"python -m ([\w.]+)")
@@ -201,6 +204,7 @@ def test_the_check_catches_what_is_gone() -> None:
         "`tips_ros.io.imaging.no_such_name`, `tips_ros.io.imaging.EncodedImage.no_field`, "
         "`imaging.no_function`, `tips-ros no-command`, `python -m tips_ros.nothing`, "
         "`bench/results/{cpu-tiny,nothing}.json`, `tips_ros/io/cdr.py`, `config.json`, "
+        "`tokenizer.model`, "
         "`tips_ros.io.imaging.EncodedImage.step`, `imaging.decode_image`, `tips_ros.batch`, "
         "`bench/results/cpu-b14-stages-{before,after}.json`"
     )
