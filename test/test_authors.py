@@ -44,7 +44,7 @@ TASK_FILES = {task: f"tips_v2_tiny_{task}_dpt.zip"
 
 @pytest.fixture(scope="module")
 def authors() -> Path:
-    """The fixture folder (fails under CI if absent, skips in a clone without ../shared)."""
+    """Return the fixture folder (fails under CI if absent, skips in a clone without it)."""
     return shared_path("fixtures", "authors-tiny")
 
 
@@ -69,7 +69,7 @@ def _convert_args(authors: Path, out: Path, dpt: list[Path] | None = None) -> li
 
 @pytest.fixture(scope="module")
 def converted(authors: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The fixture converted by the command line, as a user would (``OUT/dpt``, ``OUT/text``)."""
+    """Convert the fixture with the command line, as a user would (``OUT/dpt``, ``OUT/text``)."""
     out = tmp_path_factory.mktemp("authors-tiny")
     assert cli_main(_convert_args(authors, out)) == 0
     return out
@@ -97,7 +97,7 @@ def assert_labels(got: np.ndarray | torch.Tensor, want: np.ndarray, what: str) -
 
 
 def _pixels(reference: dict[str, np.ndarray], name: str) -> torch.Tensor:
-    """What the authors' model saw: the uint8 image / 255, (1, 3, H, W), no resize."""
+    """Return what the authors' model saw: the uint8 image / 255, (1, 3, H, W), no resize."""
     image = reference[f"{name}_image_rgb_uint8"]
     return torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255.0
 
@@ -158,8 +158,11 @@ def test_converted_tokenizer_and_text_tower_reproduce_the_authors(
 def test_engine_heads_at_head_resolution(
     engine: Engine, reference: dict[str, np.ndarray], name: str
 ) -> None:
-    """The engine's own preprocessing and head interpretation; normals are published outward,
-    the negative of the released head's output (see ../shared/evidence)."""
+    """Check the engine's own preprocessing and head interpretation.
+
+    Normals are published outward, the negative of the released head's output (see
+    ../shared/evidence).
+    """
     image = reference[f"{name}_image_rgb_uint8"]
     size = image.shape[:2]
     grid = (size[0] // engine.patch_size, size[1] // engine.patch_size)
@@ -180,8 +183,11 @@ def test_engine_heads_at_head_resolution(
 def test_engine_outputs_at_image_resolution(
     engine: Engine, reference: dict[str, np.ndarray], queries: list[str], name: str
 ) -> None:
-    """``Engine.infer``: tokens, embeddings, depth, normals and heatmaps from the authors'
-    head outputs, upsampled as documented (bilinear; normals: normalise, bicubic, normalise)."""
+    """Check ``Engine.infer``'s tokens, embeddings, depth, normals and heatmaps.
+
+    Against the authors' head outputs, upsampled as documented (bilinear; normals: normalise,
+    bicubic, normalise).
+    """
     image = reference[f"{name}_image_rgb_uint8"]
     engine.set_queries(queries)
     (pred,) = engine.infer([image], ["depth", "normals", "heatmaps", "features", "embedding"])

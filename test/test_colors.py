@@ -52,7 +52,8 @@ def test_colorize_depth_known_values():
     depth = torch.tensor([[[1.0, 3.0, 2.0, 0.5, 9.0, NAN, math.inf, -math.inf]]])
     out = colorize_depth(depth, min_m=1.0, max_m=3.0)
     assert_rgb_uint8(out, (1, 1, 8))
-    expected = np.stack([lut[0], lut[255], lut[128], lut[0], lut[255], [0, 0, 0], lut[255], lut[0]])
+    expected = np.stack(
+        [lut[0], lut[255], lut[128], lut[0], lut[255], [0, 0, 0], lut[255], lut[0]])
     np.testing.assert_array_equal(out[0, 0].numpy(), expected)
 
 
@@ -155,5 +156,5 @@ def test_batch_equals_single_frames(render):
     whole = render(batch)
     assert_rgb_uint8(whole, (3, 5, 7))
     for index in range(3):
-        single = render({key: value[index : index + 1] for key, value in batch.items()})
-        assert torch.equal(whole[index : index + 1], single)
+        single = render({key: value[index:index + 1] for key, value in batch.items()})
+        assert torch.equal(whole[index:index + 1], single)

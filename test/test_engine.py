@@ -9,14 +9,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from sample_images import random_image
 from transformers import Tipsv2DptForDensePrediction, Tipsv2Model, Tipsv2Tokenizer
 
-from tips_ros.tools.bench import HostSyncCounter
 from tips_ros.engine import Engine, EngineConfig
 from tips_ros.engine.config import model_input_size
-from tips_ros.engine.prediction import HEADS, VIEWS
 from tips_ros.engine.loading import ModelLoadError
-from sample_images import random_image
+from tips_ros.engine.prediction import HEADS, VIEWS
+from tips_ros.tools.bench import HostSyncCounter
 
 RTOL = 1e-5
 QUERIES = ["chair", "the floor", "a red box"]
@@ -31,24 +31,28 @@ def reference(tiny_models):
     return dpt, image_text, tokenizer
 
 
-def reference_outputs(reference, pixels: torch.Tensor, shape: tuple[int, int]) -> dict[str, torch.Tensor]:
-    """What a user of transformers computes for the same pixels, upsampled to ``shape``."""
+def reference_outputs(reference, pixels: torch.Tensor,
+                      shape: tuple[int, int]) -> dict[str, torch.Tensor]:
+    """Compute what a user of transformers gets for the same pixels, upsampled to ``shape``."""
     dpt, image_text, tokenizer = reference
     with torch.no_grad():
         out = dpt(pixels)
-        tokens = tokenizer(QUERIES, padding="max_length", max_length=64, truncation=True, return_tensors="pt")
+        tokens = tokenizer(QUERIES, padding="max_length", max_length=64, truncation=True,
+                           return_tensors="pt")
         text = image_text.get_text_features(**tokens).pooler_output
         vision = image_text.vision_model(pixel_values=pixels).last_hidden_state
-    up = dict(size=shape, mode="bilinear", align_corners=False)
+    up = {"size": shape, "mode": "bilinear", "align_corners": False}
     patches = F.normalize(vision[:, 2:], dim=-1)
     grid = (pixels.shape[2] // 14, pixels.shape[3] // 14)
-    cos = torch.einsum("bnd,qd->bqn", patches, F.normalize(text, dim=-1)).reshape(-1, len(QUERIES), *grid)
+    cos = torch.einsum("bnd,qd->bqn", patches, F.normalize(text, dim=-1))
+    cos = cos.reshape(-1, len(QUERIES), *grid)
     return {
         "depth": F.interpolate(out.predicted_depth[:, None], **up)[:, 0],
         # published normals are outward (the negative of the released head's output),
         # upsampled as the authors do: normalise, bicubic, normalise
-        "normals": F.normalize(F.interpolate(-F.normalize(out.normals, dim=1), size=shape, mode="bicubic",
-                                             align_corners=False), dim=1).permute(0, 2, 3, 1),
+        "normals": F.normalize(F.interpolate(-F.normalize(out.normals, dim=1), size=shape,
+                                             mode="bicubic", align_corners=False),
+                               dim=1).permute(0, 2, 3, 1),
         "labels": F.interpolate(out.segmentation_logits, **up).argmax(dim=1),
         "heatmaps": F.interpolate(cos, **up).permute(0, 2, 3, 1),
     }
@@ -94,7 +98,8 @@ def test_aspect_sizes():
 def test_preprocess_matches_pil_bilinear(tiny_engine):
     image = random_image(480, 640, seed=1)
     ours = tiny_engine.preprocess([image], (448, 448))[0].permute(1, 2, 0).numpy()
-    pil = np.asarray(Image.fromarray(image).resize((448, 448), Image.BILINEAR), dtype=np.float32) / 255
+    pil = Image.fromarray(image).resize((448, 448), Image.BILINEAR)
+    pil = np.asarray(pil, dtype=np.float32) / 255
     assert np.abs(ours - pil).max() <= 1.5 / 255
 
 
@@ -105,8 +110,11 @@ NODE_OUTPUTS = set(HEADS) | {view for view, head in VIEWS.items() if head in HEA
 
 
 def test_batch_equals_single_calls(tiny_engine):
-    """Batched infer of mixed original sizes == infer one image at a time (the backbone sees a
-    batch of 5 or of 1: float summation order differs, hence 1e-5; labels may flip on ties)."""
+    """Check batched infer of mixed original sizes against infer one image at a time.
+
+    The backbone sees a batch of 5 or of 1: float summation order differs, hence 1e-5; labels
+    may flip on ties.
+    """
     tiny_engine.set_queries(QUERIES)
     images = [random_image(h, w, seed=s) for s, (h, w) in enumerate(MIXED_SIZES)]
     batch = tiny_engine.infer(images, NODE_OUTPUTS)
@@ -114,7 +122,8 @@ def test_batch_equals_single_calls(tiny_engine):
         (single,) = tiny_engine.infer([image], NODE_OUTPUTS)
         for name in ("depth", "normals", "heatmaps"):
             assert getattr(batched, name).shape[:2] == image.shape[:2]
-            np.testing.assert_allclose(getattr(batched, name), getattr(single, name), rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(getattr(batched, name), getattr(single, name),
+                                       rtol=1e-5, atol=1e-5)
         assert (batched.labels == single.labels).mean() > 0.999
         for view in ("normals_color", "segmentation_color", "heatmaps_color"):
             differ = np.abs(getattr(batched, view).astype(int) - getattr(single, view)).max(-1)
@@ -122,8 +131,11 @@ def test_batch_equals_single_calls(tiny_engine):
 
 
 def test_batch_postprocessing_equals_per_image_postprocessing(tiny_engine):
-    """The same raw head outputs, post-processed as one batch of mixed original sizes or one
-    image at a time: bit-identical outputs, every field and view."""
+    """Post-process the same raw head outputs as one batch or one image at a time.
+
+    One batch of mixed original sizes or one image at a time: bit-identical outputs, every
+    field and view.
+    """
     tiny_engine.set_queries(QUERIES)
     images = [random_image(h, w, seed=10 + s) for s, (h, w) in enumerate(MIXED_SIZES)]
     heads = NODE_OUTPUTS | {"features", "features_pca", "embedding", "zeroshot", "zeroshot_color"}
@@ -132,8 +144,8 @@ def test_batch_postprocessing_equals_per_image_postprocessing(tiny_engine):
         raw = tiny_engine.raw_heads(tiny_engine.resize(uploaded, (448, 448)), (32, 32), heads)
         batch = tiny_engine.download(tiny_engine.postprocess(raw, uploaded, heads), QUERIES)
         for i, batched in enumerate(batch):
-            one = {name: tensor[i : i + 1] for name, tensor in raw.items()}
-            outputs = tiny_engine.postprocess(one, uploaded[i : i + 1], heads)
+            one = {name: tensor[i:i + 1] for name, tensor in raw.items()}
+            outputs = tiny_engine.postprocess(one, uploaded[i:i + 1], heads)
             (single,) = tiny_engine.download(outputs, QUERIES)
             for name, value in vars(single).items():
                 if isinstance(value, np.ndarray):
@@ -144,11 +156,14 @@ def test_batch_postprocessing_equals_per_image_postprocessing(tiny_engine):
 
 
 def test_one_host_sync_per_infer_call(tiny_models):
-    """Every output reaches the host at one synchronisation per call, however many images,
-    sizes and model input groups (two here: keep_aspect puts 4:3 and 3:4 frames apart), and no
-    tensor call on the way waits for the device (.cpu(), .item(), boolean masks, ...). Steady
+    """Check that every output reaches the host at one synchronisation per call.
+
+    However many images, sizes and model input groups (two here: keep_aspect puts 4:3 and 3:4
+    frames apart), and no tensor call on the way waits for the device (.cpu(), .item(),
+    boolean masks, ...). Steady
     state: a new query set's first zeroshot frame runs the text tower once (its mask check
-    waits), then the prompt embeddings are cached."""
+    waits), then the prompt embeddings are cached.
+    """
     dpt, text = tiny_models
     engine = Engine(EngineConfig(model=str(dpt), text_model=str(text), device="cpu",
                                  precision="fp32", input_size=112, keep_aspect=True))
@@ -204,6 +219,32 @@ def test_unrequested_heads_do_not_run(tiny_engine):
     assert np.isfinite(pred.depth).all() and pred.depth.min() >= lo and pred.depth.max() <= hi
 
 
+def test_backbone_is_the_pipelines_pass(tiny_engine, reference):
+    """Check Engine.backbone: what raw_heads runs, and the vision model's tokens.
+
+    ``run_heads(backbone(pixels))`` equals ``raw_heads(pixels)``; each of the four maps is
+    ``(B, 1 + R + patches, D)``, the last one the image-text model's ``last_hidden_state``
+    (same random vision weights); one backbone call is counted per pass.
+    """
+    tiny_engine.set_queries(QUERIES)
+    image = random_image(96, 128, seed=7)
+    with torch.inference_mode():
+        pixels = tiny_engine.preprocess([image], (448, 448))
+        before = tiny_engine.stats.backbone_calls
+        maps = tiny_engine.backbone(pixels)
+        assert tiny_engine.stats.backbone_calls == before + 1
+        staged = tiny_engine.run_heads(maps, (32, 32), set(HEADS))
+        whole = tiny_engine.raw_heads(pixels, (32, 32), set(HEADS))
+        vision = reference[1].vision_model(pixel_values=pixels).last_hidden_state
+    tokens = 1 + tiny_engine.num_registers + 32 * 32
+    assert len(maps) == 4
+    assert all(m.shape == (1, tokens, tiny_engine.spec.hidden_size) for m in maps)
+    torch.testing.assert_close(maps[-1], vision, rtol=RTOL, atol=1e-5)
+    assert sorted(staged) == sorted(whole) == sorted(HEADS)
+    for name in HEADS:
+        torch.testing.assert_close(staged[name], whole[name], rtol=1e-6, atol=1e-6)
+
+
 def test_text_embeddings_cached(tiny_engine):
     tiny_engine.set_queries(["a mug", "a plant"])
     calls = tiny_engine.text.encode_calls
@@ -217,13 +258,15 @@ def test_text_embeddings_cached(tiny_engine):
 def test_prompt_templates_average_normalised_embeddings(tiny_engine):
     templates = ["a photo of a {}.", "there is a {} in the scene."]
     ensemble = tiny_engine.text.encode(["chair"], templates)[0]
-    parts = F.normalize(torch.stack([tiny_engine.text.encode([t.format("chair")])[0] for t in templates]), dim=-1)
+    parts = torch.stack([tiny_engine.text.encode([t.format("chair")])[0] for t in templates])
+    parts = F.normalize(parts, dim=-1)
     torch.testing.assert_close(ensemble, F.normalize(parts.mean(0), dim=0), rtol=1e-5, atol=1e-6)
 
 
 def test_softmax_heatmaps_sum_to_one(tiny_models):
     dpt, text = tiny_models
-    engine = Engine(EngineConfig(model=str(dpt), text_model=str(text), device="cpu", heatmap_mode="softmax"))
+    engine = Engine(EngineConfig(model=str(dpt), text_model=str(text), device="cpu",
+                                 heatmap_mode="softmax"))
     engine.set_queries(QUERIES)
     (pred,) = engine.infer([random_image(56, 56, seed=5)], heads=["heatmaps"])
     np.testing.assert_allclose(pred.heatmaps.sum(axis=-1), 1.0, rtol=1e-4)
@@ -248,7 +291,8 @@ def test_cuda_requested_without_cuda_fails_clearly(tiny_models):
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")  # CI and dev machines have none
     with pytest.raises(ModelLoadError, match="is a CPU-only build; install a CUDA build"):
-        Engine(EngineConfig(model=str(tiny_models[0]), text_model=str(tiny_models[1]), device="cuda"))
+        Engine(EngineConfig(model=str(tiny_models[0]), text_model=str(tiny_models[1]),
+                            device="cuda"))
 
 
 def test_colour_views_match_their_heads(tiny_engine):
@@ -256,7 +300,8 @@ def test_colour_views_match_their_heads(tiny_engine):
 
     tiny_engine.set_queries(QUERIES)
     image = random_image(96, 128, seed=6)
-    (pred,) = tiny_engine.infer([image], heads=["normals_color", "segmentation_color", "heatmaps_color"])
+    (pred,) = tiny_engine.infer(
+        [image], heads=["normals_color", "segmentation_color", "heatmaps_color"])
     assert pred.normals is not None and pred.labels is not None and pred.heatmaps is not None
     assert pred.depth is None
     for view in (pred.normals_color, pred.segmentation_color, pred.heatmaps_color):

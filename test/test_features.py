@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from sample_images import random_image
 from transformers import Tipsv2Model, Tipsv2Tokenizer
 
 from tips_ros.engine import Engine, EngineConfig
@@ -22,7 +23,6 @@ from tips_ros.engine.config import model_input_size
 from tips_ros.engine.features import NO_QUERY, PcaProjector
 from tips_ros.engine.prediction import ALL_HEADS, FEATURE_HEADS, VIEWS, ZEROSHOT_TEMPLATES
 from tips_ros.io.outputs import EVERY_TOPIC, encode_prediction, heads_for, zeroshot_labels_json
-from sample_images import random_image
 
 QUERIES = ["chair", "the floor", "a red box", "sky"]
 FEATURE_VIEWS = [v for v, h in VIEWS.items() if h in FEATURE_HEADS]
@@ -35,9 +35,10 @@ PCA_NEW_SCENE_MEAN = 20.0  # a different scene: mean |diff| from the previous fr
 
 @pytest.fixture(scope="module")
 def engine(tiny_models):
-    """A private engine (tests change its threshold and PCA state)."""
+    """Load a private Engine: these tests change its threshold and PCA state."""
     dpt, text = tiny_models
-    engine = Engine(EngineConfig(model=str(dpt), text_model=str(text), device="cpu", precision="fp32"))
+    engine = Engine(EngineConfig(model=str(dpt), text_model=str(text), device="cpu",
+                                 precision="fp32"))
     engine.set_queries(QUERIES)
     return engine
 
@@ -53,9 +54,11 @@ def pixels_for(engine: Engine, image: np.ndarray) -> torch.Tensor:
 
 
 def reference_value_attention(model: Tipsv2Model, pixels: torch.Tensor) -> torch.Tensor:
-    """(N, D) value-attention patch tokens, written out from the weights (not the engine's code):
-    last block with the attention output replaced by o_proj(v_proj(norm1(x))), residual,
-    layer scale and MLP kept, then the final layer norm."""
+    """Compute (N, D) value-attention patch tokens from the weights (not the engine's code).
+
+    The last block with the attention output replaced by o_proj(v_proj(norm1(x))), residual,
+    layer scale and MLP kept, then the final layer norm.
+    """
     vision = model.vision_model
     with torch.no_grad():
         hidden = vision(pixel_values=pixels, output_hidden_states=True).hidden_states
@@ -64,9 +67,11 @@ def reference_value_attention(model: Tipsv2Model, pixels: torch.Tensor) -> torch
         eps = vision.config.layer_norm_eps
         h = F.layer_norm(x, x.shape[-1:], block.norm1.weight, block.norm1.bias, eps)
         v = F.linear(h, block.attention.v_proj.weight, block.attention.v_proj.bias)
-        y = x + block.layer_scale1.lambda1 * F.linear(v, block.attention.o_proj.weight, block.attention.o_proj.bias)
+        o_proj, mlp = block.attention.o_proj, block.mlp
+        y = x + block.layer_scale1.lambda1 * F.linear(v, o_proj.weight, o_proj.bias)
         h = F.layer_norm(y, y.shape[-1:], block.norm2.weight, block.norm2.bias, eps)
-        h = F.linear(F.gelu(F.linear(h, block.mlp.fc1.weight, block.mlp.fc1.bias)), block.mlp.fc2.weight, block.mlp.fc2.bias)
+        h = F.gelu(F.linear(h, mlp.fc1.weight, mlp.fc1.bias))
+        h = F.linear(h, mlp.fc2.weight, mlp.fc2.bias)
         y = y + block.layer_scale2.lambda1 * h
         return F.layer_norm(y, y.shape[-1:], vision.layernorm.weight, vision.layernorm.bias, eps)
 
@@ -77,7 +82,8 @@ def reference_text(model: Tipsv2Model, tokenizer, templates) -> torch.Tensor:
     with torch.no_grad():
         for query in QUERIES:
             texts = [t.format(query) for t in templates]
-            tokens = tokenizer(texts, padding="max_length", max_length=64, truncation=True, return_tensors="pt")
+            tokens = tokenizer(texts, padding="max_length", max_length=64, truncation=True,
+                               return_tensors="pt")
             pooled = F.normalize(model.get_text_features(**tokens).pooler_output, dim=-1)
             rows.append(F.normalize(pooled.mean(dim=0), dim=-1))
     return torch.stack(rows)
@@ -94,7 +100,8 @@ def test_features_and_embedding_equal_the_vision_model(engine, reference, height
     grid = (pixels.shape[2] // 14, pixels.shape[3] // 14)
     expected = last[2:].reshape(*grid, -1).numpy()
     assert pred.features.shape == expected.shape and pred.features.dtype == np.float32
-    np.testing.assert_allclose(pred.features, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+    np.testing.assert_allclose(pred.features, expected, rtol=1e-5,
+                               atol=1e-5 * np.abs(expected).max())
     embedding = F.normalize(last[:2], dim=-1).numpy()  # CLS, then the register (second CLS)
     assert pred.embedding.shape == (2, last.shape[-1])
     np.testing.assert_allclose(pred.embedding, embedding, rtol=1e-5, atol=1e-6)
@@ -130,9 +137,10 @@ def test_zeroshot_equals_value_attention_reference(engine, reference):
     none = pred.zeroshot == NO_QUERY
     np.testing.assert_allclose(pred.zeroshot_color[none], np.round(image[none] * 0.5), atol=1)
 
-    # the value-attention variant is not the ordinary last-layer token (so the test means something)
+    # the value-attention variant is not the ordinary last-layer token (the test means something)
     with torch.no_grad():
-        plain = F.normalize(model.vision_model(pixel_values=pixels).last_hidden_state[0, 2:], dim=-1)
+        plain = model.vision_model(pixel_values=pixels).last_hidden_state[0, 2:]
+        plain = F.normalize(plain, dim=-1)
     assert (plain - tokens).abs().max() > 1e-2
 
 
@@ -173,7 +181,8 @@ def noisy(image: np.ndarray, seed: int, sigma: float = 2.0) -> np.ndarray:
 
 def pca_frames(engine: Engine, images: list[np.ndarray]) -> list[np.ndarray]:
     engine.pca.reset()
-    return [engine.infer([im], heads=["features_pca"])[0].features_pca.astype(np.float32) for im in images]
+    return [engine.infer([im], heads=["features_pca"])[0].features_pca.astype(np.float32)
+            for im in images]
 
 
 def test_pca_colours_are_stable_for_a_scene_and_distinct_for_a_new_one(engine):
@@ -214,7 +223,8 @@ def test_pca_basis_moves_slowly_and_keeps_signs():
 
 def test_feature_topics_encode_documented_layouts(engine):
     topics = ["features", "features/pca", "embedding", "zeroshot", "zeroshot/color"]
-    assert heads_for(topics) == {"features", "features_pca", "embedding", "zeroshot", "zeroshot_color"}
+    assert heads_for(topics) == {
+        "features", "features_pca", "embedding", "zeroshot", "zeroshot_color"}
     assert set(topics) | {"zeroshot/labels"} <= set(EVERY_TOPIC)
     (pred,) = engine.infer([random_image(120, 160, seed=5)], heads=heads_for(topics))
     encoded = encode_prediction(pred, topics)
@@ -225,28 +235,26 @@ def test_feature_topics_encode_documented_layouts(engine):
     decoded = np.frombuffer(features.data, "<f4").reshape(features.height, features.width, d)
     np.testing.assert_array_equal(decoded, pred.features)
     embedding = encoded["embedding"]
-    assert (embedding.encoding, embedding.height, embedding.width, embedding.step) == ("32FC1", 2, d, d * 4)
-    assert encoded["zeroshot"].encoding == "mono8" and (encoded["zeroshot"].height, encoded["zeroshot"].width) == (120, 160)
+    assert (embedding.encoding, embedding.height, embedding.width, embedding.step) == (
+        "32FC1", 2, d, d * 4)
+    zeroshot = encoded["zeroshot"]
+    assert zeroshot.encoding == "mono8" and (zeroshot.height, zeroshot.width) == (120, 160)
     assert encoded["features/pca"].encoding == encoded["zeroshot/color"].encoding == "rgb8"
     assert encoded["features/pca"].width == 160
     assert json.loads(zeroshot_labels_json(QUERIES)) == {str(i): q for i, q in enumerate(QUERIES)}
 
 
 def test_replay_writes_feature_topics_when_asked(engine, tmp_path):
-    import argparse
-
     from rosbags.highlevel import AnyReader
 
     from tips_ros.offline.bags import SYNTH_TOPICS, write_synth_bag
-    from tips_ros.offline.replay import add_arguments, replay
+    from tips_ros.offline.options import ReplayOptions, RunOptions
+    from tips_ros.offline.replay import replay
 
     bag = write_synth_bag(tmp_path / "in", 2, (128, 96))
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    args = parser.parse_args([str(bag), "--output", str(tmp_path / "out"), "--image-topic",
-                              SYNTH_TOPICS["image"], "--heads", "features,embedding,zeroshot",
-                              "--queries", "floor, a box"])
-    replay(args, engine)
+    run = RunOptions(image_topic=SYNTH_TOPICS["image"], queries=("floor", "a box"),
+                     heads=frozenset({"features", "embedding", "zeroshot"}))
+    replay(ReplayOptions(bag=bag, output=tmp_path / "out", run=run), engine)
     with AnyReader([tmp_path / "out"]) as reader:
         counts = {c.topic: c.msgcount for c in reader.connections}
         conn = next(c for c in reader.connections if c.topic == "/tips/features")
@@ -257,5 +265,6 @@ def test_replay_writes_feature_topics_when_asked(engine, tmp_path):
         labels = reader.deserialize(raw, conn.msgtype)
     assert counts == {"/tips/features": 2, "/tips/features/pca": 2, "/tips/embedding": 2,
                       "/tips/zeroshot": 2, "/tips/zeroshot/color": 2, "/tips/zeroshot/labels": 1}
-    assert features.encoding == f"32FC{engine.text.hidden_size}" and (features.height, features.width) == (32, 32)
+    assert features.encoding == f"32FC{engine.text.hidden_size}"
+    assert (features.height, features.width) == (32, 32)
     assert json.loads(labels.data) == {"0": "floor", "1": "a box"}

@@ -20,7 +20,8 @@ def add_remote_code(model_dir: Path, marker: Path, config_name: str, auto_map: d
     """Plant a Python module that would write ``marker`` if anything imported it."""
     (model_dir / "evil.py").write_text(
         f"from pathlib import Path\nPath({str(marker)!r}).write_text('executed')\n"
-        "from transformers import PreTrainedModel as EvilModel, PreTrainedTokenizer as EvilTokenizer\n"
+        "from transformers import PreTrainedModel as EvilModel\n"
+        "from transformers import PreTrainedTokenizer as EvilTokenizer\n"
     )
     config_path = model_dir / config_name
     config = json.loads(config_path.read_text())
@@ -32,7 +33,8 @@ def test_code_in_model_directories_is_never_executed(tiny_models, tmp_path: Path
     dpt, text = (shutil.copytree(d, tmp_path / d.name) for d in tiny_models)
     marker = tmp_path / "marker"
     add_remote_code(dpt, marker, "config.json", {"AutoModel": "evil.EvilModel"})
-    add_remote_code(text, marker, "tokenizer_config.json", {"AutoTokenizer": ["evil.EvilTokenizer", None]})
+    add_remote_code(text, marker, "tokenizer_config.json",
+                    {"AutoTokenizer": ["evil.EvilTokenizer", None]})
     engine = Engine(EngineConfig(model=str(dpt), text_model=str(text), device="cpu"))
     assert isinstance(engine.model, Tipsv2DptForDensePrediction)
     assert not marker.exists()

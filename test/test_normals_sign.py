@@ -13,20 +13,21 @@ ground truth like with like.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from rosbags.highlevel import AnyReader
+from sample_images import random_image
 from transformers import Tipsv2DptForDensePrediction
 
-from tips_ros.offline.bags import SYNTH_TOPICS, write_synth_bag
 from tips_ros.engine import Engine, EngineConfig
-from tips_ros.offline.replay import add_arguments, ground_truth, replay
+from tips_ros.offline.bags import SYNTH_TOPICS, write_synth_bag
+from tips_ros.offline.inputs import ground_truth
+from tips_ros.offline.options import ReplayOptions, RunOptions
+from tips_ros.offline.replay import replay
 from tips_ros.offline.synthetic import render_sequence
-from sample_images import random_image
 
 #: surface -> (raw head output in the released convention, published outward normal)
 SURFACES = {
@@ -68,12 +69,9 @@ def test_replay_writes_and_scores_outward_normals(
     raw, outward = SURFACES["floor, level camera"]
     engine = _constant_head_engine(tiny_models, raw, tmp_path / "dpt")
     bag = write_synth_bag(tmp_path / "in", FRAMES, SIZE)
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    args = parser.parse_args([str(bag), "--output", str(tmp_path / "out"), "--image-topic",
-                              SYNTH_TOPICS["image"], "--gt-normals-topic", SYNTH_TOPICS["normals"],
-                              "--heads", "normals"])
-    report = replay(args, engine)
+    run = RunOptions(image_topic=SYNTH_TOPICS["image"], gt_normals_topic=SYNTH_TOPICS["normals"],
+                     heads=frozenset({"normals"}))
+    report = replay(ReplayOptions(bag=bag, output=tmp_path / "out", run=run), engine)
 
     with AnyReader([tmp_path / "out"]) as reader:
         conn = next(c for c in reader.connections if c.topic == "/tips/normals")

@@ -11,7 +11,6 @@ and in the node (separate processes, real rclpy).
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -20,22 +19,24 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from rosbags.highlevel import AnyReader
-from sensor_msgs.msg import Image
-
 from ros_harness import (
     NodeProcess, diagnostic_values, lifecycle_state, node_params, start_publisher,
 )
+from rosbags.highlevel import AnyReader
+from sensor_msgs.msg import Image
 from test_precision import assert_within_issue_tolerances
-from tips_ros.offline.bags import SYNTH_TOPICS, write_synth_bag
-from tips_ros.tools.bench import agreement, raw_outputs
-from tips_ros.tools.camera_sim import make_frames
+
 from tips_ros.engine import Engine, EngineConfig
 from tips_ros.engine.loading import ModelLoadError
 from tips_ros.engine.onnx_backend import parity
 from tips_ros.engine.onnx_format import OPSET
 from tips_ros.engine.prediction import HEADS
-from tips_ros.offline.replay import add_arguments, ground_truth, replay
+from tips_ros.offline.bags import SYNTH_TOPICS, write_synth_bag
+from tips_ros.offline.inputs import ground_truth
+from tips_ros.offline.options import ReplayOptions, RunOptions
+from tips_ros.offline.replay import replay
+from tips_ros.tools.bench import agreement, raw_outputs
+from tips_ros.tools.camera_sim import make_frames
 
 QUERIES = ("floor", "a red box", "chair")
 SIZE = 448  # the node's and replay's default input size
@@ -174,11 +175,8 @@ def test_replay_with_onnxruntime_matches_torch(tiny_models, full_onnx: Path, tmp
     for name, e in (("torch", engine(tiny_models)),
                     ("onnxruntime", engine(tiny_models, backend="onnxruntime",
                                            onnx_model=str(full_onnx)))):
-        parser = argparse.ArgumentParser()
-        add_arguments(parser)
-        args = parser.parse_args([str(bag), "--output", str(tmp_path / name), "--image-topic",
-                                  SYNTH_TOPICS["image"], "--queries", ",".join(QUERIES)])
-        report = replay(args, e)
+        run = RunOptions(image_topic=SYNTH_TOPICS["image"], queries=QUERIES)
+        report = replay(ReplayOptions(bag=bag, output=tmp_path / name, run=run), e)
         assert report["frames_out"] == 2 and report["frames_failed"] == 0
         with AnyReader([tmp_path / name]) as reader:
             conns = [c for c in reader.connections if c.topic == "/tips/depth"]
@@ -234,9 +232,11 @@ def test_mismatched_files_fail_with_one_sentence(tiny_models, full_onnx: Path,
 
 def test_node_runs_onnxruntime_end_to_end(tiny_models, full_onnx: Path, depth_onnx: Path,
                                           listener):
-    """The node in its own process with backend onnxruntime: every core output arrives, and
-    its depth equals the torch engine's for the same frame; a file without the node's heads
-    fails configure with the reason on /diagnostics."""
+    """Run the node in its own process with backend onnxruntime.
+
+    Every core output arrives, and its depth equals the torch engine's for the same frame; a
+    file without the node's heads fails configure with the reason on /diagnostics.
+    """
     listener.clear()
     for topic in ("image", "depth", "normals", "segmentation", "heatmaps", "heatmaps/color"):
         listener.subscribe(Image, f"/ox/{topic}")

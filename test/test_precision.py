@@ -1,9 +1,10 @@
 # SPDX-FileCopyrightText: 2026 tips_ros developers
 # SPDX-License-Identifier: Apache-2.0
-"""Reduced precision, channels-last and torch.compile against the fp32 eager engine (tiny model, CPU).
+"""Reduced precision, channels-last and torch.compile against the fp32 eager engine.
 
-Tolerances are the issue's: depth median relative error <= 1%, normals median angle <= 2 degrees,
-segmentation-logit and heatmap correlation >= 0.99. Layout changes must agree far more tightly.
+On the tiny model, on the CPU. Tolerances are the issue's: depth median relative error
+<= 1%, normals median angle <= 2 degrees, segmentation-logit and heatmap correlation >= 0.99.
+Layout changes must agree far more tightly.
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ def test_agreement_detects_a_wrong_output(reference):
     wrong = {
         "depth": reference["depth"] * 1.05,
         "normals": reference["normals"][:, [1, 2, 0]],
-        "segmentation": rng.permutation(reference["segmentation"].ravel()).reshape(reference["segmentation"].shape),
+        "segmentation": rng.permutation(reference["segmentation"].ravel()).reshape(
+            reference["segmentation"].shape),
         "heatmaps": -reference["heatmaps"],
     }
     result = agreement(reference, wrong)

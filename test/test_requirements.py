@@ -1,7 +1,9 @@
 # SPDX-FileCopyrightText: 2026 tips_ros developers
 # SPDX-License-Identifier: Apache-2.0
-"""The startup check (tips_ros.engine.requirements): versions as pure functions, the installed ones for
-real, and a too-old torch through the real command line and the node's configure over rclpy.
+"""The startup check (tips_ros.engine.requirements).
+
+Versions as pure functions, the installed ones for real, and a too-old torch through the real
+command line and the node's configure over rclpy.
 
 The CUDA case through the node's configure over rclpy is in test_reliability.py
 (``test_cuda_requested_on_a_machine_without_cuda``), through the engine in test_engine.py.
@@ -26,9 +28,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def old_torch_env(tmp_path: Path) -> dict[str, str]:
-    """PYTHONPATH with distribution metadata that says torch 2.1.2, first on the path: what an
-    install with Ubuntu's apt python3-torch looks like to importlib.metadata (transformers reads
-    the same metadata and disables torch; torch itself still imports)."""
+    """Return a PYTHONPATH whose first entry has metadata saying torch 2.1.2.
+
+    What an install with Ubuntu's apt python3-torch looks like to importlib.metadata
+    (transformers reads the same metadata and disables torch; torch itself still imports).
+    """
     shim = tmp_path / "site" / "torch-2.1.2.dist-info"
     shim.mkdir(parents=True)
     (shim / "METADATA").write_text("Metadata-Version: 2.1\nName: torch\nVersion: 2.1.2\n")
@@ -131,9 +135,11 @@ def test_setup_py_states_the_same_minimum_versions():
 
 
 def test_too_old_torch_is_one_sentence_from_the_command_line(tiny_models, tmp_path: Path):
-    """An install where the distribution metadata says torch 2.1.2 (as with Ubuntu's apt
-    python3-torch; transformers reads the same metadata and disables torch): the demo stops
-    before loading anything, with one sentence and exit code 2."""
+    """Stop the demo with one sentence and exit code 2 when the metadata says torch 2.1.2.
+
+    As with Ubuntu's apt python3-torch (transformers reads the same metadata and disables
+    torch): nothing is loaded first.
+    """
     env = dict(os.environ, **old_torch_env(tmp_path))
     dpt, text = tiny_models
     result = subprocess.run(
@@ -149,8 +155,8 @@ def test_too_old_torch_is_one_sentence_from_the_command_line(tiny_models, tmp_pa
     assert not (tmp_path / "demo" / "report.json").exists()
 
 
-def test_node_configure_fails_with_one_sentence_on_a_too_old_torch(tiny_models, listener,
-                                                                     tmp_path: Path):
+def test_node_configure_fails_with_one_sentence_on_a_too_old_torch(
+        tiny_models, listener, tmp_path: Path):
     from ros_harness import NodeProcess, diagnostic_values, lifecycle_state, node_params
 
     name = "/reqtorch/tips_node"
@@ -168,8 +174,11 @@ def test_node_configure_fails_with_one_sentence_on_a_too_old_torch(tiny_models, 
 
 
 def test_node_and_cli_import_no_tipsv2_model_code():
-    """Importing the node and the model commands loads no TIPSv2 model module: with a
-    transformers that lacks TIPSv2 the node still starts and its configure gives the sentence."""
+    """Import the node and the model commands without loading a TIPSv2 model module.
+
+    With a transformers that lacks TIPSv2 the node still starts and its configure gives the
+    sentence.
+    """
     code = ("import sys, tips_ros.ros.node, tips_ros.offline.replay, tips_ros.offline.demo; "
             "print(sorted(m for m in sys.modules if 'tipsv2' in m.lower()))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -12,10 +12,11 @@ import numpy as np
 
 ADE20K_CLASSES: tuple[str, ...] = (
     "wall", "building", "sky", "floor", "tree", "ceiling", "road", "bed", "windowpane", "grass",
-    "cabinet", "sidewalk", "person", "earth", "door", "table", "mountain", "plant", "curtain", "chair",
-    "car", "water", "painting", "sofa", "shelf", "house", "sea", "mirror", "rug", "field",
-    "armchair", "seat", "fence", "desk", "rock", "wardrobe", "lamp", "bathtub", "railing", "cushion",
-    "base", "box", "column", "signboard", "chest of drawers", "counter", "sand", "sink", "skyscraper",
+    "cabinet", "sidewalk", "person", "earth", "door", "table", "mountain", "plant", "curtain",
+    "chair", "car", "water", "painting", "sofa", "shelf", "house", "sea", "mirror", "rug", "field",
+    "armchair", "seat", "fence", "desk", "rock", "wardrobe", "lamp", "bathtub", "railing",
+    "cushion", "base", "box", "column", "signboard", "chest of drawers", "counter", "sand", "sink",
+    "skyscraper",
     "fireplace", "refrigerator", "grandstand", "path", "stairs", "runway", "case", "pool table",
     "pillow", "screen door", "stairway", "river", "bridge", "bookcase", "blind", "coffee table",
     "toilet", "flower", "book", "hill", "bench", "countertop", "stove", "palm", "kitchen island",
@@ -23,7 +24,8 @@ ADE20K_CLASSES: tuple[str, ...] = (
     "truck", "tower", "chandelier", "awning", "streetlight", "booth", "television receiver",
     "airplane", "dirt track", "apparel", "pole", "land", "bannister", "escalator", "ottoman",
     "bottle", "buffet", "poster", "stage", "van", "ship", "fountain", "conveyer belt", "canopy",
-    "washer", "plaything", "swimming pool", "stool", "barrel", "basket", "waterfall", "tent", "bag",
+    "washer", "plaything", "swimming pool", "stool", "barrel", "basket", "waterfall", "tent",
+    "bag",
     "minibike", "cradle", "oven", "ball", "food", "step", "tank", "trade name", "microwave", "pot",
     "animal", "bicycle", "lake", "dishwasher", "screen", "blanket", "sculpture", "hood", "sconce",
     "vase", "traffic light", "tray", "ashcan", "fan", "pier", "crt screen", "plate", "monitor",
@@ -34,7 +36,7 @@ CLASS_ID: dict[str, int] = {name: idx for idx, name in enumerate(ADE20K_CLASSES)
 
 
 def label_palette(num_classes: int) -> np.ndarray:
-    """A deterministic, well-spread RGB palette of shape ``(num_classes, 3)``, dtype uint8.
+    """Return a deterministic, well-spread RGB palette of shape ``(num_classes, 3)``, uint8.
 
     Colours come from bit-interleaving the class id (the PASCAL VOC scheme), so neighbouring
     ids get clearly different colours and the palette is the same on every run.

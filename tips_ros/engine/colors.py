@@ -20,7 +20,7 @@ from tips_ros.engine.ade20k import ADE20K_CLASSES, label_palette
 
 @lru_cache(maxsize=1)
 def _turbo_lut() -> np.ndarray:
-    """OpenCV's Turbo table (``cv2.COLORMAP_TURBO``, Google's published 256 colours) as RGB."""
+    """Read OpenCV's Turbo table (``cv2.COLORMAP_TURBO``, Google's 256 colours) as RGB."""
     import cv2  # only the first call pays for importing OpenCV
 
     ramp = np.arange(256, dtype=np.uint8).reshape(256, 1)
@@ -30,7 +30,7 @@ def _turbo_lut() -> np.ndarray:
 
 
 def depth_lut() -> np.ndarray:
-    """The depth colour map: Google's Turbo as a ``256x3`` uint8 RGB table (a new, writable copy).
+    """Return the depth colour map, Turbo, as a ``256x3`` uint8 RGB table (a writable copy).
 
     Exactly OpenCV's ``COLORMAP_TURBO`` (the 256 colours Google published), in RGB order.
     Row 0 is the colour of ``min_m`` (dark purple-blue), through blue, cyan, green, yellow
@@ -74,7 +74,10 @@ def colorize_normals(normals: torch.Tensor) -> torch.Tensor:
 
 
 def ade20k_palette() -> torch.Tensor:
-    """The ``150x3`` uint8 palette of the ADE20K classes (:func:`tips_ros.engine.ade20k.label_palette`)."""
+    """Return the ``150x3`` uint8 palette of the ADE20K classes.
+
+    The colours of :func:`tips_ros.engine.ade20k.label_palette`.
+    """
     return torch.from_numpy(label_palette(len(ADE20K_CLASSES)))
 
 

@@ -6,7 +6,8 @@
 layout, labels and depth bins), :class:`EngineStats` (work counters), and the resolution of
 ``device``/``precision`` names and of the model input size of a camera image. Shared by the
 engine, its two backends and the accelerations; imports no other engine module but
-:mod:`tips_ros.engine.prediction` (the head and precision names) and :mod:`tips_ros.engine.requirements`.
+:mod:`tips_ros.engine.prediction` (head and precision names) and
+:mod:`tips_ros.engine.requirements` (the device check).
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ class EngineConfig:
     heatmap_mode: str = "cosine"  # cosine | softmax (across queries)
     heatmap_temperature: float = 0.1  # softmax temperature, in cosine units
     allow_pickle: bool = False  # allow non-safetensors weights (explicit opt-in)
-    compile: str = "none"  # none | default | reduce-overhead | max-autotune (torch.compile mode)
+    # none | default | reduce-overhead | max-autotune (torch.compile mode); the name is the
+    # node parameter's and the CLI option's, so it keeps shadowing the builtin
+    compile: str = "none"  # noqa: A003
     channels_last: bool = False  # channels-last memory format for the DPT convolutions
     zeroshot_threshold: float = 0.0  # best cosine below this -> zeroshot id 255 (none)
     zeroshot_templates: tuple[str, ...] = ZEROSHOT_TEMPLATES  # prompt ensemble for zeroshot

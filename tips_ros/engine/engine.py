@@ -50,7 +50,7 @@ from tips_ros.engine.config import (
 )
 from tips_ros.engine.faults import FaultInjector
 from tips_ros.engine.features import (
-    NO_QUERY, PcaProjector, normalised_embeddings, value_attention_tokens,
+    NO_QUERY, PcaProjector, token_heads, value_attention_tokens,
 )
 from tips_ros.engine.heads import dpt_heads, patch_cosine
 from tips_ros.engine.loading import load_pretrained
@@ -147,7 +147,7 @@ class Engine:
     # ------------------------------------------------------------------ queries
     @property
     def queries(self) -> tuple[str, ...]:
-        """The current text queries, in heatmap channel order."""
+        """Return the current text queries, in heatmap channel order."""
         return self._queries
 
     def set_queries(self, queries: Sequence[str], templates: Sequence[str] = ()) -> None:
@@ -176,9 +176,10 @@ class Engine:
             raise ValueError(
                 f"unknown heads {sorted(unknown)}; choose from {ALL_HEADS + tuple(VIEWS)}")
         heads = set(heads) | {VIEWS[view] for view in set(heads) & set(VIEWS)}
-        if heads - set(self.heads) - set(VIEWS):
-            raise ValueError(f"heads {sorted(heads - set(self.heads) - set(VIEWS))} are not in "
-                             f"the ONNX file '{self.config.onnx_model}'; it has {list(self.heads)}")
+        missing = heads - set(self.heads) - set(VIEWS)
+        if missing:
+            raise ValueError(f"heads {sorted(missing)} are not in the ONNX file "
+                             f"'{self.config.onnx_model}'; it has {list(self.heads)}")
         self._faults.before_infer()
         groups: dict[tuple[int, int], list[int]] = {}
         for index, image in enumerate(images):
@@ -208,7 +209,7 @@ class Engine:
         return self.postprocess(raw, uploaded, heads, indices)
 
     def preprocess(self, images: list[np.ndarray], size: tuple[int, int]) -> torch.Tensor:
-        """Upload and resize images to ``size`` like Tipsv2ImageProcessor; (B, 3, h, w) in 0..1."""
+        """Upload and resize images to ``size`` like Tipsv2ImageProcessor: (B, 3, h, w), 0..1."""
         return self.resize(self.upload(images), size)
 
     def upload(self, images: list[np.ndarray]) -> list[torch.Tensor]:
@@ -235,7 +236,7 @@ class Engine:
 
     @property
     def heads(self) -> tuple[str, ...]:
-        """The heads this engine can compute (their views come with them)."""
+        """Return the heads this engine can compute (their views come with them)."""
         return self.onnx.heads if self.onnx is not None else ALL_HEADS
 
     def raw_heads(
@@ -292,31 +293,11 @@ class Engine:
             text = self._text_embeddings if text is None else text
             patches = last[:, 1 + self.num_registers:]
             raw["heatmaps"] = self._heatmap_mode(patch_cosine(patches, text, grid))
-        raw.update(self._feature_heads(last, grid, heads))
-        self._count_heads(raw)
-        return raw
-
-    def _feature_heads(self, last: torch.Tensor, grid: tuple[int, int],
-                       heads: Collection[str]) -> dict[str, torch.Tensor]:
-        """Compute the FEATURE_HEADS and the PCA view from the last feature map.
-
-        ``features`` ``(B, ph, pw, D)`` patch tokens, ``features_pca`` ``(B, 3, ph, pw)``
-        colours in 0..1, ``embedding`` ``(B, 1 + R, D)`` unit rows, ``zeroshot``
-        ``(B, Q, ph, pw)`` cosine.
-        """
-        raw = {}
-        if "features" in heads:
-            patches = last[:, 1 + self.num_registers:]
-            raw["features"] = patches.reshape(patches.shape[0], *grid, patches.shape[-1])
-            if "features_pca" in heads:
-                self.pca.momentum = self.config.pca_momentum
-                self.pca.update(patches.reshape(-1, patches.shape[-1]))
-                colours = self.pca.project(patches)  # (B, N, 3) in 0..1
-                raw["features_pca"] = colours.permute(0, 2, 1).reshape(colours.shape[0], 3, *grid)
-        if "embedding" in heads:
-            raw["embedding"] = normalised_embeddings(last, self.num_registers)
+        self.pca.momentum = self.config.pca_momentum  # a runtime parameter
+        raw.update(token_heads(last, grid, heads, self.num_registers, self.pca))
         if "zeroshot" in heads:
             raw["zeroshot"] = self._zeroshot(grid)
+        self._count_heads(raw)
         return raw
 
     def _count_heads(self, raw: dict[str, torch.Tensor]) -> None:

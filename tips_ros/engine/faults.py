@@ -48,8 +48,10 @@ class FaultInjector:
         self._lock = threading.Lock()
 
     def before_bag(self, name: str, marker_dir: Path) -> None:
-        """Call when a bag starts; SIGKILLs this process at ``kill@name``, once per
-        ``marker_dir`` (the marker file is written first, so the retry runs)."""
+        """Call when a bag starts; SIGKILLs this process at ``kill@name``.
+
+        Once per ``marker_dir`` (the marker file is written first, so the retry runs).
+        """
         if name not in self._kill_names:
             return
         marker = Path(marker_dir) / f".{ENV}-killed-{name.replace('/', '_')}"
@@ -62,7 +64,8 @@ class FaultInjector:
         """Call at the start of each engine call; sleeps or raises as planned for this call.
 
         A delay is announced on stderr before and after the sleep, so tests can wait for a
-        frame to be in flight."""
+        frame to be in flight.
+        """
         if not self._oom_calls and not self._delays:
             return
         with self._lock:

@@ -34,6 +34,8 @@ GPU here.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import torch
 import torch.nn.functional as F
 
@@ -43,7 +45,7 @@ NO_QUERY = 255
 
 def value_attention_tokens(layer: torch.nn.Module, hidden: torch.Tensor,
                            final_norm: torch.nn.Module) -> torch.Tensor:
-    """MaskCLIP value-attention variant of a ``Tipsv2VisionLayer`` on tokens ``hidden``.
+    """Run the MaskCLIP value-attention variant of a ``Tipsv2VisionLayer`` on ``hidden``.
 
     ``hidden`` is the block's input (any subset of tokens: the variant does not mix tokens).
     Returns the tokens after the backbone's final layer norm (not normalised to unit length).
@@ -58,8 +60,10 @@ def value_attention_tokens(layer: torch.nn.Module, hidden: torch.Tensor,
 
 
 def zeroshot_ids(scores: torch.Tensor, threshold: float) -> torch.Tensor:
-    """Per-pixel best query id from ``(Q, H, W)`` cosine scores: uint8 ``(H, W)``, ``NO_QUERY``
-    where the best score is below ``threshold`` or there are no queries."""
+    """Return the per-pixel best query id of ``(Q, H, W)`` cosine scores, uint8 ``(H, W)``.
+
+    ``NO_QUERY`` where the best score is below ``threshold`` or there are no queries.
+    """
     if scores.shape[0] == 0:
         return torch.full(scores.shape[1:], NO_QUERY, dtype=torch.uint8, device=scores.device)
     best, ids = scores.max(dim=0)
@@ -67,8 +71,11 @@ def zeroshot_ids(scores: torch.Tensor, threshold: float) -> torch.Tensor:
     return torch.where(best < threshold, NO_QUERY, ids)  # no boolean-mask indexing: no sync
 
 
-def colorize_zeroshot(image: torch.Tensor, ids: torch.Tensor, palette: torch.Tensor) -> torch.Tensor:
-    """rgb8 view: query colour blended half over the image; unlabelled pixels dimmed to half.
+def colorize_zeroshot(image: torch.Tensor, ids: torch.Tensor,
+                      palette: torch.Tensor) -> torch.Tensor:
+    """Draw the rgb8 view: query colour blended half over the image, unlabelled pixels dimmed.
+
+    Unlabelled pixels (``NO_QUERY``) keep half their brightness.
 
     ``image`` HxWx3 uint8, ``ids`` HxW uint8, ``palette`` Qx3 uint8 (query i -> colour i, the
     same colours as ``heatmaps/color``).
@@ -141,6 +148,28 @@ class PcaProjector:
         sigma = torch.sqrt(((self.cov @ self.basis) * self.basis).sum(dim=0).clamp_min(1e-12))
         coords = (tokens.float() - self.mean) @ self.basis
         return (0.5 + coords / (2 * self.spread * sigma)).clamp(0, 1)
+
+
+def token_heads(last: torch.Tensor, grid: tuple[int, int], heads: Collection[str],
+                num_registers: int, pca: PcaProjector) -> dict[str, torch.Tensor]:
+    """Compute the requested heads that read the final tokens directly.
+
+    ``last``: ``(B, 1 + R + N, D)`` final layer-normed tokens, N = ph * pw patches
+    (``grid`` = (ph, pw)). Returns ``features`` ``(B, ph, pw, D)`` patch tokens,
+    ``features_pca`` ``(B, 3, ph, pw)`` colours in 0..1 (updates ``pca`` first) and
+    ``embedding`` ``(B, 1 + R, D)`` unit rows, each only if in ``heads``.
+    """
+    raw = {}
+    if "features" in heads:
+        patches = last[:, 1 + num_registers:]
+        raw["features"] = patches.reshape(patches.shape[0], *grid, patches.shape[-1])
+        if "features_pca" in heads:
+            pca.update(patches.reshape(-1, patches.shape[-1]))
+            colours = pca.project(patches)  # (B, N, 3) in 0..1
+            raw["features_pca"] = colours.permute(0, 2, 1).reshape(colours.shape[0], 3, *grid)
+    if "embedding" in heads:
+        raw["embedding"] = normalised_embeddings(last, num_registers)
+    return raw
 
 
 def normalised_embeddings(last: torch.Tensor, num_registers: int) -> torch.Tensor:

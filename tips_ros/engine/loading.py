@@ -37,7 +37,7 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 def _looks_like_path(ref: str) -> bool:
-    """True unless ``ref`` has the shape of a hub id (``owner/name``)."""
+    """Tell whether ``ref`` is a path: anything without the shape of a hub id (``owner/name``)."""
     return not _HUB_ID.match(ref)
 
 
@@ -91,7 +91,7 @@ def _call(cls: type[T], source: str, ref: str, kwargs: dict[str, Any]) -> T:
             f"model '{ref}' could not be fetched from the Hugging Face hub; "
             + MAKE_TEST_MODEL_HINT.format(ref=ref)
         ) from err
-    except Exception as err:  # corrupt weights raise library-specific errors (SafetensorError, ...)
+    except Exception as err:  # corrupt weights: library-specific errors (SafetensorError, ...)
         raise ModelLoadError(
             f"model '{ref}' could not be loaded as {cls.__name__}; the files may be corrupt "
             f"({_first_line(err)})"

@@ -3,8 +3,8 @@
 """Engine backend ``onnxruntime``: runs the graph written by ``tips-ros export``.
 
 The graph replaces the torch model's pixels -> raw head outputs step
-(:meth:`tips_ros.engine.engine.Engine.raw_heads`); the engine's resize, upsampling, argmax and colour
-views stay shared by both backends. The file carries its own weights, labels and depth range
+(:meth:`tips_ros.engine.engine.Engine.raw_heads`); the engine's resize, upsampling, argmax and
+colour views stay shared by both backends. The file carries its own weights, labels and depth range
 (metadata, see :mod:`tips_ros.engine.onnx_export`), so the torch DPT model is not loaded; the text
 tower still runs in torch (queries are encoded once per query set and fed as a graph input).
 
@@ -35,6 +35,8 @@ from tips_ros.engine.onnx_format import (
 from tips_ros.errors import ModelLoadError
 
 if TYPE_CHECKING:
+    import onnxruntime as ort
+
     from tips_ros.engine.config import EngineConfig
     from tips_ros.engine.prediction import Prediction
 
@@ -51,7 +53,9 @@ def trt_cache_dir(onnx_model: Path) -> Path:
 
 def choose_providers(device: torch.device, precision: str, onnx_model: Path, available: list[str],
                      requested: str = "") -> list[tuple[str, dict[str, object]]]:
-    """Execution providers with options for ``device``: TensorRT, CUDA, then CPU if present.
+    """Choose execution providers with options for ``device``: TensorRT, CUDA, then CPU.
+
+    Each only if this onnxruntime has it.
 
     ``precision`` ``auto`` or ``fp16`` lets TensorRT build fp16 kernels; ``fp32`` keeps fp32.
     ``requested`` (comma list, from :data:`PROVIDERS_ENV`) replaces the automatic order. A CUDA
@@ -101,37 +105,11 @@ class OnnxHeads:
     """An ONNX Runtime session over an exported file, checked against the engine config."""
 
     def __init__(self, config: EngineConfig, device: torch.device) -> None:
-        import onnxruntime as ort
-
-        path = Path(config.onnx_model).expanduser()
-        if not config.onnx_model:
-            raise ModelLoadError("backend onnxruntime needs onnx_model, a file written by "
-                                 "`tips-ros export --onnx FILE`")
-        if not path.is_file():
-            raise ModelLoadError(f"ONNX file '{path}' does not exist; write it with "
-                                 f"`tips-ros export --onnx {path}`")
-        if config.compile != "none" or config.channels_last:
-            raise ModelLoadError("compile and channels_last apply to backend torch only; "
-                                 "set compile none and channels_last false with onnxruntime")
-        if config.precision not in ("auto", "fp32", "fp16"):
-            raise ModelLoadError(f"backend onnxruntime runs fp32 or fp16 graphs, not precision "
-                                 f"'{config.precision}'")
-        self.path, self.device = path, device
-        providers = choose_providers(device, config.precision, path, ort.get_available_providers(),
-                                     os.environ.get(PROVIDERS_ENV, ""))
-        if providers[0][0] == TENSORRT:
-            trt_cache_dir(path).mkdir(parents=True, exist_ok=True)
-        options = ort.SessionOptions()
-        options.log_severity_level = 3  # errors only: the EP fallback notes are not the user's
-        try:
-            self.session = ort.InferenceSession(
-                str(path), options, providers=[p for p, _ in providers],
-                provider_options=[o for _, o in providers])
-        except Exception as err:  # onnxruntime raises its own Fail/InvalidGraph/... types
-            raise ModelLoadError(load_failure(path, err, ort.__version__)) from None
+        self.path, self.device = _checked_path(config), device
+        self.session = _open_session(self.path, config.precision, device)
         meta = self.session.get_modelmeta().custom_metadata_map
         if meta.get(META_FORMAT) != FORMAT:
-            raise ModelLoadError(f"ONNX file '{path}' was not written by this version of "
+            raise ModelLoadError(f"ONNX file '{self.path}' was not written by this version of "
                                  f"`tips-ros export` (metadata format {meta.get(META_FORMAT)}, "
                                  f"expected {FORMAT}); export it again")
         spec = json.loads(meta[META_SPEC])
@@ -142,6 +120,12 @@ class OnnxHeads:
         self.batch = None if meta[META_BATCH] == "dynamic" else int(meta[META_BATCH])
         self.precision = meta[META_PRECISION]
         self.providers: list[str] = self.session.get_providers()
+        self._outputs = {o.name: o.shape for o in self.session.get_outputs()}
+        self._check(config, int(meta[META_EMBEDDING_DIM]))
+
+    def _check(self, config: EngineConfig, embedding_dim: int) -> None:
+        """Raise ModelLoadError if the file's metadata does not fit ``config`` or itself."""
+        path = self.path
         if config.keep_aspect:
             fits = min(self.size) == config.input_size
         else:
@@ -155,10 +139,9 @@ class OnnxHeads:
         if config.precision == "fp32" and self.precision != "fp32":
             raise ModelLoadError(f"ONNX file '{path}' holds an {self.precision} network but "
                                  "precision is fp32; export without --fp16 or set precision auto")
-        if int(meta[META_EMBEDDING_DIM]) != self.spec.hidden_size:
+        if embedding_dim != self.spec.hidden_size:
             raise ModelLoadError(f"ONNX file '{path}' has inconsistent metadata (embedding "
-                                 f"width {meta[META_EMBEDDING_DIM]} vs {self.spec.hidden_size})")
-        self._outputs = {o.name: o.shape for o in self.session.get_outputs()}
+                                 f"width {embedding_dim} vs {self.spec.hidden_size})")
         if tuple(self._outputs) != self.heads:
             raise ModelLoadError(f"ONNX file '{path}' has outputs {list(self._outputs)} but its "
                                  f"metadata names heads {list(self.heads)}; export it again")
@@ -179,7 +162,7 @@ class OnnxHeads:
         queries = queries if count else queries.new_zeros((1, queries.shape[1]))
         chunks = []
         for start in range(0, total, step):
-            chunk = pixels[start : start + step]
+            chunk = pixels[start:start + step]
             if chunk.shape[0] < step:
                 pad = chunk[-1:].expand(step - chunk.shape[0], *chunk.shape[1:])
                 chunk = torch.cat([chunk, pad])
@@ -213,9 +196,46 @@ class OnnxHeads:
                            list(tensor.shape), tensor.data_ptr())
 
 
+def _checked_path(config: EngineConfig) -> Path:
+    """Return the ONNX file of ``config``; raise ModelLoadError for options it cannot run."""
+    path = Path(config.onnx_model).expanduser()
+    if not config.onnx_model:
+        raise ModelLoadError("backend onnxruntime needs onnx_model, a file written by "
+                             "`tips-ros export --onnx FILE`")
+    if not path.is_file():
+        raise ModelLoadError(f"ONNX file '{path}' does not exist; write it with "
+                             f"`tips-ros export --onnx {path}`")
+    if config.compile != "none" or config.channels_last:
+        raise ModelLoadError("compile and channels_last apply to backend torch only; "
+                             "set compile none and channels_last false with onnxruntime")
+    if config.precision not in ("auto", "fp32", "fp16"):
+        raise ModelLoadError(f"backend onnxruntime runs fp32 or fp16 graphs, not precision "
+                             f"'{config.precision}'")
+    return path
+
+
+def _open_session(path: Path, precision: str, device: torch.device) -> ort.InferenceSession:
+    """Open an ONNX Runtime session on ``path`` with the providers for ``device``."""
+    import onnxruntime as ort
+
+    providers = choose_providers(device, precision, path, ort.get_available_providers(),
+                                 os.environ.get(PROVIDERS_ENV, ""))
+    if providers[0][0] == TENSORRT:
+        trt_cache_dir(path).mkdir(parents=True, exist_ok=True)
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only: the EP fallback notes are not the user's
+    try:
+        return ort.InferenceSession(
+            str(path), options, providers=[p for p, _ in providers],
+            provider_options=[o for _, o in providers])
+    except Exception as err:  # onnxruntime raises its own Fail/InvalidGraph/... types
+        raise ModelLoadError(load_failure(path, err, ort.__version__)) from None
+
+
 def parity(reference: list[Prediction], other: list[Prediction]) -> dict[str, float]:
-    """How closely ``other`` (e.g. onnxruntime) reproduces ``reference`` (the torch engine),
-    over image-resolution predictions, in the measures of the backend's tolerances:
+    """Measure how closely ``other`` (e.g. onnxruntime) reproduces ``reference`` (torch).
+
+    Over image-resolution predictions, in the measures of the backend's tolerances:
 
     ``depth_max_rel`` and ``heatmaps_max_rel`` (largest absolute difference / largest
     reference magnitude), ``labels_equal`` (fraction of pixels), ``normals_p99_deg`` (99th
@@ -226,8 +246,8 @@ def parity(reference: list[Prediction], other: list[Prediction]) -> dict[str, fl
     for name in ("depth", "heatmaps"):
         if all(getattr(r, name) is not None and getattr(o, name) is not None for r, o in pairs):
             worst = max(np.abs(getattr(r, name) - getattr(o, name)).max() for r, o in pairs)
-            out[f"{name}_max_rel"] = float(worst / max(np.abs(getattr(r, name)).max()
-                                                        for r, _ in pairs))
+            scale = max(np.abs(getattr(r, name)).max() for r, _ in pairs)
+            out[f"{name}_max_rel"] = float(worst / scale)
     if all(r.labels is not None and o.labels is not None for r, o in pairs):
         out["labels_equal"] = float(np.mean([(r.labels == o.labels).mean() for r, o in pairs]))
     if all(r.normals is not None and o.normals is not None for r, o in pairs):

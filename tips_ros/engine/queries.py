@@ -34,7 +34,8 @@ def check_queries(queries: list[str], max_queries: int, max_length: int) -> None
         if not query.strip():
             raise QueryError("empty_query", "a query is empty")
         if len(query) > max_length:
-            raise QueryError("too_long", f"a query has {len(query)} characters, at most {max_length} allowed")
+            raise QueryError(
+                "too_long", f"a query has {len(query)} characters, at most {max_length} allowed")
 
 
 def parse_queries(data: str | bytes, max_queries: int, max_length: int) -> list[str]:
@@ -49,7 +50,8 @@ def parse_queries(data: str | bytes, max_queries: int, max_length: int) -> list[
         try:
             value = json.loads(text)
         except json.JSONDecodeError as err:
-            raise QueryError("malformed_json", f"the queries message is not valid JSON ({err.msg})") from None
+            raise QueryError(
+                "malformed_json", f"the queries message is not valid JSON ({err.msg})") from None
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise QueryError("malformed_json", "a JSON queries message must be a list of strings")
         queries = [v.strip() for v in value]

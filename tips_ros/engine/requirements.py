@@ -32,7 +32,7 @@ CUDA_TORCH_FIX = ("on x86 with an NVIDIA GPU `{python} -m pip install --upgrade 
                   "wheel")
 TORCH_FIX = ("install torch >= 2.6 into this Python ({python}): " + CUDA_TORCH_FIX
              + ", on a CPU `{python} -m pip install --upgrade torch --index-url "
-             "https://download.pytorch.org/whl/cpu` (README \"Install\")")
+             'https://download.pytorch.org/whl/cpu` (README "Install")')
 TRANSFORMERS_FIX = "run `{python} -m pip install 'transformers>=5.17'`"
 
 
@@ -41,8 +41,11 @@ class RequirementError(ModelLoadError):
 
 
 def parse_version(text: str) -> tuple[int, ...]:
-    """The numeric release part of a version string: ``2.13.0+cpu`` -> ``(2, 13, 0)``,
-    ``2.5.0a0+872d972e41.nv24.08`` (a Jetson wheel) -> ``(2, 5, 0)``; ``()`` if none."""
+    """Return the numeric release part of a version string; ``()`` if none.
+
+    ``2.13.0+cpu`` -> ``(2, 13, 0)``, ``2.5.0a0+872d972e41.nv24.08`` (a Jetson wheel) ->
+    ``(2, 5, 0)``.
+    """
     match = re.match(r"\s*v?(\d+(?:\.\d+)*)", text)
     return tuple(int(part) for part in match.group(1).split(".")) if match else ()
 
@@ -52,8 +55,11 @@ def _fix(template: str) -> str:
 
 
 def version_problem(package: str, installed: str | None) -> str | None:
-    """One sentence if ``installed`` (a version string; None: not installed) of ``package``
-    (``torch`` or ``transformers``) is too old for tips_ros, else None."""
+    """Say in one sentence what is wrong if ``package`` is too old for tips_ros, else None.
+
+    ``installed``: its version string (None: not installed); ``package``: ``torch`` or
+    ``transformers``.
+    """
     minimum = MINIMUM_VERSIONS[package]
     wanted = ".".join(map(str, minimum))
     fix = _fix(TORCH_FIX if package == "torch" else TRANSFORMERS_FIX)
@@ -65,7 +71,7 @@ def version_problem(package: str, installed: str | None) -> str | None:
 
 
 def installed_version(package: str) -> str | None:
-    """The version of the installed distribution ``package``, or None if it is not installed."""
+    """Return the version of the installed distribution ``package``, None if not installed."""
     try:
         return importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:
@@ -73,8 +79,11 @@ def installed_version(package: str) -> str | None:
 
 
 def check_versions(installed: Mapping[str, str | None] | None = None) -> None:
-    """Raise RequirementError (one sentence) for the first package in MINIMUM_VERSIONS that is
-    missing or too old. ``installed`` maps package -> version; default: what is installed."""
+    """Raise RequirementError (one sentence) for the first package that is missing or too old.
+
+    Packages as in MINIMUM_VERSIONS; ``installed`` maps package -> version (default: what is
+    installed).
+    """
     for package in MINIMUM_VERSIONS:
         version = installed[package] if installed is not None else installed_version(package)
         problem = version_problem(package, version)
@@ -84,7 +93,9 @@ def check_versions(installed: Mapping[str, str | None] | None = None) -> None:
 
 def cuda_problem(device: str, *, torch_version: str, cuda_build: str | None,
                  cuda_available: bool, device_count: int) -> str | None:
-    """One sentence if ``device`` (``cuda`` or ``cuda:N``; others pass) cannot be used.
+    """Say in one sentence why ``device`` (``cuda`` or ``cuda:N``) cannot be used, else None.
+
+    Other devices pass.
 
     ``cuda_build`` is ``torch.version.cuda`` (None for a CPU-only build), ``cuda_available``
     ``torch.cuda.is_available()`` and ``device_count`` ``torch.cuda.device_count()``.
@@ -95,7 +106,7 @@ def cuda_problem(device: str, *, torch_version: str, cuda_build: str | None,
     if cuda_build is None:
         return (f"device '{device}' was requested but torch {torch_version} is a CPU-only build; "
                 f"install a CUDA build into this Python ({sys.executable}): "
-                f"{_fix(CUDA_TORCH_FIX)} (README \"Install\"), {other}")
+                f'{_fix(CUDA_TORCH_FIX)} (README "Install"), {other}')
     if not cuda_available:
         return (f"device '{device}' was requested but torch {torch_version} (CUDA {cuda_build}) "
                 "finds no usable GPU; check the NVIDIA driver (`nvidia-smi`) and "
@@ -122,7 +133,9 @@ def check_device(device: str) -> None:
 
 
 def check(device: str) -> None:
-    """The whole startup check: versions first, then the device (``auto``, ``cpu``,
-    ``cuda``, ``cuda:N``)."""
+    """Run the whole startup check: versions first, then the device.
+
+    ``device``: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+    """
     check_versions()
     check_device(device)

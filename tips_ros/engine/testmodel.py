@@ -80,13 +80,13 @@ class ModelShape:
 
     def text_config(self) -> dict:
         """Keyword arguments of ``Tipsv2TextConfig`` for this shape."""
-        return dict(
-            hidden_size=self.hidden_size,
-            num_hidden_layers=self.text_layers,
-            num_attention_heads=self.text_heads,
-            intermediate_size=self.text_intermediate,
-            vocab_size=self.vocab_size,
-        )
+        return {
+            "hidden_size": self.hidden_size,
+            "num_hidden_layers": self.text_layers,
+            "num_attention_heads": self.text_heads,
+            "intermediate_size": self.text_intermediate,
+            "vocab_size": self.vocab_size,
+        }
 
     def dpt_config(self, patch_size: int = 14) -> Tipsv2DptConfig:
         """``Tipsv2DptConfig`` with this shape's backbone and DPT heads (150 ADE20K classes)."""
@@ -108,7 +108,7 @@ class ModelShape:
 
 
 def dpt_indices(num_layers: int) -> tuple[int, ...]:
-    """The 4 evenly spaced blocks (counted from 1) the DPT heads read, as in the authors' configs.
+    """Return the 4 evenly spaced blocks (from 1) the DPT heads read, as the authors' configs.
 
     B/14 (12 blocks): 3, 6, 9, 12; L/14 (24): 6, 12, 18, 24; SO/14 (27): 7, 14, 21, 27;
     g/14 (40): 10, 20, 30, 40.
@@ -118,7 +118,7 @@ def dpt_indices(num_layers: int) -> tuple[int, ...]:
 
 def _official(width: int, layers: int, heads: int, mlp: int, text_layers: int, *,
               swiglu: bool = False, pos_grid: int = 32) -> ModelShape:
-    """The shape of one released TIPS model: ViT width/depth/heads, FFN width, text depth.
+    """Describe one released TIPS model: ViT width/depth/heads, FFN width, text depth.
 
     The text tower has the vision tower's width and heads and an FFN of ``mlp`` (ReLU); DPT necks
     are width/8, /4, /2, /1 with 256 fusion channels, as in the authors' DPT code.
@@ -163,8 +163,11 @@ RANDOM_WEIGHTS_KEY = "tips_ros_random_weights"
 
 
 def weights_kind(*configs: object) -> str:
-    """``"random"`` if any of the transformers ``configs`` belongs to a model written by
-    :func:`write_test_models`, else ``"released"`` (hub or converted checkpoints)."""
+    """Return ``"random"`` for random test weights, else ``"released"``.
+
+    ``"random"`` if any of the transformers ``configs`` belongs to a model written by
+    :func:`write_test_models`; ``"released"`` for hub or converted checkpoints.
+    """
     return "random" if any(getattr(c, RANDOM_WEIGHTS_KEY, False) for c in configs) else "released"
 
 
@@ -237,5 +240,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """``tips-ros make-test-model DIR [--size S]``: write the models and say where they are."""
     dpt_dir, text_dir = write_test_models(args.dir, args.size, args.seed)
-    print(f"wrote {args.size} test models (random weights):\n  --model {dpt_dir}\n  --text-model {text_dir}")
+    print(f"wrote {args.size} test models (random weights):\n  --model {dpt_dir}\n"
+          f"  --text-model {text_dir}")
     return 0
