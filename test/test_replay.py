@@ -178,6 +178,8 @@ def test_cli_arguments_and_options_agree(tmp_path: Path):
         Path("in"), Path("out"))
     assert RunOptions(queries=["a"], heads=["depth"]) == RunOptions(queries=("a",),
                                                                     heads=frozenset({"depth"}))
+    with pytest.raises(TypeError, match=r"ReplayOptions.from_args\(args\)"):
+        replay(args)  # the parsed arguments themselves
 
 
 @pytest.mark.parametrize("fields, message", [

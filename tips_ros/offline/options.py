@@ -69,9 +69,8 @@ class RunOptions:
         object.__setattr__(self, "queries", tuple(self.queries))
         if self.heads is not None:
             object.__setattr__(self, "heads", checked_heads(self.heads))
-        if self.onnx_model is not None:
-            object.__setattr__(self, "onnx_model", Path(self.onnx_model) if
-                               str(self.onnx_model) else None)
+        onnx = self.onnx_model  # "" (EngineConfig's "none") is None here
+        object.__setattr__(self, "onnx_model", Path(onnx) if onnx not in (None, "") else None)
         for name in ("batch", "every", "max_frames"):
             value = getattr(self, name)
             if value is None and name == "max_frames":

@@ -62,6 +62,9 @@ def replay(options: ReplayOptions, engine: Engine | None = None, *, load_s: floa
     The report is written and the output bag closed also when the bag turns out corrupt
     (``BagError``) or the run is interrupted (``KeyboardInterrupt``); both are re-raised.
     """
+    if not isinstance(options, ReplayOptions):
+        raise TypeError(f"replay() takes ReplayOptions, not {type(options).__name__}; build "
+                        "them from parsed arguments with ReplayOptions.from_args(args)")
     if engine is not None:
         return _replay(options, engine, load_s, metrics, progress)
     started = time.perf_counter()
