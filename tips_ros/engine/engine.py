@@ -11,21 +11,16 @@ Data flow for a batch of RGB uint8 images (each ``HxWx3``, any size):
    ``Tipsv2ImageProcessor`` does; no mean/std normalisation);
 2. one pass of the TIPSv2 ViT backbone (:meth:`Engine.backbone`), returning the four
    layer-normed DPT feature maps; the last one is the vision model's ``last_hidden_state``;
-3. the DPT neck + decoder of each requested head (depth, normals, segmentation) and the
-   cosine similarity of the L2-normalised patch tokens with the cached query embeddings
-   (:mod:`tips_ros.engine.heads`);
-4. upsampling to each input image's resolution, the per-pixel finish and the colour views on
-   the device for the whole batch at once (images of one original size together; depth
-   expectation and normal normalisation in fp32, argmax), then every output copied to the host
-   with one synchronisation per ``infer`` call (:mod:`tips_ros.engine.postprocess`).
+3. the requested heads on those maps (:mod:`tips_ros.engine.heads`): DPT neck + decoder per
+   head, the query cosine of the patch tokens, the feature heads;
+4. on the device, per group of images of one original size: upsampling to that size, argmax,
+   colour views; then every output copied to the host with one synchronisation per ``infer``
+   call (:mod:`tips_ros.engine.postprocess`).
 
-Units and frames: depth is metres along the camera's optical axis (the DPT head's expected
-value over bins between ``min_depth`` and ``max_depth``, 0.001..10 m for the released model);
-normals are outward unit normals in the camera optical frame (x right, y down, z forward; a
-floor seen by a level camera has y < 0; the released head predicts their negative, flipped once
-in :func:`tips_ros.engine.heads.dpt_heads`); class ids index the model's label list (ADE20K-150
-for the released model); heatmaps are cosine similarities in [-1, 1] (or softmax probabilities
-across queries in ``softmax`` mode).
+Units and frames: depth in metres along the optical axis (0.001..10 m for the released model);
+outward unit normals in the camera optical frame (x right, y down, z forward); class ids index
+the model's label list (ADE20K-150 for the released model); heatmaps are cosine similarities
+in [-1, 1] (or softmax probabilities across queries in ``softmax`` mode).
 
 Dense features, their PCA view, the global embeddings and zero-shot segmentation
 (:data:`FEATURE_HEADS`, see :mod:`tips_ros.engine.features`) come from the same single pass: the
@@ -49,9 +44,7 @@ from tips_ros.engine.config import (
     EngineConfig, EngineStats, ModelSpec, model_input_size, resolve_device, resolve_dtype,
 )
 from tips_ros.engine.faults import FaultInjector
-from tips_ros.engine.features import (
-    NO_QUERY, PcaProjector, token_heads, value_attention_tokens,
-)
+from tips_ros.engine.features import NO_QUERY, PcaProjector, token_heads, value_attention_tokens
 from tips_ros.engine.heads import dpt_heads, patch_cosine
 from tips_ros.engine.loading import load_pretrained
 from tips_ros.engine.postprocess import DeviceOutputs, finish, Palettes, rows, to_host
