@@ -18,7 +18,7 @@ import pytest
 
 from tips_ros import cli
 from tips_ros.errors import UsageError
-from tips_ros.tools.bench import BenchOptions, heads_of, parse_size, STAGES
+from tips_ros.tools.bench import BenchOptions, benchmark, heads_of, parse_size, STAGES
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +123,22 @@ def test_bad_options_are_rejected_before_anything_loads(fields: dict) -> None:
     """Bad options fail when built: nothing is loaded from the (absent) model paths."""
     with pytest.raises(UsageError):
         BenchOptions(model="/nonexistent/dpt", text_model="/nonexistent/text", **fields)
+
+
+def test_typed_api_is_the_whole_run(tiny_models, tmp_path):
+    """benchmark(BenchOptions) runs without the command line, which only builds the options."""
+    dpt, text = tiny_models
+    options = BenchOptions(model=str(dpt), text_model=str(text), device="cpu",
+                           precisions=("fp32",), batches=(1,), heads=("depth",),
+                           frame_size=(64, 48), input_size=56, iters=1, warmup=0,
+                           profile_iters=1)
+    report = benchmark(options, tmp_path / "report.json")
+    assert json.loads((tmp_path / "report.json").read_text())["complete"] is True
+    assert report["complete"] is True and report["model"] == str(dpt) and report["e2e"] is None
+    (config,) = report["configs"]
+    assert config["heads"] == "depth" and config["batch"] == 1
+    assert config["frame_size"] == [64, 48] and config["input_size"] == [56, 56]
+    assert set(report["naive"]) == {"1"}
 
 
 def test_end_to_end_mode_through_ros_processes(tiny_models, tmp_path):
