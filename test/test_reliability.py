@@ -204,8 +204,8 @@ def compressed(stamp: int, data: bytes, fmt: str = "jpeg") -> CompressedImage:
 def test_malformed_compressed_images(tiny_models, listener):
     ns = "/relc"
     driver = Driver(listener, ns, compressed=True)
-    compressed = params(tiny_models, input_compressed=True)
-    with NodeProcess(compressed, ros_args=["-r", f"__ns:={ns}"]) as node:
+    settings = params(tiny_models, input_compressed=True)
+    with NodeProcess(settings, ros_args=["-r", f"__ns:={ns}"]) as node:
         driver.wait_connected(node)
         s, good = driver.stamps, jpeg(1)
         driver.good_frame_processed(node, compressed(s.new(), good))
