@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+import torch
 from ros_harness import (
     NodeProcess, diagnostic_values, lifecycle_state, node_params, start_publisher,
 )
@@ -122,6 +123,8 @@ def test_onnxruntime_engine_matches_torch_fp32(tiny_models, full_onnx: Path):
     torch_engine = engine(tiny_models)
     ort_engine = engine(tiny_models, backend="onnxruntime", onnx_model=str(full_onnx))
     assert ort_engine.onnx.providers == ["CPUExecutionProvider"]
+    with pytest.raises(RuntimeError, match="needs backend torch"):  # backbone + heads: one graph
+        ort_engine.backbone(torch.zeros((1, 3, SIZE, SIZE)))
     assert ort_engine.labels == torch_engine.labels
     frames = make_frames(3, 96, 128, seed=5) + make_frames(1, 120, 90, seed=6)
     assert_issue_fp32_tolerances(torch_engine.infer(frames, ALL_OUTPUTS),
