@@ -2,9 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """The TIPSv2 inference engine: one backbone pass per frame, only the requested heads.
 
-No ROS imports: the node, ``tips-ros replay`` and the benchmarks all run this module.
-
-Data flow for a batch of RGB uint8 images (each ``HxWx3``, any size):
+No ROS imports: the node, ``tips-ros replay`` and the benchmarks all run this module. Data flow for a batch of RGB uint8 images (each ``HxWx3``, any size):
 
 1. upload (pinned host memory on CUDA), resize on the device to the model input size with
    bilinear antialiasing and rounding to uint8 levels, scale by 1/255 (this is what
@@ -22,9 +20,8 @@ outward unit normals in the camera optical frame (x right, y down, z forward); c
 the model's label list (ADE20K-150 for the released model); heatmaps are cosine similarities
 in [-1, 1] (or softmax probabilities across queries in ``softmax`` mode).
 
-Dense features, their PCA view, the global embeddings and zero-shot segmentation
-(:data:`FEATURE_HEADS`, see :mod:`tips_ros.engine.features`) come from the same single pass: the
-last feature map, plus the last block's input captured by a forward pre-hook.
+Dense features, their PCA view, embeddings and zero-shot segmentation (:data:`FEATURE_HEADS`,
+:mod:`tips_ros.engine.features`) come from the same pass (last block input: a pre-hook).
 """
 
 from __future__ import annotations
@@ -40,9 +37,8 @@ import torch.nn.functional as F
 
 from tips_ros.engine.acceleration import accelerate
 from tips_ros.engine.ade20k import label_palette
-from tips_ros.engine.config import (
-    EngineConfig, EngineStats, ModelSpec, model_input_size, resolve_device, resolve_dtype,
-)
+from tips_ros.engine.config import (EngineConfig, EngineStats, ModelSpec, model_input_size,
+                                    resolve_device, resolve_dtype)
 from tips_ros.engine.faults import FaultInjector
 from tips_ros.engine.features import NO_QUERY, PcaProjector, token_heads, value_attention_tokens
 from tips_ros.engine.heads import dpt_heads, patch_cosine
