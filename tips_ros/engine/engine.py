@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """The TIPSv2 inference engine: one backbone pass per frame, only the requested heads.
 
-No ROS imports: the node, ``tips-ros replay`` and the benchmarks all run this module. Data flow for a batch of RGB uint8 images (each ``HxWx3``, any size):
+No ROS imports: the node, ``tips-ros replay`` and the benchmarks all run this module. Data flow
+for a batch of RGB uint8 images (each ``HxWx3``, any size):
 
 1. upload (pinned host memory on CUDA), resize on the device to the model input size with
    bilinear antialiasing and rounding to uint8 levels, scale by 1/255 (this is what
