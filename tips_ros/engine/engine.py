@@ -16,10 +16,9 @@ for a batch of RGB uint8 images (each ``HxWx3``, any size):
    colour views; then every output copied to the host with one synchronisation per ``infer``
    call (:mod:`tips_ros.engine.postprocess`).
 
-Units and frames: depth in metres along the optical axis (0.001..10 m for the released model);
-outward unit normals in the camera optical frame (x right, y down, z forward); class ids index
-the model's label list (ADE20K-150 for the released model); heatmaps are cosine similarities
-in [-1, 1] (or softmax probabilities across queries in ``softmax`` mode).
+Units and frames: depth in metres along the optical axis (released model: 0.001..10 m); outward
+unit normals in the camera optical frame (x right, y down, z forward); class ids index the model's
+labels (ADE20K-150); heatmaps: cosine in [-1, 1] (``softmax`` mode: probabilities over queries).
 
 Dense features, their PCA view, embeddings and zero-shot segmentation (:data:`FEATURE_HEADS`,
 :mod:`tips_ros.engine.features`) come from the same pass (last block input: a pre-hook).
