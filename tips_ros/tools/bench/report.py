@@ -10,7 +10,6 @@ The JSON holds ``date``, ``command``, ``argv``, ``machine``, ``versions``, ``mod
 from __future__ import annotations
 
 import datetime
-import importlib.metadata
 import json
 import os
 import platform
@@ -22,6 +21,7 @@ from typing import Any, TextIO
 import numpy as np
 import torch
 
+from tips_ros.engine.requirements import installed_version
 from tips_ros.tools.bench.common import STAGES
 
 
@@ -49,22 +49,14 @@ def machine_info(device: torch.device) -> dict[str, Any]:
     return info
 
 
-def _distribution(name: str) -> str | None:
-    """Return the installed version of the distribution ``name``, if any."""
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
 def versions() -> dict[str, str | None]:
     """Return the versions of python, torch, transformers, numpy, rclpy and this package."""
     import transformers
 
     return {"python": platform.python_version(), "torch": torch.__version__,
             "transformers": transformers.__version__, "numpy": np.__version__,
-            "rclpy": _distribution("ros-rclpy") or _distribution("rclpy"),
-            "tips_ros": _distribution("tips_ros") or _distribution("tips-ros")}
+            "rclpy": installed_version("ros-rclpy") or installed_version("rclpy"),
+            "tips_ros": installed_version("tips_ros") or installed_version("tips-ros")}
 
 
 def new_report(device: torch.device, model: str, queries: tuple[str, ...],
