@@ -28,10 +28,13 @@ def test_sizes_are_width_by_height_everywhere():
 
 
 def test_synth_bag_and_bench_read_the_same_order():
+    from tips_ros.cli import build_parser
     from tips_ros.offline.bags import synth_size
-    from tips_ros.tools.bench import parse_size as bench_parse_size
+    from tips_ros.tools.bench.command import options_from_args
 
-    assert synth_size("320x240") == bench_parse_size("320x240") == Size(320, 240)
+    bench_args = build_parser("bench").parse_args(["bench", "--size", "320x240"])
+    bench = options_from_args(bench_args, "model", "text_model")
+    assert synth_size("320x240") == bench.frame_size == Size(320, 240)
     result = subprocess.run([sys.executable, "-m", "tips_ros.cli", "synth-bag", "/nonexistent/x",
                              "--size", "8x8"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and "too small (at least 16x16)" in result.stderr

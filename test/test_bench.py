@@ -18,7 +18,8 @@ import pytest
 
 from tips_ros import cli
 from tips_ros.errors import UsageError
-from tips_ros.tools.bench import BenchOptions, benchmark, heads_of, parse_size, STAGES
+from tips_ros.tools.bench import BenchOptions, benchmark, heads_of, STAGES
+from tips_ros.tools.bench.command import options_from_args
 
 
 @pytest.fixture(scope="module")
@@ -107,8 +108,9 @@ def test_naive_pipeline_agrees_with_the_fast_path(report):
 
 
 def test_argument_errors_are_user_errors():
+    parser = cli.build_parser("bench")
     with pytest.raises(UsageError):
-        parse_size("640by480")
+        options_from_args(parser.parse_args(["bench", "--size", "640by480"]), "m", "t")
     with pytest.raises(UsageError):
         heads_of("depth+sky")
     assert heads_of("normals_color") == {"normals_color", "normals"}

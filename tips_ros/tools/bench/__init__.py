@@ -42,7 +42,6 @@ The bench measures through the engine's public methods only.
 All times are milliseconds, rates frames/s, memory bytes.
 """
 
-from tips_ros.offline.arguments import parse_size
 from tips_ros.tools.bench.command import add_arguments, run
 from tips_ros.tools.bench.common import heads_of, parse_list, STAGES
 from tips_ros.tools.bench.measure import agreement, count_gflop, profile_pass, raw_outputs
@@ -52,6 +51,6 @@ from tips_ros.tools.bench.syncs import host_syncs_per_batch, HostSyncCounter
 
 __all__ = [
     "BenchOptions", "E2EOptions", "HostSyncCounter", "STAGES", "add_arguments", "agreement",
-    "benchmark", "count_gflop", "heads_of", "host_syncs_per_batch", "parse_list", "parse_size",
+    "benchmark", "count_gflop", "heads_of", "host_syncs_per_batch", "parse_list",
     "profile_pass", "raw_outputs", "run",
 ]
