@@ -11,7 +11,8 @@ Checked, by reading the sources (nothing of the package is imported but ``tips_r
   the package's source holds it as a literal);
 - ``Class.member`` of a class defined in the package (``Engine.warmup``), and
   ``module.name`` of a package module (``imaging.decode_image``);
-- ``tips-ros COMMAND`` subcommands and ``python -m MODULE`` commands.
+- ``tips-ros COMMAND`` subcommands and ``python -m MODULE`` commands;
+- README's "Layout" table: one row per module of the package, no more, no fewer.
 """
 
 from __future__ import annotations
@@ -195,6 +196,38 @@ def test_references_exist(doc: Path) -> None:
     """Every path, module, name, member and command ``doc`` names exists."""
     missing = problems(doc.read_text())
     assert not missing, f"{doc.relative_to(REPO)} names what does not exist: {missing}"
+
+
+def layout_rows(readme: str) -> list[str]:
+    """Return the package paths in the first column of README's "Layout" table.
+
+    A bold row names a subpackage folder (``**`tips_ros/engine/`**``); the rows under it
+    give paths relative to it.
+    """
+    section = readme.split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
+    table = section.split("\n|---|---|\n", 1)[1]  # the rows after the header
+    paths, folder = [], ""
+    for row in table.splitlines():
+        cell = row.split("|")[1].strip() if row.startswith("| ") else ""
+        name = cell.strip("*`")
+        if cell.startswith("**"):
+            folder = name
+            paths.append(folder)
+        elif name.startswith(PACKAGE.name + "/"):
+            paths.append(name)
+        elif name:
+            paths.append(folder + name)
+    return paths
+
+
+def test_readme_layout_lists_every_module() -> None:
+    """Check that the "Layout" table of README.md has one row per module, and no other."""
+    listed = set(layout_rows((REPO / "README.md").read_text()))
+    modules = {str(p.relative_to(REPO)) for p in PACKAGE.rglob("*.py")}
+    folders = {name for name in listed if name.endswith("/")}
+    described = {f"{folder}__init__.py" for folder in folders}
+    assert sorted(modules - listed - described) == [], "modules missing from README Layout"
+    assert sorted(listed - modules - folders) == [], "README Layout rows that are no modules"
 
 
 def test_the_check_catches_what_is_gone() -> None:
