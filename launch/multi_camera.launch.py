@@ -5,54 +5,52 @@
 Example:
   ros2 launch tips_ros multi_camera.launch.py cameras:="[front, left, right]" max_batch:=3
 
+Parameters come from, lowest first: the node's defaults (``config/tips.yaml`` lists them) with
+``cameras: [front, left]``, the ``params_file`` if given, then each parameter argument
+(``cameras``, ``model``, ``text_model``, ``max_batch``) that was given: an argument left
+empty does not touch the file's value.
 Camera ``front`` is read from ``/front/image`` and ``/front/camera_info``; its outputs are
 published as ``/front/depth``, ``/front/normals``, ... Remap with ``-r`` or a params file if
 your driver uses other names. The node uses the shipped Fast DDS profile (config/fastdds.xml)
 unless FASTDDS_DEFAULT_PROFILES_FILE is set.
 """
 
-import os
 from typing import List
 
-from ament_index_python.packages import get_package_share_directory
-from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
-from launch.substitutions import LaunchConfiguration
+from launch import LaunchContext, LaunchDescription
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch_ros.actions import Node
-from launch_ros.parameter_descriptions import ParameterValue
 
-SHARE = get_package_share_directory("tips_ros")
+from tips_ros.ros.launching import (NOT_GIVEN, SHARED_OVERRIDES, node_parameters,
+                                    shared_arguments)
+
+#: Launch arguments that set a parameter when given: argument -> (parameter, value type).
+OVERRIDES = {**SHARED_OVERRIDES, "cameras": ("cameras", List[str]),
+             "max_batch": ("max_batch", int)}
+#: This launch file's own defaults, below the params file.
+DEFAULTS = {"cameras": ["front", "left"]}
+
+
+def node(context: LaunchContext) -> List[Node]:
+    """Return the node with its parameters (see tips_ros.ros.launching for their order)."""
+    return [Node(
+        package="tips_ros",
+        executable="tips_node",
+        name="tips_node",
+        output="screen",
+        emulate_tty=True,
+        parameters=node_parameters(context, OVERRIDES, DEFAULTS),
+    )]
 
 
 def generate_launch_description() -> LaunchDescription:
     """Declare the launch arguments and the one node serving every camera."""
     return LaunchDescription([
-        DeclareLaunchArgument("cameras", default_value="[front, left]",
-                              description="camera namespaces (YAML list)"),
-        DeclareLaunchArgument("model", default_value="google/tipsv2-b14-dpt",
-                              description="DPT model: hub id or directory"),
-        DeclareLaunchArgument("text_model", default_value="google/tipsv2-b14",
-                              description="text model: hub id or directory"),
-        DeclareLaunchArgument("params_file",
-                              default_value=os.path.join(SHARE, "config", "tips.yaml"),
-                              description="parameters file"),
-        DeclareLaunchArgument("max_batch", default_value="8",
-                              description="most frames (cameras) per forward pass"),
-        Node(
-            package="tips_ros",
-            executable="tips_node",
-            name="tips_node",
-            output="screen",
-            emulate_tty=True,
-            parameters=[
-                LaunchConfiguration("params_file"),
-                {
-                    "model": LaunchConfiguration("model"),
-                    "text_model": LaunchConfiguration("text_model"),
-                    "cameras": ParameterValue(LaunchConfiguration("cameras"),
-                                              value_type=List[str]),
-                    "max_batch": ParameterValue(LaunchConfiguration("max_batch"), value_type=int),
-                },
-            ],
-        ),
+        DeclareLaunchArgument("cameras", default_value="", description="camera namespaces "
+                              f"(YAML list; {NOT_GIVEN}[front, left])"),
+        *shared_arguments(),
+        DeclareLaunchArgument("max_batch", default_value="",
+                              description=f"most frames (cameras) per forward pass ({NOT_GIVEN}"
+                              "the node's default)"),
+        OpaqueFunction(function=node),
     ])

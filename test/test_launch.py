@@ -8,6 +8,11 @@ The package is colcon-built into a temporary workspace (colcon from PyPI, so the
 launch arguments) in its own process, feeds it from camera stand-ins in further processes,
 receives ``depth`` in this process with rclpy, and ends the launch with a real SIGINT: launch
 must stop ``tips_node`` cleanly and exit 0 without an error in its output.
+
+Parameter precedence (tips_ros.ros.launching): a user's ``params_file`` alone configures the
+node as the file says (no launch-argument default overrides it); an argument that is given
+overrides the file (the serving tests give a file whose models do not exist, and arguments
+that name the tiny models).
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from typing import Any
 import numpy as np
 import pytest
 from conftest import shared_path
-from ros_harness import WAIT_S, Listener, call_service, ros_env, start_publisher
+import yaml
+from ros_harness import WAIT_S, Listener, call_service, ros_env, start_publisher, wait_active
 from test_colcon import colcon_build
 
 RUNNER = Path(__file__).resolve().with_name("launch_runner.py")
@@ -68,6 +74,8 @@ class LaunchProcess:
 
     def output(self) -> str:
         return Path(self.out.name).read_text()
+
+    log = output  # as NodeProcess.log (ros_harness.wait_active)
 
     def interrupt(self) -> int:
         """SIGINT to the launch process (Ctrl-C); its exit code."""
@@ -160,6 +168,13 @@ def parameter(receiver: Listener, node: str, name: str) -> Any:
     return None if response is None else parameter_value_to_python(response.values[0])
 
 
+def params_file(folder: Path, **params: Any) -> Path:
+    """Write a user's parameters file (``/**: ros__parameters:``) with ``params``."""
+    path = folder / "user_params.yaml"
+    path.write_text(yaml.safe_dump({"/**": {"ros__parameters": params}}))
+    return path
+
+
 def stop_cleanly(process: LaunchProcess) -> None:
     """SIGINT ends launch and ``tips_node`` with exit 0 and nothing logged as an error."""
     code = process.interrupt()
@@ -170,32 +185,40 @@ def stop_cleanly(process: LaunchProcess) -> None:
     assert not process.group_alive(), output
 
 
-def test_tips_launch_serves_one_namespaced_camera(launch, receiver: Listener,
+def test_tips_launch_serves_one_namespaced_camera(launch, receiver: Listener, tmp_path: Path,
                                                   tiny_models: tuple[Path, Path]):
     from sensor_msgs.msg import Image
 
     dpt, text = tiny_models
     receiver.subscribe(Image, "/front/depth")
     receiver.subscribe(Image, "/front/heatmaps")  # needs the text model given by text_model
+    # the given arguments override the file: its models do not exist, it wants compressed input
+    user = params_file(tmp_path, model=str(tmp_path / "absent"), text_model="absent/text",
+                       input_compressed=True, max_batch=3, device="cpu")
     process = launch("tips.launch.py", namespace="front", image="/front/camera/image_raw",
-                     model=str(dpt), text_model=str(text))
+                     params_file=str(user), model=str(dpt), text_model=str(text),
+                     compressed="false")
     with camera("/front/camera/image_raw", "front_optical"):
         wait_for_messages(receiver, process, "/front/depth", "/front/heatmaps")
         check_depth(receiver.get("/front/depth")[0], "front_optical")
         assert publishers(receiver, "/front/depth") == {("/front", "tips_node")}
         assert parameter(receiver, "/front/tips_node", "text_model") == str(text)
+        assert parameter(receiver, "/front/tips_node", "input_compressed") is False
+        assert parameter(receiver, "/front/tips_node", "max_batch") == 3  # not given: the file's
         stop_cleanly(process)
 
 
 def test_multi_camera_launch_serves_both_cameras_from_one_node(
-        launch, receiver: Listener, tiny_models: tuple[Path, Path]):
+        launch, receiver: Listener, tmp_path: Path, tiny_models: tuple[Path, Path]):
     from sensor_msgs.msg import Image
 
     dpt, text = tiny_models
     for name in ("front", "left"):
         receiver.subscribe(Image, f"/{name}/depth")
-    process = launch("multi_camera.launch.py", cameras="[front, left]", max_batch="2",
-                     model=str(dpt), text_model=str(text))
+    user = params_file(tmp_path, model=str(tmp_path / "absent"), text_model="absent/text",
+                       cameras=["back"], max_batch=5, device="cpu")
+    process = launch("multi_camera.launch.py", params_file=str(user), cameras="[front, left]",
+                     max_batch="2", model=str(dpt), text_model=str(text))
     with camera("/front/image", "front_optical"), camera("/left/image", "left_optical"):
         wait_for_messages(receiver, process, "/front/depth", "/left/depth")
         check_depth(receiver.get("/front/depth")[0], "front_optical")
@@ -207,3 +230,16 @@ def test_multi_camera_launch_serves_both_cameras_from_one_node(
         assert parameter(receiver, "/tips_node", "max_batch") == 2
         assert parameter(receiver, "/tips_node", "cameras") == ["front", "left"]
         stop_cleanly(process)
+
+
+@pytest.mark.parametrize("launch_file", ["tips.launch.py", "multi_camera.launch.py"])
+def test_params_file_alone_configures_the_node(launch, receiver: Listener, tmp_path: Path,
+                                               tiny_models: tuple[Path, Path], launch_file: str):
+    """``params_file:=FILE`` and no other argument: every parameter as the file says."""
+    dpt, text = tiny_models
+    wanted = {"model": str(dpt), "text_model": str(text), "input_compressed": True,
+              "max_batch": 3, "cameras": ["cam_a", "cam_b"]}
+    process = launch(launch_file, params_file=str(params_file(tmp_path, device="cpu", **wanted)))
+    wait_active(receiver, "/tips_node", process)  # configured: the file's models loaded
+    assert {name: parameter(receiver, "/tips_node", name) for name in wanted} == wanted
+    stop_cleanly(process)
