@@ -22,7 +22,7 @@ from sensor_msgs.msg import CameraInfo
 from ros_harness import NodeProcess, node_params, ros_env
 
 from tips_ros.offline.bags import BagWriter
-from tips_ros.io.camera_info import depth_camera_info
+from tips_ros.io.camera_info import Calibration, CameraInfoError, depth_camera_info
 from tips_ros.engine import Engine, EngineConfig
 from tips_ros.io.imaging import encode_image
 from tips_ros.offline.options import ReplayOptions, RunOptions
@@ -64,9 +64,14 @@ def check(msg, width: int, height: int, source: tuple[int, int] = CALIBRATED) ->
 def test_scales_k_and_p_keeps_r_and_guards_unset_sizes():
     check(depth_camera_info(info(), *IMAGE), *IMAGE)
     check(depth_camera_info(info(), *CALIBRATED), *CALIBRATED)  # same size: unchanged
-    unset = depth_camera_info(info(0, 0), *IMAGE)  # calibration size unset: the image's
-    check(unset, *IMAGE, source=IMAGE)
-    assert depth_camera_info(info(k=np.zeros((3, 3))), *IMAGE) is None  # uncalibrated
+    unset = depth_camera_info(info(0, 0), *CALIBRATED)  # calibration size unset: the image's
+    check(unset, *CALIBRATED, source=CALIBRATED)
+    with pytest.raises(CameraInfoError) as err:  # unset size, K of a larger image
+        depth_camera_info(info(0, 0), *IMAGE)
+    assert err.value.reason == "principal_point"
+    with pytest.raises(CameraInfoError) as err:
+        depth_camera_info(info(k=np.zeros((3, 3))), *IMAGE)
+    assert err.value.reason == "uncalibrated"
 
 
 def write_bag(path: Path, width: int, height: int) -> None:
@@ -86,14 +91,19 @@ def write_bag(path: Path, width: int, height: int) -> None:
             bag.write_image("/cam/image_raw", stamp, "right_optical", encode_image(rgb, "rgb8"))
 
 
-def replayed_camera_info(tmp_path: Path, engine: Engine, width: int, height: int) -> list:
+def replayed_camera_info(tmp_path: Path, engine: Engine, width: int,
+                         height: int) -> tuple[list, dict]:
+    """Return the depth/camera_info messages of a replay and its report."""
     write_bag(tmp_path / f"in{width}", width, height)
     output = tmp_path / f"out{width}"
-    replay(ReplayOptions(tmp_path / f"in{width}", output, RunOptions(heads={"depth"})), engine)
+    report = replay(ReplayOptions(tmp_path / f"in{width}", output,
+                                  RunOptions(heads={"depth"})), engine)
     with AnyReader([output]) as reader:
         connections = [c for c in reader.connections if c.topic == "/tips/depth/camera_info"]
+        if not connections:  # (messages(connections=[]) would read every topic)
+            return [], report
         return [reader.deserialize(raw, c.msgtype)
-                for c, _, raw in reader.messages(connections=connections)]
+                for c, _, raw in reader.messages(connections=connections)], report
 
 
 @pytest.fixture(scope="module")
@@ -104,13 +114,13 @@ def engine(tiny_models: tuple[Path, Path]) -> Engine:
 
 
 def test_replay_writes_what_the_node_publishes(tmp_path, engine, tiny_models, listener):
-    replayed = replayed_camera_info(tmp_path, engine, *CALIBRATED)
-    assert len(replayed) == 2
+    replayed, report = replayed_camera_info(tmp_path, engine, *CALIBRATED)
+    assert len(replayed) == 2 and report["camera_info_rejected"] == {}
     for msg in replayed:
         check(msg, *IMAGE)
-    unset = replayed_camera_info(tmp_path, engine, 0, 0)  # no division by a zero width
-    assert len(unset) == 2
-    check(unset[0], *IMAGE, source=IMAGE)
+    # no division by a zero width; K of a 1280x960 image does not fit 640x480: rejected once
+    unset, report = replayed_camera_info(tmp_path, engine, 0, 0)
+    assert unset == [] and report["camera_info_rejected"] == {"principal_point": 1}
 
     listener.subscribe(CameraInfo, "/ci/depth/camera_info")
     publisher = listener.node.create_publisher(
@@ -139,3 +149,81 @@ def test_replay_writes_what_the_node_publishes(tmp_path, engine, tiny_models, li
         np.testing.assert_array_equal(np.asarray(getattr(published, field)),
                                       np.asarray(getattr(replayed[0], field)), err_msg=field)
     assert (published.width, published.height) == (replayed[0].width, replayed[0].height)
+
+
+def hostile(**fields) -> SimpleNamespace:
+    """info() of the image size with ``fields`` replaced (a camera_info message stand-in)."""
+    base = info(*CALIBRATED)
+    base.header = SimpleNamespace(frame_id="right_optical")
+    for name, value in fields.items():
+        setattr(base, name, value)
+    return base
+
+
+NAN_K = K.copy()
+NAN_K[0, 2] = np.nan
+NEGATIVE_K = K.copy()
+NEGATIVE_K[1, 1] = -1002.0
+TINY_K = K.copy()
+TINY_K[0, 0] = 1e-9
+INF_P = P.copy()
+INF_P[0, 3] = np.inf
+#: (camera_info fields, reason of the rejection) for a 640x480 image in frame right_optical
+REJECTED = [
+    ({"k": NAN_K.reshape(9)}, "non_finite"),
+    ({"k": np.full(9, np.inf)}, "non_finite"),
+    ({"p": INF_P.reshape(12)}, "non_finite"),
+    ({"r": np.full(9, np.nan)}, "non_finite"),
+    ({"d": (np.nan, 0.0, 0.0, 0.0, 0.0)}, "non_finite"),
+    ({"width": 2**32 - 1, "height": 2**32 - 1}, "calibration_size"),
+    ({"width": 2**32 - 1, "height": 3 * (2**32 - 1) // 4}, "calibration_size"),  # 4:3, too big
+    ({"width": 1, "height": 1}, "calibration_size"),
+    ({"width": 1280, "height": 0}, "calibration_size"),
+    ({"width": 1280, "height": 720}, "calibration_size"),  # another aspect ratio
+    ({"k": NEGATIVE_K.reshape(9)}, "focal_length"),
+    ({"k": TINY_K.reshape(9)}, "focal_length"),
+    ({"k": np.zeros(9)}, "uncalibrated"),
+    ({"header": SimpleNamespace(frame_id="left_optical")}, "frame_id"),
+    ({"d": np.zeros(100_000)}, "distortion"),
+    ({"d": np.zeros(6)}, "distortion"),  # plumb_bob has five
+    ({"distortion_model": "equidistant", "d": np.zeros(5)}, "distortion"),
+    ({"distortion_model": "custom", "d": np.zeros(15)}, "distortion"),
+]
+ACCEPTED = [
+    {},
+    {"width": 2560, "height": 1920},  # another resolution, same aspect ratio: scaled
+    {"width": 0, "height": 0, "k": expected(*IMAGE)[0].reshape(9)},  # unset size: the image's
+    {"d": ()},  # no distortion
+    {"distortion_model": "rational_polynomial", "d": np.zeros(8)},
+    {"header": SimpleNamespace(frame_id="")},  # no frame id: not another camera's
+]
+
+
+@pytest.mark.parametrize(("fields", "reason"), REJECTED)
+def test_rejects_a_hostile_camera_info_with_one_sentence(fields, reason):
+    with pytest.raises(CameraInfoError) as err:
+        depth_camera_info(hostile(**fields), *IMAGE, "right_optical")
+    assert err.value.reason == reason
+    assert len(str(err.value)) < 200 and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("fields", ACCEPTED)
+def test_accepts_a_plausible_camera_info(fields):
+    model = depth_camera_info(hostile(**fields), *IMAGE, "right_optical")
+    assert np.isfinite(model.k).all() and model.k[0, 0] > 0
+    assert (model.width, model.height) == IMAGE
+
+
+def test_calibration_is_checked_once_per_change():
+    calibration = Calibration()
+    assert calibration.model(*IMAGE, "right_optical") == (None, None, False)  # none yet
+    bad = hostile(k=NAN_K.reshape(9))
+    calibration.update(bad)
+    model, error, changed = calibration.model(*IMAGE, "right_optical")
+    assert model is None and error.reason == "non_finite" and changed
+    calibration.update(hostile(k=NAN_K.reshape(9)))  # the same calibration again (NaN too)
+    assert calibration.model(*IMAGE, "right_optical")[1:] == (error, False)
+    calibration.update(hostile())
+    model, error, changed = calibration.model(*IMAGE, "right_optical")
+    assert error is None and changed and model.width == IMAGE[0]
+    assert calibration.model(*CALIBRATED, "right_optical")[2]  # another image size: checked

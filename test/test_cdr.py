@@ -105,9 +105,22 @@ def test_point_cloud_identical_to_rosbags_serializer(frame_id: str, points: int)
         is_bigendian=False, point_step=CLOUD_DTYPE.itemsize,
         row_step=CLOUD_DTYPE.itemsize * points,
         data=np.frombuffer(cloud.data.tobytes(), np.uint8), is_dense=True)
-    ours = serialize_point_cloud(3, 4, frame_id, cloud.fields, cloud.point_step, cloud.data)
+    ours = serialize_point_cloud(3, 4, frame_id, cloud.fields, cloud.point_step, cloud.data,
+                                 cloud.dense)
     assert ours == bytes(TYPESTORE.serialize_cdr(reference, "sensor_msgs/msg/PointCloud2"))
     msg = deserialize_message(ours, PointCloud2)
     summary = (msg.width, msg.row_step, msg.is_dense, len(msg.fields))
     assert summary == (points, 20 * points, True, 5)
     np.testing.assert_array_equal(np.frombuffer(bytes(msg.data), CLOUD_DTYPE), cloud.data)
+
+
+def test_point_cloud_is_dense_only_when_every_point_is_finite() -> None:
+    """A K that makes non-finite points (never one the node accepts) gives is_dense false."""
+    depth = np.ones((3, 4), np.float32)
+    good = point_cloud(depth, np.array([[2.0, 0, 1.5], [0, 2.0, 1.0], [0, 0, 1]]))
+    bad = point_cloud(depth, np.array([[np.nan, 0, 1.5], [0, 2.0, 1.0], [0, 0, 1]]))
+    for cloud, dense in ((good, True), (bad, False)):
+        assert cloud.dense is dense
+        raw = serialize_point_cloud(0, 0, "f", cloud.fields, cloud.point_step, cloud.data,
+                                    cloud.dense)
+        assert deserialize_message(raw, PointCloud2).is_dense is dense

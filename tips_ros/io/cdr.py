@@ -87,12 +87,12 @@ def serialize_image(sec: int, nanosec: int, frame_id: str, image: EncodedImage) 
 
 def serialize_point_cloud(sec: int, nanosec: int, frame_id: str,
                           fields: Sequence[tuple[str, int, int, int]], point_step: int,
-                          points: np.ndarray) -> bytes:
-    """Serialise a dense, unorganised (height 1) ``sensor_msgs/PointCloud2`` to CDR bytes.
+                          points: np.ndarray, dense: bool) -> bytes:
+    """Serialise an unorganised (height 1) ``sensor_msgs/PointCloud2`` to CDR bytes.
 
     The points are little-endian; ``fields`` are ``(name, offset, datatype, count)``
     ``PointField`` entries; ``points`` is the packed point array (``point_step`` bytes per
-    point), copied once into the result.
+    point), copied once into the result; ``dense`` (``is_dense``): every point is finite.
     """
     count = points.nbytes // point_step
     out = _Writer()
@@ -108,4 +108,4 @@ def serialize_point_cloud(sec: int, nanosec: int, frame_id: str,
     out.u8(0)  # is_bigendian
     out.u32(point_step)
     out.u32(point_step * count)  # row_step
-    return out.finish(points, tail=b"\x01")  # is_dense
+    return out.finish(points, tail=b"\x01" if dense else b"\x00")  # is_dense

@@ -156,14 +156,15 @@ class PointCloud:
     """Fields of an unorganised ``sensor_msgs/PointCloud2``, little-endian.
 
     Unorganised: ``height`` 1 and ``width`` = the number of valid depth pixels, in row-major
-    pixel order; dense (``is_dense`` true): every point is finite. A consumer that needs the
-    pixel of each point uses the depth image itself.
+    pixel order; ``dense`` (``is_dense``) is true only when every point is finite. A consumer
+    that needs the pixel of each point uses the depth image itself.
     """
 
     fields: tuple[tuple[str, int, int, int], ...]  # (name, offset, datatype, count)
     point_step: int
     width: int
     data: np.ndarray  # the packed points, CLOUD_DTYPE (point_step bytes each)
+    dense: bool = True  # every point's x, y, z finite
 
 
 CLOUD_DTYPE = np.dtype(
@@ -229,4 +230,6 @@ def point_cloud(
         as_bytes[:, 12:15] = pick(rgb.reshape(-1, 3))[:, ::-1]
         as_bytes[:, 15] = 0
     words.view(np.uint32)[:, 4] = 0 if labels is None else pick(labels.reshape(-1))
-    return PointCloud(CLOUD_FIELDS, CLOUD_DTYPE.itemsize, count, words.view(CLOUD_DTYPE)[:, 0])
+    dense = bool(np.isfinite(words[:, :3]).all())
+    return PointCloud(CLOUD_FIELDS, CLOUD_DTYPE.itemsize, count, words.view(CLOUD_DTYPE)[:, 0],
+                      dense)

@@ -221,11 +221,11 @@ class BagWriter:
         """Write an unorganised little-endian ``sensor_msgs/PointCloud2`` (height 1).
 
         ``cloud`` has ``fields`` ((name, offset, datatype, count) tuples), ``point_step``,
-        ``width`` and ``data``, like ``tips_ros.io.outputs.PointCloud``.
+        ``width``, ``data`` and ``dense``, like ``tips_ros.io.outputs.PointCloud``.
         """
         sec, nanosec = divmod(stamp_ns, 1_000_000_000)
         data = serialize_point_cloud(sec, nanosec, frame_id, cloud.fields, cloud.point_step,
-                                     cloud.data)
+                                     cloud.data, cloud.dense)
         self.write_serialized(topic, "sensor_msgs/msg/PointCloud2", stamp_ns, data)
 
     def write_string(self, topic: str, stamp_ns: int, text: str, latched: bool = False) -> None:

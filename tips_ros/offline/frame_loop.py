@@ -70,6 +70,7 @@ class ReplayState:
     frames_out: int = 0
     failures: Counter[str] = field(default_factory=Counter)
     gt_failures: Counter[str] = field(default_factory=Counter)
+    camera_info_rejected: Counter[str] = field(default_factory=Counter)  # by reason, per change
     latencies_ms: list[float] = field(default_factory=list)
     processing_s: float = 0.0
     preview: list[tuple[np.ndarray, Prediction]] = field(default_factory=list)
@@ -86,7 +87,7 @@ class Replayer:
         self.run_options, self.engine, self.topics = run, engine, topics
         self.heads = run.selected_heads()
         self.out, self.scorer, self.total = out, scorer, total
-        self.state = ReplayState()
+        self.state = ReplayState(camera_info_rejected=out.camera_info_rejected)
         self._batch: list[Frame] = []
         self._progress = progress or Progress(total)
         self._preview_every = max(1, math.ceil(total / PREVIEW_ROWS)) if total else 1
@@ -124,7 +125,7 @@ class Replayer:
                     limit_stamp = stamp
                     self._flush()
             elif topic == self.topics.camera_info:
-                self.out.camera_info = msg
+                self.out.calibration.update(msg)
             else:
                 self._add_gt(topic, stamp, msg)
 

@@ -9,13 +9,13 @@ node); every message keeps the input frame's header stamp and optical frame id.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from collections import Counter
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from tips_ros.engine.prediction import Prediction
-from tips_ros.io.camera_info import depth_camera_info
+from tips_ros.io.camera_info import Calibration
 from tips_ros.io.outputs import (
     CAMERA_INFO_TOPIC,
     encode_prediction,
@@ -60,8 +60,10 @@ class OutputBag:
     """Write the node's output topics for each frame under ``prefix`` into a ``BagWriter``.
 
     Latched topics (label map, query list) are written once, at the first frame's stamp,
-    with transient-local QoS. ``depth/camera_info`` and ``points`` need a camera info:
-    the latest one read before the frame's batch is written.
+    with transient-local QoS. ``depth/camera_info`` and ``points`` need a valid camera info:
+    the latest one read before the frame's batch is written (``calibration``), checked as the
+    node checks it; each rejected calibration is counted once in ``camera_info_rejected`` (by
+    reason) and written nothing from.
     """
 
     def __init__(self, bag: BagWriter, prefix: str, topics: Sequence[str],
@@ -70,7 +72,8 @@ class OutputBag:
         self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
         self._latched = {LABELS_TOPIC: labels_json(labels), QUERIES_TOPIC: queries_json(queries),
                          ZEROSHOT_LABELS_TOPIC: zeroshot_labels_json(queries)}
-        self.camera_info: Any = None
+        self.calibration = Calibration()
+        self.camera_info_rejected: Counter[str] = Counter()
         self.frames = 0
 
     def name(self, topic: str) -> str:
@@ -86,17 +89,19 @@ class OutputBag:
                     self.bag.write_string(self.name(topic), stamp, text, latched=True)
         for topic, encoded in encode_prediction(pred, self.topics).items():
             self.bag.write_image(self.name(topic), stamp, fid, encoded)
-        if CAMERA_INFO_TOPIC in self.topics and self.camera_info is not None:
+        if CAMERA_INFO_TOPIC in self.topics:
             self._write_geometry(frame, pred)
         self.frames += 1
 
     def _write_geometry(self, frame: Frame, pred: Prediction) -> None:
         """Write ``depth/camera_info`` and ``points`` as the node builds them.
 
-        Nothing is written for an uncalibrated camera, as the node publishes nothing.
+        Nothing is written without a valid camera info, as the node publishes nothing.
         """
         height, width = pred.depth.shape
-        model = depth_camera_info(self.camera_info, width, height)
+        model, error, changed = self.calibration.model(width, height, frame.frame_id)
+        if error is not None and changed:
+            self.camera_info_rejected[error.reason] += 1
         if model is None:
             return
         self.bag.write_camera_info(self.name(CAMERA_INFO_TOPIC), frame.stamp_ns, frame.frame_id,

@@ -64,6 +64,7 @@ def build_report(options: ReplayOptions, engine: Engine, topics: Topics | None,
         "metrics": scorer.metrics.report() if scorer else {},
         "frames_scored": dict(scorer.scored) if scorer else {},
         "ground_truth_failures": dict(state.gt_failures),
+        "camera_info_rejected": dict(state.camera_info_rejected),
         "input": {
             "bag": str(options.bag),
             "image_topic": topics.image if topics else run.image_topic,

@@ -13,13 +13,14 @@ and is re-made when that changes (checked every :data:`QOS_CHECK_PERIOD_S` secon
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.lifecycle import LifecycleNode
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
+from tips_ros.io.camera_info import Calibration
 from tips_ros.ros.diagnostics import InputStats
 from tips_ros.ros.parameters import NodeParams
 from tips_ros.ros.qos import offered_reliability, stream_qos
@@ -43,7 +44,8 @@ class Camera:
     subscription: Any = None
     info_subscription: Any = None
     reliability: str = "reliable"
-    info: CameraInfo | None = None  # the newest camera_info, None until one arrives
+    calibration: Calibration = field(default_factory=Calibration)  # newest camera_info
+    info_warned_at: float = float("-inf")  # monotonic s of the last camera_info warning
     last_stamp_ns: int = -1  # header stamp of the last decoded frame, nanoseconds
 
     @classmethod
@@ -132,7 +134,7 @@ class CameraInputs:
     @staticmethod
     def _info_callback(camera: Camera) -> Callable[[CameraInfo], None]:
         def callback(msg: CameraInfo) -> None:
-            camera.info = msg
+            camera.calibration.update(msg)  # checked against the next frame, once per change
 
         return callback
 

@@ -9,8 +9,9 @@ Levels and thresholds (documented in the README):
 
 * input (one status per camera):
   ERROR if frames arrive but every frame in the window was rejected;
-  WARN if no frame for ``stale_after_s`` (camera silent, "stale"), or if more than
-  ``drop_warn_ratio`` of the received frames were dropped by keep-latest in the window;
+  WARN if no frame for ``stale_after_s`` (camera silent, "stale"), if more than
+  ``drop_warn_ratio`` of the received frames were dropped by keep-latest in the window, or if
+  the camera's camera_info is rejected (no ``depth/camera_info``, no points);
   OK otherwise.
 * engine: ERROR when no model is loaded (unconfigured or configure failed); WARN for
   ``fault_hold_s`` seconds after an out-of-memory frame; OK otherwise.
@@ -87,6 +88,9 @@ class InputStats:
     unsubscribed: int = 0  # frames skipped because no output had a subscriber
     rejected: Counter = field(default_factory=Counter)  # frames skipped, by reason
     noted: Counter = field(default_factory=Counter)  # processed anomalies (stamp_backwards, ...)
+    camera_info: str = "none"  # "valid", "rejected (<reason>): <sentence>", or "none" (yet)
+    camera_info_reason: str | None = None  # reason of the current rejection, None if none
+    camera_info_rejected: Counter = field(default_factory=Counter)  # calibrations, by reason
     last_received: float | None = None  # monotonic seconds
     arrivals: Window = field(default_factory=Window)
     outputs: Window = field(default_factory=Window)
@@ -105,6 +109,20 @@ class InputStats:
     def on_rejected(self, reason: str) -> None:
         self.rejected[reason] += 1
         self.rejections.add(1.0)
+
+    def on_camera_info(self, reason: str | None, sentence: str = "") -> bool:
+        """Record the check of a new calibration (``reason`` None: valid; counted per change).
+
+        Return whether the verdict differs from the previous one (valid, or which reason).
+        """
+        news = reason != self.camera_info_reason or self.camera_info == "none"
+        self.camera_info_reason = reason
+        if reason is None:
+            self.camera_info = "valid"
+        else:
+            self.camera_info = f"rejected ({reason}): {sentence}"
+            self.camera_info_rejected[reason] += 1
+        return news
 
     def on_processed(self, age_ms: float, latency_ms: float, ros_side_ms: float,
                      engine_ms: float) -> None:
@@ -155,6 +173,9 @@ def input_status(stats: InputStats, drops: int, limits: Thresholds) -> Status:
         level, message = ERROR, f"every frame rejected ({', '.join(sorted(stats.rejected))})"
     elif stats.received and drops / stats.received > limits.drop_warn_ratio:
         level, message = WARN, "dropping most frames: the model is slower than the camera"
+    elif stats.camera_info_reason is not None:
+        level = WARN
+        message = f"camera_info {stats.camera_info}; no depth/camera_info, no points"
     values = {
         "frames_received": str(stats.received),
         "frames_processed": str(stats.processed),
@@ -170,9 +191,12 @@ def input_status(stats: InputStats, drops: int, limits: Thresholds) -> Status:
         "engine_p50_ms": _fmt(stats.engine_ms.percentile(50, now)),
         "ros_side_p50_ms": _fmt(stats.ros_side_ms.percentile(50, now)),
         "seconds_since_last_frame": _fmt(silent_for),
+        "camera_info": stats.camera_info,
     }
     values.update({f"rejected.{reason}": str(n) for reason, n in sorted(stats.rejected.items())})
     values.update({f"noted.{reason}": str(n) for reason, n in sorted(stats.noted.items())})
+    values.update({f"camera_info_rejected.{reason}": str(n)
+                   for reason, n in sorted(stats.camera_info_rejected.items())})
     return Status(stats.name, level, message, values)
 
 

@@ -34,10 +34,12 @@ from sensor_msgs.msg import CompressedImage, Image
 from tips_ros.engine import Engine
 from tips_ros.engine.prediction import VIEWS, Prediction
 from tips_ros.io import outputs
+from tips_ros.io.camera_info import CameraModel
 from tips_ros.io.imaging import ImageDecodeError, decode_compressed, decode_image
 from tips_ros.ros.cameras import Camera
 from tips_ros.ros.diagnostics import EngineHealth
 from tips_ros.ros.parameters import NodeParams
+from tips_ros.ros.publishers import GEOMETRY_TOPICS
 from tips_ros.ros.scheduling import Pending
 
 LOG_THROTTLE_S = 5.0
@@ -51,6 +53,7 @@ class Decoded:
     msg: Image | CompressedImage
     rgb: np.ndarray  # HxWx3 uint8
     decode_ms: float  # deserialize + validate + decode
+    model: CameraModel | None = None  # the camera's checked calibration for this image
 
 
 def stamp_ns(msg: Image | CompressedImage) -> int:
@@ -99,14 +102,15 @@ class FramePath:
         for pending in batch:
             camera = self.cameras[pending.camera]
             wanted = camera.outputs.wanted(self._params.compute_all, self._params.publish_points,
-                                           camera.info is not None)
+                                           camera.calibration.known)
             if not wanted:  # nobody listens to this camera's outputs: nothing to decode
                 camera.stats.unsubscribed += 1
                 continue
             frame = self.decode(pending)
             if frame is not None:
+                frame.model = self.calibrate(frame)
                 frames.append(frame)
-                topics.append(wanted)
+                topics.append(wanted if frame.model else wanted - GEOMETRY_TOPICS)
         if frames:
             self._infer_and_publish(frames, topics, stopping)
 
@@ -137,6 +141,31 @@ class FramePath:
         camera.last_stamp_ns = stamp_ns(msg)
         return Decoded(camera, msg, rgb, (time.monotonic() - start) * 1000.0)
 
+    def calibrate(self, frame: Decoded) -> CameraModel | None:
+        """Return the camera's calibration for ``frame``; None if none or rejected.
+
+        The check runs once per change of the camera_info or of the image size and frame id;
+        a rejection is counted and logged then (a new reason at once, the same one at most
+        every :data:`LOG_THROTTLE_S` seconds).
+        """
+        camera = frame.camera
+        height, width = frame.rgb.shape[:2]
+        model, error, changed = camera.calibration.model(width, height,
+                                                         frame.msg.header.frame_id)
+        if not changed:
+            return model
+        was_rejected = camera.stats.camera_info_reason is not None
+        news = camera.stats.on_camera_info(error and error.reason, str(error or ""))
+        now = time.monotonic()
+        topic = camera.topic("camera_info")
+        if error is not None and (news or now - camera.info_warned_at > LOG_THROTTLE_S):
+            camera.info_warned_at = now
+            self._logger.warning(f"{topic} rejected: {error}; no depth/camera_info and no "
+                                 "points for this camera until a valid one arrives")
+        elif error is None and was_rejected:
+            self._logger.info(f"{topic}: valid again, depth/camera_info and points resume")
+        return model
+
     def _infer_and_publish(self, frames: list[Decoded], topics: list[set[str]],
                            stopping: threading.Event) -> None:
         """Run the engine once on ``frames``; publish frame i's ``topics[i]``."""
@@ -158,7 +187,7 @@ class FramePath:
         for frame, pred, wanted in zip(frames, predictions, topics):
             camera = frame.camera
             publish_start = time.monotonic()
-            camera.outputs.publish_frame(frame.msg.header, frame.rgb, pred, wanted, camera.info)
+            camera.outputs.publish_frame(frame.msg.header, frame.rgb, pred, wanted, frame.model)
             publish_ms = (time.monotonic() - publish_start) * 1000.0
             age_ms = (now_ns - stamp_ns(frame.msg)) / 1e6
             camera.stats.on_processed(age_ms, (time.monotonic() - start) * 1000.0,

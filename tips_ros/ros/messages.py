@@ -54,7 +54,7 @@ def point_cloud_bytes(header: Header, cloud: PointCloud) -> bytes:
     Points are in metres in the frame of ``header.frame_id``.
     """
     return serialize_point_cloud(header.stamp.sec, header.stamp.nanosec, header.frame_id,
-                                 cloud.fields, cloud.point_step, cloud.data)
+                                 cloud.fields, cloud.point_step, cloud.data, cloud.dense)
 
 
 def string_msg(text: str) -> String:

@@ -22,14 +22,15 @@ from std_msgs.msg import Header, String
 
 from tips_ros.engine.prediction import Prediction
 from tips_ros.io import outputs
-from tips_ros.io.camera_info import depth_camera_info
+from tips_ros.io.camera_info import CameraModel
 from tips_ros.ros import messages
 from tips_ros.ros.qos import latched_qos, stream_qos
 
 LOG_THROTTLE_S = 5.0
+#: per-frame topics made from the camera's calibration (none without a valid camera_info)
+GEOMETRY_TOPICS = frozenset({outputs.CAMERA_INFO_TOPIC, outputs.POINTS_TOPIC})
 #: topics published per frame (the others are latched)
-FRAME_TOPICS = frozenset({*outputs.STREAM_TOPICS, outputs.CAMERA_INFO_TOPIC,
-                          outputs.POINTS_TOPIC})
+FRAME_TOPICS = frozenset({*outputs.STREAM_TOPICS, *GEOMETRY_TOPICS})
 LATCHED_TOPICS = (outputs.LABELS_TOPIC, outputs.QUERIES_TOPIC, outputs.ZEROSHOT_LABELS_TOPIC)
 
 
@@ -75,23 +76,16 @@ class CameraOutputs:
         return wanted
 
     def publish_frame(self, header: Header, rgb: np.ndarray, pred: Prediction, topics: set[str],
-                      info: CameraInfo | None) -> None:
+                      model: CameraModel | None) -> None:
         """Publish the ``topics`` of one frame with the input ``header``.
 
-        ``rgb`` is the decoded input image (``HxWx3`` uint8, colours of ``points``); ``info``
-        the camera's newest ``camera_info`` (scaled to the image for ``depth/camera_info``,
-        intrinsics of ``points``, in metres in the optical frame).
+        ``rgb`` is the decoded input image (``HxWx3`` uint8, colours of ``points``); ``model``
+        the camera's checked calibration scaled to the image (``depth/camera_info``,
+        intrinsics of ``points``, in metres in the optical frame), None if it has none.
         """
         for topic, encoded in outputs.encode_prediction(pred, topics).items():
             self.publishers[topic].publish(messages.image_bytes(header, encoded))
-        if info is None or not topics & {outputs.CAMERA_INFO_TOPIC, outputs.POINTS_TOPIC}:
-            return
-        height, width = rgb.shape[:2]
-        model = depth_camera_info(info, width, height)
         if model is None:
-            self._node.get_logger().warning(
-                f"{self.prefix}camera_info: the camera is uncalibrated (zero focal length): "
-                "no depth/camera_info, no points", throttle_duration_sec=LOG_THROTTLE_S)
             return
         if outputs.CAMERA_INFO_TOPIC in topics:
             self.publishers[outputs.CAMERA_INFO_TOPIC].publish(
