@@ -1,11 +1,26 @@
 # SPDX-FileCopyrightText: 2026 tips_ros developers
 # SPDX-License-Identifier: Apache-2.0
-"""Shared fixtures: tiny random TIPSv2 models written once per test session."""
+"""Shared fixtures (tiny random TIPSv2 models written once per session) and the fast lane.
+
+The fast lane: a test that starts a process or a build (a node or camera process, colcon,
+rosdep, Ray, launch, a ``tips-ros`` run as a subprocess, a linter that forks, even ``git``)
+is marked ``@pytest.mark.slow`` (or its module sets ``pytestmark = pytest.mark.slow``), so
+``pytest -m "not slow"`` runs the rest in a few minutes while you work; CI (``.ci/run``) runs
+everything. The marker is registered in ``setup.cfg`` ([tool:pytest], ``--strict-markers``).
+It is enforced, not only a convention: a test without the marker that starts a process
+during its setup or call fails with the program it started (:func:`pytest_runtest_setup`,
+:func:`pytest_runtest_call`). Everything else stays in the fast lane, in-process rclpy
+included.
+"""
 
 from __future__ import annotations
 
 import os
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +29,61 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 #: the workplace's shared test material (``<repo>/../shared``, README in each folder)
 SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+@contextmanager
+def _processes_started() -> Iterator[list[str]]:
+    """Record the processes started in the block (``subprocess``, ``os.fork``, ``os.system``).
+
+    Yields the list the programs are appended to; the processes themselves start as usual.
+    """
+    started: list[str] = []
+    execute_child = subprocess.Popen._execute_child
+    fork, system = os.fork, os.system
+
+    def watched_execute_child(popen: subprocess.Popen, args: Any, *rest: Any) -> Any:
+        started.append(str(args if isinstance(args, (str, bytes)) else list(args))[:200])
+        return execute_child(popen, args, *rest)
+
+    def watched_fork() -> int:
+        started.append("os.fork()")
+        return fork()
+
+    def watched_system(command: str) -> int:
+        started.append(f"os.system({command!r})")
+        return system(command)
+
+    subprocess.Popen._execute_child = watched_execute_child  # type: ignore[method-assign]
+    os.fork, os.system = watched_fork, watched_system
+    try:
+        yield started
+    finally:
+        subprocess.Popen._execute_child = execute_child  # type: ignore[method-assign]
+        os.fork, os.system = fork, system
+
+
+def _fail_unless_slow(item: pytest.Item, phase: str) -> Iterator[None]:
+    if item.get_closest_marker("slow"):
+        return (yield)
+    with _processes_started() as started:
+        result = yield
+    if started:
+        pytest.fail(f"{item.nodeid} starts a process in its {phase} ({started[0]}); mark it "
+                    "@pytest.mark.slow (test/conftest.py explains the fast lane)",
+                    pytrace=False)
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    """Fail a test not marked ``slow`` whose fixtures start a process."""
+    return (yield from _fail_unless_slow(item, "setup"))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """Fail a test not marked ``slow`` that starts a process."""
+    return (yield from _fail_unless_slow(item, "call"))
 
 
 def shared_path(*parts: str) -> Path:

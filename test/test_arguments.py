@@ -27,6 +27,7 @@ def test_sizes_are_width_by_height_everywhere():
     assert issubclass(UsageError, argparse.ArgumentTypeError)  # usable as an argparse type
 
 
+@pytest.mark.slow
 def test_synth_bag_and_bench_read_the_same_order():
     from tips_ros.cli import build_parser
     from tips_ros.offline.bags import synth_size

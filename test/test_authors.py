@@ -310,6 +310,7 @@ LAYOUTS: dict[str, tuple[str, Callable[[str, dict], dict]]] = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_every_authors_dpt_layout_converts_to_the_reference(
     layout: str, authors: Path, reference: dict[str, np.ndarray], tmp_path: Path
@@ -338,6 +339,7 @@ def _cli_error(args: list[str]) -> tuple[int, str]:
     return done.returncode, done.stderr
 
 
+@pytest.mark.slow
 def test_one_channel_depth_regression_head_is_one_sentence(authors: Path, tmp_path: Path) -> None:
     leaves = _rename_head("pixel_depth_classif", "pixel_depth_regress")(
         "depth", _leaves(authors / TASK_FILES["depth"]))
@@ -352,6 +354,7 @@ def test_one_channel_depth_regression_head_is_one_sentence(authors: Path, tmp_pa
     assert not (tmp_path / "out" / "dpt").exists() and not (tmp_path / "out" / "text").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("junk", ["random bytes", "zip of unrelated arrays"])
 def test_junk_dpt_file_is_one_sentence_naming_what_was_expected(
     junk: str, authors: Path, tmp_path: Path

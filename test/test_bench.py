@@ -34,10 +34,12 @@ def report(tiny_models, tmp_path_factory) -> dict:
     return json.loads(out.read_text())
 
 
+@pytest.mark.slow
 def test_report_is_marked_complete(report):
     assert report["complete"] is True and len(report["configs"]) == 8
 
 
+@pytest.mark.slow
 def test_report_records_machine_versions_and_command(report):
     assert {"cpu", "cores", "gpu", "driver", "device"} <= set(report["machine"])
     assert report["machine"]["device"] == "cpu" and report["machine"]["cores"] >= 1
@@ -47,6 +49,7 @@ def test_report_records_machine_versions_and_command(report):
     assert report["date"] and report["stages"] == list(STAGES)
 
 
+@pytest.mark.slow
 def test_every_configuration_is_reported(report):
     keys = {(c["precision"], c["batch"], c["heads"]) for c in report["configs"]}
     assert keys == {(p, b, h) for p in ("float32", "bfloat16") for b in (1, 2)
@@ -66,6 +69,7 @@ def test_every_configuration_is_reported(report):
         assert set(stages) - {"total"} == expected
 
 
+@pytest.mark.slow
 def test_reduced_precision_agrees_with_fp32(report):
     for config in report["configs"]:
         result = config["agreement_vs_fp32"]
@@ -77,6 +81,7 @@ def test_reduced_precision_agrees_with_fp32(report):
             assert result["heatmap_corr"] == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 def test_arithmetic_cost_is_counted_per_frame(report):
     """GFLOP per frame (torch.utils.flop_counter) depends on the heads only.
 
@@ -94,6 +99,7 @@ def test_arithmetic_cost_is_counted_per_frame(report):
         assert report["naive"][batch]["gflop_per_frame"] > gflop[("float32", 1, "all")]
 
 
+@pytest.mark.slow
 def test_naive_pipeline_agrees_with_the_fast_path(report):
     """Same weights, independent code (PIL preprocessing, transformers, second vision pass)."""
     for batch in ("1", "2"):
@@ -127,6 +133,7 @@ def test_bad_options_are_rejected_before_anything_loads(fields: dict) -> None:
         BenchOptions(model="/nonexistent/dpt", text_model="/nonexistent/text", **fields)
 
 
+@pytest.mark.slow
 def test_typed_api_is_the_whole_run(tiny_models, tmp_path):
     """benchmark(BenchOptions) runs without the command line, which only builds the options."""
     dpt, text = tiny_models
@@ -143,6 +150,7 @@ def test_typed_api_is_the_whole_run(tiny_models, tmp_path):
     assert set(report["naive"]) == {"1"}
 
 
+@pytest.mark.slow
 def test_end_to_end_mode_through_ros_processes(tiny_models, tmp_path):
     """--e2e: camera process -> tips_node process -> subscribers in the bench process."""
     from ros_harness import configure_this_process
@@ -167,6 +175,7 @@ def test_end_to_end_mode_through_ros_processes(tiny_models, tmp_path):
     assert node["ros_side_p50_ms"] > 0 and node["engine_p50_ms"] > 0
 
 
+@pytest.mark.slow
 def test_a_run_stopped_midway_leaves_the_finished_results_as_valid_json(tiny_models, tmp_path):
     """SIGTERM (what `timeout` sends) midway leaves valid JSON.
 

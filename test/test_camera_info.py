@@ -113,6 +113,7 @@ def engine(tiny_models: tuple[Path, Path]) -> Engine:
                                precision="fp32"))
 
 
+@pytest.mark.slow
 def test_replay_writes_what_the_node_publishes(tmp_path, engine, tiny_models, listener):
     replayed, report = replayed_camera_info(tmp_path, engine, *CALIBRATED)
     assert len(replayed) == 2 and report["camera_info_rejected"] == {}

@@ -13,6 +13,9 @@ from transformers import Tipsv2DptForDensePrediction, Tipsv2Model, Tipsv2Tokeniz
 
 from tips_ros import cli
 
+# every test here starts processes (see conftest.py: the fast lane)
+pytestmark = pytest.mark.slow
+
 
 def tips_ros(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(

@@ -15,6 +15,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+# every test here starts processes (see conftest.py: the fast lane)
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 IGNORED = (".git", ".venv", "build", "install", "log", "*.egg-info", "__pycache__",
            ".pytest_cache")

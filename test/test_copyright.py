@@ -11,6 +11,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 HEADER = ("# SPDX-FileCopyrightText: ", "# SPDX-License-Identifier: Apache-2.0")
 
@@ -21,6 +23,7 @@ def _python_files() -> list[Path]:
     return [REPO / name for name in listed.stdout.split() if (REPO / name).is_file()]
 
 
+@pytest.mark.slow
 def test_every_python_file_has_the_spdx_header() -> None:
     """The first two lines (after a shebang) are the SPDX copyright and licence lines."""
     files = _python_files()

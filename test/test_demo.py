@@ -34,6 +34,7 @@ def red_note_pixels(path: Path) -> int:
     return int(((top[..., 0] > 180) & (top[..., 1] < 80) & (top[..., 2] < 80)).sum())
 
 
+@pytest.mark.slow
 def test_demo_on_tiny_model_writes_report_and_preview(tiny_models, tmp_path: Path):
     dpt, text = tiny_models
     result = demo("--model", str(dpt), "--text-model", str(text), "--out", str(tmp_path / "d"),
@@ -49,6 +50,7 @@ def test_demo_on_tiny_model_writes_report_and_preview(tiny_models, tmp_path: Pat
     assert str(tmp_path / "d" / "preview.png") in result.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("hub", ["offline", "unreachable"])
 def test_demo_without_the_hub_runs_on_random_weights_and_says_so(tmp_path: Path, hub: str):
     """Run the README's first command on a machine without hub access.
@@ -87,6 +89,7 @@ def test_preview_note_is_drawn_only_when_asked(tiny_engine, tmp_path: Path):
     assert red_note_pixels(plain) == 0 and red_note_pixels(noted) > 100
 
 
+@pytest.mark.slow
 def test_demo_with_a_missing_model_directory_says_so_in_one_sentence(tmp_path: Path):
     result = demo("--model", str(tmp_path / "missing"), "--out", str(tmp_path / "d"))
     assert result.returncode == 2

@@ -131,6 +131,7 @@ def rows(report: dict) -> dict[str, dict]:
     return {row["output"]: row for row in report["bags"]}
 
 
+@pytest.mark.slow
 def test_metrics_equal_a_single_process_replay_exactly(first_run: dict, reference: dict):
     report = first_run["report"]
     assert report["backend"] == "ray" and report["workers"] == 2
@@ -141,6 +142,7 @@ def test_metrics_equal_a_single_process_replay_exactly(first_run: dict, referenc
     assert report["frames_scored"] == {task: len(GOOD) * 3 for task in reference}
 
 
+@pytest.mark.slow
 def test_failed_bags_are_listed_with_their_reason(first_run: dict):
     table = rows(first_run["report"])
     assert first_run["code"] == 1
@@ -155,6 +157,7 @@ def test_failed_bags_are_listed_with_their_reason(first_run: dict):
     assert (totals["bags"], totals["ok"], totals["failed"]) == (10, 7, 3)
 
 
+@pytest.mark.slow
 def test_killed_worker_bag_is_retried_and_finishes(first_run: dict):
     out = first_run["out"]
     victim = rows(first_run["report"])[VICTIM]
@@ -165,6 +168,7 @@ def test_killed_worker_bag_is_retried_and_finishes(first_run: dict):
     assert depth_messages(out / VICTIM / "output") == 3
 
 
+@pytest.mark.slow
 def test_outputs_per_bag_and_summary_picture(first_run: dict):
     out = first_run["out"]
     for name in GOOD:
@@ -174,6 +178,7 @@ def test_outputs_per_bag_and_summary_picture(first_run: dict):
     assert (out / "summary.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_rerun_skips_finished_bags(first_run: dict, dataset: Path, tiny_models, reference,
                                    capsys: pytest.CaptureFixture):
     out = first_run["out"]
@@ -210,6 +215,7 @@ def test_without_ray_bags_run_in_process(dataset: Path, tiny_models, tiny_engine
     assert again["metrics"] == report["metrics"]
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_finished_bags_and_rerun_completes(ray_session, tiny_models, tmp_path):
     """Interrupt an evaluation on one worker: a 2-frame bag, then long ones.
 
@@ -264,6 +270,7 @@ def test_bad_inputs_fail_with_one_sentence_before_anything_runs(tmp_path: Path):
                                    "--heads", "heatmaps"))
 
 
+@pytest.mark.slow
 def test_a_model_the_workers_cannot_load_is_one_sentence(ray_session, dataset: Path,
                                                          tiny_models, tmp_path: Path):
     _, text = tiny_models
@@ -274,6 +281,7 @@ def test_a_model_the_workers_cannot_load_is_one_sentence(ray_session, dataset: P
         evaluate.run(args)
 
 
+@pytest.mark.slow
 def test_rerun_with_other_scoring_options_is_refused(first_run: dict, dataset: Path,
                                                      tiny_models):
     args = evaluate_args(str(dataset / "data"), "--output", str(first_run["out"]), *GT,

@@ -18,6 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 PATHS = ("tips_ros", "test", "launch", "bench", "setup.py")
 
 
+@pytest.mark.slow
 @pytest.mark.flake8
 @pytest.mark.linter
 def test_flake8() -> None:

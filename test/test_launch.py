@@ -34,6 +34,9 @@ import yaml
 from ros_harness import WAIT_S, Listener, call_service, ros_env, start_publisher, wait_active
 from test_colcon import colcon_build
 
+# every test here starts processes (see conftest.py: the fast lane)
+pytestmark = pytest.mark.slow
+
 RUNNER = Path(__file__).resolve().with_name("launch_runner.py")
 STARTUP_S = 3 * WAIT_S  # importing torch and loading the model on a loaded 2-core machine
 WIDTH, HEIGHT = 64, 48  # camera stand-in frame size, pixels

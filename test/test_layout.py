@@ -16,6 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "tips_ros"
 MODULE_LINES = 400
@@ -28,6 +30,7 @@ def _modules() -> list[Path]:
     return sorted(PACKAGE.rglob("*.py"))
 
 
+@pytest.mark.slow
 def test_import_contracts_hold() -> None:
     """``lint-imports`` exits 0: every contract in .importlinter is kept."""
     run = subprocess.run(

@@ -13,6 +13,7 @@ import signal
 from pathlib import Path
 
 import numpy as np
+import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
@@ -22,6 +23,9 @@ from ros_harness import (
 )
 
 from tips_ros.io.outputs import ALL_TOPICS
+
+# every test here starts processes (see conftest.py: the fast lane)
+pytestmark = pytest.mark.slow
 
 BEST_EFFORT = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,

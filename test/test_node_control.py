@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from lifecycle_msgs.msg import Transition
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
@@ -18,6 +19,9 @@ from ros_harness import (
     NodeProcess, node_params, change_state, diagnostic_values, lifecycle_state, set_parameter,
     start_publisher, wait_active,
 )
+
+# every test here starts processes (see conftest.py: the fast lane)
+pytestmark = pytest.mark.slow
 
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)

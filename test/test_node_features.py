@@ -20,6 +20,9 @@ from ros_harness import (
     Listener, NodeProcess, diagnostic_values, input_idle, set_parameter, start_publisher,
 )
 
+# every test here starts processes (see conftest.py: the fast lane)
+pytestmark = pytest.mark.slow
+
 BEST_EFFORT = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)

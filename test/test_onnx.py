@@ -39,6 +39,9 @@ from tips_ros.offline.replay import replay
 from tips_ros.tools.bench import agreement, raw_outputs
 from tips_ros.tools.camera_sim import make_frames
 
+# every test here starts processes (see conftest.py: the fast lane)
+pytestmark = pytest.mark.slow
+
 QUERIES = ("floor", "a red box", "chair")
 SIZE = 448  # the node's and replay's default input size
 SMALL = 112

@@ -17,6 +17,7 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tips_ros.ros import parameters
@@ -113,6 +114,7 @@ def test_params_file_lists_every_parameter_with_its_default():
         assert params[spec.name] == spec.default, spec.name
 
 
+@pytest.mark.slow
 def test_params_file_and_readme_table_are_generated_from_the_specs():
     assert (REPO / "config" / "tips.yaml").read_text() == parameters.params_yaml()
     readme = (REPO / "README.md").read_text()

@@ -87,6 +87,7 @@ def test_channels_last_matches_plain(tiny_models, frames, reference):
     assert result["heatmap_corr"] >= 1 - 1e-6, result
 
 
+@pytest.mark.slow
 def test_compile_default_matches_eager(tiny_models, frames, reference):
     engine = _engine(tiny_models, compile="default")
     result = agreement(reference, raw_outputs(engine, frames))

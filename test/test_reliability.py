@@ -34,6 +34,9 @@ from ros_harness import (
 
 from tips_ros.io.imaging import SUPPORTED_ENCODINGS, pixel_size
 
+# every test here starts processes (see conftest.py: the fast lane)
+pytestmark = pytest.mark.slow
+
 W, H = 64, 48
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,

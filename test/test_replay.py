@@ -277,6 +277,7 @@ def model_args(tiny_models: tuple[Path, Path]) -> list[str]:
     return ["--model", str(tiny_models[0]), "--text-model", str(tiny_models[1]), "--device", "cpu"]
 
 
+@pytest.mark.slow
 def test_cli_missing_topic_lists_topics(tiny_models, tmp_path: Path):
     bag = write_synth_bag(tmp_path / "in", 1, (32, 24))
     result = tips_ros("replay", str(bag), "--output", str(tmp_path / "out"), "--image-topic",
@@ -286,6 +287,7 @@ def test_cli_missing_topic_lists_topics(tiny_models, tmp_path: Path):
     assert "/nope" in result.stderr and SYNTH_TOPICS["labels"] in result.stderr
 
 
+@pytest.mark.slow
 def test_cli_corrupt_bag_keeps_frames_done(tiny_models, tmp_path: Path):
     bag = write_synth_bag(tmp_path / "in", 5, (32, 24), storage="sqlite3")
     db = sqlite3.connect(next(bag.glob("*.db3")))
@@ -307,6 +309,7 @@ def test_cli_corrupt_bag_keeps_frames_done(tiny_models, tmp_path: Path):
     assert json.loads(report.read_text())["frames_out"] == 3
 
 
+@pytest.mark.slow
 def test_cli_truncated_bag_is_one_sentence(tiny_models, tmp_path: Path):
     bag = write_synth_bag(tmp_path / "in", 3, (32, 24))
     mcap = next(bag.glob("*.mcap"))
@@ -354,6 +357,7 @@ class TerminalOutput:
         return self.text
 
 
+@pytest.mark.slow
 def test_cli_sigint_leaves_a_readable_bag_and_report(tiny_models, tmp_path: Path):
     """Send SIGINT once a frame is written: exit 130, the bag readable, the report says so.
 

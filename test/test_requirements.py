@@ -134,6 +134,7 @@ def test_setup_py_states_the_same_minimum_versions():
         assert found and parse_version(found.group(1)) == minimum, package
 
 
+@pytest.mark.slow
 def test_too_old_torch_is_one_sentence_from_the_command_line(tiny_models, tmp_path: Path):
     """Stop the demo with one sentence and exit code 2 when the metadata says torch 2.1.2.
 
@@ -155,6 +156,7 @@ def test_too_old_torch_is_one_sentence_from_the_command_line(tiny_models, tmp_pa
     assert not (tmp_path / "demo" / "report.json").exists()
 
 
+@pytest.mark.slow
 def test_node_configure_fails_with_one_sentence_on_a_too_old_torch(
         tiny_models, listener, tmp_path: Path):
     from ros_harness import NodeProcess, diagnostic_values, lifecycle_state, node_params
@@ -173,6 +175,7 @@ def test_node_configure_fails_with_one_sentence_on_a_too_old_torch(
         assert f"configure failed: {reason}" in log and "Traceback" not in log
 
 
+@pytest.mark.slow
 def test_node_and_cli_import_no_tipsv2_model_code():
     """Import the node and the model commands without loading a TIPSv2 model module.
 

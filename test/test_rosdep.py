@@ -23,6 +23,9 @@ import pytest
 
 from conftest import shared_path
 
+# every test here starts processes (see conftest.py: the fast lane)
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 #: (ROS distribution, Ubuntu release) pairs the package supports
 TARGETS = [("humble", "jammy"), ("jazzy", "noble"), ("kilted", "noble")]

@@ -13,10 +13,14 @@ import signal
 import subprocess
 import sys
 
+import pytest
 from lifecycle_msgs.msg import Transition
 from sensor_msgs.msg import Image
 
 from ros_harness import NodeProcess, change_state, lifecycle_state, node_params, ros_env
+
+# every test here starts processes (see conftest.py: the fast lane)
+pytestmark = pytest.mark.slow
 
 NODE = "/td/tips_node"
 DELAY_S = 6.0  # longer than the 2 s the node used to wait before closing the engine
