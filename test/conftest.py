@@ -3,14 +3,18 @@
 """Shared fixtures (tiny random TIPSv2 models written once per session) and the fast lane.
 
 The fast lane: a test that starts a process or a build (a node or camera process, colcon,
-rosdep, Ray, launch, a ``tips-ros`` run as a subprocess, a linter that forks, even ``git``)
-is marked ``@pytest.mark.slow`` (or its module sets ``pytestmark = pytest.mark.slow``), so
+rosdep, Ray, launch, a ``tips-ros`` run as a subprocess, ``torch.compile``, a linter that
+forks, even ``git``) is marked ``@pytest.mark.slow`` (or its module sets ``pytestmark =
+pytest.mark.slow``; one case of a parametrized test: ``pytest.param(..., marks=...)``), so
 ``pytest -m "not slow"`` runs the rest in a few minutes while you work; CI (``.ci/run``) runs
 everything. The marker is registered in ``setup.cfg`` ([tool:pytest], ``--strict-markers``).
+
 It is enforced, not only a convention: a test without the marker that starts a process
 during its setup or call fails with the program it started (:func:`pytest_runtest_setup`,
-:func:`pytest_runtest_call`). Everything else stays in the fast lane, in-process rclpy
-included.
+:func:`pytest_runtest_call`; ``test/test_fast_lane.py`` checks that). A few in-process tests
+are marked too because they are long (over ~5 s of CPU alone: many replays, large model
+shapes) while a shorter case of the same check stays in the fast lane; keep that rare and
+look at ``--durations`` before adding one. In-process rclpy stays in the fast lane.
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ Checked, by reading the sources (nothing of the package is imported but ``tips_r
 - ``Class.member`` of a class defined in the package (``Engine.warmup``), and
   ``module.name`` of a package module (``imaging.decode_image``);
 - ``tips-ros COMMAND`` subcommands and ``python -m MODULE`` commands;
-- README's "Layout" table: one row per module of the package, no more, no fewer.
+- README's "Layout" section: one paragraph per part of the package (each subpackage and
+  top-level module, no more, no fewer), and every nested subpackage named in it.
 """
 
 from __future__ import annotations
@@ -198,36 +199,36 @@ def test_references_exist(doc: Path) -> None:
     assert not missing, f"{doc.relative_to(REPO)} names what does not exist: {missing}"
 
 
-def layout_rows(readme: str) -> list[str]:
-    """Return the package paths in the first column of README's "Layout" table.
+LAYOUT_PART = re.compile(r"^\*\*`(tips_ros/[\w/.]+)`\*\*", re.M)
 
-    A bold row names a subpackage folder (``**`tips_ros/engine/`**``); the rows under it
-    give paths relative to it.
+
+def layout_section(readme: str) -> str:
+    """Return the text of README's "Layout" section."""
+    return readme.split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
+
+
+def package_parts() -> tuple[set[str], set[str]]:
+    """Return the package's parts (``tips_ros/x/`` and ``tips_ros/x.py``) and nested packages."""
+    parts = {f"{path.relative_to(REPO)}/" if path.is_dir() else str(path.relative_to(REPO))
+             for path in PACKAGE.iterdir()
+             if (path / "__init__.py").is_file() or path.suffix == ".py"}
+    nested = {f"{init.parent.relative_to(REPO)}/" for init in PACKAGE.glob("*/*/**/__init__.py")}
+    return parts, nested
+
+
+def test_readme_layout_describes_every_part() -> None:
+    """Check that "Layout" has one paragraph per subpackage and top-level module.
+
+    A paragraph starts with the part's path in bold (``**`tips_ros/engine/`**``) and says
+    what it owns and may import; nested subpackages (``tips_ros/tools/bench/``) are named in
+    their parent's paragraph.
     """
-    section = readme.split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
-    table = section.split("\n|---|---|\n", 1)[1]  # the rows after the header
-    paths, folder = [], ""
-    for row in table.splitlines():
-        cell = row.split("|")[1].strip() if row.startswith("| ") else ""
-        name = cell.strip("*`")
-        if cell.startswith("**"):
-            folder = name
-            paths.append(folder)
-        elif name.startswith(PACKAGE.name + "/"):
-            paths.append(name)
-        elif name:
-            paths.append(folder + name)
-    return paths
-
-
-def test_readme_layout_lists_every_module() -> None:
-    """Check that the "Layout" table of README.md has one row per module, and no other."""
-    listed = set(layout_rows((REPO / "README.md").read_text()))
-    modules = {str(p.relative_to(REPO)) for p in PACKAGE.rglob("*.py")}
-    folders = {name for name in listed if name.endswith("/")}
-    described = {f"{folder}__init__.py" for folder in folders}
-    assert sorted(modules - listed - described) == [], "modules missing from README Layout"
-    assert sorted(listed - modules - folders) == [], "README Layout rows that are no modules"
+    section = layout_section((REPO / "README.md").read_text())
+    described = set(LAYOUT_PART.findall(section))
+    parts, nested = package_parts()
+    assert sorted(parts - described) == [], "parts of tips_ros without a Layout paragraph"
+    assert sorted(described - parts) == [], "Layout paragraphs about no part of tips_ros"
+    assert sorted(p for p in nested if f"`{p}" not in section) == [], "nested packages unnamed"
 
 
 def test_the_check_catches_what_is_gone() -> None:

@@ -66,7 +66,8 @@ def assert_close(actual: np.ndarray, expected: torch.Tensor, rtol: float = RTOL)
 
 @pytest.mark.parametrize(
     ("height", "width", "keep_aspect"),
-    [(448, 448, False), (480, 640, False), (480, 640, True), (300, 200, True)],
+    [(448, 448, False), (480, 640, False), pytest.param(480, 640, True, marks=pytest.mark.slow),
+     (300, 200, True)],
 )
 def test_parity_with_transformers(tiny_models, reference, height, width, keep_aspect):
     dpt_dir, text_dir = tiny_models

@@ -194,6 +194,7 @@ def test_rerun_skips_finished_bags(first_run: dict, dataset: Path, tiny_models, 
     assert all(name in printed for name in GOOD) and "skipped" in printed
 
 
+@pytest.mark.slow
 def test_without_ray_bags_run_in_process(dataset: Path, tiny_models, tiny_engine, tmp_path,
                                          monkeypatch: pytest.MonkeyPatch,
                                          capsys: pytest.CaptureFixture):

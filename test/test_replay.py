@@ -87,7 +87,7 @@ def counts_and_stamps(path: Path) -> tuple[dict[str, list[int]], dict[str, set[s
     return stamps, frames, qos
 
 
-@pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
+@pytest.mark.parametrize("storage", ["mcap", pytest.param("sqlite3", marks=pytest.mark.slow)])
 def test_round_trip_one_message_per_frame_with_input_stamps(engine: Engine, tmp_path: Path,
                                                             storage: str):
     bag = write_synth_bag(tmp_path / "in", FRAMES, SIZE, storage=storage)

@@ -9,10 +9,11 @@ script) catches them with one type. They are re-exported where they are raised
 
 Why one module and not an ``errors`` module per subpackage (as the ``rosbags`` library has):
 several of these are raised in more than one layer (``UsageError`` by the engine's ONNX
-export, offline code and tools; ``ModelLoadError`` by the engine and subclassed by the tools),
-so they belong to none of the subpackages; the others are one or two classes each. One leaf
-below every layer (see ``.importlinter``) lets every layer raise them and lets
-``tips-ros`` catch them after importing only this module: never torch, ``rosbags`` or OpenCV.
+export, offline code and tools; ``ModelLoadError`` by the engine and, as ``ConversionError``,
+by the converter), so they belong to none of the subpackages; the others are one or two
+classes each. One leaf below every layer (see ``.importlinter``) lets every layer raise them
+and lets ``tips-ros`` catch them after importing only this module: never torch, ``rosbags`` or
+OpenCV.
 """
 
 from __future__ import annotations
@@ -54,6 +55,13 @@ class ImageDecodeError(ValueError, TipsError):
 
 class ModelLoadError(RuntimeError, TipsError):
     """A model or tokenizer could not be loaded."""
+
+
+class ConversionError(ModelLoadError):
+    """Checkpoint files without the TIPS authors' layout (``tips-ros convert``).
+
+    The message lists every problem found (unknown or missing keys, wrong shapes).
+    """
 
 
 class ModelUnavailableError(ModelLoadError):

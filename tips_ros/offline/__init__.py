@@ -3,7 +3,7 @@
 """Offline evaluation without a ROS install: bags, replay, metrics, Ray evaluation, the demo.
 
 Lowest first: ``synthetic`` (scenes with exact ground truth), ``bags`` (rosbag2 reading and
-writing), ``sums`` and ``metrics`` (exactly mergeable scores), ``options`` (``ReplayOptions``),
+writing), ``metrics`` (exactly mergeable scores), ``options`` (``ReplayOptions``),
 ``inputs``, ``scoring``, ``output_bag``, ``frame_loop`` and ``report`` (the parts of a replay),
 ``replay`` (``replay(options)`` and ``tips-ros replay``), ``preview``, ``demo``, and for
 ``tips-ros evaluate`` ``aggregate``, ``jobs``, ``evaluate_ray`` and ``evaluate``.

@@ -19,17 +19,83 @@ Float sums are kept exactly (``fractions.Fraction`` of each frame's float sum), 
 accumulators of different bags or processes ``merge`` into exactly the accumulator one process
 would have built over all their frames, in any order; ``state()`` / ``from_state()`` carry an
 accumulator through JSON (``tips-ros evaluate`` merges the states of its per-bag reports).
+``Sums`` is that base of every accumulator.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import base64
+import zlib
+from dataclasses import dataclass, field, fields
 from fractions import Fraction
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from tips_ros.offline.sums import Sums
+_S = TypeVar("_S", bound="Sums")
+
+
+class Sums:
+    """Exact merging and a JSON-safe state for an accumulator dataclass.
+
+    All its fields are sums (ints, ``Fraction``, lists of ints, integer arrays) except the
+    configuration fields named in ``CONFIG``, which must agree for a merge.
+    """
+
+    CONFIG: ClassVar[tuple[str, ...]] = ()
+
+    def merge(self: _S, other: _S) -> None:
+        """Add ``other``'s sums to these (same configuration required)."""
+        for item in fields(self):  # type: ignore[arg-type]
+            mine, theirs = getattr(self, item.name), getattr(other, item.name)
+            if item.name in self.CONFIG:
+                if mine != theirs:
+                    raise ValueError(f"cannot merge accumulators with {item.name} {mine!r} "
+                                     f"and {theirs!r}")
+            elif isinstance(mine, list):
+                setattr(self, item.name, [a + b for a, b in zip(mine, theirs)])
+            else:
+                setattr(self, item.name, mine + theirs)
+
+    def state(self) -> dict[str, Any]:
+        """Return a JSON-safe state of the sums.
+
+        Ints as is, ``Fraction`` as ``"num/den"``, integer arrays as
+        ``{"size": n, "int64_zlib_base64": ...}`` (little-endian int64, zlib, base64).
+        """
+        return {item.name: _encode(getattr(self, item.name))
+                for item in fields(self)}  # type: ignore[arg-type]
+
+    @classmethod
+    def from_state(cls: type[_S], state: dict[str, Any]) -> _S:
+        """Return the accumulator a ``state()`` was taken of."""
+        acc = cls(**{name: state[name] for name in cls.CONFIG})
+        for item in fields(acc):  # type: ignore[arg-type]
+            if item.name not in cls.CONFIG:
+                setattr(acc, item.name, _decode(state[item.name], getattr(acc, item.name)))
+        return acc
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, Fraction):
+        return f"{value.numerator}/{value.denominator}"
+    if isinstance(value, np.ndarray):
+        data = zlib.compress(value.astype("<i8").tobytes())
+        return {"size": int(value.size), "int64_zlib_base64": base64.b64encode(data).decode()}
+    return list(value) if isinstance(value, list) else value
+
+
+def _decode(value: Any, template: Any) -> Any:
+    if isinstance(template, Fraction):
+        return Fraction(value)
+    if isinstance(template, np.ndarray):
+        data = zlib.decompress(base64.b64decode(value["int64_zlib_base64"]))
+        array = np.frombuffer(data, dtype="<i8").astype(template.dtype)
+        if array.size != value["size"]:
+            raise ValueError(f"state array has {array.size} values, expected {value['size']}")
+        return array
+    return list(value) if isinstance(template, list) else value
+
 
 #: Thresholds of the depth accuracy metrics delta1, delta2, delta3.
 DELTA_THRESHOLDS: tuple[float, float, float] = (1.25, 1.25**2, 1.25**3)

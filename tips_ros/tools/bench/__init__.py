@@ -35,7 +35,7 @@ configuration (precision x batch x compile x heads) the bench runs
 ``--e2e`` adds an end-to-end run through real rclpy in separate processes (:mod:`.e2e`).
 
 Modules: :mod:`.options` (what a run measures), :mod:`.runner` (:func:`benchmark`),
-:mod:`.measure` (timed pass, stage profile, agreement, FLOPs), :mod:`.syncs` (host waits),
+:mod:`.measure` (timed pass, stage profile, agreement, FLOPs, host waits),
 :mod:`.naive`, :mod:`.e2e`, :mod:`.report` (JSON and table), :mod:`.command` (the CLI).
 The bench measures through the engine's public methods only.
 
@@ -44,10 +44,11 @@ All times are milliseconds, rates frames/s, memory bytes.
 
 from tips_ros.tools.bench.command import add_arguments, run
 from tips_ros.tools.bench.common import heads_of, parse_list, STAGES
-from tips_ros.tools.bench.measure import agreement, count_gflop, profile_pass, raw_outputs
+from tips_ros.tools.bench.measure import (
+    agreement, count_gflop, host_syncs_per_batch, HostSyncCounter, profile_pass, raw_outputs,
+)
 from tips_ros.tools.bench.options import BenchOptions, E2EOptions
 from tips_ros.tools.bench.runner import benchmark
-from tips_ros.tools.bench.syncs import host_syncs_per_batch, HostSyncCounter
 
 __all__ = [
     "BenchOptions", "E2EOptions", "HostSyncCounter", "STAGES", "add_arguments", "agreement",

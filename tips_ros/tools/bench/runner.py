@@ -24,12 +24,11 @@ from tips_ros.engine.prediction import HEADS, VIEWS
 from tips_ros.tools.bench.common import heads_of
 from tips_ros.tools.bench.e2e import bench_e2e
 from tips_ros.tools.bench.measure import (
-    agreement, count_gflop, profile_pass, raw_outputs, timed_pass,
+    agreement, count_gflop, host_syncs_per_batch, profile_pass, raw_outputs, timed_pass,
 )
 from tips_ros.tools.bench.naive import NaivePipeline, time_naive
 from tips_ros.tools.bench.options import BenchOptions, make_engine
 from tips_ros.tools.bench.report import new_report, write_json
-from tips_ros.tools.bench.syncs import host_syncs_per_batch
 from tips_ros.tools.camera_sim import make_frames
 
 #: fp32 reference outputs per batch size (from :func:`~.measure.raw_outputs`)

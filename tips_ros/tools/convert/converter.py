@@ -26,8 +26,7 @@ from transformers import (
 )
 
 from tips_ros.engine.testmodel import ModelShape
-from tips_ros.errors import UsageError
-from tips_ros.tools.convert.errors import ConversionError
+from tips_ros.errors import ConversionError, UsageError
 from tips_ros.tools.convert.mapping import dpt_rules, map_to_ours, text_rules, vision_rules
 from tips_ros.tools.convert.readers import infer_shape, read_dpt, read_npz
 from tips_ros.tools.convert.tables import DptFile, Rule, TASKS, TEXT_IGNORED

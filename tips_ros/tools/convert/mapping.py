@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import torch
 
-from tips_ros.tools.convert.errors import ConversionError
+from tips_ros.errors import ConversionError
 from tips_ros.tools.convert.tables import (
     DPT_LAYERS, DptFile, DptLayer, rule, Rule, TEXT_BLOCK_KEYS, TEXT_KEYS, to_ours, to_theirs,
     VISION_BLOCK_KEYS, VISION_KEYS, VISION_MLP_KEYS, VISION_SWIGLU_KEYS,

@@ -16,8 +16,7 @@ from typing import Any
 import numpy as np
 
 from tips_ros.engine.testmodel import dpt_indices, ModelShape, SIZES
-from tips_ros.errors import UsageError
-from tips_ros.tools.convert.errors import ConversionError
+from tips_ros.errors import ConversionError, UsageError
 from tips_ros.tools.convert.mapping import block_count
 from tips_ros.tools.convert.tables import DptFile, HEAD_TASKS, LEGACY_BODY
 

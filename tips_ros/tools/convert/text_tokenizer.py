@@ -9,8 +9,7 @@ from typing import Any
 
 from transformers import Tipsv2Tokenizer
 
-from tips_ros.errors import UsageError
-from tips_ros.tools.convert.errors import ConversionError
+from tips_ros.errors import ConversionError, UsageError
 
 #: text ids are padded/truncated to this many tokens, as in the authors' tokenizer
 MAX_TOKENS = 64
