@@ -12,11 +12,15 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
+import pytest
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from ros_harness import NodeProcess, diagnostic_values, node_params
 
 from tips_ros.io.outputs import CLOUD_DTYPE
+
+# every test here starts processes (see conftest.py: the fast lane)
+pytestmark = pytest.mark.slow
 
 W, H = 64, 48
 FRAME = "cam_optical"
