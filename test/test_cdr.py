@@ -88,30 +88,35 @@ def test_encoded_image_is_a_view_of_the_array() -> None:
 
 
 @pytest.mark.parametrize("frame_id", FRAME_IDS)
-@pytest.mark.parametrize("points", [0, 1, 7])
-def test_point_cloud_identical_to_rosbags_serializer(frame_id: str, points: int) -> None:
+@pytest.mark.parametrize("points", [0, 1, 7, 12])
+@pytest.mark.parametrize("organized", [False, True])
+def test_point_cloud_identical_to_rosbags_serializer(frame_id: str, points: int,
+                                                     organized: bool) -> None:
     depth = np.full((3, 4), np.nan, np.float32)
     depth.reshape(-1)[:points] = np.linspace(0.5, 9.0, points)
     labels = np.arange(12, dtype=np.uint8).reshape(3, 4)
     rgb = np.arange(36, dtype=np.uint8).reshape(3, 4, 3)
-    cloud = point_cloud(depth, np.array([[2.0, 0, 1.5], [0, 2.0, 1.0], [0, 0, 1]]), rgb, labels)
+    k = np.array([[2.0, 0, 1.5], [0, 2.0, 1.0], [0, 0, 1]])
+    cloud = point_cloud(depth, k, rgb, labels, organized)
+    height, width = (3, 4) if organized else (1, points)
+    dense = points == 12 or not organized
     types = TYPESTORE.types
     field = types["sensor_msgs/msg/PointField"]
     reference = types["sensor_msgs/msg/PointCloud2"](
         header=types["std_msgs/msg/Header"](
             stamp=types["builtin_interfaces/msg/Time"](sec=3, nanosec=4), frame_id=frame_id),
-        height=1, width=points,
+        height=height, width=width,
         fields=[field(name=n, offset=o, datatype=d, count=c) for n, o, d, c in CLOUD_FIELDS],
         is_bigendian=False, point_step=CLOUD_DTYPE.itemsize,
-        row_step=CLOUD_DTYPE.itemsize * points,
-        data=np.frombuffer(cloud.data.tobytes(), np.uint8), is_dense=True)
+        row_step=CLOUD_DTYPE.itemsize * width,
+        data=np.frombuffer(cloud.data.tobytes(), np.uint8), is_dense=dense)
     ours = serialize_point_cloud(3, 4, frame_id, cloud.fields, cloud.point_step, cloud.data,
-                                 cloud.dense)
+                                 cloud.dense, cloud.height)
     assert ours == bytes(TYPESTORE.serialize_cdr(reference, "sensor_msgs/msg/PointCloud2"))
     msg = deserialize_message(ours, PointCloud2)
-    summary = (msg.width, msg.row_step, msg.is_dense, len(msg.fields))
-    assert summary == (points, 20 * points, True, 5)
-    np.testing.assert_array_equal(np.frombuffer(bytes(msg.data), CLOUD_DTYPE), cloud.data)
+    summary = (msg.height, msg.width, msg.row_step, msg.is_dense, len(msg.fields))
+    assert summary == (height, width, 20 * width, dense, 5)
+    assert bytes(msg.data) == cloud.data.tobytes()  # NaN points too
 
 
 def test_point_cloud_is_dense_only_when_every_point_is_finite() -> None:

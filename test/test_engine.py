@@ -331,7 +331,29 @@ def test_injected_oom_is_the_real_torch_error(tiny_models, monkeypatch):
 def test_chunked_argmax_equals_full_upsample_argmax():
     from tips_ros.engine.postprocess import upsample, upsampled_argmax
 
-    logits = torch.randn(2, 150, 17, 23, generator=torch.Generator().manual_seed(0))
-    full = upsample(logits, (61, 83)).argmax(dim=1)
-    assert torch.equal(upsampled_argmax(logits, (61, 83), chunk=16), full)
-    assert torch.equal(upsampled_argmax(logits, (61, 83), chunk=7), full)
+    logits = torch.randn(2, 150, 17, 23, generator=torch.Generator().manual_seed(0)) * 3
+    upsampled = upsample(logits, (61, 83))
+    full, probability = upsampled.argmax(dim=1), upsampled.softmax(dim=1).amax(dim=1)
+    for chunk in (16, 7, 150):
+        ids, chunked = upsampled_argmax(logits, (61, 83), chunk=chunk, probability=True)
+        assert torch.equal(ids, full)
+        # running log-sum-exp over chunks vs one fp32 softmax: a few float32 rounding steps
+        torch.testing.assert_close(chunked, probability, rtol=2e-6, atol=1e-7)
+    assert upsampled_argmax(logits, (61, 83))[1] is None  # not asked: not computed
+
+
+def test_confidence_view_is_the_masks_winning_probability(tiny_engine):
+    """segmentation_confidence: mono8 = round(max softmax * 255), same size as the mask."""
+    from tips_ros.engine.postprocess import upsample
+
+    image = random_image(60, 76, seed=9)
+    (pred,) = tiny_engine.infer([image], heads=["segmentation_confidence"])
+    assert pred.confidence.shape == pred.labels.shape == (60, 76)
+    assert pred.confidence.dtype == np.uint8 and pred.depth is None
+    size = (tiny_engine.config.input_size,) * 2
+    pixels = tiny_engine.preprocess([image], size)
+    grid = (size[0] // tiny_engine.patch_size,) * 2
+    logits = tiny_engine.raw_heads(pixels, grid, ["segmentation"])["segmentation"].float()
+    expected = upsample(logits, (60, 76)).softmax(dim=1).amax(dim=1)[0].detach() * 255
+    assert np.abs(pred.confidence - expected.numpy()).max() <= 0.5 + 1e-3
+    assert (pred.confidence >= 255 // len(tiny_engine.labels)).all()  # the max of K probabilities

@@ -61,19 +61,33 @@ def test_point_cloud_back_projection():
     rgb = np.zeros((2, 3, 3), np.uint8)
     rgb[0, 2] = (1, 2, 3)
     labels = np.array([[5, 5, 7], [0, 9, 0]], np.uint8)
-    cloud = point_cloud(depth, k, rgb, labels)
-    assert cloud.width == 3 and cloud.point_step == 20
+    cloud = point_cloud(depth, k, rgb, labels, organized=False)
+    assert (cloud.height, cloud.width, cloud.point_step, cloud.dense) == (1, 3, 20, True)
     pts = np.frombuffer(cloud.data, CLOUD_DTYPE)
     # (u, v, z): (0,0,1) -> x=(0-1)*1/2; (2,0,2) -> x=(2-1)*2/2; (1,1,3) -> y=(1-0)*3/4
     np.testing.assert_allclose(pts["x"], [-0.5, 1.0, 0.0])
     np.testing.assert_allclose(pts["y"], [0.0, 0.0, 0.75])
     np.testing.assert_allclose(pts["z"], [1.0, 2.0, 3.0])
     assert pts["rgb"][1] == 0x010203 and pts["label"].tolist() == [5, 7, 9]
+    # organised (the default): one point per pixel, row-major, NaN x/y/z where depth is invalid
+    cloud = point_cloud(depth, k, rgb, labels)
+    assert (cloud.height, cloud.width, cloud.dense) == (2, 3, False)
+    nan = np.nan
+    np.testing.assert_allclose(cloud.data["x"], [-0.5, nan, 1.0, nan, 0.0, nan])
+    np.testing.assert_allclose(cloud.data["z"], [1.0, nan, 2.0, nan, 3.0, nan])
+    assert cloud.data["label"].tolist() == labels.reshape(-1).tolist()
+    assert cloud.data["rgb"][2] == 0x010203
 
 
-def straightforward_cloud(depth, k, rgb, labels) -> np.ndarray:
-    """Back-project the textbook way, in float64 with boolean masks (the reference)."""
+def straightforward_cloud(depth, k, rgb, labels, organized) -> np.ndarray:
+    """Back-project the textbook way, in float64 with boolean masks (the reference).
+
+    Organised: every pixel, NaN x, y, z where the depth is invalid.
+    """
     valid = np.isfinite(depth) & (depth > 0)
+    if organized:
+        depth = np.where(valid, depth, np.nan)
+        valid = np.ones_like(valid)
     v, u = np.nonzero(valid)
     z = depth[valid].astype(np.float64)
     points = np.zeros(z.shape[0], CLOUD_DTYPE)
@@ -90,7 +104,8 @@ def straightforward_cloud(depth, k, rgb, labels) -> np.ndarray:
 
 @pytest.mark.parametrize("invalid", [0.0, 0.2])
 @pytest.mark.parametrize("attributes", [True, False])
-def test_point_cloud_equals_the_straightforward_computation(invalid, attributes):
+@pytest.mark.parametrize("organized", [True, False])
+def test_point_cloud_equals_the_straightforward_computation(invalid, attributes, organized):
     rng = np.random.default_rng(int(invalid * 10) + attributes)
     height, width = 37, 53
     depth = rng.uniform(0.05, 9.0, (height, width)).astype(np.float32)
@@ -100,14 +115,17 @@ def test_point_cloud_equals_the_straightforward_computation(invalid, attributes)
     labels = rng.integers(0, 150, (height, width), dtype=np.uint8) if attributes else None
     for k in (np.array([[41.5, 0, 26.2], [0, 39.0, 17.8], [0, 0, 1]]),
               np.array([[30.0, 0, 20.0], [0, 33.0, 15.0], [0, 0, 1]])):  # a second camera
-        cloud = point_cloud(depth, k, rgb, labels)
-        expected = straightforward_cloud(depth, k, rgb, labels)
+        cloud = point_cloud(depth, k, rgb, labels, organized)
+        expected = straightforward_cloud(depth, k, rgb, labels, organized)
         points = cloud.data
-        assert cloud.width == expected.shape[0] == (~holes).sum() and points.dtype == CLOUD_DTYPE
+        count = height * width if organized else (~holes).sum()
+        assert cloud.width * cloud.height == expected.shape[0] == count
+        assert points.dtype == CLOUD_DTYPE and cloud.dense == (not organized or not holes.any())
         # float32 rays times float32 depth: within 2 float32 rounding steps of the float64 result
         for axis in ("x", "y"):
             np.testing.assert_allclose(points[axis], expected[axis], rtol=2.5e-7, atol=1e-12)
-        np.testing.assert_array_equal(points["z"], expected["z"])
+        np.testing.assert_array_equal(points["z"], expected["z"])  # NaN equal to NaN
         np.testing.assert_array_equal(points["rgb"], expected["rgb"])
         np.testing.assert_array_equal(points["label"], expected["label"])
-        assert points.tobytes() == point_cloud(depth, k, rgb, labels).data.tobytes()  # cached rays
+        again = point_cloud(depth, k, rgb, labels, organized)  # cached rays
+        assert points.tobytes() == again.data.tobytes()

@@ -65,25 +65,39 @@ def upsample_normals(normals: torch.Tensor, shape: tuple[int, int]) -> torch.Ten
     return F.normalize(F.interpolate(unit, size=shape, mode="bicubic", align_corners=False), dim=1)
 
 
-def upsampled_argmax(logits: torch.Tensor, shape: tuple[int, int],
-                     chunk: int = 16) -> torch.Tensor:
+def upsampled_argmax(logits: torch.Tensor, shape: tuple[int, int], chunk: int = 16,
+                     probability: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Return the class ``argmax`` of the bilinearly upsampled ``(B, K, h, w)`` logits.
 
-    The result is ``(B, H, W)``, equal to ``upsample(logits, shape).argmax(1)`` (ties to the
+    The ids are ``(B, H, W)``, equal to ``upsample(logits, shape).argmax(1)`` (ties to the
     lower class id), but ``chunk`` classes are upsampled at a time, so memory is
     ``B x chunk x H x W`` instead of ``B x K x H x W`` (150 classes at 640x480 would be 184 MB
-    of fp32 per frame).
+    of fp32 per frame). ``probability``: also the winning class's softmax probability over
+    the upsampled logits, ``(B, H, W)`` fp32 in (0, 1], from a running log-sum-exp in the same
+    chunks (``1 / sum_k exp(l_k - l_max)``); else None.
     """
-    best_value = best_index = None
+    best_value = best_index = total = None
     for start in range(0, logits.shape[1], chunk):
-        value, index = upsample(logits[:, start:start + chunk].float(), shape).max(dim=1)
+        part = upsample(logits[:, start:start + chunk].float(), shape)
+        value, index = part.max(dim=1)
         if best_value is None:
             best_value, best_index = value, index
-        else:
-            better = value > best_value
-            best_value = torch.where(better, value, best_value)
-            best_index = torch.where(better, index + start, best_index)
-    return best_index
+            if probability:  # sum of exp(l - max) so far, relative to best_value
+                total = torch.exp(part - value[:, None]).sum(dim=1)
+            continue
+        better = value > best_value
+        new_best = torch.maximum(value, best_value)
+        if probability:
+            total = (total * torch.exp(best_value - new_best)
+                     + torch.exp(part - new_best[:, None]).sum(dim=1))
+        best_value = new_best
+        best_index = torch.where(better, index + start, best_index)
+    return best_index, None if total is None else total.reciprocal()
+
+
+def fits_mono8(classes: int) -> bool:
+    """Whether ``classes`` ids fit a mono8 mask: 0..254, as 255 is UNLABELED (LabelInfo.msg)."""
+    return classes <= 255
 
 
 def rows(tensor: torch.Tensor, positions: list[int]) -> torch.Tensor:
@@ -114,9 +128,12 @@ def finish(raw: dict[str, torch.Tensor], frames: torch.Tensor | None, shape: tup
         if "normals_color" in heads:
             out["normals_color"] = colors.colorize_normals(out["normals"])
     if "segmentation" in heads:
-        labels = upsampled_argmax(raw["segmentation"], shape)
-        wide = raw["segmentation"].shape[1] > 256  # ids beyond uint8: uint16 on the host
-        out["labels"] = labels.to(torch.int32 if wide else torch.uint8)
+        labels, probability = upsampled_argmax(raw["segmentation"], shape,
+                                               probability="segmentation_confidence" in heads)
+        out["labels"] = labels.to(torch.uint8 if fits_mono8(raw["segmentation"].shape[1])
+                                  else torch.int32)  # uint16 on the host
+        if probability is not None:  # mono8: winning class probability * 255
+            out["confidence"] = (probability * 255).round_().to(torch.uint8)
         if "segmentation_color" in heads:
             out["segmentation_color"] = colors.colorize_labels(labels, palettes.labels)
     if "heatmaps" in heads:

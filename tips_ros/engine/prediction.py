@@ -22,6 +22,7 @@ ALL_HEADS: tuple[str, ...] = HEADS + FEATURE_HEADS
 VIEWS: dict[str, str] = {
     "normals_color": "normals",
     "segmentation_color": "segmentation",
+    "segmentation_confidence": "segmentation",
     "heatmaps_color": "heatmaps",
     "features_pca": "features",
     "zeroshot_color": "zeroshot",
@@ -55,7 +56,8 @@ class Prediction:
 
     depth: np.ndarray | None = None  # (H, W) float32, metres
     normals: np.ndarray | None = None  # (H, W, 3) float32 unit vectors, optical frame
-    labels: np.ndarray | None = None  # (H, W) uint8 (uint16 beyond 256 classes) class ids
+    labels: np.ndarray | None = None  # (H, W) uint8 (uint16 beyond 255 classes) class ids
+    confidence: np.ndarray | None = None  # (H, W) uint8 winning class probability * 255
     heatmaps: np.ndarray | None = None  # (H, W, Q) float32, channel i = query i
     queries: tuple[str, ...] = ()
     normals_color: np.ndarray | None = None  # (H, W, 3) uint8 RGB, (n + 1) / 2 * 255

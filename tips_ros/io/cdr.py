@@ -87,18 +87,19 @@ def serialize_image(sec: int, nanosec: int, frame_id: str, image: EncodedImage) 
 
 def serialize_point_cloud(sec: int, nanosec: int, frame_id: str,
                           fields: Sequence[tuple[str, int, int, int]], point_step: int,
-                          points: np.ndarray, dense: bool) -> bytes:
-    """Serialise an unorganised (height 1) ``sensor_msgs/PointCloud2`` to CDR bytes.
+                          points: np.ndarray, dense: bool, height: int = 1) -> bytes:
+    """Serialise a little-endian ``sensor_msgs/PointCloud2`` to CDR bytes.
 
-    The points are little-endian; ``fields`` are ``(name, offset, datatype, count)``
-    ``PointField`` entries; ``points`` is the packed point array (``point_step`` bytes per
-    point), copied once into the result; ``dense`` (``is_dense``): every point is finite.
+    ``fields`` are ``(name, offset, datatype, count)`` ``PointField`` entries; ``points`` is
+    the packed point array (``point_step`` bytes per point, row-major), copied once into the
+    result; ``dense`` is ``is_dense`` (every point finite); ``height`` rows of
+    ``len(points) / height`` points (1: unorganised).
     """
-    count = points.nbytes // point_step
+    width = points.nbytes // point_step // height
     out = _Writer()
     out.header(sec, nanosec, frame_id)
-    out.u32(1)  # height
-    out.u32(count)  # width
+    out.u32(height)
+    out.u32(width)
     out.u32(len(fields))
     for name, offset, datatype, field_count in fields:
         out.string(name)
@@ -107,5 +108,5 @@ def serialize_point_cloud(sec: int, nanosec: int, frame_id: str,
         out.u32(field_count)
     out.u8(0)  # is_bigendian
     out.u32(point_step)
-    out.u32(point_step * count)  # row_step
+    out.u32(point_step * width)  # row_step
     return out.finish(points, tail=b"\x01" if dense else b"\x00")  # is_dense

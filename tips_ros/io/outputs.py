@@ -13,8 +13,9 @@ topic                  encoding       content
 depth                  32FC1          metres along the optical axis, NaN = invalid
 normals                32FC3          unit vectors, optical frame (x right, y down, z fwd)
 normals/color          rgb8           (n + 1) / 2 * 255
-segmentation           mono8/16UC1    class ids (16UC1 beyond 256 classes)
+segmentation           mono8/16UC1    class ids (16UC1 beyond 255 classes; 255 = UNLABELED)
 segmentation/color     rgb8           class palette
+segmentation/conf...   mono8          segmentation/confidence: winning class probability * 255
 heatmaps               32FC<N>        channel i = similarity to query i
 heatmaps/color         rgb8           strongest query tinted over the image
 features               32FC<D>        patch grid (h x w = input/14), D channels per patch
@@ -50,6 +51,7 @@ IMAGE_TOPICS: dict[str, tuple[str, str]] = {
     "normals/color": ("normals_color", "normals_color"),
     "segmentation": ("labels", "segmentation"),
     "segmentation/color": ("segmentation_color", "segmentation_color"),
+    "segmentation/confidence": ("confidence", "segmentation_confidence"),
     "heatmaps": ("heatmaps", "heatmaps"),
     "heatmaps/color": ("heatmaps_color", "heatmaps_color"),
 }
@@ -91,7 +93,7 @@ def image_encoding(topic: str, array: np.ndarray) -> str:
     """Return the ROS encoding for ``array`` on image ``topic``."""
     if topic == "segmentation":
         return "mono8" if array.dtype == np.uint8 else "16UC1"
-    if topic == "zeroshot":
+    if topic in ("zeroshot", "segmentation/confidence"):
         return "mono8"
     if array.dtype == np.uint8:
         return "rgb8"
@@ -153,15 +155,18 @@ FLOAT32, UINT32 = 7, 6
 
 @dataclass(frozen=True)
 class PointCloud:
-    """Fields of an unorganised ``sensor_msgs/PointCloud2``, little-endian.
+    """Fields of a ``sensor_msgs/PointCloud2``, little-endian, points in row-major pixel order.
 
-    Unorganised: ``height`` 1 and ``width`` = the number of valid depth pixels, in row-major
-    pixel order; ``dense`` (``is_dense``) is true only when every point is finite. A consumer
-    that needs the pixel of each point uses the depth image itself.
+    Organised (the default, as ``depth_image_proc``): ``height`` x ``width`` = the depth
+    image's, one point per pixel, NaN ``x``/``y``/``z`` where the depth is invalid (not
+    ``is_dense``), so point ``v * width + u`` is pixel ``(v, u)``. Unorganised: ``height`` 1,
+    ``width`` = the number of valid depth pixels. ``dense`` (``is_dense``) is true only when
+    every point is finite.
     """
 
     fields: tuple[tuple[str, int, int, int], ...]  # (name, offset, datatype, count)
     point_step: int
+    height: int
     width: int
     data: np.ndarray  # the packed points, CLOUD_DTYPE (point_step bytes each)
     dense: bool = True  # every point's x, y, z finite
@@ -197,14 +202,16 @@ def point_cloud(
     k: np.ndarray,
     rgb: np.ndarray | None = None,
     labels: np.ndarray | None = None,
+    organized: bool = True,
 ) -> PointCloud:
-    """Back-project every valid depth pixel (finite, > 0) into the optical frame, in metres.
+    """Back-project the depth image into the optical frame, in metres.
 
-    ``depth`` is ``H x W`` metres, ``k`` the 3x3 intrinsic matrix of the depth image, ``rgb``
-    (``H x W x 3`` uint8) and ``labels`` (``H x W`` class ids) optional per-pixel attributes.
-    ``x = (u - cx) / fx * z``, ``y = (v - cy) / fy * z`` in float32 with the per-pixel rays
-    cached per camera matrix and image size. One point per valid pixel, row-major order (see
-    :class:`PointCloud`); built on the host, where the depth already is for its own topic.
+    ``depth`` is ``H x W`` metres (valid: finite and > 0), ``k`` the 3x3 intrinsic matrix of
+    the depth image, ``rgb`` (``H x W x 3`` uint8) and ``labels`` (``H x W`` class ids)
+    optional per-pixel attributes. ``x = (u - cx) / fx * z``, ``y = (v - cy) / fy * z`` in
+    float32 with the per-pixel rays cached per camera matrix and image size. ``organized``:
+    one point per pixel, NaN ``x, y, z`` at invalid pixels; else one point per valid pixel
+    (see :class:`PointCloud`). Built on the host, where the depth already is for its own topic.
     """
     k = np.ascontiguousarray(k, dtype=np.float64).reshape(3, 3)
     height, width = depth.shape
@@ -213,8 +220,10 @@ def point_cloud(
     valid = (z > 0) & (z < np.inf)  # NaN compares false
     # the model's depth is always valid: then no selection at all
     keep = None if valid.all() else np.flatnonzero(valid)
+    if keep is not None and organized:  # every pixel stays; invalid ones become NaN points
+        z, keep = np.where(valid, z, np.float32(np.nan)), None
 
-    def pick(values: np.ndarray) -> np.ndarray:  # the valid rows of a per-pixel array
+    def pick(values: np.ndarray) -> np.ndarray:  # the kept rows of a per-pixel array
         return values if keep is None else np.take(values, keep, axis=0)
 
     z = pick(z)
@@ -230,6 +239,7 @@ def point_cloud(
         as_bytes[:, 12:15] = pick(rgb.reshape(-1, 3))[:, ::-1]
         as_bytes[:, 15] = 0
     words.view(np.uint32)[:, 4] = 0 if labels is None else pick(labels.reshape(-1))
+    shape = (height, width) if organized else (1, count)
     dense = bool(np.isfinite(words[:, :3]).all())
-    return PointCloud(CLOUD_FIELDS, CLOUD_DTYPE.itemsize, count, words.view(CLOUD_DTYPE)[:, 0],
+    return PointCloud(CLOUD_FIELDS, CLOUD_DTYPE.itemsize, *shape, words.view(CLOUD_DTYPE)[:, 0],
                       dense)

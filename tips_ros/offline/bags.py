@@ -218,14 +218,14 @@ class BagWriter:
         self.write(topic, msgtype, stamp_ns, msg)
 
     def write_point_cloud(self, topic: str, stamp_ns: int, frame_id: str, cloud: Any) -> None:
-        """Write an unorganised little-endian ``sensor_msgs/PointCloud2`` (height 1).
+        """Write a little-endian ``sensor_msgs/PointCloud2``, organised or not.
 
         ``cloud`` has ``fields`` ((name, offset, datatype, count) tuples), ``point_step``,
-        ``width``, ``data`` and ``dense``, like ``tips_ros.io.outputs.PointCloud``.
+        ``height``, ``data`` and ``dense``, like ``tips_ros.io.outputs.PointCloud``.
         """
         sec, nanosec = divmod(stamp_ns, 1_000_000_000)
         data = serialize_point_cloud(sec, nanosec, frame_id, cloud.fields, cloud.point_step,
-                                     cloud.data, cloud.dense)
+                                     cloud.data, cloud.dense, cloud.height)
         self.write_serialized(topic, "sensor_msgs/msg/PointCloud2", stamp_ns, data)
 
     def write_string(self, topic: str, stamp_ns: int, text: str, latched: bool = False) -> None:

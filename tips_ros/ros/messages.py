@@ -49,12 +49,14 @@ def camera_info_msg(header: Header, model: CameraModel) -> CameraInfo:
 
 
 def point_cloud_bytes(header: Header, cloud: PointCloud) -> bytes:
-    """Serialise ``cloud`` as an unorganised ``PointCloud2`` (height 1), input's optical frame.
+    """Serialise ``cloud`` as a ``PointCloud2`` with the input's ``header``.
 
-    Points are in metres in the frame of ``header.frame_id``.
+    Points are in metres in the optical frame ``header.frame_id``; organised or not as
+    ``cloud`` is (:class:`tips_ros.io.outputs.PointCloud`).
     """
     return serialize_point_cloud(header.stamp.sec, header.stamp.nanosec, header.frame_id,
-                                 cloud.fields, cloud.point_step, cloud.data, cloud.dense)
+                                 cloud.fields, cloud.point_step, cloud.data, cloud.dense,
+                                 cloud.height)
 
 
 def string_msg(text: str) -> String:
