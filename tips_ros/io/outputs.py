@@ -197,6 +197,12 @@ def _rays(k_bytes: bytes, height: int, width: int) -> np.ndarray:
     return rays.reshape(2, -1)
 
 
+@lru_cache(maxsize=8)
+def _rays_finite(k_bytes: bytes, height: int, width: int) -> bool:
+    """Whether every ray of :func:`_rays` is finite (a NaN or zero focal length makes them not)."""
+    return bool(np.isfinite(_rays(k_bytes, height, width)).all())
+
+
 def point_cloud(
     depth: np.ndarray,
     k: np.ndarray,
@@ -219,7 +225,8 @@ def point_cloud(
     z = np.ascontiguousarray(depth, dtype=np.float32).reshape(-1)
     valid = (z > 0) & (z < np.inf)  # NaN compares false
     # the model's depth is always valid: then no selection at all
-    keep = None if valid.all() else np.flatnonzero(valid)
+    all_valid = bool(valid.all())
+    keep = None if all_valid else np.flatnonzero(valid)
     if keep is not None and organized:  # every pixel stays; invalid ones become NaN points
         z, keep = np.where(valid, z, np.float32(np.nan)), None
 
@@ -240,6 +247,7 @@ def point_cloud(
         as_bytes[:, 15] = 0
     words.view(np.uint32)[:, 4] = 0 if labels is None else pick(labels.reshape(-1))
     shape = (height, width) if organized else (1, count)
-    dense = bool(np.isfinite(words[:, :3]).all())
+    # every point finite: finite rays times valid depth (metres: no float32 overflow)
+    dense = _rays_finite(k.tobytes(), height, width) and (all_valid or not organized)
     return PointCloud(CLOUD_FIELDS, CLOUD_DTYPE.itemsize, *shape, words.view(CLOUD_DTYPE)[:, 0],
                       dense)
