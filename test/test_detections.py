@@ -1,0 +1,67 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
+"""Text-query detections from heatmaps whose regions are known (tips_ros.io.detections)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tips_ros.io.detections import find_detections
+
+K = np.array([[400.0, 0, 79.5], [0, 420.0, 59.5], [0, 0, 1]])
+
+
+def heatmap_with_regions(shape=(120, 160)) -> np.ndarray:
+    """Two queries: 'door' has two regions (peaks 0.9 and 0.6), 'cat' stays below 0.5."""
+    heat = np.full((*shape, 2), 0.1, np.float32)
+    heat[20:51, 30:71, 0] = 0.55  # rows 20..50, columns 30..70
+    heat[35, 50, 0] = 0.9
+    heat[90:101, 120:126, 0] = 0.6
+    heat[..., 1] = np.linspace(-0.2, 0.45, shape[1])[None, :]
+    heat[0, 0, 1] = np.nan  # NaN never passes
+    return heat
+
+
+def test_regions_become_boxes_with_their_peak_scores():
+    heat = heatmap_with_regions()
+    found = find_detections(heat, ["door", "cat"], 0.5)
+    assert [d.query for d in found] == ["door", "door"]
+    first, second = found
+    assert first.score == pytest.approx(0.9) and second.score == pytest.approx(0.6)
+    # pixel centres at integer coordinates: columns 30..70 -> centre 50, width 41
+    assert first.center == (50.0, 35.0) and first.size == (41.0, 31.0)
+    assert second.center == (122.5, 95.0) and second.size == (6.0, 11.0)
+    assert first.box_3d is None  # no depth given
+    assert find_detections(heat, ["door", "cat"], 0.95) == []  # nothing above the threshold
+    assert find_detections(heat[..., :0], [], 0.5) == []
+
+
+@pytest.mark.parametrize("slope", [0.0, 0.01])
+def test_3d_box_centre_is_the_back_projected_region(slope):
+    """Planar depth: the 3D centre is the region's centre pixel back-projected (within 1 %)."""
+    height, width = 120, 160
+    v, u = np.mgrid[0:height, 0:width]
+    depth = (2.5 + slope * (u - 50)).astype(np.float32)  # flat, or a plane tilted in x
+    depth[22, 32] = np.nan  # invalid pixels of the region are left out
+    depth[24, 34] = 0.0
+    heat = heatmap_with_regions()
+    door, _ = find_detections(heat, ["door", "cat"], 0.5, depth, K)
+    (cat,) = [d for d in find_detections(heat, ["door", "cat"], 0.4, depth, K)
+              if d.query == "cat"]
+    z = 2.5  # the region's centre column is u = 50
+    expected = np.array([(50 - K[0, 2]) / K[0, 0] * z, (35 - K[1, 2]) / K[1, 1] * z, z])
+    np.testing.assert_allclose(door.box_3d.center, expected, rtol=0.01, atol=0.01 * z)
+    # size: 90 % of the region's extent (percentiles 5..95), in metres
+    if slope == 0:
+        assert door.box_3d.size[0] == pytest.approx(0.9 * 40 / K[0, 0] * z, rel=0.05)
+        assert door.box_3d.size[1] == pytest.approx(0.9 * 30 / K[1, 1] * z, rel=0.05)
+    assert door.box_3d.size[2] == pytest.approx(0.9 * 40 * slope, rel=0.05, abs=1e-6)
+    assert cat.query == "cat" and cat.box_3d is not None
+
+
+def test_region_without_valid_depth_has_no_3d_box():
+    heat = heatmap_with_regions()
+    depth = np.full(heat.shape[:2], np.nan, np.float32)
+    found = find_detections(heat, ["door", "cat"], 0.5, depth, K)
+    assert len(found) == 2 and all(d.box_3d is None for d in found)

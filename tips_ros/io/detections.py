@@ -1,0 +1,101 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
+"""Text-query detections: connected regions of each query's heatmap above a threshold.
+
+Numpy and OpenCV only, on the host arrays of one frame's Prediction, so the node
+(``detections``, ``detections_3d``: vision_msgs) and ``tips-ros replay`` (the output bag) build
+the same detections. For each query (heatmap channel), the 8-connected regions of pixels whose
+value is above ``threshold`` each become one :class:`Detection`: ``query`` = the query text,
+``score`` = the region's peak value, a 2D box in the pixels of the heatmap (the published
+images' size) and, with depth and the camera matrix of that image, a 3D box in metres in the
+camera optical frame (x right, y down, z forward).
+
+The threshold is in the heatmap's unit: cosine similarity with ``heatmap_mode: cosine`` (the
+default). Cosine is the scale to threshold: a query's cosine does not depend on the other
+queries, whereas the softmax across queries does (a single query is 1.0 everywhere, and adding
+a query moves every other query's regions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+#: Percentiles of the region's 3D points (x, y, z separately) that bound its 3D box: robust to
+#: the few pixels of the region that see the background or foreground (depth edges).
+BOX_PERCENTILES = (5.0, 95.0)
+
+
+@dataclass(frozen=True)
+class Box3D:
+    """An axis-aligned box in the camera optical frame, metres: centre and full size."""
+
+    center: tuple[float, float, float]
+    size: tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One region of one query's heatmap.
+
+    ``center`` and ``size`` are the 2D box in pixels (pixel centres at integer coordinates:
+    a region covering columns ``u0..u1`` has centre ``(u0 + u1) / 2`` and width
+    ``u1 - u0 + 1``); ``box_3d`` is None without depth and camera matrix, or when no pixel of
+    the region has a valid depth.
+    """
+
+    query: str
+    score: float
+    center: tuple[float, float]
+    size: tuple[float, float]
+    box_3d: Box3D | None = None
+
+
+def find_detections(heatmaps: np.ndarray, queries: Sequence[str], threshold: float,
+                    depth: np.ndarray | None = None,
+                    k: np.ndarray | None = None) -> list[Detection]:
+    """Return the detections of one frame, query by query, regions in label order.
+
+    ``heatmaps`` is ``H x W x Q`` (channel i = ``queries[i]``); ``depth`` ``H x W`` metres
+    (valid: finite and > 0) and ``k`` its 3x3 camera matrix give each detection its 3D box.
+    NaN heatmap values never pass.
+    """
+    out = []
+    for channel, query in enumerate(queries):
+        heat = heatmaps[..., channel]
+        above = (heat > threshold).astype(np.uint8)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(above, connectivity=8)
+        for label in range(1, count):
+            u0, v0, width, height = (int(s) for s in stats[label, :4])
+            window = (slice(v0, v0 + height), slice(u0, u0 + width))
+            inside = labels[window] == label
+            box_3d = None
+            if depth is not None and k is not None:
+                box_3d = region_box_3d(depth[window], inside, k, u0, v0)
+            out.append(Detection(
+                query, float(heat[window][inside].max()),
+                (u0 + (width - 1) / 2.0, v0 + (height - 1) / 2.0), (float(width), float(height)),
+                box_3d))
+    return out
+
+
+def region_box_3d(depth: np.ndarray, inside: np.ndarray, k: np.ndarray, u0: int,
+                  v0: int) -> Box3D | None:
+    """Back-project a region's valid depth pixels; bound them by :data:`BOX_PERCENTILES`.
+
+    ``depth`` and ``inside`` are the region's bounding window (top-left pixel ``u0, v0`` of
+    the full image), ``k`` the full image's 3x3 camera matrix. None if no pixel is valid.
+    """
+    rows, cols = np.nonzero(inside)
+    z = depth[rows, cols].astype(np.float64)
+    valid = np.isfinite(z) & (z > 0)
+    if not valid.any():
+        return None
+    z, rows, cols = z[valid], rows[valid], cols[valid]
+    x = (cols + u0 - k[0, 2]) / k[0, 0] * z
+    y = (rows + v0 - k[1, 2]) / k[1, 1] * z
+    low, high = np.percentile(np.stack([x, y, z]), BOX_PERCENTILES, axis=1)
+    return Box3D(tuple(float(c) for c in (low + high) / 2), tuple(float(s) for s in high - low))
