@@ -71,6 +71,12 @@ QUERIES_TOPIC = "heatmaps/queries"
 CAMERA_INFO_TOPIC = "depth/camera_info"
 POINTS_TOPIC = "points"
 ZEROSHOT_LABELS_TOPIC = "zeroshot/labels"
+#: vision_msgs outputs (the node publishes them when vision_msgs is importable): the label
+#: map (latched LabelInfo) and the text-query detections (tips_ros.io.detections).
+LABEL_INFO_TOPIC = "segmentation/label_info"
+DETECTIONS_TOPIC = "detections"
+DETECTIONS_3D_TOPIC = "detections_3d"
+VISION_TOPICS: tuple[str, ...] = (LABEL_INFO_TOPIC, DETECTIONS_TOPIC, DETECTIONS_3D_TOPIC)
 #: The core output topics (depth, normals, segmentation, heatmaps; relative names).
 ALL_TOPICS: tuple[str, ...] = (
     *IMAGE_TOPICS, CAMERA_INFO_TOPIC, LABELS_TOPIC, QUERIES_TOPIC, POINTS_TOPIC,
@@ -78,7 +84,7 @@ ALL_TOPICS: tuple[str, ...] = (
 #: The feature outputs (docs/features.md).
 FEATURE_ALL_TOPICS: tuple[str, ...] = (*FEATURE_TOPICS, ZEROSHOT_LABELS_TOPIC)
 #: Every output topic the node can publish.
-EVERY_TOPIC: tuple[str, ...] = ALL_TOPICS + FEATURE_ALL_TOPICS
+EVERY_TOPIC: tuple[str, ...] = ALL_TOPICS + FEATURE_ALL_TOPICS + VISION_TOPICS
 
 
 def heads_for(topics: Iterable[str]) -> set[str]:
@@ -86,6 +92,10 @@ def heads_for(topics: Iterable[str]) -> set[str]:
     heads = {STREAM_TOPICS[t][1] for t in topics if t in STREAM_TOPICS}
     if POINTS_TOPIC in topics:
         heads |= {"depth", "segmentation"}
+    if DETECTIONS_TOPIC in topics:
+        heads.add("heatmaps")
+    if DETECTIONS_3D_TOPIC in topics:
+        heads |= {"heatmaps", "depth"}
     return heads
 
 

@@ -187,7 +187,8 @@ class FramePath:
         for frame, pred, wanted in zip(frames, predictions, topics):
             camera = frame.camera
             publish_start = time.monotonic()
-            camera.outputs.publish_frame(frame.msg.header, frame.rgb, pred, wanted, frame.model)
+            camera.outputs.publish_frame(frame.msg.header, frame.rgb, pred, wanted, frame.model,
+                                         self._params)
             publish_ms = (time.monotonic() - publish_start) * 1000.0
             age_ms = (now_ns - stamp_ns(frame.msg)) / 1e6
             camera.stats.on_processed(age_ms, (time.monotonic() - start) * 1000.0,

@@ -44,7 +44,7 @@ from std_msgs.msg import String
 from tips_ros.engine import Engine
 from tips_ros.engine.prediction import HEADS
 from tips_ros.engine.queries import QueryError, parse_queries
-from tips_ros.ros import messages
+from tips_ros.ros import messages, vision
 from tips_ros.ros.cameras import Camera, CameraInputs
 from tips_ros.ros.diagnostics import EngineHealth, Thresholds, engine_status, input_status
 from tips_ros.ros.frame_path import FramePath
@@ -137,6 +137,11 @@ class TipsNode(LifecycleNode):
             return FAILURE
         self.configure_error = ""
         params = self.params
+        if vision.MISSING:
+            self.get_logger().warning(
+                f"{vision.MISSING}: segmentation/label_info, detections and detections_3d are "
+                "off (build it with scripts/build_vision_msgs.sh, or install "
+                "ros-<distro>-vision-msgs); every other output runs")
         self.cameras = [Camera.named(namespace) for namespace in params.cameras or [""]]
         for camera in self.cameras:
             camera.outputs = CameraOutputs(self, camera.prefix, params.output_reliability)

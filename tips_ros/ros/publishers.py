@@ -3,10 +3,12 @@
 """Output publishers of one camera, and publishing one frame's outputs on them.
 
 Topics are those of :mod:`tips_ros.io.outputs` under the camera's prefix. Streams (images,
-``depth/camera_info``, ``points``) use the ``output_reliability`` QoS (keep last 1); the label
-map, the query list and the zero-shot labels are latched (transient local). Every output
-carries the input image's header (stamp and optical ``frame_id``). All publishers are
-lifecycle publishers: they publish only while the node is active.
+``depth/camera_info``, ``points``, the detections) use the ``output_reliability`` QoS (keep
+last 1); the label maps, the query list and the zero-shot labels are latched (reliable,
+transient local). Every output carries the input image's header (stamp and optical
+``frame_id``). All publishers are lifecycle publishers: they publish only while the node is
+active. The vision_msgs topics exist only where vision_msgs is importable
+(:mod:`tips_ros.ros.vision`).
 """
 
 from __future__ import annotations
@@ -23,14 +25,17 @@ from std_msgs.msg import Header, String
 from tips_ros.engine.prediction import Prediction
 from tips_ros.io import outputs
 from tips_ros.io.camera_info import CameraModel
-from tips_ros.ros import messages
+from tips_ros.io.detections import find_detections
+from tips_ros.ros import messages, vision
+from tips_ros.ros.parameters import NodeParams
 from tips_ros.ros.qos import latched_qos, stream_qos
 
 LOG_THROTTLE_S = 5.0
 #: per-frame topics made from the camera's calibration (none without a valid camera_info)
-GEOMETRY_TOPICS = frozenset({outputs.CAMERA_INFO_TOPIC, outputs.POINTS_TOPIC})
+GEOMETRY_TOPICS = frozenset({outputs.CAMERA_INFO_TOPIC, outputs.POINTS_TOPIC,
+                             outputs.DETECTIONS_3D_TOPIC})
 #: topics published per frame (the others are latched)
-FRAME_TOPICS = frozenset({*outputs.STREAM_TOPICS, *GEOMETRY_TOPICS})
+FRAME_TOPICS = frozenset({*outputs.STREAM_TOPICS, *GEOMETRY_TOPICS, outputs.DETECTIONS_TOPIC})
 LATCHED_TOPICS = (outputs.LABELS_TOPIC, outputs.QUERIES_TOPIC, outputs.ZEROSHOT_LABELS_TOPIC)
 
 
@@ -53,6 +58,12 @@ class CameraOutputs:
             PointCloud2, prefix + outputs.POINTS_TOPIC, qos, event_callbacks=events)
         for topic in LATCHED_TOPICS:
             self.publishers[topic] = make(String, prefix + topic, latched_qos())
+        if not vision.MISSING:
+            self.publishers[outputs.LABEL_INFO_TOPIC] = make(
+                vision.LabelInfo, prefix + outputs.LABEL_INFO_TOPIC, latched_qos())
+            for topic, kind in ((outputs.DETECTIONS_TOPIC, vision.Detection2DArray),
+                                (outputs.DETECTIONS_3D_TOPIC, vision.Detection3DArray)):
+                self.publishers[topic] = make(kind, prefix + topic, qos, event_callbacks=events)
 
     def destroy(self) -> None:
         """Destroy every publisher of this camera."""
@@ -63,42 +74,63 @@ class CameraOutputs:
     def wanted(self, compute_all: bool, publish_points: bool, info_known: bool) -> set[str]:
         """Return the per-frame topics to publish: those with subscribers, or all (compute_all).
 
-        ``points`` also needs ``publish_points``, and it and ``depth/camera_info`` need the
-        camera's ``camera_info`` (``info_known``).
+        ``points`` also needs ``publish_points``, and it, ``depth/camera_info`` and
+        ``detections_3d`` need the camera's accepted ``camera_info`` (``info_known``).
         """
         wanted = {topic for topic, pub in self.publishers.items()
                   if topic in FRAME_TOPICS
                   if compute_all or pub.get_subscription_count() > 0}
-        if not (publish_points and info_known):
+        if not publish_points:
             wanted.discard(outputs.POINTS_TOPIC)
-        if not info_known:
-            wanted.discard(outputs.CAMERA_INFO_TOPIC)
-        return wanted
+        return wanted if info_known else wanted - GEOMETRY_TOPICS
 
     def publish_frame(self, header: Header, rgb: np.ndarray, pred: Prediction, topics: set[str],
-                      model: CameraModel | None) -> None:
+                      model: CameraModel | None, params: NodeParams) -> None:
         """Publish the ``topics`` of one frame with the input ``header``.
 
         ``rgb`` is the decoded input image (``HxWx3`` uint8, colours of ``points``); ``model``
         the camera's checked calibration scaled to the image (``depth/camera_info``,
-        intrinsics of ``points``, in metres in the optical frame), None if it has none.
+        intrinsics of ``points`` and ``detections_3d``, in metres in the optical frame),
+        None if it has none; ``params``: ``points_organized``, ``detection_threshold``.
         """
         for topic, encoded in outputs.encode_prediction(pred, topics).items():
             self.publishers[topic].publish(messages.image_bytes(header, encoded))
+        if topics & {outputs.DETECTIONS_TOPIC, outputs.DETECTIONS_3D_TOPIC}:
+            self._publish_detections(header, pred, topics, model, params.detection_threshold)
         if model is None:
             return
         if outputs.CAMERA_INFO_TOPIC in topics:
             self.publishers[outputs.CAMERA_INFO_TOPIC].publish(
                 messages.camera_info_msg(header, model))
         if outputs.POINTS_TOPIC in topics and pred.depth is not None:
-            cloud = outputs.point_cloud(pred.depth, model.k, rgb, pred.labels)
+            cloud = outputs.point_cloud(pred.depth, model.k, rgb, pred.labels,
+                                        params.points_organized)
             self.publishers[outputs.POINTS_TOPIC].publish(
                 messages.point_cloud_bytes(header, cloud))
 
+    def _publish_detections(self, header: Header, pred: Prediction, topics: set[str],
+                            model: CameraModel | None, threshold: float) -> None:
+        """Publish one frame's detection arrays, also when empty (3D only with ``model``).
+
+        Both arrays come from one extraction on the frame's heatmaps (and depth).
+        """
+        with_3d = model is not None and outputs.DETECTIONS_3D_TOPIC in topics
+        found = [] if pred.heatmaps is None else find_detections(
+            pred.heatmaps, pred.queries, threshold, pred.depth if with_3d else None,
+            model.k if with_3d else None)
+        if outputs.DETECTIONS_TOPIC in topics:
+            self.publishers[outputs.DETECTIONS_TOPIC].publish(
+                vision.detections_2d_msg(header, found))
+        if with_3d:
+            self.publishers[outputs.DETECTIONS_3D_TOPIC].publish(
+                vision.detections_3d_msg(header, found))
+
     def publish_labels(self, labels: Sequence[str]) -> None:
-        """Publish the class map of ``segmentation`` (latched)."""
+        """Publish the class map of ``segmentation`` (latched): JSON and ``LabelInfo``."""
         self.publishers[outputs.LABELS_TOPIC].publish(
             messages.string_msg(outputs.labels_json(labels)))
+        if outputs.LABEL_INFO_TOPIC in self.publishers:
+            self.publishers[outputs.LABEL_INFO_TOPIC].publish(vision.label_info_msg(labels))
 
     def publish_queries(self, queries: Sequence[str]) -> None:
         """Publish the query list (heatmap channel order) and the zero-shot labels (latched)."""
