@@ -65,3 +65,45 @@ def test_region_without_valid_depth_has_no_3d_box():
     depth = np.full(heat.shape[:2], np.nan, np.float32)
     found = find_detections(heat, ["door", "cat"], 0.5, depth, K)
     assert len(found) == 2 and all(d.box_3d is None for d in found)
+
+
+def test_a_constructed_query_embedding_fires_one_region(tiny_engine):
+    """Query embedding = one patch token: that patch's cosine is 1, every other one lower.
+
+    The engine's own pass (public steps, the embedding given as ``text``) makes the heatmap
+    and depth; the expected region is computed independently: bilinear upsampling of the
+    patch cosines, thresholded halfway between 1 and the second-best patch.
+    """
+    import torch
+    import torch.nn.functional as F
+    from sample_images import random_image
+
+    height, width = 90, 120
+    image = random_image(height, width, seed=3)
+    side = tiny_engine.config.input_size
+    grid = (side // tiny_engine.patch_size,) * 2
+    with torch.inference_mode():
+        pixels = tiny_engine.preprocess([image], (side, side))
+        tokens = tiny_engine.backbone(pixels)[-1][0, 1 + tiny_engine.num_registers:].float()
+        patch = (grid[0] // 2) * grid[1] + grid[1] // 3
+        text = F.normalize(tokens[patch], dim=0)[None]
+        raw = tiny_engine.raw_heads(pixels, grid, {"heatmaps", "depth"}, text=text)
+        outputs = tiny_engine.postprocess(raw, tiny_engine.upload([image]),
+                                          {"heatmaps", "depth"})
+        (pred,) = tiny_engine.download(outputs, ("door",))
+        cosine = raw["heatmaps"].float()
+    second = cosine.flatten().sort().values[-2].item()
+    assert cosine.flatten()[patch].item() == pytest.approx(1.0, abs=1e-4) and second < 0.999
+    threshold = (1.0 + second) / 2
+    expected = F.interpolate(cosine, size=(height, width), mode="bilinear",
+                             align_corners=False)[0, 0].numpy() > threshold
+    rows, cols = np.nonzero(expected)
+    (found,) = find_detections(pred.heatmaps, pred.queries, threshold, pred.depth, K)
+    assert found.query == "door" and threshold < found.score <= 1.0 + 1e-4
+    np.testing.assert_allclose(found.center, ((cols.min() + cols.max()) / 2,
+                                              (rows.min() + rows.max()) / 2), atol=1.0)
+    np.testing.assert_allclose(found.size, (cols.max() - cols.min() + 1,
+                                            rows.max() - rows.min() + 1), atol=1.0)
+    region_depth = pred.depth[expected]
+    assert region_depth.min() <= found.box_3d.center[2] <= region_depth.max()
+    assert find_detections(pred.heatmaps, pred.queries, found.score + 1e-3) == []

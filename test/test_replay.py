@@ -46,7 +46,8 @@ FRAMES, SIZE = 4, (128, 96)
 QUERIES = ("floor", "a box")
 GT = {"gt_depth_topic": SYNTH_TOPICS["depth"], "gt_normals_topic": SYNTH_TOPICS["normals"],
       "gt_labels_topic": SYNTH_TOPICS["labels"]}
-STREAM_TOPICS = [*IMAGE_TOPICS, "depth/camera_info", "points"]
+STREAM_TOPICS = [*IMAGE_TOPICS, "depth/camera_info", "points", "detections", "detections_3d"]
+LATCHED_TOPICS = ["segmentation/labels", "heatmaps/queries", "segmentation/label_info"]
 
 
 @pytest.fixture(scope="module")
@@ -96,13 +97,13 @@ def test_round_trip_one_message_per_frame_with_input_stamps(engine: Engine, tmp_
                             queries=QUERIES, batch=3, storage=storage, **GT), engine)
     expected = [f.stamp_ns for f in render_sequence(FRAMES, *SIZE)]
     stamps, frame_ids, qos = counts_and_stamps(out)
-    assert sorted(stamps) == sorted(["/tips/" + t for t in STREAM_TOPICS] +
-                                    ["/tips/segmentation/labels", "/tips/heatmaps/queries"])
-    for topic in STREAM_TOPICS:
+    assert sorted(stamps) == sorted("/tips/" + t for t in STREAM_TOPICS + LATCHED_TOPICS)
+    for topic in STREAM_TOPICS:  # the vision_msgs arrays too: one per frame, input header
         assert stamps["/tips/" + topic] == expected, topic
         assert frame_ids["/tips/" + topic] == {SYNTH_FRAME_ID}
-    assert len(stamps["/tips/segmentation/labels"]) == len(stamps["/tips/heatmaps/queries"]) == 1
-    assert qos["/tips/segmentation/labels"].durability == QosDurability.TRANSIENT_LOCAL
+    for topic in LATCHED_TOPICS:
+        assert len(stamps["/tips/" + topic]) == 1, topic
+        assert qos["/tips/" + topic].durability == QosDurability.TRANSIENT_LOCAL
     assert qos["/tips/depth"].durability == QosDurability.VOLATILE
     assert all(q.reliability == QosReliability.RELIABLE for q in qos.values())
     assert report["frames_in"] == report["frames_out"] == FRAMES

@@ -22,6 +22,7 @@ from typing import Any
 
 from tips_ros.engine.prediction import ALL_HEADS, HEADS, VIEWS
 from tips_ros.errors import UsageError
+from tips_ros.io.detections import DEFAULT_THRESHOLD
 from tips_ros.offline.arguments import positive_int, query_list
 from tips_ros.offline.bags import STORAGES
 
@@ -42,6 +43,8 @@ class RunOptions:
     Nth image, ``max_frames`` stops after that many selected images. Output topics go under
     ``prefix`` in a bag of ``storage`` (``mcap`` or ``sqlite3``). ``median_scaling`` scales
     each predicted depth map by ``median(gt) / median(pred)`` before scoring.
+    ``detection_threshold``: cosine above which heatmap regions become the ``detections``
+    written with the heatmaps (as the node's parameter).
     """
 
     image_topic: str | None = None
@@ -63,6 +66,7 @@ class RunOptions:
     prefix: str = "/tips"
     storage: str = "mcap"
     median_scaling: bool = False
+    detection_threshold: float = DEFAULT_THRESHOLD
 
     def __post_init__(self) -> None:
         """Normalise the container types and check every value (``UsageError``)."""
@@ -193,6 +197,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--median-scaling", action="store_true",
                         help="scale each predicted depth map by median(gt)/median(pred) "
                         "before scoring (off: metric depth is scored as is)")
+    parser.add_argument("--detection-threshold", type=float, default=default.detection_threshold,
+                        help="cosine above which heatmap regions become detections "
+                        "(vision_msgs, written with the heatmaps)")
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:

@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """The output bag of a replay: per frame, what the node would publish for it.
 
-Payloads come from ``tips_ros.io.outputs`` and ``tips_ros.io.camera_info`` (shared with the
-node); every message keeps the input frame's header stamp and optical frame id.
+Payloads come from ``tips_ros.io.outputs``, ``tips_ros.io.camera_info`` and
+``tips_ros.io.detections`` (shared with the node); every message keeps the input frame's
+header stamp and optical frame id. The vision_msgs topics (label map, detections) are written
+when the installed vision_msgs types could be read (:mod:`tips_ros.offline.vision_types`).
 """
 
 from __future__ import annotations
@@ -15,10 +17,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from tips_ros.engine.prediction import Prediction
-from tips_ros.io.camera_info import Calibration
+from tips_ros.io.camera_info import Calibration, CameraModel
+from tips_ros.io.detections import DEFAULT_THRESHOLD, find_detections
 from tips_ros.io.outputs import (
     CAMERA_INFO_TOPIC,
+    DETECTIONS_3D_TOPIC,
+    DETECTIONS_TOPIC,
     encode_prediction,
+    LABEL_INFO_TOPIC,
     LABELS_TOPIC,
     labels_json,
     point_cloud,
@@ -29,6 +35,7 @@ from tips_ros.io.outputs import (
     ZEROSHOT_LABELS_TOPIC,
     zeroshot_labels_json,
 )
+from tips_ros.offline import vision_types
 from tips_ros.offline.bags import BagWriter
 from tips_ros.offline.scoring import resize
 
@@ -42,15 +49,20 @@ class Frame:
     rgb: np.ndarray
 
 
-def output_topics(heads: set[str], with_camera_info: bool) -> list[str]:
-    """Return the relative output topics written for the engine ``heads`` (views included)."""
+def output_topics(heads: set[str], with_camera_info: bool, vision: bool = False) -> list[str]:
+    """Return the relative output topics written for the engine ``heads`` (views included).
+
+    ``vision``: the vision_msgs types are known, so the label map and detections are written.
+    """
     topics = [t for t, (_, head) in STREAM_TOPICS.items() if head in heads]
     if "depth" in heads and with_camera_info:
         topics += [CAMERA_INFO_TOPIC, POINTS_TOPIC]
     if "segmentation" in heads:
-        topics.append(LABELS_TOPIC)
+        topics += [LABELS_TOPIC, LABEL_INFO_TOPIC] if vision else [LABELS_TOPIC]
     if "heatmaps" in heads:
-        topics.append(QUERIES_TOPIC)
+        topics += [QUERIES_TOPIC, DETECTIONS_TOPIC] if vision else [QUERIES_TOPIC]
+        if vision and "depth" in heads and with_camera_info:
+            topics.append(DETECTIONS_3D_TOPIC)
     if "zeroshot" in heads:
         topics.append(ZEROSHOT_LABELS_TOPIC)
     return topics
@@ -67,8 +79,10 @@ class OutputBag:
     """
 
     def __init__(self, bag: BagWriter, prefix: str, topics: Sequence[str],
-                 labels: Sequence[str], queries: Sequence[str]) -> None:
+                 labels: Sequence[str], queries: Sequence[str],
+                 detection_threshold: float = DEFAULT_THRESHOLD) -> None:
         self.bag, self.topics = bag, list(topics)
+        self.labels, self.detection_threshold = list(labels), detection_threshold
         self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
         self._latched = {LABELS_TOPIC: labels_json(labels), QUERIES_TOPIC: queries_json(queries),
                          ZEROSHOT_LABELS_TOPIC: zeroshot_labels_json(queries)}
@@ -87,23 +101,48 @@ class OutputBag:
             for topic, text in self._latched.items():
                 if topic in self.topics:
                     self.bag.write_string(self.name(topic), stamp, text, latched=True)
+            if LABEL_INFO_TOPIC in self.topics:
+                self.bag.write(self.name(LABEL_INFO_TOPIC), vision_types.LABEL_INFO, stamp,
+                               vision_types.label_info(self.bag.typestore,
+                                                       self.bag.header(stamp, ""), self.labels),
+                               latched=True)
         for topic, encoded in encode_prediction(pred, self.topics).items():
             self.bag.write_image(self.name(topic), stamp, fid, encoded)
-        if CAMERA_INFO_TOPIC in self.topics:
-            self._write_geometry(frame, pred)
+        model = self._camera_model(frame, pred) if CAMERA_INFO_TOPIC in self.topics else None
+        if model is not None:
+            self._write_geometry(frame, pred, model)
+        if DETECTIONS_TOPIC in self.topics:
+            self._write_detections(frame, pred, model)
         self.frames += 1
 
-    def _write_geometry(self, frame: Frame, pred: Prediction) -> None:
+    def _camera_model(self, frame: Frame, pred: Prediction) -> CameraModel | None:
+        """Return the frame's checked camera model, as the node checks it (None: rejected)."""
+        height, width = pred.depth.shape
+        model, error, changed = self.calibration.model(width, height, frame.frame_id)
+        if error is not None and changed:
+            self.camera_info_rejected[error.reason] += 1
+        return model
+
+    def _write_detections(self, frame: Frame, pred: Prediction,
+                          model: CameraModel | None) -> None:
+        """Write the frame's ``detections`` (and ``detections_3d`` with a camera model)."""
+        with_3d = model is not None and DETECTIONS_3D_TOPIC in self.topics
+        found = find_detections(pred.heatmaps, pred.queries, self.detection_threshold,
+                                pred.depth if with_3d else None, model.k if with_3d else None)
+        header = self.bag.header(frame.stamp_ns, frame.frame_id)
+        typestore = self.bag.typestore
+        self.bag.write(self.name(DETECTIONS_TOPIC), vision_types.DETECTION_2D_ARRAY,
+                       frame.stamp_ns, vision_types.detections_2d(typestore, header, found))
+        if with_3d:
+            self.bag.write(self.name(DETECTIONS_3D_TOPIC), vision_types.DETECTION_3D_ARRAY,
+                           frame.stamp_ns, vision_types.detections_3d(typestore, header, found))
+
+    def _write_geometry(self, frame: Frame, pred: Prediction, model: CameraModel) -> None:
         """Write ``depth/camera_info`` and ``points`` as the node builds them.
 
         Nothing is written without a valid camera info, as the node publishes nothing.
         """
         height, width = pred.depth.shape
-        model, error, changed = self.calibration.model(width, height, frame.frame_id)
-        if error is not None and changed:
-            self.camera_info_rejected[error.reason] += 1
-        if model is None:
-            return
         self.bag.write_camera_info(self.name(CAMERA_INFO_TOPIC), frame.stamp_ns, frame.frame_id,
                                    model.k, width, height, model.distortion_model, model.d,
                                    R=model.r, P=model.p)

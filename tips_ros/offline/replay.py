@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any, TYPE_CHECKING
@@ -37,6 +38,7 @@ from tips_ros.offline.inputs import resolve_topics, Topics
 from tips_ros.offline.metrics import MetricsAccumulator
 from tips_ros.offline.options import add_run_options, ReplayOptions, RunOptions
 from tips_ros.offline.output_bag import output_topics, OutputBag
+from tips_ros.offline.vision_types import register_vision_msgs
 from tips_ros.offline.report import build_report, format_table
 from tips_ros.offline.scoring import Scorer
 
@@ -91,9 +93,13 @@ def _replay(options: ReplayOptions, engine: Engine, load_s: float,
             scorer = Scorer(list(topics.gt), metrics)
             total = expected_frames(reader, topics.image, run)
             with BagWriter(options.output, storage=run.storage) as bag:
+                missing = register_vision_msgs(bag.typestore)
+                if missing:
+                    print(f"replay: {missing}: no label_info, detections or detections_3d "
+                          "in the output bag", file=sys.stderr)
                 out = OutputBag(bag, run.prefix, output_topics(
-                    run.selected_heads(), bool(topics.camera_info)), engine.labels,
-                    engine.queries)
+                    run.selected_heads(), bool(topics.camera_info), not missing),
+                    engine.labels, engine.queries, run.detection_threshold)
                 replayer = Replayer(run, engine, topics, out, scorer, total, progress,
                                     pace=options.pace)
                 state = replayer.state

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from tips_ros.engine.prediction import BACKENDS, HEATMAP_MODES, PRECISION_NAMES, ZEROSHOT_TEMPLATES
 from tips_ros.engine.queries import MAX_QUERIES, MAX_QUERY_LENGTH, QueryError, check_queries
+from tips_ros.io.detections import DEFAULT_THRESHOLD
 
 if TYPE_CHECKING:
     from rcl_interfaces.msg import ParameterDescriptor
@@ -131,7 +132,7 @@ SPECS: tuple[Spec, ...] = (
     Spec("points_organized", True, "points: organised like the depth image (height x width, "
          "NaN where depth is invalid; what Nav2's semantic layer needs), else one point per "
          "valid pixel", runtime=True),
-    Spec("detection_threshold", 0.2, "detections, detections_3d: heatmap regions above this "
+    Spec("detection_threshold", DEFAULT_THRESHOLD, "detections, detections_3d: heatmap regions above this "
          "cosine become detections; uncalibrated default, tune per model", runtime=True,
          float_range=(-1.0, 1.0)),
     Spec("compute_all", False, "compute every output even without subscribers", runtime=True),
