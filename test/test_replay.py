@@ -46,7 +46,8 @@ FRAMES, SIZE = 4, (128, 96)
 QUERIES = ("floor", "a box")
 GT = {"gt_depth_topic": SYNTH_TOPICS["depth"], "gt_normals_topic": SYNTH_TOPICS["normals"],
       "gt_labels_topic": SYNTH_TOPICS["labels"]}
-STREAM_TOPICS = [*IMAGE_TOPICS, "depth/camera_info", "points", "detections", "detections_3d"]
+STREAM_TOPICS = [*(t for t in IMAGE_TOPICS if t != "segmentation/confidence"),  # on request
+                 "depth/camera_info", "points", "detections", "detections_3d"]
 LATCHED_TOPICS = ["segmentation/labels", "heatmaps/queries", "segmentation/label_info"]
 
 
@@ -179,6 +180,10 @@ def test_cli_arguments_and_options_agree(tmp_path: Path):
         Path("in"), Path("out"))
     assert RunOptions(queries=["a"], heads=["depth"]) == RunOptions(queries=("a",),
                                                                     heads=frozenset({"depth"}))
+    # the confidence view only when named, with the head it needs
+    assert "segmentation_confidence" not in RunOptions().selected_heads()
+    assert RunOptions(heads=["depth", "segmentation_confidence"]).selected_heads() == {
+        "depth", "segmentation", "segmentation_confidence", "segmentation_color"}
     with pytest.raises(TypeError, match=r"ReplayOptions.from_args\(args\)"):
         replay(args)  # the parsed arguments themselves
 

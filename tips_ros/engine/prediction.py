@@ -27,6 +27,10 @@ VIEWS: dict[str, str] = {
     "features_pca": "features",
     "zeroshot_color": "zeroshot",
 }
+#: Views computed only when asked for by name, not with their head by default (replay's
+#: ``--heads``; the node computes them when subscribed): the segmentation confidence costs a
+#: softmax over every class at full resolution.
+ON_REQUEST_VIEWS: frozenset[str] = frozenset({"segmentation_confidence"})
 #: Model precisions by name (``config.PRECISIONS`` maps them to torch dtypes).
 PRECISION_NAMES: tuple[str, ...] = ("fp32", "bf16", "fp16")
 HEATMAP_MODES: tuple[str, ...] = ("cosine", "softmax")

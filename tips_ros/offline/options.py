@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from tips_ros.engine.prediction import ALL_HEADS, HEADS, VIEWS
+from tips_ros.engine.prediction import ALL_HEADS, HEADS, ON_REQUEST_VIEWS, VIEWS
 from tips_ros.errors import UsageError
 from tips_ros.io.detections import DEFAULT_THRESHOLD
 from tips_ros.offline.arguments import positive_int, query_list
@@ -97,18 +97,22 @@ class RunOptions:
         """Return the engine heads and colour views to run.
 
         ``heads``, or by default every head of ``HEADS`` (heatmaps only with queries), plus
-        the colour view of each; raises ``UsageError`` when a text head has no queries or a
+        the colour view of each (a view of ``ON_REQUEST_VIEWS`` only when named); raises ``UsageError`` when a text head has no queries or a
         ground-truth topic's head is left out.
         """
-        heads = set(self.heads) if self.heads else set(HEADS) - (
+        asked = set(self.heads or ())
+        heads = asked - ON_REQUEST_VIEWS or set(HEADS) - (
             set() if self.queries else {"heatmaps"})
+        heads |= {VIEWS[view] for view in asked & ON_REQUEST_VIEWS}
         for head in ("heatmaps", "zeroshot"):
             if head in heads and not self.queries:
                 raise UsageError(f"--heads includes {head} but no --queries were given.")
         for task in self.gt_topics:
             if GT_HEADS[task] not in heads:
                 raise UsageError(f"Ground truth for {task} was given but --heads leaves it out.")
-        return heads | {view for view, head in VIEWS.items() if head in heads}
+        views = {view for view, head in VIEWS.items()
+                 if head in heads and (view in asked or view not in ON_REQUEST_VIEWS)}
+        return heads | views
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> RunOptions:
@@ -154,8 +158,8 @@ def _fields_of(cls: type, args: argparse.Namespace, skip: Iterable[str] = ()) ->
 def checked_heads(heads: Iterable[str]) -> frozenset[str]:
     """Return ``heads`` as a set; ``UsageError`` when empty or naming an unknown head."""
     chosen = frozenset(heads)
-    if not chosen or chosen - set(ALL_HEADS):
-        raise UsageError(f"heads must be among {','.join(ALL_HEADS)}")
+    if not chosen or chosen - set(ALL_HEADS) - ON_REQUEST_VIEWS:
+        raise UsageError(f"heads must be among {','.join(ALL_HEADS + tuple(ON_REQUEST_VIEWS))}")
     return chosen
 
 
@@ -181,7 +185,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="ONNX file written by `tips-ros export` (--backend onnxruntime)")
     parser.add_argument("--heads", type=_head_list, default=None,
                         help=f"comma-separated subset of {','.join(ALL_HEADS)} (default: "
-                        f"{','.join(HEADS)}; heatmaps and zeroshot only with --queries)")
+                        f"{','.join(HEADS)}; heatmaps and zeroshot only with --queries); "
+                        f"also {','.join(sorted(ON_REQUEST_VIEWS))}, written only when named")
     parser.add_argument("--queries", type=query_list, default=(),
                         help='text queries: "a,b" or a JSON list')
     parser.add_argument("--batch", type=positive_int, default=default.batch,
