@@ -4,11 +4,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from mcap.reader import NonSeekingReader, SeekingReader
 from mcap_ros2.reader import read_ros2_messages
 from rosbags.highlevel import AnyReader
 from rosbags.interfaces import QosDurability, QosReliability
@@ -22,6 +24,7 @@ from tips_ros.offline.bags import (
     write_synth_bag,
 )
 from tips_ros.io.imaging import encode_image
+from tips_ros.offline.mcap_storage import DIRECT_BYTES
 from tips_ros.offline.synthetic import render_sequence
 
 FRAMES, SIZE = 3, (64, 48)
@@ -163,3 +166,36 @@ def test_corrupt_bag_raises_bag_error(tmp_path: Path, storage: str, damage: str)
     with pytest.raises(BagError) as info:
         _read_all(bag)
     assert "\n" not in str(info.value)
+
+
+def test_large_messages_written_from_their_buffers_read_back(tmp_path: Path) -> None:
+    """Messages from DIRECT_BYTES on skip rosbags' copies; every reader still agrees."""
+    rng = np.random.default_rng(3)
+    sizes = [(8, 8), (5000, 4), (300, 200), (5, 5)]  # 60000 pixel bytes: below DIRECT_BYTES
+    written = []
+    with BagWriter(tmp_path / "bag", storage="mcap") as bag:
+        bag.write_string("/latched", 10, "hello", latched=True)
+        for stamp in range(100, 106):  # small and large messages interleaved, two topics each
+            for index, (width, height) in enumerate(sizes):
+                pixels = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
+                topic = f"/img{index % 2}"
+                bag.write_image(topic, stamp, "cam", encode_image(pixels, "rgb8"))
+                written.append((topic, stamp, pixels))
+    assert any(p.nbytes >= DIRECT_BYTES for _, _, p in written)
+    assert any(p.nbytes < DIRECT_BYTES for _, _, p in written)
+    with open_bag(tmp_path / "bag") as reader:
+        read = [(t, s, message_to_cvimage(m)) for t, _, s, m in
+                iter_messages(reader, ["/img0", "/img1"])]
+    assert [(t, s) for t, s, _ in read] == [(t, s) for t, s, _ in written]
+    for (_, _, ours), (_, _, theirs) in zip(read, written):
+        np.testing.assert_array_equal(ours, theirs)
+    data = _data_file(tmp_path / "bag").read_bytes()
+    for kind in (SeekingReader, NonSeekingReader):
+        messages = list(kind(io.BytesIO(data), validate_crcs=True).iter_messages())
+        assert len(messages) == len(written) + 1
+        stamps = sorted(m.log_time for _, _, m in messages if m.log_time >= 100)
+        assert stamps == sorted(s for _, s, _ in written)
+    summary = SeekingReader(io.BytesIO(data)).get_summary()
+    assert summary.statistics.message_count == len(written) + 1
+    assert sum(c.message_end_time >= c.message_start_time for c in summary.chunk_indexes) == \
+        len(summary.chunk_indexes)

@@ -158,3 +158,42 @@ def test_accumulator_reports_only_added_tasks() -> None:
     gt = _random_depth()
     acc.add_depth(gt, gt)
     assert set(acc.report()) == {"depth"}
+
+
+def _reference_sums(pred_d, gt_d, pred_n, gt_n) -> tuple[float, float, list[int], float]:
+    """Depth and normal sums by the documented formulas, masked float64 arrays, row-wise."""
+    p, g = pred_d.astype(np.float64), gt_d.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        keep = np.isfinite(g) & (g > 0) & np.isfinite(p)
+    p, g = p[keep], g[keep]
+    err = p - g
+    ratio = np.full(p.shape, np.inf)
+    ratio[p > 0] = np.maximum(p[p > 0] / g[p > 0], g[p > 0] / p[p > 0])
+    deltas = [int(np.count_nonzero(ratio < t)) for t in (1.25, 1.25**2, 1.25**3)]
+    a, b = pred_n.astype(np.float64), gt_n.astype(np.float64)
+    na, nb = np.linalg.norm(a, axis=2), np.linalg.norm(b, axis=2)
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(na) & np.isfinite(nb) & (na > 0) & (nb > 0)
+    cos = np.sum(a[ok] * b[ok], axis=1) / (na[ok] * nb[ok])
+    angles = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+    return float(np.sum(np.abs(err) / g)), float(np.sum(err * err)), deltas, float(angles.sum())
+
+
+@pytest.mark.parametrize("damaged", [False, True])
+def test_fast_paths_equal_the_formulas_bit_for_bit(damaged: bool) -> None:
+    """The per-plane, selection-free arithmetic keeps every float sum exactly as specified."""
+    rng = np.random.default_rng(7)
+    gt_d = rng.uniform(0.5, 8.0, (48, 64)).astype(np.float32)
+    pred_d = (gt_d * rng.uniform(0.5, 1.5, gt_d.shape)).astype(np.float32)
+    gt_n, pred_n = _random_normals(1), _random_normals(2)
+    gt_n, pred_n = np.tile(gt_n, (4, 4, 1)), np.tile(pred_n, (4, 4, 1))
+    if damaged:
+        pred_d[0, :5], gt_d[1, :3], pred_d[2, :4] = np.nan, 0.0, -1.0
+        pred_n[0, :5], gt_n[1, :3] = np.nan, 0.0
+    acc = MetricsAccumulator()
+    acc.add_depth(pred_d, gt_d)
+    acc.add_normals(pred_n, gt_n)
+    abs_rel, sq_err, deltas, angle_sum = _reference_sums(pred_d, gt_d, pred_n, gt_n)
+    assert float(acc.depth.abs_rel_sum) == abs_rel and float(acc.depth.sq_err_sum) == sq_err
+    assert acc.depth.delta_counts == deltas
+    assert float(acc.normals.angle_sum) == angle_sum

@@ -37,6 +37,7 @@ from tips_ros.io.outputs import IMAGE_TOPICS
 from tips_ros.offline.bags import BagWriter, SYNTH_FRAME_ID, SYNTH_TOPICS, write_synth_bag
 from tips_ros.offline.inputs import ground_truth
 from tips_ros.offline.metrics import MetricsAccumulator
+from tips_ros.offline.frame_loop import STAGES
 from tips_ros.offline.options import ReplayOptions, RunOptions
 from tips_ros.offline.replay import add_arguments, replay
 from tips_ros.offline.scoring import Scorer
@@ -151,6 +152,16 @@ def test_report_fields_and_finite_metrics(engine: Engine, tmp_path: Path):
         assert all(math.isfinite(report["metrics"][task][k]) for k in keys), task
     assert report["metrics"]["depth"]["median_scaling"] is True
     assert report["metrics"]["depth"]["scale"] != 1.0
+    stages = report["stages_ms"]
+    for kind in ("wall", "cpu"):
+        assert list(stages[kind]) == list(STAGES)
+        assert all(v >= 0 for v in stages[kind].values()), stages
+        outside = sum(v for k, v in stages[kind].items() if k != "engine")
+        assert stages["outside_engine"][kind] == pytest.approx(outside)
+    assert all(stages["wall"][k] > 0 for k in ("read", "decode", "engine", "metrics", "encode",
+                                               "write"))
+    # every stage together is the frame loop: no more than the whole replay took
+    assert sum(stages["wall"].values()) * report["frames_out"] <= report["wall_s"] * 1000
 
 
 def test_public_replay_loads_the_model_it_is_given(tiny_models: tuple[Path, Path],

@@ -59,14 +59,14 @@ class _Writer:
         self.u32(nanosec)
         self.string(frame_id)
 
-    def finish(self, payload: np.ndarray, tail: bytes = b"") -> bytes:
-        """Return the message: the fields written so far, ``payload`` and ``tail``.
+    def finish(self, payload: np.ndarray, tail: bytes = b"") -> tuple[bytes, memoryview, bytes]:
+        """Return the message's parts: the fields written so far, ``payload`` and ``tail``.
 
-        ``payload``'s raw bytes become a ``uint8[]`` field and ``tail`` holds the unaligned
-        fields after it; all are joined in one copy.
+        ``payload``'s raw bytes become a ``uint8[]`` field (a view, not a copy) and ``tail``
+        holds the unaligned fields after it; joined, they are the message.
         """
         self.u32(payload.nbytes)
-        return b"".join((self.buffer, memoryview(np.ascontiguousarray(payload)).cast("B"), tail))
+        return bytes(self.buffer), memoryview(np.ascontiguousarray(payload)).cast("B"), tail
 
 
 def serialize_image(sec: int, nanosec: int, frame_id: str, image: EncodedImage) -> bytes:
@@ -74,6 +74,15 @@ def serialize_image(sec: int, nanosec: int, frame_id: str, image: EncodedImage) 
 
     ``sec``/``nanosec`` and ``frame_id`` are the ``std_msgs/Header`` fields (the callers keep
     the input frame's); the pixel bytes of ``image`` are copied once, into the result.
+    """
+    return b"".join(image_parts(sec, nanosec, frame_id, image))
+
+
+def image_parts(sec: int, nanosec: int, frame_id: str,
+                image: EncodedImage) -> tuple[bytes, memoryview, bytes]:
+    """``sensor_msgs/Image`` as CDR in parts that, joined, are :func:`serialize_image`'s bytes.
+
+    The header and fields, a view of the pixel bytes (no copy), and nothing after them.
     """
     out = _Writer()
     out.header(sec, nanosec, frame_id)
@@ -95,6 +104,15 @@ def serialize_point_cloud(sec: int, nanosec: int, frame_id: str,
     result; ``dense`` is ``is_dense`` (every point finite); ``height`` rows of
     ``len(points) / height`` points (1: unorganised).
     """
+    return b"".join(point_cloud_parts(sec, nanosec, frame_id, fields, point_step, points, dense,
+                                      height))
+
+
+def point_cloud_parts(sec: int, nanosec: int, frame_id: str,
+                      fields: Sequence[tuple[str, int, int, int]], point_step: int,
+                      points: np.ndarray, dense: bool,
+                      height: int = 1) -> tuple[bytes, memoryview, bytes]:
+    """:func:`serialize_point_cloud`'s bytes in parts: fields, a view of the points, tail."""
     width = points.nbytes // point_step // height
     out = _Writer()
     out.header(sec, nanosec, frame_id)

@@ -34,15 +34,16 @@ from rosbags.interfaces import (
     QosReliability,
     QosTime,
 )
-from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
+from rosbags.rosbag2 import StoragePlugin, WriterError
 from rosbags.typesys import Stores, get_typestore
 from rosbags.typesys.store import Typestore
 
 from tips_ros.engine.ade20k import ADE20K_CLASSES, CLASS_ID
 from tips_ros.offline.arguments import Size, parse_size
-from tips_ros.io.cdr import serialize_image, serialize_point_cloud
+from tips_ros.io.cdr import image_parts
 from tips_ros.errors import BagError, BagExistsError  # re-exported: raised here
 from tips_ros.io.imaging import EncodedImage, encode_image
+from tips_ros.offline.mcap_storage import buffers, OutputWriter, Payload
 from tips_ros.offline.synthetic import render_sequence
 
 #: rosbag2 metadata version written (9: ROS 2 Jazzy and later).
@@ -65,6 +66,12 @@ SYNTH_TOPICS = {
     "labels": "/camera/labels_gt",
     "label_names": "/camera/labels_gt/names",
 }
+
+#: Message types the writers build.
+IMAGE_MSGTYPE = "sensor_msgs/msg/Image"
+CAMERA_INFO_MSGTYPE = "sensor_msgs/msg/CameraInfo"
+POINT_CLOUD_MSGTYPE = "sensor_msgs/msg/PointCloud2"
+STRING_MSGTYPE = "std_msgs/msg/String"
 
 _UNSET = QosTime(sec=0, nsec=0)  # rmw "default" duration: no deadline/lifespan/lease limit
 
@@ -109,7 +116,9 @@ class BagWriter:
         if self.path.exists():
             raise BagExistsError(f"Output bag {self.path} exists already; choose a new path.")
         self.typestore = typestore or get_typestore(Stores.ROS2_JAZZY)
-        self._writer = Writer(self.path, version=BAG_VERSION, storage_plugin=STORAGES[storage])
+        self.storage = storage
+        self._writer = OutputWriter(self.path, version=BAG_VERSION,
+                                    storage_plugin=STORAGES[storage])
         self._connections: dict[str, Connection] = {}
 
     def __enter__(self) -> BagWriter:
@@ -138,9 +147,15 @@ class BagWriter:
         self.write_serialized(topic, msgtype, stamp_ns,
                               self.typestore.serialize_cdr(msg, msgtype), latched)
 
-    def write_serialized(self, topic: str, msgtype: str, stamp_ns: int, data: bytes,
+    def write_serialized(self, topic: str, msgtype: str, stamp_ns: int, data: Payload,
                          latched: bool = False) -> None:
-        """Write CDR bytes of type ``msgtype`` at log time ``stamp_ns`` (see :meth:`write`)."""
+        """Write CDR bytes of type ``msgtype`` at log time ``stamp_ns`` (see :meth:`write`).
+
+        ``data`` may also be a sequence of buffers that, joined, are the bytes: MCAP storage
+        writes large ones as they are (:mod:`tips_ros.offline.mcap_storage`).
+        """
+        if self.storage != "mcap" and not isinstance(data, (bytes, memoryview)):
+            data = b"".join(buffers(data))
         connection = self._connections.get(topic)
         if connection is None:
             connection = self._writer.add_connection(
@@ -169,8 +184,8 @@ class BagWriter:
         These are the very bytes the node publishes (:func:`tips_ros.io.cdr.serialize_image`).
         """
         sec, nanosec = divmod(stamp_ns, 1_000_000_000)
-        self.write_serialized(topic, "sensor_msgs/msg/Image", stamp_ns,
-                              serialize_image(sec, nanosec, frame_id, encoded))
+        self.write_serialized(topic, IMAGE_MSGTYPE, stamp_ns,
+                              image_parts(sec, nanosec, frame_id, encoded))
 
     def write_compressed(self, topic: str, stamp_ns: int, frame_id: str, fmt: str,
                          data: bytes) -> None:
@@ -187,7 +202,14 @@ class BagWriter:
                           width: int, height: int, distortion_model: str = "plumb_bob",
                           D: Sequence[float] = (), R: np.ndarray | None = None,
                           P: np.ndarray | None = None) -> None:
-        """Write a ``sensor_msgs/CameraInfo`` for an undistorted-or-``D`` pinhole camera.
+        """Write a ``sensor_msgs/CameraInfo`` (fields as :meth:`camera_info`)."""
+        self.write(topic, CAMERA_INFO_MSGTYPE, stamp_ns, self.camera_info(
+            stamp_ns, frame_id, K, width, height, distortion_model, D, R, P))
+
+    def camera_info(self, stamp_ns: int, frame_id: str, K: np.ndarray, width: int,
+                    height: int, distortion_model: str = "plumb_bob", D: Sequence[float] = (),
+                    R: np.ndarray | None = None, P: np.ndarray | None = None) -> Any:
+        """Return a ``sensor_msgs/CameraInfo`` for an undistorted-or-``D`` pinhole camera.
 
         ``K`` is the 3x3 intrinsic matrix in pixels (ROS convention: integer coordinates are
         pixel centres); ``R`` (3x3) defaults to identity and ``P`` (3x4) to ``[K | 0]``. With
@@ -198,8 +220,7 @@ class BagWriter:
         coefficients = np.asarray(D, dtype=np.float64)
         if distortion_model == "plumb_bob" and coefficients.size == 0:
             coefficients = np.zeros(5)
-        msgtype = "sensor_msgs/msg/CameraInfo"
-        msg = types[msgtype](
+        return types[CAMERA_INFO_MSGTYPE](
             header=self.header(stamp_ns, frame_id),
             height=height,
             width=width,
@@ -215,24 +236,14 @@ class BagWriter:
                 x_offset=0, y_offset=0, height=0, width=0, do_rectify=False
             ),
         )
-        self.write(topic, msgtype, stamp_ns, msg)
-
-    def write_point_cloud(self, topic: str, stamp_ns: int, frame_id: str, cloud: Any) -> None:
-        """Write a little-endian ``sensor_msgs/PointCloud2``, organised or not.
-
-        ``cloud`` has ``fields`` ((name, offset, datatype, count) tuples), ``point_step``,
-        ``height``, ``data`` and ``dense``, like ``tips_ros.io.outputs.PointCloud``.
-        """
-        sec, nanosec = divmod(stamp_ns, 1_000_000_000)
-        data = serialize_point_cloud(sec, nanosec, frame_id, cloud.fields, cloud.point_step,
-                                     cloud.data, cloud.dense, cloud.height)
-        self.write_serialized(topic, "sensor_msgs/msg/PointCloud2", stamp_ns, data)
 
     def write_string(self, topic: str, stamp_ns: int, text: str, latched: bool = False) -> None:
         """Write a ``std_msgs/String``; ``latched`` records transient-local QoS."""
-        msgtype = "std_msgs/msg/String"
-        self.write(topic, msgtype, stamp_ns, self.typestore.types[msgtype](data=text),
-                   latched=latched)
+        self.write(topic, STRING_MSGTYPE, stamp_ns, self.string(text), latched=latched)
+
+    def string(self, text: str) -> Any:
+        """Return a ``std_msgs/String`` holding ``text``."""
+        return self.typestore.types[STRING_MSGTYPE](data=text)
 
 
 def write_synth_bag(

@@ -13,6 +13,8 @@ import math
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TYPE_CHECKING
 
@@ -62,6 +64,48 @@ class Progress:
         self._bar.close()
 
 
+#: The stages of a replay's frame loop, in the order a frame meets them (``StageTimes``);
+#: ``other`` is the rest of the loop (batching, progress, preview).
+STAGES: tuple[str, ...] = ("read", "decode", "engine", "metrics", "encode", "write", "other")
+
+
+@dataclass
+class StageTimes:
+    """Seconds spent in each stage of the frame loop (:data:`STAGES`), summed over frames.
+
+    ``wall`` is wall-clock time; ``cpu`` is the CPU time of the loop's own thread (what a
+    stage costs on a loaded machine, but without the engine's other threads). ``read``: the
+    bag reader yielding messages (rosbags' decoding of the CDR included); ``decode``: input
+    images and ground truth to arrays; ``engine``: ``Engine.infer``; ``metrics``: matching
+    and scoring; ``encode``: the output messages' bytes; ``write``: handing them to the bag;
+    ``other``: the loop's time in none of these.
+    """
+
+    wall: Counter[str] = field(default_factory=Counter)
+    cpu: Counter[str] = field(default_factory=Counter)
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        """Count the time of the ``with`` block in ``stage``."""
+        wall, cpu = time.perf_counter(), time.thread_time()
+        try:
+            yield
+        finally:
+            self.wall[stage] += time.perf_counter() - wall
+            self.cpu[stage] += time.thread_time() - cpu
+
+    @contextmanager
+    def loop(self) -> Iterator[None]:
+        """Count the time of the ``with`` block (the whole loop) not in a stage as ``other``."""
+        with self("other"):
+            named = sum(self.wall.values()), sum(self.cpu.values())
+            try:
+                yield
+            finally:
+                self.wall["other"] -= sum(self.wall.values()) - named[0]
+                self.cpu["other"] -= sum(self.cpu.values()) - named[1]
+
+
 @dataclass
 class ReplayState:
     """What a replay has done so far (what the report is made of); times in seconds/ms."""
@@ -73,6 +117,7 @@ class ReplayState:
     camera_info_rejected: Counter[str] = field(default_factory=Counter)  # by reason, per change
     latencies_ms: list[float] = field(default_factory=list)
     processing_s: float = 0.0
+    stages: StageTimes = field(default_factory=StageTimes)
     preview: list[tuple[np.ndarray, Prediction]] = field(default_factory=list)
     interrupted: bool = False
     error: str | None = None
@@ -95,20 +140,21 @@ class Replayer:
 
     def run(self, reader: Any) -> None:
         """Process the bag; the last batch is flushed also when the bag is damaged."""
-        try:
-            self._read(reader)
-        except BagError:
-            self._flush()  # the frames read before the damage are still good
-            raise
-        else:
-            self._flush()
-        finally:
-            self._progress.close()
+        with self.state.stages.loop():
+            try:
+                self._read(reader)
+            except BagError:
+                self._flush()  # the frames read before the damage are still good
+                raise
+            else:
+                self._flush()
+            finally:
+                self._progress.close()
 
     def _read(self, reader: Any) -> None:
         limit_stamp: int | None = None  # stamp of the last selected frame once the limit is hit
         seen = 0
-        for topic, msgtype, stamp, msg in iter_messages(reader, self.topics.names()):
+        for topic, msgtype, stamp, msg in self._messages(reader):
             if limit_stamp is not None and (stamp > limit_stamp or not self.scorer.pending):
                 break
             if topic == self.topics.image:
@@ -129,12 +175,23 @@ class Replayer:
             else:
                 self._add_gt(topic, stamp, msg)
 
+    def _messages(self, reader: Any) -> Iterator[tuple[str, str, int, Any]]:
+        """Yield the bag's messages of the input topics; the waits count as stage ``read``."""
+        messages = iter_messages(reader, self.topics.names())
+        while True:
+            with self.state.stages("read"):
+                item = next(messages, None)
+            if item is None:
+                return
+            yield item
+
     def _add_frame(self, msgtype: str, stamp: int, msg: Any) -> None:
         self.state.frames_in += 1
         if len(self._batch) >= self.run_options.batch:
             self._flush()  # flushed one image late, so same-stamp camera info and GT are read
         try:
-            rgb = decode_compressed(msg) if msgtype == COMPRESSED_TYPE else decode_image(msg)
+            with self.state.stages("decode"):
+                rgb = decode_compressed(msg) if msgtype == COMPRESSED_TYPE else decode_image(msg)
         except ImageDecodeError as err:
             self.state.failures[err.reason] += 1
             self._progress.update(1, sum(self.state.failures.values()))
@@ -144,19 +201,28 @@ class Replayer:
     def _add_gt(self, topic: str, stamp: int, msg: Any) -> None:
         task = next(t for t, name in self.topics.gt.items() if name == topic)
         try:
-            self.scorer.add_gt(task, stamp, ground_truth(task, msg))
+            with self.state.stages("decode"):
+                array = ground_truth(task, msg)
         except ImageDecodeError as err:
             self.state.gt_failures[err.reason] += 1
+            return
+        with self.state.stages("metrics"):
+            self.scorer.add_gt(task, stamp, array)
 
     def _flush(self) -> None:
         if not self._batch:
             return
         batch, self._batch = self._batch, []
-        start = time.perf_counter()
-        predictions = self.engine.infer([f.rgb for f in batch], heads=self.heads)
+        start, stages = time.perf_counter(), self.state.stages
+        with stages("engine"):
+            predictions = self.engine.infer([f.rgb for f in batch], heads=self.heads)
         for frame, pred in zip(batch, predictions):
-            self.out.write(frame, pred)
-            self.scorer.add_prediction(frame.stamp_ns, pred)
+            with stages("encode"):
+                messages = self.out.messages(frame, pred)
+            with stages("write"):
+                self.out.write(messages)
+            with stages("metrics"):
+                self.scorer.add_prediction(frame.stamp_ns, pred)
             self._keep_for_preview(frame, pred)
         elapsed = time.perf_counter() - start
         self.state.processing_s += elapsed

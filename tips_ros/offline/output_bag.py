@@ -18,6 +18,7 @@ import numpy as np
 
 from tips_ros.engine.prediction import Prediction
 from tips_ros.io.camera_info import Calibration, CameraModel
+from tips_ros.io.cdr import image_parts, point_cloud_parts
 from tips_ros.io.detections import DEFAULT_THRESHOLD, find_detections
 from tips_ros.io.outputs import (
     CAMERA_INFO_TOPIC,
@@ -36,7 +37,14 @@ from tips_ros.io.outputs import (
     zeroshot_labels_json,
 )
 from tips_ros.offline import vision_types
-from tips_ros.offline.bags import BagWriter
+from tips_ros.offline.bags import (
+    BagWriter,
+    CAMERA_INFO_MSGTYPE,
+    IMAGE_MSGTYPE,
+    POINT_CLOUD_MSGTYPE,
+    STRING_MSGTYPE,
+)
+from tips_ros.offline.mcap_storage import Payload
 from tips_ros.offline.scoring import resize
 
 
@@ -47,6 +55,20 @@ class Frame:
     stamp_ns: int
     frame_id: str
     rgb: np.ndarray
+
+
+@dataclass(frozen=True)
+class Message:
+    """One serialised output message: absolute topic, type, log time (ns), CDR bytes.
+
+    ``data`` may be parts (header, a view of the pixels, tail) that joined are the bytes.
+    """
+
+    topic: str
+    msgtype: str
+    stamp_ns: int
+    data: Payload
+    latched: bool = False
 
 
 def output_topics(heads: set[str], with_camera_info: bool, vision: bool = False) -> list[str]:
@@ -94,26 +116,43 @@ class OutputBag:
         """Return the absolute name of the relative output ``topic``."""
         return f"{self.prefix}/{topic}"
 
-    def write(self, frame: Frame, pred: Prediction) -> None:
-        """Write every output topic of one frame."""
+    def messages(self, frame: Frame, pred: Prediction) -> list[Message]:
+        """Return every output message of one frame, serialised, in writing order."""
         stamp, fid = frame.stamp_ns, frame.frame_id
+        sec, nanosec = divmod(stamp, 1_000_000_000)
+        out = []
         if self.frames == 0:
             for topic, text in self._latched.items():
                 if topic in self.topics:
-                    self.bag.write_string(self.name(topic), stamp, text, latched=True)
+                    out.append(self._typed(topic, STRING_MSGTYPE, stamp, self.bag.string(text),
+                                           latched=True))
             if LABEL_INFO_TOPIC in self.topics:
-                self.bag.write(self.name(LABEL_INFO_TOPIC), vision_types.LABEL_INFO, stamp,
-                               vision_types.label_info(self.bag.typestore,
-                                                       self.bag.header(stamp, ""), self.labels),
-                               latched=True)
+                out.append(self._typed(LABEL_INFO_TOPIC, vision_types.LABEL_INFO, stamp,
+                                       vision_types.label_info(self.bag.typestore,
+                                                               self.bag.header(stamp, ""),
+                                                               self.labels), latched=True))
         for topic, encoded in encode_prediction(pred, self.topics).items():
-            self.bag.write_image(self.name(topic), stamp, fid, encoded)
+            out.append(Message(self.name(topic), IMAGE_MSGTYPE, stamp,
+                               image_parts(sec, nanosec, fid, encoded)))
         model = self._camera_model(frame, pred) if CAMERA_INFO_TOPIC in self.topics else None
         if model is not None:
-            self._write_geometry(frame, pred, model)
+            out += self._geometry(frame, pred, model)
         if DETECTIONS_TOPIC in self.topics:
-            self._write_detections(frame, pred, model)
+            out += self._detections(frame, pred, model)
         self.frames += 1
+        return out
+
+    def write(self, messages: Sequence[Message]) -> None:
+        """Write messages built by :meth:`messages`."""
+        for message in messages:
+            self.bag.write_serialized(message.topic, message.msgtype, message.stamp_ns,
+                                      message.data, message.latched)
+
+    def _typed(self, topic: str, msgtype: str, stamp_ns: int, msg: Any,
+               latched: bool = False) -> Message:
+        """Serialise a typestore message for relative ``topic``."""
+        return Message(self.name(topic), msgtype, stamp_ns,
+                       self.bag.typestore.serialize_cdr(msg, msgtype), latched)
 
     def _camera_model(self, frame: Frame, pred: Prediction) -> CameraModel | None:
         """Return the frame's checked camera model, as the node checks it (None: rejected)."""
@@ -123,29 +162,32 @@ class OutputBag:
             self.camera_info_rejected[error.reason] += 1
         return model
 
-    def _write_detections(self, frame: Frame, pred: Prediction,
-                          model: CameraModel | None) -> None:
-        """Write the frame's ``detections`` (and ``detections_3d`` with a camera model)."""
+    def _detections(self, frame: Frame, pred: Prediction,
+                    model: CameraModel | None) -> list[Message]:
+        """The frame's ``detections`` (and ``detections_3d`` with a camera model)."""
         with_3d = model is not None and DETECTIONS_3D_TOPIC in self.topics
         found = find_detections(pred.heatmaps, pred.queries, self.detection_threshold,
                                 pred.depth if with_3d else None, model.k if with_3d else None)
         header = self.bag.header(frame.stamp_ns, frame.frame_id)
         typestore = self.bag.typestore
-        self.bag.write(self.name(DETECTIONS_TOPIC), vision_types.DETECTION_2D_ARRAY,
-                       frame.stamp_ns, vision_types.detections_2d(typestore, header, found))
+        out = [self._typed(DETECTIONS_TOPIC, vision_types.DETECTION_2D_ARRAY, frame.stamp_ns,
+                           vision_types.detections_2d(typestore, header, found))]
         if with_3d:
-            self.bag.write(self.name(DETECTIONS_3D_TOPIC), vision_types.DETECTION_3D_ARRAY,
-                           frame.stamp_ns, vision_types.detections_3d(typestore, header, found))
+            out.append(self._typed(DETECTIONS_3D_TOPIC, vision_types.DETECTION_3D_ARRAY,
+                                   frame.stamp_ns,
+                                   vision_types.detections_3d(typestore, header, found)))
+        return out
 
-    def _write_geometry(self, frame: Frame, pred: Prediction, model: CameraModel) -> None:
-        """Write ``depth/camera_info`` and ``points`` as the node builds them.
-
-        Nothing is written without a valid camera info, as the node publishes nothing.
-        """
+    def _geometry(self, frame: Frame, pred: Prediction, model: CameraModel) -> list[Message]:
+        """``depth/camera_info`` and ``points`` as the node builds them (a valid camera info)."""
         height, width = pred.depth.shape
-        self.bag.write_camera_info(self.name(CAMERA_INFO_TOPIC), frame.stamp_ns, frame.frame_id,
-                                   model.k, width, height, model.distortion_model, model.d,
-                                   R=model.r, P=model.p)
+        stamp, fid = frame.stamp_ns, frame.frame_id
+        info = self.bag.camera_info(stamp, fid, model.k, width, height, model.distortion_model,
+                                    model.d, R=model.r, P=model.p)
         cloud = point_cloud(pred.depth, model.k,
                             resize(frame.rgb, (height, width), nearest=False), pred.labels)
-        self.bag.write_point_cloud(self.name(POINTS_TOPIC), frame.stamp_ns, frame.frame_id, cloud)
+        sec, nanosec = divmod(stamp, 1_000_000_000)
+        return [self._typed(CAMERA_INFO_TOPIC, CAMERA_INFO_MSGTYPE, stamp, info),
+                Message(self.name(POINTS_TOPIC), POINT_CLOUD_MSGTYPE, stamp,
+                        point_cloud_parts(sec, nanosec, fid, cloud.fields, cloud.point_step,
+                                          cloud.data, cloud.dense, cloud.height))]

@@ -17,7 +17,7 @@ from typing import Any, TYPE_CHECKING
 import numpy as np
 
 from tips_ros import __version__
-from tips_ros.offline.frame_loop import ReplayState
+from tips_ros.offline.frame_loop import ReplayState, STAGES
 from tips_ros.offline.inputs import Topics
 from tips_ros.offline.options import ReplayOptions
 from tips_ros.offline.scoring import Scorer
@@ -50,6 +50,7 @@ def build_report(options: ReplayOptions, engine: Engine, topics: Topics | None,
         "failures": dict(state.failures),
         "fps": state.frames_out / state.processing_s if state.processing_s else 0.0,
         "latency_ms": _latency_ms(latencies),
+        "stages_ms": stages_ms(state),
         "model": run.model,
         "text_model": run.text_model,
         "weights": weights_kind(engine),
@@ -96,6 +97,25 @@ def _latency_ms(latencies: np.ndarray) -> dict[str, float | None]:
         return {"p50": None, "p99": None, "mean": None}
     return {"p50": float(np.percentile(latencies, 50)),
             "p99": float(np.percentile(latencies, 99)), "mean": float(latencies.mean())}
+
+
+def stages_ms(state: ReplayState) -> dict[str, Any]:
+    """Return the milliseconds per output frame of each stage of the frame loop.
+
+    ``wall`` and ``cpu`` (the loop thread's CPU time) map each stage of
+    :data:`~tips_ros.offline.frame_loop.STAGES` to its mean per written frame;
+    ``outside_engine`` is the sum of the stages other than ``engine`` (``wall`` and ``cpu``).
+    All ``None`` before the first frame is written.
+    """
+    frames = state.frames_out
+    out: dict[str, Any] = {}
+    for kind, seconds in (("wall", state.stages.wall), ("cpu", state.stages.cpu)):
+        out[kind] = {stage: seconds[stage] * 1000.0 / frames if frames else None
+                     for stage in STAGES}
+    out["outside_engine"] = {
+        kind: sum(v for stage, v in out[kind].items() if stage != "engine") if frames else None
+        for kind in ("wall", "cpu")}
+    return out
 
 
 def weights_kind(engine: Engine) -> str:
