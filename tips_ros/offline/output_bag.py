@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -164,7 +165,7 @@ class OutputBag:
 
     def _detections(self, frame: Frame, pred: Prediction,
                     model: CameraModel | None) -> list[Message]:
-        """The frame's ``detections`` (and ``detections_3d`` with a camera model)."""
+        """Return the frame's ``detections`` (and ``detections_3d`` with a camera model)."""
         with_3d = model is not None and DETECTIONS_3D_TOPIC in self.topics
         found = find_detections(pred.heatmaps, pred.queries, self.detection_threshold,
                                 pred.depth if with_3d else None, model.k if with_3d else None)
@@ -179,7 +180,7 @@ class OutputBag:
         return out
 
     def _geometry(self, frame: Frame, pred: Prediction, model: CameraModel) -> list[Message]:
-        """``depth/camera_info`` and ``points`` as the node builds them (a valid camera info)."""
+        """Return ``depth/camera_info`` and ``points`` as the node builds them (valid info)."""
         height, width = pred.depth.shape
         stamp, fid = frame.stamp_ns, frame.frame_id
         info = self.bag.camera_info(stamp, fid, model.k, width, height, model.distortion_model,
