@@ -1,31 +1,33 @@
 #!/usr/bin/env bash
-# The one prepared GPU check (issues 5 and 8), for a session lent the H200: random B/14 weights,
-# 640x480 camera frames, 448x448 model input. Writes under $OUT:
-#   env.txt                  torch / transformers / rclpy versions and the GPU
-#   gpu-b14.json             eager grid: fp32,bf16 x batch 1,8 x heads all,depth + the naive pipeline
-#   gpu-b14-features.json    issue 8: cost of features / embedding / zeroshot on top of all heads
-#   gpu-b14-e2e.json         camera process -> tips_node -> subscriber, 30 Hz, all image outputs
-#   gpu-b14-compiled.json    bf16 x batch 1,8, torch.compile reduce-overhead (CUDA graphs), all heads
-#   *.log                    each step's output
-# and prints one summary. Steps run in that order, each under its own timeout, the compiled
-# run last with whatever is left of BUDGET_S (default 540 s), so a slow compile costs only itself.
+# The one prepared GPU check: random B/14 weights, 640x480 camera frames, 448x448 model input,
+# every measurement in ONE Python process (tips_ros/tools/bench/gpu_check.py: the fp32
+# reference and the naive pipeline are loaded and timed once). Brings back three files, within
+# the device machine's rules (at most 8 files, 16 MiB each, names of [A-Za-z0-9._-]):
+#   results.json   one section per step (reference, grid, features, e2e, compiled) plus setup
+#                  and run; each "complete": true, or false with a "reason"; a step this
+#                  machine cannot run is complete with "skipped": "<why>"
+#   run.log        everything: this script, the driver, the tips_node process of the e2e step
+#   env.txt        python, torch, CUDA, GPU, onnxruntime providers, the carried wheels
+# The EXIT trap writes results.json whatever happened (a step failing, the hard limit, a crash).
 #
-# The device machine has no network (python 3.12, torch+CUDA and transformers preinstalled). On
-# the CPU machine first run `bash bench/gpu_wheels.sh`: it puts the wheels the device lacks into
-# .whl/ (the ROS 2 Kilted wheels for the e2e step, rosbags and its needs, transformers 5.24; about
-# 62 MiB with the working tree, inside the 64 MiB carry limit); name `.whl` in the device call's
-# carry. They are installed into /tmp/prefix with --no-deps, with the environment the ROS wheels'
-# own bootstrapper would set in a virtual environment. Run it as
-#   bash bench/gpu_check.sh        (run tool: timeout_s 600, carry [".whl"])
-# A dry run of this whole script on the CPU machine (cp311 wheels, tiny model) passed.
+# Time: BUDGET_S (default 280 s) for the whole run, setup included; each step has a hard limit
+# (a share of the budget, never more than what is left, never below 5 s: a step that would get
+# less is not started and says so), and the driver process itself runs under `timeout` with
+# what is left of the budget. A B/14 run so fits in 5 minutes, and a second try in the 15.
 #
-# Overrides for a dry run on a CPU machine: DEVICE=cpu SIZE=tiny ITERS=3 E2E_FRAMES=10 E2E_RATE=5
+# The device machine has no network (python 3.12, torch 2.11+CUDA, transformers 5.17 and
+# onnxruntime preinstalled). First, on the CPU machine, `bash bench/gpu_wheels.sh` puts the
+# ROS 2 wheels (e2e step) into .whl/; then run it as
+#   bash bench/gpu_check.sh        (device tool: timeout_s 420, carry [".whl"])
+# Overrides: OUT PYTHON DEVICE SIZE ITERS E2E_FRAMES E2E_RATE, and BUDGET_S FRAME INPUT_SIZE
+# E2E_WARMUP STEPS. The CI rehearsal (test/test_gpu_check.py) runs it with DEVICE=cpu SIZE=tiny
+# and checks the folder against the rules.
 #
-# ONNX=1 (issue 18) runs only the onnxruntime backend instead, in its own device call:
-#   gpu-b14-onnx-cuda.json   CUDA provider, fp32 and fp16 exports, batch 1 and 8, all heads
-#   gpu-b14-onnx-trt.json    TensorRT provider, fp16 (engine build counted in warmup_s), batch 1
-# each beside the torch fp32 reference's agreement. onnxruntime-gpu comes in parts (see
-# bench/gpu_wheels.sh, ORT_GPU=1); on the CPU dry run it measures the CPU provider instead.
+# ONNX=1 runs the onnxruntime steps instead, in a second device call (an ONNX export of B/14
+# does not fit the first one's 5 minutes): reference, onnx (CUDA provider, fp32 and fp16,
+# batch 1 and 8) and onnx_trt (TensorRT, fp16, batch 1), each skipped, saying why, when this
+# onnxruntime lacks the provider. onnxruntime-gpu (ORT_GPU=1 in gpu_wheels.sh) travels in parts
+# over several calls; once all are in /tmp/ort-parts they are joined and installed here.
 set -uo pipefail
 OUT=${OUT:-/tmp/tips_gpu_out}
 PY=${PYTHON:-python3}
@@ -34,101 +36,87 @@ SIZE=${SIZE:-b14}
 ITERS=${ITERS:-30}
 E2E_FRAMES=${E2E_FRAMES:-300}
 E2E_RATE=${E2E_RATE:-30}
-BUDGET_S=${BUDGET_S:-540}
+BUDGET_S=${BUDGET_S:-280}
+if [ "$SIZE" = b14 ]; then FRAME=${FRAME:-640x480} INPUT_SIZE=${INPUT_SIZE:-448}
+else FRAME=${FRAME:-64x48} INPUT_SIZE=${INPUT_SIZE:-56}; fi  # a CPU-sized rehearsal
+E2E_WARMUP=${E2E_WARMUP:-$((E2E_FRAMES / 10))}
+STEPS=${STEPS:-$([ "${ONNX:-0}" = 1 ] && echo onnx || echo torch)}  # groups in gpu_check.py
+STARTED=$(date +%s.%N)
 mkdir -p "$OUT"
+exec 3>&1 >>"$OUT/run.log" 2>&1  # fd 3: the console (the summary); the rest goes to run.log
 export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
-left() { echo $((BUDGET_S - SECONDS)); }
+say() { echo "$*"; echo "$*" >&3; }
+left() { echo $(( BUDGET_S - SECONDS )); }
+DRIVER_EXIT=125  # "never started" until the driver ran
+SETUP='{"complete": true, "wheels": "none carried"}'
 
+finish() {
+  trap - EXIT
+  say "== finalize after ${SECONDS} s (driver exit ${DRIVER_EXIT})"
+  $PY -m tips_ros.tools.bench.gpu_check finalize --out "$OUT" --started "$STARTED" \
+    --budget "$BUDGET_S" --steps "$STEPS" --device "$DEVICE" --size "$SIZE" \
+    --driver-exit "$DRIVER_EXIT" --setup "$SETUP" 2>&1 | tee -a "$OUT/run.log" >&3
+  local rc=${PIPESTATUS[0]}
+  if [ ! -s "$OUT/results.json" ]; then  # python itself failed: still one valid JSON
+    echo '{"run": {"complete": false, "reason": "finalize failed; see run.log"}}' \
+      > "$OUT/results.json"
+  fi
+  exit "$rc"
+}
+trap finish EXIT
+trap "exit 143" TERM INT  # a signal still runs the EXIT trap
+
+say "== setup ($(date -u +%FT%TZ)): DEVICE=$DEVICE SIZE=$SIZE FRAME=$FRAME INPUT_SIZE=$INPUT_SIZE" \
+  "ITERS=$ITERS BUDGET_S=$BUDGET_S"
 if ls .whl/*.whl >/dev/null 2>&1; then
-  $PY -m pip install -q --no-index --no-deps --no-compile --no-warn-script-location --prefix /tmp/prefix .whl/*.whl \
-    || { echo "installing the carried wheels failed"; exit 1; }
-  SITE=$($PY -c "import sysconfig; print(sysconfig.get_path('purelib', vars={'base': '/tmp/prefix', 'platbase': '/tmp/prefix'}))")
-  export PYTHONPATH="$SITE:$PWD" AMENT_PREFIX_PATH=/tmp/prefix _ROS_WHEELS_BOOTSTRAP_COMPLETE=1
-  export LD_LIBRARY_PATH="/tmp/prefix/lib:$(ls -d "$SITE"/ros_*.libs | paste -sd:)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  # with the environment the ROS wheels' own bootstrapper would set in a virtual environment
+  if timeout 60 $PY -m pip install -q --no-index --no-deps --no-compile --no-warn-script-location \
+      --prefix /tmp/prefix .whl/*.whl; then
+    SITE=$($PY -c "import sysconfig; print(sysconfig.get_path('purelib', vars={'base': '/tmp/prefix', 'platbase': '/tmp/prefix'}))")
+    export PYTHONPATH="$SITE:$PWD" AMENT_PREFIX_PATH=/tmp/prefix _ROS_WHEELS_BOOTSTRAP_COMPLETE=1
+    export LD_LIBRARY_PATH="/tmp/prefix/lib:$(ls -d "$SITE"/ros_*.libs 2>/dev/null | paste -sd:)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    SETUP="{\"complete\": true, \"wheels\": \"$(ls .whl/*.whl | wc -l) installed from .whl\"}"
+  else
+    SETUP='{"complete": false, "reason": "installing the carried wheels failed (run.log)"}'
+  fi
 else
   export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 fi
-$PY - <<'PY' 2>&1 | tee "$OUT/env.txt"
+if [ -f .ort/NAME ] && [ -d /tmp/ort-parts ]; then  # onnxruntime-gpu, carried in parts
+  WHEEL="/tmp/$(cat .ort/NAME)"
+  cat /tmp/ort-parts/part-* > "$WHEEL"
+  if [ "$(sha256sum "$WHEEL" | cut -d' ' -f1)" = "$(cat .ort/SHA256)" ] \
+      && timeout 60 $PY -m pip install -q --no-index --no-deps --target /tmp/ort-gpu "$WHEEL"; then
+    export PYTHONPATH="/tmp/ort-gpu:$PYTHONPATH"
+  else
+    say "onnxruntime-gpu parts incomplete ($(ls /tmp/ort-parts | wc -l) here): not installed"
+  fi
+fi
+timeout 30 $PY - > "$OUT/env.txt" 2>&1 <<'PY'
+import platform, sys
+print("python", platform.python_version(), sys.executable)
 import torch, transformers
 print("torch", torch.__version__, "cuda", torch.version.cuda, "transformers", transformers.__version__)
 print("gpu", torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
-try:
-    import rclpy
-    print("rclpy", rclpy.__file__)
-except ImportError as err:
-    print("rclpy missing: the e2e step will fail:", err)
+for name in ("rclpy", "onnxruntime"):
+    try:
+        module = __import__(name)
+        extra = module.get_available_providers() if name == "onnxruntime" else module.__file__
+        print(name, getattr(module, "__version__", ""), extra)
+    except ImportError as err:
+        print(name, "missing:", err)
 PY
+ls .whl 2>/dev/null >> "$OUT/env.txt"
+cat "$OUT/env.txt"
 
-MODELS=/tmp/tips_models_$SIZE
-$PY -m tips_ros.cli make-test-model "$MODELS" --size "$SIZE" 2>&1 | tee "$OUT/make-model.log" || exit 1
-COMMON=(--model "$MODELS/dpt" --text-model "$MODELS/text" --device "$DEVICE" --size 640x480 --input-size 448)
-
-step() {  # step NAME TIMEOUT_S ARGS...: one bench run, JSON and log under $OUT
-  local name=$1 limit=$2; shift 2
-  echo "== $name (limit ${limit} s, ${SECONDS} s elapsed)"
-  timeout "$limit" $PY -m tips_ros.cli bench "${COMMON[@]}" "$@" --json "$OUT/gpu-$SIZE$name.json" \
-    > "$OUT/bench$name.log" 2>&1
-  echo "   exit $? after ${SECONDS} s; $(tail -n 1 "$OUT/bench$name.log")"
-}
-if [ "${ONNX:-0}" = 1 ]; then  # the onnxruntime steps only
-  if [ -f .ort/NAME ] && [ -d /tmp/ort-parts ]; then
-    cat /tmp/ort-parts/part-* > "/tmp/$(cat .ort/NAME)"
-    if [ "$(sha256sum "/tmp/$(cat .ort/NAME)" | cut -d' ' -f1)" = "$(cat .ort/SHA256)" ]; then
-      $PY -m pip install -q --no-index --no-deps --target /tmp/ort-gpu "/tmp/$(cat .ort/NAME)" \
-        && export PYTHONPATH="/tmp/ort-gpu:$PYTHONPATH"
-    else
-      echo "onnxruntime-gpu parts incomplete ($(ls /tmp/ort-parts | wc -l) here): CPU provider only"
-    fi
-  fi
-  PROVIDERS=$($PY -c "import onnxruntime as o; print(' '.join(o.get_available_providers()))")
-  echo "onnxruntime providers: $PROVIDERS" | tee -a "$OUT/env.txt"
-  if [ "$DEVICE" = cpu ]; then
-    TIPS_ROS_ORT_PROVIDERS=CPUExecutionProvider step -onnx-cpu "$(left)" \
-      --backend torch,onnxruntime --precision fp32 --batch 1 --heads depth --iters "$ITERS" \
-      --warmup 1 --profile-iters 1
-  fi
-  if [[ " $PROVIDERS " == *" CUDAExecutionProvider "* ]]; then
-    TIPS_ROS_ORT_PROVIDERS=CUDAExecutionProvider step -onnx-cuda 240 --backend onnxruntime \
-      --precision fp32,fp16 --batch 1,8 --heads all --iters "$ITERS" --warmup 5 --profile-iters 1
-  fi
-  if [[ " $PROVIDERS " == *" TensorrtExecutionProvider "* ]]; then
-    TIPS_ROS_ORT_PROVIDERS=TensorrtExecutionProvider,CUDAExecutionProvider step -onnx-trt "$(left)" \
-      --backend onnxruntime --precision fp16 --batch 1 --heads all --iters "$ITERS" --warmup 5 \
-      --profile-iters 1
-  fi
-else  # the torch steps (issues 5 and 8)
-step "" 150 --precision fp32,bf16 --batch 1,8 --compile none --heads all,depth \
-  --iters "$ITERS" --warmup 5 --profile-iters 5
-step -features 90 --precision bf16 --batch 1 --compile none \
-  --heads all,all+features,all+embedding,all+zeroshot,all+features+embedding+zeroshot \
-  --iters "$ITERS" --warmup 5 --profile-iters 3
-step -e2e 150 --precision bf16 --batch 1 --compile none --heads all --iters 5 --warmup 2 --profile-iters 20 \
-  --e2e --e2e-frames "$E2E_FRAMES" --e2e-rate "$E2E_RATE" --e2e-warmup-frames 30
-step -compiled "$(left)" --precision bf16 --batch 1,8 --compile reduce-overhead --heads all \
-  --iters "$ITERS" --warmup 5 --profile-iters 3
+LIMIT=$(( $(left) - 5 ))  # the driver's hard limit: what is left, minus finalize's seconds
+if [ "$LIMIT" -lt 10 ]; then
+  say "setup used the budget (${SECONDS} s of ${BUDGET_S} s): no step started"
+else
+  say "== driver (hard limit ${LIMIT} s, ${SECONDS} s elapsed)"
+  timeout -k 5 "$LIMIT" $PY -m tips_ros.tools.bench.gpu_check run --out "$OUT" \
+    --started "$STARTED" --budget "$BUDGET_S" --steps "$STEPS" --device "$DEVICE" \
+    --size "$SIZE" --frame "$FRAME" --input-size "$INPUT_SIZE" --iters "$ITERS" \
+    --e2e-frames "$E2E_FRAMES" --e2e-rate "$E2E_RATE" --e2e-warmup "$E2E_WARMUP"
+  DRIVER_EXIT=$?
 fi
-
-$PY - "$OUT" "$SIZE" <<'PY'
-import json, pathlib, sys
-out, size = pathlib.Path(sys.argv[1]), sys.argv[2]
-for name in ("", "-features", "-compiled", "-e2e", "-onnx-cpu", "-onnx-cuda", "-onnx-trt"):
-    path = out / f"gpu-{size}{name}.json"
-    if not path.exists():
-        print(f"{path.name}: missing (see bench{name}.log)")
-        continue
-    r = json.loads(path.read_text())
-    print(f"\n{path.name}: naive " + ", ".join(f"batch {b}: {n['p50']:.2f} ms/frame" for b, n in r["naive"].items()))
-    for c in r["configs"]:
-        a, s, peak = c["agreement_vs_fp32"], c["stages_ms_per_frame"] or {}, c["peak_device_memory_bytes"]
-        runner = c["compile"] if c.get("backend", "torch") == "torch" else c["backend"]
-        print(f"{c['precision']:8} b{c['batch']} {runner:15} {c['heads']:32} p50 {c['ms_per_frame']['p50']:6.2f} "
-              f"p99 {c['ms_per_frame']['p99']:6.2f} {c['speedup_vs_naive']:5.1f}x "
-              f"peak {(peak or 0) / 2**30:.2f} GiB syncs {(c.get('host_syncs_per_batch') or {}).get('total')} "
-              f"depth {a['depth_median_rel_error']:.1e} "
-              f"normals {a['normals_median_angle_deg']:.2f} deg seg {a['segmentation_logit_corr']:.4f} "
-              f"heat {a['heatmap_corr']:.4f} [" + " ".join(f"{k} {v:.2f}" for k, v in s.items()) + "]")
-    if r.get("e2e"):
-        e = r["e2e"]
-        print("e2e:", json.dumps({k: e[k] for k in ("offered_rate_hz", "achieved_rate_hz", "frames_offered", "drops",
-                                                 "latency_ms", "ros_side_ms_per_frame", "node_diagnostics")}))
-PY

@@ -49,6 +49,9 @@ class EngineConfig:
     # node parameter's and the CLI option's, so it keeps shadowing the builtin
     compile: str = "none"  # noqa: A003
     channels_last: bool = False  # channels-last memory format for the DPT convolutions
+    # torch.compile backend: inductor (what users run), or eager / aot_eager to check Dynamo's
+    # tracing and recompiles on a CPU without generating code (the bench's CPU rehearsal)
+    compile_backend: str = "inductor"
     zeroshot_threshold: float = 0.0  # best cosine below this -> zeroshot id 255 (none)
     zeroshot_templates: tuple[str, ...] = ZEROSHOT_TEMPLATES  # prompt ensemble for zeroshot
     pca_momentum: float = 0.05  # weight of each new batch in the features/pca statistics

@@ -31,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--batch", default="1,8", help="comma list of batch sizes (frames per forward)")
     add("--compile", default="none",
         help="comma list of none, default, reduce-overhead, max-autotune")
+    add("--compile-backend", default="inductor",
+        help="torch.compile backend: inductor, or eager/aot_eager (Dynamo only, CPU checks)")
     add("--channels-last", action="store_true", help="channels-last DPT convolutions")
     add("--heads", default="all,depth",
         help="comma list of head sets: all, or +-joined heads/views (depth+normals)")
@@ -55,6 +57,7 @@ def options_from_args(args: argparse.Namespace, model: str, text_model: str) -> 
         model=model, text_model=text_model, device=args.device,
         precisions=tuple(parse_list(args.precision)), backends=tuple(parse_list(args.backend)),
         batches=tuple(parse_list(args.batch, int)), compile_modes=tuple(parse_list(args.compile)),
+        compile_backend=args.compile_backend,
         channels_last=args.channels_last, heads=tuple(parse_list(args.heads)),
         frame_size=parse_size(args.size), input_size=args.input_size, iters=args.iters,
         warmup=args.warmup, profile_iters=args.profile_iters,

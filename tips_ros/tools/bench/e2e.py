@@ -20,7 +20,7 @@ import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 import torch
@@ -146,17 +146,25 @@ def _stop(*procs: subprocess.Popen) -> None:
 
 def _stream(options: BenchOptions, executor: Any, listener: Any, node: subprocess.Popen,
             env: dict[str, str]) -> list[int]:
-    """Run the camera once the node is up; return the stamps (ns) it sent."""
+    """Run the camera once the node is up; return the stamps (ns) it sent.
+
+    Raises RuntimeError as soon as the node process has ended (before or while streaming) or
+    its outputs did not appear within :data:`START_TIMEOUT_S`: no camera waits out a dead node.
+    """
     # The node skips outputs nobody listens to: start the camera once its publishers and this
     # process's subscriptions have discovered each other.
     deadline = time.monotonic() + START_TIMEOUT_S
-    while (any(listener.count_publishers(f"{NAMESPACE}/{t}") == 0 for t in IMAGE_TOPICS)
-           and node.poll() is None and time.monotonic() < deadline):
+    while any(listener.count_publishers(f"{NAMESPACE}/{t}") == 0 for t in IMAGE_TOPICS):
+        _check_alive(node, "before its outputs appeared")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"e2e: tips_node's outputs did not appear within "
+                               f"{START_TIMEOUT_S:.0f} s")
         executor.spin_once(timeout_sec=0.05)
     camera = subprocess.Popen(_camera_command(options), env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
     try:
         while camera.poll() is None:
+            _check_alive(node, "while the camera was streaming")
             executor.spin_once(timeout_sec=0.01)
         end = time.monotonic() + 3.0  # the last frames' outputs
         while time.monotonic() < end:
@@ -165,6 +173,13 @@ def _stream(options: BenchOptions, executor: Any, listener: Any, node: subproces
     finally:
         _stop(camera)
     return [int(line.split()[1]) for line in lines if line.startswith("sent ")]
+
+
+def _check_alive(node: subprocess.Popen, when: str) -> None:
+    """Raise RuntimeError if the ``node`` process has ended (``when`` says at which point)."""
+    code = node.poll()
+    if code is not None:
+        raise RuntimeError(f"e2e: the tips_node process exited with code {code} {when}")
 
 
 def _result(options: BenchOptions, precision: str, measured: list[int], receipts: Receipts,
@@ -187,10 +202,13 @@ def _result(options: BenchOptions, precision: str, measured: list[int], receipts
     }
 
 
-def bench_e2e(options: BenchOptions, frames: list[np.ndarray]) -> dict[str, Any]:
+def bench_e2e(options: BenchOptions, frames: list[np.ndarray],
+              node_log: TextIO | None = None) -> dict[str, Any]:
     """Run publisher process -> tips_node process -> listener here; latency, rate, drops, cost.
 
     Uses the first of ``options.precisions``; ``frames`` (HxWx3 uint8) feed the ROS-side cost.
+    The node's output goes to ``node_log`` (a file with a descriptor, e.g. ``sys.stderr``),
+    else to a temporary file whose path the result (and any error) names.
     """
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
@@ -198,18 +216,24 @@ def bench_e2e(options: BenchOptions, frames: list[np.ndarray]) -> dict[str, Any]
     env = ros_env()
     os.environ.update({k: v for k, v in env.items() if k.startswith("ROS_")})
     precision = options.precisions[0]
+    if node_log is None:
+        node_log = tempfile.NamedTemporaryFile("w+", prefix="tips_bench_node_", suffix=".log",
+                                               delete=False)
+    where = getattr(node_log, "name", "?")
     rclpy.init()
     listener = rclpy.create_node("tips_bench_listener")
     receipts = Receipts()
     receipts.subscribe(listener)
     executor = SingleThreadedExecutor()
     executor.add_node(listener)
-    log = tempfile.NamedTemporaryFile("w+", prefix="tips_bench_node_", suffix=".log",
-                                      delete=False)
-    node = subprocess.Popen(_node_command(options, precision), env=env, stdout=log,
+    node_log.flush()
+    node = subprocess.Popen(_node_command(options, precision), env=env, stdout=node_log,
                             stderr=subprocess.STDOUT)
     try:
-        sent = _stream(options, executor, listener, node, env)
+        try:
+            sent = _stream(options, executor, listener, node, env)
+        except RuntimeError as err:
+            raise RuntimeError(f"{err}; node log: {where}") from None
         engine = make_engine(options, precision, "none")
         pred = engine.infer(frames[:1], set(HEADS) | set(VIEWS))[0]
         engine.close()
@@ -219,9 +243,9 @@ def bench_e2e(options: BenchOptions, frames: list[np.ndarray]) -> dict[str, Any]
         listener.destroy_node()
         rclpy.try_shutdown()
     if not sent:
-        raise RuntimeError(f"e2e: the camera process sent nothing; node log: {log.name}")
+        raise RuntimeError(f"e2e: the camera process sent nothing; node log: {where}")
     result = _result(options, precision, sent[options.e2e.warmup_frames:], receipts, cost)
-    return {**result, "node_log": log.name}
+    return {**result, "node_log": where}
 
 
 def _number(text: str) -> float | str:

@@ -10,6 +10,7 @@ Everything goes through the engine's public methods. Times are milliseconds per 
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -185,15 +186,39 @@ class HostSyncCounter(TorchFunctionMode):
 
 
 def host_syncs_per_batch(engine: Engine, frames: list[np.ndarray],
-                         heads: set[str]) -> dict[str, int]:
+                         heads: set[str]) -> dict[str, int | str] | None:
     """Count the host waits in one ``engine.infer(frames, heads)`` call.
 
-    ``tensor_calls`` (counted by :class:`HostSyncCounter`), ``explicit`` (the engine's own
-    synchronisations) and ``total``.
+    ``tensor_calls`` (the waiting calls), ``explicit`` (the engine's own synchronisations),
+    ``total`` and ``method``: ``torch_function_mode`` (:class:`HostSyncCounter`) on an eager
+    torch engine; ``cuda_sync_debug_mode`` (the warnings of ``torch.cuda.set_sync_debug_mode``)
+    on any other CUDA engine. None for a compiled or onnxruntime engine on the CPU: the mode
+    would break the compiled graphs' guards (a recompile per call) and the CPU has no such
+    warnings.
     """
     before = engine.stats.host_syncs
-    with HostSyncCounter() as counter:
-        engine.infer(frames, heads)
+    if engine.config.backend == "torch" and engine.config.compile == "none":
+        with HostSyncCounter() as counter:
+            engine.infer(frames, heads)
+        calls, method = len(counter.calls), "torch_function_mode"
+    elif engine.device.type == "cuda":
+        method = "cuda_sync_debug_mode"
+        calls = _cuda_sync_warnings(lambda: engine.infer(frames, heads))
+    else:
+        return None
     explicit = engine.stats.host_syncs - before
-    return {"tensor_calls": len(counter.calls), "explicit": explicit,
-            "total": len(counter.calls) + explicit}
+    return {"tensor_calls": calls, "explicit": explicit, "total": calls + explicit,
+            "method": method}
+
+
+def _cuda_sync_warnings(run: Callable[[], Any]) -> int:
+    """Return how many synchronising CUDA calls ``run()`` made (sync debug mode warnings)."""
+    previous = torch.cuda.get_sync_debug_mode()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            run()
+        finally:
+            torch.cuda.set_sync_debug_mode(previous)
+    return sum("synchronizing" in str(w.message) for w in caught)

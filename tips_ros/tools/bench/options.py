@@ -34,7 +34,8 @@ class BenchOptions:
 
     ``model``/``text_model`` are hub ids or directories; ``frame_size`` is the camera frame
     (width, height) in pixels and ``input_size`` the model input side (a multiple of 14);
-    ``heads`` holds ``--heads`` items (see :func:`~tips_ros.tools.bench.common.heads_of`).
+    ``heads`` holds ``--heads`` items (see :func:`~tips_ros.tools.bench.common.heads_of`);
+    ``compile_backend`` is torch.compile's (``eager`` checks Dynamo alone, e.g. on a CPU).
     ``iters`` timed and ``warmup`` untimed calls per configuration, ``profile_iters`` calls
     of the stage profile. ``e2e`` adds the run through ROS 2 processes (first precision).
     """
@@ -46,6 +47,7 @@ class BenchOptions:
     backends: tuple[str, ...] = ("torch",)
     batches: tuple[int, ...] = (1, 8)
     compile_modes: tuple[str, ...] = ("none",)
+    compile_backend: str = "inductor"
     channels_last: bool = False
     heads: tuple[str, ...] = ("all", "depth")
     frame_size: tuple[int, int] = (640, 480)
@@ -75,6 +77,6 @@ def make_engine(options: BenchOptions, precision: str, compile_mode: str) -> Eng
     engine = Engine(EngineConfig(
         model=options.model, text_model=options.text_model, device=options.device,
         precision=precision, input_size=options.input_size, compile=compile_mode,
-        channels_last=options.channels_last))
+        compile_backend=options.compile_backend, channels_last=options.channels_last))
     engine.set_queries(options.queries)
     return engine

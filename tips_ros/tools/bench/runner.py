@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,32 +61,72 @@ def benchmark(options: BenchOptions, json_path: Path | None = None, command: str
     return report
 
 
-def bench_engines(options: BenchOptions, frames: list[np.ndarray], report: dict[str, Any],
-                  checkpoint: Callable[[], None]) -> None:
-    """Measure the naive pipeline and every engine configuration into ``report``.
+@dataclass
+class Baseline:
+    """What every configuration is compared with, loaded and measured once per process.
 
-    The naive results go to ``report["naive"]`` per batch size, the configurations to
-    ``report["configs"]``; ``checkpoint`` is called after each one.
+    ``engine`` is the fp32 eager engine, ``references`` its raw outputs per batch size and
+    ``naive`` the naive pipeline's figures per batch size (string keys, as in the report).
+    """
+
+    engine: Engine
+    references: References
+    naive: dict[str, Any]
+
+    def covers(self, options: BenchOptions) -> bool:
+        """Tell whether this baseline has every batch size of ``options``."""
+        return all(batch in self.references for batch in options.batches)
+
+
+def measure_baseline(options: BenchOptions, frames: list[np.ndarray],
+                     checkpoint: Callable[[], None] = lambda: None,
+                     naive: dict[str, Any] | None = None) -> Baseline:
+    """Load the fp32 reference engine and time the naive pipeline per batch of ``options``.
+
+    The naive figures go into ``naive`` (a report's ``"naive"``) as they come, with a
+    ``checkpoint`` after each batch size.
     """
     reference = make_engine(options, "fp32", "none")
-    references = _bench_naive(options, reference, frames, report["naive"], checkpoint)
+    naive = {} if naive is None else naive
+    references = _bench_naive(options, reference, frames, naive, checkpoint)
+    return Baseline(reference, references, naive)
+
+
+def bench_engines(options: BenchOptions, frames: list[np.ndarray], report: dict[str, Any],
+                  checkpoint: Callable[[], None], baseline: Baseline | None = None) -> None:
+    """Measure every engine configuration of ``options`` into ``report``.
+
+    The configurations go to ``report["configs"]`` (``checkpoint`` after each one) and the
+    naive figures to ``report["naive"]``, from ``baseline`` if given (it must cover the batch
+    sizes), else measured here first.
+    """
+    if baseline is None:
+        own = measure_baseline(options, frames, checkpoint, report["naive"])
+    else:
+        if not baseline.covers(options):
+            raise ValueError(f"the baseline has batch sizes {sorted(baseline.references)}, "
+                             f"not all of {list(options.batches)}")
+        report["naive"].update({str(b): baseline.naive[str(b)] for b in options.batches})
+        own = None
+    base = own or baseline
     for precision in options.precisions if "torch" in options.backends else ():
         for compile_mode in options.compile_modes:
             fresh = precision != "fp32" or compile_mode != "none" or options.channels_last
-            engine = make_engine(options, precision, compile_mode) if fresh else reference
+            engine = make_engine(options, precision, compile_mode) if fresh else base.engine
             for batch in options.batches:
                 for heads_name in options.heads:
                     print(f"bench: {precision} batch {batch} compile {compile_mode} heads "
                           f"{heads_name}", file=sys.stderr, flush=True)
                     report["configs"].append(bench_one(
-                        options, engine, frames[:batch], heads_name, references[batch],
+                        options, engine, frames[:batch], heads_name, base.references[batch],
                         report["naive"][str(batch)]))
                     checkpoint()
             if fresh:
                 engine.close()
     if "onnxruntime" in options.backends:
-        bench_onnxruntime(options, frames, references, report, checkpoint)
-    reference.close()
+        bench_onnxruntime(options, frames, base.references, report, checkpoint)
+    if own is not None:
+        own.engine.close()
 
 
 def _bench_naive(options: BenchOptions, reference: Engine, frames: list[np.ndarray],
@@ -131,7 +172,8 @@ def bench_onnxruntime(options: BenchOptions, frames: list[np.ndarray], reference
                 precision=precision, input_size=side, backend="onnxruntime",
                 onnx_model=str(path)))
             engine.set_queries(options.queries)
-            for batch, reference in references.items():
+            for batch in options.batches:
+                reference = references[batch]
                 for heads_name in options.heads:
                     if {VIEWS.get(h, h) for h in heads_of(heads_name)} - set(engine.heads):
                         continue  # feature outputs: backend torch only
@@ -162,6 +204,33 @@ def _device_used(device: torch.device) -> int | None:
     return total - free
 
 
+def _dynamo_counts() -> dict[str, int]:
+    """Return Dynamo's process-wide counts: frames compiled, graph breaks."""
+    from torch._dynamo.utils import counters
+
+    return {"frames_compiled": counters["frames"]["total"],
+            "graph_breaks": sum(counters["graph_break"].values())}
+
+
+def _compile_check(before: dict[str, int]) -> dict[str, Any]:
+    """Report what Dynamo did in a compiled configuration's measured calls (since ``before``).
+
+    ``compiled_while_timed`` (frames compiled after the warm-up: recompiles mid-stream),
+    ``graph_breaks_while_timed`` and ``graph_breaks`` (process total, eager pieces between
+    graphs) should be 0, and ``ok`` says so; ``recompile_limit`` is Dynamo's limit per code
+    object (passing it raises, see :mod:`tips_ros.engine.acceleration`, instead of falling back
+    to eager).
+    """
+    after = _dynamo_counts()
+    while_timed = after["frames_compiled"] - before["frames_compiled"]
+    breaks_timed = after["graph_breaks"] - before["graph_breaks"]
+    return {"compiled_while_timed": while_timed, "graph_breaks_while_timed": breaks_timed,
+            "graph_breaks": after["graph_breaks"],
+            "recompile_limit": torch._dynamo.config.recompile_limit,
+            "fail_on_recompile_limit_hit": torch._dynamo.config.fail_on_recompile_limit_hit,
+            "ok": while_timed == 0 and after["graph_breaks"] == 0}
+
+
 def bench_one(options: BenchOptions, engine: Engine, frames: list[np.ndarray], heads_name: str,
               reference: dict[str, np.ndarray], naive: dict[str, Any]) -> dict[str, Any]:
     """Measure one configuration: ``engine`` on ``frames`` (one batch) with ``heads_name``."""
@@ -173,6 +242,7 @@ def bench_one(options: BenchOptions, engine: Engine, frames: list[np.ndarray], h
         engine.infer(frames, heads)
     if engine.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(engine.device)
+    compiled_before = _dynamo_counts()
     timed = timed_pass(engine, frames, heads, options.iters)
     peak = engine.device_memory()["peak"] if engine.device.type == "cuda" else None
     eager = engine.config.compile == "none" and engine.onnx is None
@@ -196,4 +266,7 @@ def bench_one(options: BenchOptions, engine: Engine, frames: list[np.ndarray], h
         "host_syncs_per_batch": host_syncs_per_batch(engine, frames, heads),
         "agreement_vs_fp32": agreement(reference, raw_outputs(engine, frames)),
         "speedup_vs_naive": naive["p50"] / timed["p50"],
+        # last: covers every call above after the warm-up
+        "compile_check": _compile_check(compiled_before) if engine.config.compile != "none"
+        else None,
     }
