@@ -44,6 +44,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -171,11 +172,11 @@ class Run:
         from tips_ros.tools.bench.options import BenchOptions
 
         a = self.args
-        base = dict(model=self.models[0], text_model=self.models[1], device=a.device,
-                    precisions=("bf16",), batches=(1, 8), frame_size=parse_size(a.frame),
-                    input_size=a.input_size, iters=a.iters, warmup=min(5, a.iters),
-                    profile_iters=min(5, a.iters), heads=("all",))
-        return BenchOptions(**{**base, **changes})
+        return replace(BenchOptions(
+            model=self.models[0], text_model=self.models[1], device=a.device,
+            precisions=("bf16",), batches=(1, 8), frame_size=parse_size(a.frame),
+            input_size=a.input_size, iters=a.iters, warmup=min(5, a.iters),
+            profile_iters=min(5, a.iters), heads=("all",)), **changes)
 
     def step(self, name: str, body: Callable[[dict[str, Any]], None], deadline: float) -> None:
         """Run one step under its hard limit into section ``name`` (complete or with a reason)."""
