@@ -29,13 +29,12 @@ def test_sizes_are_width_by_height_everywhere():
 
 @pytest.mark.slow
 def test_synth_bag_and_bench_read_the_same_order():
-    from tips_ros.cli import build_parser
-    from tips_ros.offline.bags import synth_size
-    from tips_ros.tools.bench.command import options_from_args
+    from tips_ros.cli import bench, build_parser, synth_bag
 
     bench_args = build_parser("bench").parse_args(["bench", "--size", "320x240"])
-    bench = options_from_args(bench_args, "model", "text_model")
-    assert synth_size("320x240") == bench.frame_size == Size(320, 240)
+    bench_options = bench.options(bench_args, "model", "text_model")
+    synth_args = build_parser("synth-bag").parse_args(["synth-bag", "x", "--size", "320x240"])
+    assert synth_bag.options(synth_args).size == bench_options.frame_size == Size(320, 240)
     result = subprocess.run([sys.executable, "-m", "tips_ros.cli", "synth-bag", "/nonexistent/x",
                              "--size", "8x8"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and "too small (at least 16x16)" in result.stderr

@@ -17,9 +17,9 @@ import time
 import pytest
 
 from tips_ros import cli
+from tips_ros.cli import bench as bench_command
 from tips_ros.errors import UsageError
 from tips_ros.tools.bench import BenchOptions, benchmark, heads_of, STAGES
-from tips_ros.tools.bench.command import options_from_args
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +116,7 @@ def test_naive_pipeline_agrees_with_the_fast_path(report):
 def test_argument_errors_are_user_errors():
     parser = cli.build_parser("bench")
     with pytest.raises(UsageError):
-        options_from_args(parser.parse_args(["bench", "--size", "640by480"]), "m", "t")
+        bench_command.options(parser.parse_args(["bench", "--size", "640by480"]), "m", "t")
     with pytest.raises(UsageError):
         heads_of("depth+sky")
     assert heads_of("normals_color") == {"normals_color", "normals"}

@@ -23,10 +23,11 @@ from pathlib import Path
 
 import pytest
 
+from tips_ros.cli import evaluate
 from tips_ros.engine.faults import ENV as FAULTS_ENV
 from tips_ros.engine.loading import ModelLoadError
 from tips_ros.errors import UsageError
-from tips_ros.offline import evaluate
+from tips_ros.offline.evaluate import is_complete
 from tips_ros.offline.bags import BagWriter, iter_messages, open_bag, SYNTH_TOPICS, write_synth_bag
 from tips_ros.offline.metrics import MetricsAccumulator
 from tips_ros.offline.options import ReplayOptions, RunOptions
@@ -248,7 +249,7 @@ def test_ctrl_c_keeps_finished_bags_and_rerun_completes(ray_session, tiny_models
     assert report["interrupted"] is True
     assert statuses["in/a_short"] == "ok" and statuses["in/b_long"] == "interrupted"
     assert statuses["in/c_long"] == "not_run"
-    assert evaluate.is_complete(out / "in/a_short")
+    assert is_complete(out / "in/a_short")
     assert depth_messages(out / "in/a_short/output") == 2
     assert report["metrics"]["depth"]["pixels"] == 2 * SIZE[0] * SIZE[1]
 

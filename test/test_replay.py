@@ -30,6 +30,7 @@ from rosbags.highlevel import AnyReader
 from rosbags.interfaces import QosDurability, QosReliability
 from rosbags.typesys import Stores, get_typestore
 
+from tips_ros.cli import replay as replay_command
 from tips_ros.engine import Engine, EngineConfig, Prediction
 from tips_ros.errors import UsageError
 from tips_ros.io.imaging import encode_image
@@ -39,7 +40,7 @@ from tips_ros.offline.inputs import ground_truth
 from tips_ros.offline.metrics import MetricsAccumulator
 from tips_ros.offline.frame_loop import STAGES
 from tips_ros.offline.options import ReplayOptions, RunOptions
-from tips_ros.offline.replay import add_arguments, replay
+from tips_ros.offline.replay import replay
 from tips_ros.offline.scoring import Scorer
 from tips_ros.offline.synthetic import render_sequence
 
@@ -68,7 +69,7 @@ def options(bag: Path, output: Path, report: Path | None = None, **run) -> Repla
 def parsed(*argv: str) -> argparse.Namespace:
     """Return ``tips-ros replay`` arguments as the CLI parses them."""
     parser = argparse.ArgumentParser()
-    add_arguments(parser)
+    replay_command.add_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -186,8 +187,8 @@ def test_cli_arguments_and_options_agree(tmp_path: Path):
     expected = ReplayOptions(tmp_path / "in", tmp_path / "out", RunOptions(
         queries=QUERIES, heads=frozenset({"depth", "heatmaps"}), batch=3, every=2, max_frames=5,
         onnx_model=Path("m.onnx"), gt_depth_topic="/depth"), pace=True, report=Path("r.json"))
-    assert ReplayOptions.from_args(args) == expected
-    assert ReplayOptions.from_args(parsed("in", "--output", "out")) == ReplayOptions(
+    assert replay_command.options(args) == expected
+    assert replay_command.options(parsed("in", "--output", "out")) == ReplayOptions(
         Path("in"), Path("out"))
     assert RunOptions(queries=["a"], heads=["depth"]) == RunOptions(queries=("a",),
                                                                     heads=frozenset({"depth"}))
@@ -195,7 +196,7 @@ def test_cli_arguments_and_options_agree(tmp_path: Path):
     assert "segmentation_confidence" not in RunOptions().selected_heads()
     assert RunOptions(heads=["depth", "segmentation_confidence"]).selected_heads() == {
         "depth", "segmentation", "segmentation_confidence", "segmentation_color"}
-    with pytest.raises(TypeError, match=r"ReplayOptions.from_args\(args\)"):
+    with pytest.raises(TypeError, match=r"tips_ros.cli.replay.options\(args\)"):
         replay(args)  # the parsed arguments themselves
 
 

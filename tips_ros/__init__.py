@@ -9,7 +9,8 @@ Subpackages, lowest layer first (the import rules are checked by ``lint-imports`
 - ``tips_ros.io``: frames and outputs as bytes and arrays (image decoding, CDR, payloads);
 - ``tips_ros.offline``: rosbag2 replay, metrics, evaluation, the demo;
 - ``tips_ros.ros``: the ROS 2 node (rclpy); nothing else imports it;
-- ``tips_ros.tools``: benchmark and checkpoint conversion.
+- ``tips_ros.tools``: benchmark and checkpoint conversion;
+- ``tips_ros.cli``: the ``tips-ros`` command line (flags -> typed options -> the functions).
 
 The public API below is imported lazily, so ``import tips_ros`` loads neither torch nor rclpy.
 """

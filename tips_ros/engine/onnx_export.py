@@ -24,13 +24,12 @@ Inputs: ``pixels`` ``(B, 3, H, W)`` float32 RGB in 0..1 (the model input size); 
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import logging
 import warnings
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -64,18 +63,52 @@ class RawHeadsGraph(torch.nn.Module):
         return tuple(raw[head] for head in self.heads)
 
 
+@dataclass(frozen=True)
+class ExportOptions:
+    """An ONNX export (``tips-ros export``): ``model``'s backbone and ``heads`` into ``onnx``.
+
+    ``model`` is a hub id or directory; ``heads`` a non-empty subset of :data:`HEADS`;
+    ``input_size`` the model input (H, W) in pixels, multiples of the patch size (checked
+    when the model is loaded); ``batch`` frames per run, ``None`` for a dynamic batch
+    dimension; ``fp16`` exports fp16 weights and network (depth expectation and normals stay
+    fp32); ``allow_pickle`` allows non-safetensors weights. Checked when built
+    (``UsageError``, one sentence).
+    """
+
+    onnx: Path
+    model: str = EngineConfig.model
+    heads: tuple[str, ...] = HEADS
+    input_size: tuple[int, int] = (EngineConfig.input_size, EngineConfig.input_size)
+    batch: int | None = 1
+    fp16: bool = False
+    allow_pickle: bool = EngineConfig.allow_pickle
+
+    def __post_init__(self) -> None:
+        """Normalise the types and check heads and batch (``UsageError``)."""
+        from tips_ros.errors import UsageError
+
+        object.__setattr__(self, "onnx", Path(self.onnx))
+        object.__setattr__(self, "heads", tuple(self.heads))
+        object.__setattr__(self, "input_size", tuple(self.input_size))
+        unknown = [h for h in self.heads if h not in HEADS]
+        if unknown or not self.heads:
+            raise UsageError(f"--heads must be a non-empty subset of {','.join(HEADS)}, "
+                             f"not {self.heads}")
+        if self.batch is not None and (not isinstance(self.batch, int) or self.batch < 1):
+            raise UsageError(f"--batch must be a positive number or 'dynamic', "
+                             f"not {self.batch!r}")
+
+
 def export(model: str, out: Path, heads: tuple[str, ...], size: tuple[int, int],
-           batch: int | None, fp16: bool, allow_pickle: bool = False) -> None:
+           batch: int | None, fp16: bool, allow_pickle: bool = ExportOptions.allow_pickle) -> None:
     """Write ``out`` (ONNX) for ``model`` (hub id or directory) and check it.
 
     ``size`` = model input (H, W) in pixels, multiples of the patch size; ``batch`` None means
-    a dynamic batch dimension.
+    a dynamic batch dimension. The values are checked as :class:`ExportOptions`.
     """
     from tips_ros.errors import UsageError
 
-    unknown = [h for h in heads if h not in HEADS]
-    if unknown or not heads:
-        raise UsageError(f"--heads must be a non-empty subset of {','.join(HEADS)}, not {heads}")
+    ExportOptions(out, model, heads, size, batch, fp16, allow_pickle)
     engine = Engine(EngineConfig(model=model, text_model="", device="cpu",
                                  precision="fp16" if fp16 else "fp32", allow_pickle=allow_pickle))
     if any(side % engine.patch_size or side <= 0 for side in size):
@@ -133,40 +166,3 @@ def _quiet_exporter() -> Iterator[None]:
             yield
     finally:
         logger.setLevel(level)
-
-
-def _batch(value: str) -> int | None:
-    if value == "dynamic":
-        return None
-    if not value.isdigit() or int(value) < 1:
-        raise argparse.ArgumentTypeError(
-            f"--batch must be a positive number or 'dynamic', not {value!r}")
-    return int(value)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``tips-ros export``."""
-    parser.add_argument("--onnx", required=True, type=Path, help="output .onnx file")
-    parser.add_argument("--model", default="google/tipsv2-b14-dpt", help="hub id or directory")
-    parser.add_argument("--heads", default=",".join(HEADS),
-                        help=f"comma-separated subset of {','.join(HEADS)} (default: all)")
-    parser.add_argument("--input-size", nargs=2, type=int, default=(448, 448), metavar=("H", "W"),
-                        help="model input height and width in pixels (default 448 448)")
-    parser.add_argument("--batch", type=_batch, default=1,
-                        help="frames per run: a number (fixed, best for TensorRT) or 'dynamic'")
-    parser.add_argument("--fp16", action="store_true",
-                        help="fp16 weights and network (depth expectation and normals stay fp32)")
-    parser.add_argument("--allow-pickle", action="store_true",
-                        help="allow non-safetensors (pickle) weights; unsafe with untrusted files")
-
-
-def run(args: argparse.Namespace) -> int:
-    """``tips-ros export``: write and check the ONNX file, print what it holds."""
-    heads = tuple(h.strip() for h in args.heads.split(",") if h.strip())
-    export(args.model, args.onnx, heads, tuple(args.input_size), args.batch, args.fp16,
-           args.allow_pickle)
-    batch = "dynamic" if args.batch is None else args.batch
-    print(f"wrote {args.onnx} ({args.onnx.stat().st_size / 1e6:.1f} MB): heads {','.join(heads)}, "
-          f"input {args.input_size[0]}x{args.input_size[1]}, batch {batch}, opset {OPSET}, "
-          f"{'fp16' if args.fp16 else 'fp32'}; ONNX checker passed")
-    return 0

@@ -21,7 +21,6 @@ so reports and previews can say the outputs come from random weights (:func:`wei
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +37,7 @@ from transformers import (
 )
 
 from tips_ros.engine.ade20k import ADE20K_CLASSES
+from tips_ros.errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -200,14 +200,34 @@ def build_tokenizer(vocab_size: int) -> Tipsv2Tokenizer:
     return Tipsv2Tokenizer(vocab=bpe.get_vocab(), merges=merges)
 
 
-def write_test_models(out_dir: str | Path, size: str = "tiny", seed: int = 0) -> tuple[Path, Path]:
+@dataclass(frozen=True)
+class MakeTestModelOptions:
+    """Random models (``tips-ros make-test-model``): ``out/dpt`` and ``out/text``.
+
+    ``size`` is a key of :data:`SIZES` (``tiny`` for CPU tests; ``b14``, ``l14``, ``so14``,
+    ``g14`` the TIPSv2 shapes; ``v1-s14`` ... ``v1-g14`` the TIPSv1 shapes); ``seed`` seeds the
+    weights. Checked when built (``UsageError``, one sentence).
+    """
+
+    out: Path
+    size: str = "tiny"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        """Turn ``out`` into a ``Path`` and check ``size`` (``UsageError``)."""
+        object.__setattr__(self, "out", Path(self.out))
+        if self.size not in SIZES:
+            raise UsageError(f"unknown size '{self.size}'; choose one of {', '.join(SIZES)}")
+
+
+def write_test_models(out_dir: str | Path, size: str = MakeTestModelOptions.size,
+                      seed: int = MakeTestModelOptions.seed) -> tuple[Path, Path]:
     """Write random ``out_dir/dpt`` and ``out_dir/text`` models of the given size.
 
-    Returns the two directories. Weights are saved as safetensors.
+    Returns the two directories. Weights are saved as safetensors. The values are checked as
+    :class:`MakeTestModelOptions` (``UsageError``).
     """
-    if size not in SIZES:
-        raise ValueError(f"unknown size '{size}'; choose one of {', '.join(SIZES)}")
-    shape = SIZES[size]
+    shape = SIZES[MakeTestModelOptions(Path(out_dir), size, seed).size]
     transformers.logging.disable_progress_bar()
     torch.manual_seed(seed)
     out = Path(out_dir)
@@ -226,20 +246,3 @@ def write_test_models(out_dir: str | Path, size: str = "tiny", seed: int = 0) ->
     image_text.save_pretrained(text_dir)
     build_tokenizer(shape.vocab_size).save_pretrained(text_dir)
     return dpt_dir, text_dir
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``tips-ros make-test-model``."""
-    parser.add_argument("dir", help="output directory; DIR/dpt and DIR/text are created")
-    parser.add_argument("--size", choices=list(SIZES), default="tiny",
-                        help="tiny: CPU tests; b14, l14, so14, g14: real TIPSv2 shapes; "
-                        "v1-s14 ... v1-g14: TIPSv1 shapes (16x16 position grid)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed of the weights")
-
-
-def run(args: argparse.Namespace) -> int:
-    """``tips-ros make-test-model DIR [--size S]``: write the models and say where they are."""
-    dpt_dir, text_dir = write_test_models(args.dir, args.size, args.seed)
-    print(f"wrote {args.size} test models (random weights):\n  --model {dpt_dir}\n"
-          f"  --text-model {text_dir}")
-    return 0

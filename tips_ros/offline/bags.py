@@ -15,10 +15,10 @@ Every failure to read is raised as ``BagError`` with one sentence for the user.
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -39,9 +39,9 @@ from rosbags.typesys import Stores, get_typestore
 from rosbags.typesys.store import Typestore
 
 from tips_ros.engine.ade20k import ADE20K_CLASSES, CLASS_ID
-from tips_ros.offline.arguments import Size, parse_size
+from tips_ros.offline.arguments import Size
 from tips_ros.io.cdr import image_parts
-from tips_ros.errors import BagError, BagExistsError  # re-exported: raised here
+from tips_ros.errors import BagError, BagExistsError, UsageError  # errors re-exported: raised here
 from tips_ros.io.imaging import EncodedImage, encode_image
 from tips_ros.offline.mcap_storage import buffers, OutputWriter, Payload
 from tips_ros.offline.synthetic import render_sequence
@@ -246,14 +246,49 @@ class BagWriter:
         return self.typestore.types[STRING_MSGTYPE](data=text)
 
 
+#: Smallest side of a synthetic frame, pixels.
+SYNTH_MIN_SIDE = 16
+
+
+@dataclass(frozen=True)
+class SynthBagOptions:
+    """A synthetic bag (``tips-ros synth-bag``): ``frames`` frames of ``size`` into ``out``.
+
+    ``size`` is (width, height) in pixels, each at least :data:`SYNTH_MIN_SIDE`; ``out`` must
+    not exist; ``storage`` is ``mcap`` or ``sqlite3``; the same ``seed`` renders the same
+    scenes. Checked when built (``UsageError``, one sentence).
+    """
+
+    out: Path
+    frames: int = 20
+    size: Size = Size(640, 480)
+    storage: str = "mcap"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        """Normalise the types and check every value (``UsageError``)."""
+        object.__setattr__(self, "out", Path(self.out))
+        object.__setattr__(self, "size", Size(*self.size))
+        if not isinstance(self.frames, int) or self.frames < 1:
+            raise UsageError(f"frames must be a positive integer, not {self.frames!r}.")
+        if min(self.size) < SYNTH_MIN_SIDE:
+            raise UsageError(f"size '{self.size.width}x{self.size.height}' is too small (at "
+                             f"least {SYNTH_MIN_SIDE}x{SYNTH_MIN_SIDE})")
+        if self.storage not in STORAGES:
+            raise UsageError(f"storage must be one of {', '.join(sorted(STORAGES))}, "
+                             f"not {self.storage!r}.")
+
+
 def write_synth_bag(
     path: str | Path,
-    frames: int = 20,
-    size: tuple[int, int] = (640, 480),
-    storage: str = "mcap",
-    seed: int = 0,
+    frames: int = SynthBagOptions.frames,
+    size: tuple[int, int] = SynthBagOptions.size,
+    storage: str = SynthBagOptions.storage,
+    seed: int = SynthBagOptions.seed,
 ) -> Path:
     """Render ``frames`` synthetic frames of ``size`` = (width, height) into a new bag.
+
+    The values are checked as :class:`SynthBagOptions` (``UsageError``).
 
     Topics (``SYNTH_TOPICS``), all stamped alike per frame with frame id
     ``camera_optical_frame``: ``/camera/image_raw`` (rgb8), ``/camera/camera_info``,
@@ -261,9 +296,10 @@ def write_synth_bag(
     frame), ``/camera/labels_gt`` (mono8 ADE20K ids) and, once at the first stamp, the latched
     ``/camera/labels_gt/names`` (JSON ``{"id": "name"}`` of the classes the scenes use).
     """
-    width, height = size
+    options = SynthBagOptions(Path(path), frames, Size(*size), storage, seed)
+    width, height = options.size
     topics = SYNTH_TOPICS
-    with BagWriter(path, storage=storage) as bag:
+    with BagWriter(options.out, storage=storage) as bag:
         for index, frame in enumerate(render_sequence(frames, width, height, seed=seed)):
             stamp, fid = frame.stamp_ns, SYNTH_FRAME_ID
             if index == 0:
@@ -340,27 +376,3 @@ def iter_messages(reader: AnyReader,
         stamp = (header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
                  if header is not None else log_time)
         yield connection.topic, connection.msgtype, stamp, msg
-
-
-def synth_size(text: str) -> Size:
-    """``--size`` of a synthetic bag: ``WIDTHxHEIGHT``, at least 16x16."""
-    return parse_size(text, minimum=16)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``tips-ros synth-bag``."""
-    parser.add_argument("out", help="output bag directory (must not exist)")
-    parser.add_argument("--frames", type=int, default=20, help="number of frames (default 20)")
-    parser.add_argument("--size", type=synth_size, default=Size(640, 480),
-                        help="WIDTHxHEIGHT (default 640x480)")
-    parser.add_argument("--storage", choices=sorted(STORAGES), default="mcap", help="bag storage")
-    parser.add_argument("--seed", type=int, default=0, help="scene seed (same seed, same bag)")
-
-
-def run(args: argparse.Namespace) -> int:
-    """``tips-ros synth-bag OUT``: write the bag and list its topics."""
-    path = write_synth_bag(args.out, args.frames, args.size, args.storage, args.seed)
-    print(f"wrote {args.frames} synthetic frames to {path} ({args.storage}); topics:")
-    for topic in SYNTH_TOPICS.values():
-        print(f"  {topic}")
-    return 0

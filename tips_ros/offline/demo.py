@@ -4,7 +4,8 @@
 
 Renders a synthetic bag with exact ground truth (``tips-ros synth-bag``), replays it through
 the model with every ground-truth topic and a few text queries (``tips-ros replay``), and
-writes the output bag, the JSON report and a preview picture into one directory.
+writes the output bag, the JSON report and a preview picture into one directory. The API is
+``demo(DemoOptions(...))``; the command is ``tips_ros.cli.demo``.
 
 With Hugging Face hub access (or the models in the local cache) it runs the released weights.
 Without (``HF_HUB_OFFLINE=1``, hub unreachable, unknown id) it writes random weights of the
@@ -14,20 +15,18 @@ on stderr at start, in the report (``"weights": "random"``) and on the preview p
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, TYPE_CHECKING
 
 from tips_ros.errors import ModelUnavailableError
 from tips_ros.offline.arguments import Size
-from tips_ros.offline.bags import SYNTH_TOPICS, synth_size, write_synth_bag
-from tips_ros.offline.options import add_model_options, ReplayOptions, RunOptions
+from tips_ros.offline.bags import SYNTH_TOPICS, SynthBagOptions, write_synth_bag
+from tips_ros.offline.options import ReplayOptions, RunOptions
 from tips_ros.offline.replay import load_engine, replay
-from tips_ros.offline.report import format_table
 
 if TYPE_CHECKING:
     from tips_ros.engine import Engine
@@ -40,26 +39,43 @@ DEFAULT_QUERIES = ("floor", "wall", "a box", "a ball")
 RANDOM_SIZE = "tiny"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the arguments of ``tips-ros demo``."""
-    add_model_options(parser)
-    parser.add_argument("--out", help="output directory, new or empty (default: a new temp dir)")
-    parser.add_argument("--frames", type=int, default=8, help="synthetic frames (default 8)")
-    parser.add_argument("--size", type=synth_size, default=Size(320, 240), help="WIDTHxHEIGHT")
+@dataclass(frozen=True)
+class DemoOptions:
+    """A demo (``tips-ros demo``): ``frames`` synthetic frames of ``size`` replayed into ``out``.
+
+    ``out`` is a new or empty directory (``None``: a new temporary one); ``size`` is (width,
+    height) in pixels; ``model``, ``text_model``, ``device`` and ``precision`` are those of
+    :class:`RunOptions`. Checked when built (``UsageError``, one sentence; the frames and
+    size as :class:`SynthBagOptions`).
+    """
+
+    out: Path | None = None
+    frames: int = 8
+    size: Size = Size(320, 240)
+    model: str = RunOptions.model
+    text_model: str = RunOptions.text_model
+    device: str = RunOptions.device
+    precision: str = RunOptions.precision
+
+    def __post_init__(self) -> None:
+        """Normalise the types and check the synthetic bag's values (``UsageError``)."""
+        object.__setattr__(self, "out", None if self.out is None else Path(self.out))
+        object.__setattr__(self, "size", Size(*self.size))
+        SynthBagOptions(Path(), self.frames, self.size)
 
 
-def replay_options(args: argparse.Namespace, out: Path) -> ReplayOptions:
+def replay_options(options: DemoOptions, out: Path) -> ReplayOptions:
     """Return the replay that scores the synthetic bag in ``out`` on every task."""
     run = RunOptions(image_topic=SYNTH_TOPICS["image"], gt_depth_topic=SYNTH_TOPICS["depth"],
                      gt_normals_topic=SYNTH_TOPICS["normals"],
                      gt_labels_topic=SYNTH_TOPICS["labels"], queries=DEFAULT_QUERIES,
-                     model=args.model, text_model=args.text_model, device=args.device,
-                     precision=args.precision)
+                     model=options.model, text_model=options.text_model,
+                     device=options.device, precision=options.precision)
     return ReplayOptions(out / "synthetic_bag", out / "tips_bag", run,
                          report=out / "report.json", preview=out / "preview.png")
 
 
-def _output_dir(requested: str | None) -> Path:
+def _output_dir(requested: Path | None) -> Path:
     if requested is None:
         return Path(tempfile.mkdtemp(prefix="tips-demo-"))
     out = Path(requested)
@@ -87,29 +103,20 @@ def random_engine(options: ReplayOptions, out: Path,
     return load_engine(options.run), options
 
 
-def run(args: argparse.Namespace) -> int:
-    """Load the model, render, replay, report.
+def demo(options: DemoOptions) -> tuple[dict[str, Any], ReplayOptions]:
+    """Load the model, render, replay; return the report and the replay it ran (its paths).
 
     A hub model that cannot be had (offline, hub unreachable, unknown id) is replaced by random
-    weights; any other loading problem (a bad local directory, torch too old) is an error.
+    weights (said on stderr first, and in the report as ``"weights": "random"``); any other
+    loading problem (a bad local directory, torch too old) is an error.
     """
-    out = _output_dir(args.out)
-    options = replay_options(args, out)
+    out = _output_dir(options.out)
+    chosen = replay_options(options, out)
     started = time.perf_counter()
     try:
-        engine = load_engine(options.run)
+        engine = load_engine(chosen.run)
     except ModelUnavailableError as err:
-        engine, options = random_engine(options, out, str(err).split(";")[0].rstrip("."))
+        engine, chosen = random_engine(chosen, out, str(err).split(";")[0].rstrip("."))
     load_s = time.perf_counter() - started
-    write_synth_bag(options.bag, frames=args.frames, size=args.size)
-    report = replay(options, engine, load_s=load_s)
-    print(format_table(report))
-    print(f"synthetic bag (input + ground truth): {options.bag}")
-    print(f"output bag (/tips/... topics):        {options.output}")
-    print(f"report:                               {options.report}")
-    print(f"preview picture:                      {options.preview}")
-    if report["weights"] == "random":
-        from tips_ros.offline.preview import RANDOM_WEIGHTS_NOTE
-
-        print(RANDOM_WEIGHTS_NOTE)
-    return 0
+    write_synth_bag(chosen.bag, frames=options.frames, size=options.size)
+    return replay(chosen, engine, load_s=load_s), chosen

@@ -14,29 +14,30 @@ Without ``ray`` installed the bags run one after the other in this process. A ba
 cannot be read fails with its reason and the others go on; when a worker process dies, Ray
 restarts it and retries its bag once; Ctrl-C writes the aggregate of the bags finished so
 far. A rerun skips bags whose report says they finished.
+
+The API is ``evaluate(EvaluateOptions(...))`` (``tips_ros.offline.options``); the command is
+``tips_ros.cli.evaluate``.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from tips_ros import __version__
 from tips_ros.errors import USER_ERRORS, UsageError
 from tips_ros.offline.aggregate import (
     aggregate,
     BagResult,
-    format_summary,
     merged_metrics,
     render_summary,
     write_json,
 )
-from tips_ros.offline.arguments import positive_int
 from tips_ros.offline.bags import open_bag
 from tips_ros.offline.inputs import resolve_topics
 from tips_ros.offline.jobs import (
@@ -51,12 +52,12 @@ from tips_ros.offline.jobs import (
     SUMMARY,
     unfinished,
 )
-from tips_ros.offline.options import add_run_options, RunOptions
+from tips_ros.offline.options import EvaluateOptions, RunOptions
 from tips_ros.offline.replay import expected_frames, load_engine
 
 
 # ----------------------------------------------------------------------------- planning
-def find_bags(inputs: list[str], exclude: Path) -> list[tuple[Path, str]]:
+def find_bags(inputs: Iterable[str | Path], exclude: Path) -> list[tuple[Path, str]]:
     """Return ``(bag directory, name)`` of every bag in ``inputs``, in order, once each.
 
     A name is the bag's path relative to the parent of the input it was found in; bags under
@@ -132,17 +133,17 @@ def _check_same_options(folder: Path, run: RunOptions) -> None:
                          "--overwrite or another --output.")
 
 
-def plan(args: argparse.Namespace, run: RunOptions) -> tuple[list[Job], list[BagResult]]:
+def plan(options: EvaluateOptions) -> tuple[list[Job], list[BagResult]]:
     """Return the jobs to run and the results of bags skipped as complete.
 
-    With ``--overwrite`` nothing is skipped.
+    With ``overwrite`` nothing is skipped.
     """
-    out = Path(args.output).resolve()
+    out = options.output.resolve()
     jobs, skipped = [], []
-    for bag, key in find_bags(args.inputs, out):
+    for bag, key in find_bags(options.inputs, out):
         job = Job(bag, key, out)
-        if not args.overwrite and is_complete(job.folder):
-            _check_same_options(job.folder, run)
+        if not options.overwrite and is_complete(job.folder):
+            _check_same_options(job.folder, options.run)
             skipped.append(BagResult(str(bag), key, "skipped", report=read_report(job.folder)))
             continue
         clear_folder(job.folder)
@@ -204,44 +205,37 @@ class LocalRunner:
         self.bar.finish()
 
 
-# ----------------------------------------------------------------------------- the command
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the arguments of ``tips-ros evaluate``."""
-    parser.add_argument("inputs", nargs="+", metavar="INPUT",
-                        help="rosbag2 directories and/or folders searched for them")
-    parser.add_argument("--output", required=True,
-                        help="results folder: <bag name>/output, <bag name>/report.json, "
-                        f"{REPORT}, {SUMMARY}")
-    add_run_options(parser)
-    parser.add_argument("--workers", type=positive_int, default=None,
-                        help="Ray workers, each loading the model once (default: one per "
-                        "--gpus-per-worker GPUs of the cluster, or 1 without GPUs)")
-    parser.add_argument("--gpus-per-worker", type=_non_negative, default=None,
-                        help="GPUs per worker, may be fractional (default 1 when the cluster "
-                        "has GPUs, else 0)")
-    parser.add_argument("--address", default=None,
-                        help="Ray cluster to join ('auto', host:port or ray://host:port); "
-                        "default: a local Ray started for this run")
-    parser.add_argument("--cpus-per-worker", type=positive_int, default=1,
-                        help="CPU cores per worker (its torch threads; default 1)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replay also the bags finished by an earlier run")
+# ----------------------------------------------------------------------------- the run
+def evaluate(options: EvaluateOptions) -> dict[str, Any]:
+    """Evaluate: plan, run the bags, write and return the aggregate report.
 
-
-def _non_negative(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a number >= 0")
-    return value
-
-
-def run_options(args: argparse.Namespace) -> RunOptions:
-    """Return the options every bag is replayed with (checked: ``UsageError``).
-
-    Local model files become absolute paths (workers may run in another directory); hub ids
-    stay as they are.
+    Writes ``OUT/<name>/output``, ``OUT/<name>/report.json`` per bag and the aggregate
+    ``OUT/report.json`` and ``OUT/summary.png``; a bag that fails is in the report with its
+    reason (``report["totals"]["failed"]``). On Ctrl-C the aggregate of what finished is
+    written and ``KeyboardInterrupt`` re-raised.
     """
-    run = RunOptions.from_args(args)
+    started = time.perf_counter()
+    # workers may run in another directory: absolute paths
+    options = replace(options, output=options.output.resolve(), run=_absolute_models(options.run))
+    options.output.mkdir(parents=True, exist_ok=True)
+    jobs, skipped = plan(options)
+    runner = _runner(options, jobs)
+    interrupted = False
+    try:
+        runner.run()
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        runner.close()
+    report = _finish(options, skipped + runner.results + runner.unfinished(), runner, started,
+                     interrupted)
+    if interrupted:
+        raise KeyboardInterrupt
+    return report
+
+
+def _absolute_models(run: RunOptions) -> RunOptions:
+    """Return ``run`` with local model files as absolute paths (hub ids stay as they are)."""
     return replace(run, model=_absolute_if_local(run.model),
                    text_model=_absolute_if_local(run.text_model),
                    onnx_model=run.onnx_model.resolve() if run.onnx_model else None)
@@ -252,36 +246,10 @@ def _absolute_if_local(model: str) -> str:
     return str(Path(model).resolve()) if model and Path(model).exists() else model
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run ``tips-ros evaluate``: plan, run the bags, write and print the aggregate.
-
-    Exit code 0 when every bag finished, 1 when one failed (the others are still reported);
-    on Ctrl-C the aggregate of what finished is written and ``KeyboardInterrupt`` re-raised.
-    """
-    started = time.perf_counter()
-    options = run_options(args)  # bad --heads / --queries fail before anything starts
-    args.output = str(Path(args.output).resolve())  # workers may run in another directory
-    Path(args.output).mkdir(parents=True, exist_ok=True)
-    jobs, skipped = plan(args, options)
-    runner = _runner(args, options, jobs)
-    interrupted = False
-    try:
-        runner.run()
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        runner.close()
-    code = _finish(args, skipped + runner.results + runner.unfinished(), runner, started,
-                   interrupted)
-    if interrupted:
-        raise KeyboardInterrupt
-    return code
-
-
-def _runner(args: argparse.Namespace, run: RunOptions, jobs: list[Job]) -> Runner:
-    bar = BagBar(count_frames(run, jobs), len(jobs))
+def _runner(options: EvaluateOptions, jobs: list[Job]) -> Runner:
+    bar = BagBar(count_frames(options.run, jobs), len(jobs))
     if not jobs:
-        return LocalRunner(run, jobs, bar)  # nothing to run: no Ray to start
+        return LocalRunner(options.run, jobs, bar)  # nothing to run: no Ray to start
     try:
         from tips_ros.offline.evaluate_ray import RayRunner
     except ImportError as err:
@@ -290,23 +258,21 @@ def _runner(args: argparse.Namespace, run: RunOptions, jobs: list[Job]) -> Runne
         print(f"tips-ros evaluate: ray is not installed (pip install 'tips_ros[cluster]'), so "
               f"the {len(jobs)} bag(s) run one after the other in this process.",
               file=sys.stderr)
-        return LocalRunner(run, jobs, bar)
-    return RayRunner(args, run, jobs, bar)
+        return LocalRunner(options.run, jobs, bar)
+    return RayRunner(options, jobs, bar)
 
 
-def _finish(args: argparse.Namespace, results: list[BagResult], runner: Runner,
-            started: float, interrupted: bool) -> int:
-    found = find_bags(args.inputs, Path(args.output))
+def _finish(options: EvaluateOptions, results: list[BagResult], runner: Runner,
+            started: float, interrupted: bool) -> dict[str, Any]:
+    found = find_bags(options.inputs, options.output)
     order = {key: index for index, (_, key) in enumerate(found)}
     results.sort(key=lambda r: order.get(r.key, len(order)))
     run_fields = {"backend": runner.backend, "workers": runner.workers,
                   "interrupted": interrupted, "wall_s": time.perf_counter() - started,
-                  "output": str(args.output), "command": sys.argv, "tips_ros": __version__}
+                  "output": str(options.output), "command": sys.argv, "tips_ros": __version__}
     report = aggregate(results, runner.processing_wall_s, run_fields)
-    out = Path(args.output)
+    out = options.output
     write_json(out / REPORT, report)
     render_summary(report, merged_metrics([r for r in results if r.status in ("ok", "skipped")
                                            and r.report]), out / SUMMARY)
-    print(format_summary(report))
-    print(f"report: {out / REPORT}\nsummary: {out / SUMMARY}")
-    return 1 if report["totals"]["failed"] else 0
+    return report

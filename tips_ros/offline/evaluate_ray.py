@@ -3,17 +3,16 @@
 """Ray back end of ``tips-ros evaluate``: actors that load the engine once and replay bags.
 
 Importing this module needs ``ray`` (the ``cluster`` extra). Each ``BagWorker`` actor gets
-``--cpus-per-worker`` CPUs and ``--gpus-per-worker`` GPUs (Ray sets ``CUDA_VISIBLE_DEVICES``,
-so ``--device auto`` picks the actor's GPU). The driver hands out one bag at a time to each
-free actor. When an actor's process dies, Ray restarts it (a new process, which loads the
-model again) and retries the bag it was running once (``max_task_retries``); a second death
-fails the bag. Attempts and frames done are counted by a small ``ProgressSink`` actor, which
-the driver polls for the progress bar.
+``cpus_per_worker`` CPUs and ``gpus_per_worker`` GPUs (``EvaluateOptions``; Ray sets
+``CUDA_VISIBLE_DEVICES``, so device ``auto`` picks the actor's GPU). The driver hands out one
+bag at a time to each free actor. When an actor's process dies, Ray restarts it (a new
+process, which loads the model again) and retries the bag it was running once
+(``max_task_retries``); a second death fails the bag. Attempts and frames done are counted
+by a small ``ProgressSink`` actor, which the driver polls for the progress bar.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import re
@@ -31,7 +30,7 @@ from tips_ros.engine.loading import ModelLoadError
 from tips_ros.errors import UsageError
 from tips_ros.offline.aggregate import BagResult
 from tips_ros.offline.jobs import BagBar, Job, MAX_ATTEMPTS, run_job, unfinished
-from tips_ros.offline.options import RunOptions
+from tips_ros.offline.options import EvaluateOptions, RunOptions
 from tips_ros.offline.replay import load_engine
 
 #: Seconds between progress polls while bags run.
@@ -101,7 +100,7 @@ class BagWorker:
 
 
 class RayRunner:
-    """Runs the jobs on ``--workers`` actors of a local Ray or of the cluster at ``--address``.
+    """Runs the jobs on ``workers`` actors of a local Ray or of the cluster at ``address``.
 
     If this process is already connected to Ray (``ray.init`` by the caller), that
     connection is used and left open.
@@ -109,14 +108,13 @@ class RayRunner:
 
     backend = "ray"
 
-    def __init__(self, args: argparse.Namespace, run: RunOptions, jobs: list[Job],
-                 bar: BagBar) -> None:
-        self.args, self.run_options, self.jobs, self.bar = args, run, jobs, bar
+    def __init__(self, options: EvaluateOptions, jobs: list[Job], bar: BagBar) -> None:
+        self.options, self.run_options, self.jobs, self.bar = options, options.run, jobs, bar
         self.results: list[BagResult] = []
         self.processing_wall_s: float | None = None
-        self._started_ray = _connect(args)
-        self.workers, self._gpus = _worker_count(args, len(jobs), local=self._started_ray and
-                                                 args.address is None)
+        self._started_ray = _connect(options)
+        self.workers, self._gpus = _worker_count(options, len(jobs), local=self._started_ray
+                                                 and options.address is None)
         self._actors: list[Any] = []
         self._sink: Any = None
         self._running: dict[Any, tuple[Any, Job]] = {}
@@ -125,7 +123,7 @@ class RayRunner:
         """Start the workers, wait until each loaded the model, hand out the bags."""
         if not self.jobs:
             return
-        options: dict[str, Any] = {"num_cpus": self.args.cpus_per_worker,
+        options: dict[str, Any] = {"num_cpus": self.options.cpus_per_worker,
                                    "num_gpus": self._gpus, "max_restarts": -1,
                                    "max_task_retries": MAX_ATTEMPTS - 1}
         if os.environ.get(FAULTS_ENV):  # fault injection reaches the workers of a cluster too
@@ -194,30 +192,30 @@ class RayRunner:
             self._started_ray = False
 
 
-def _connect(args: argparse.Namespace) -> bool:
+def _connect(options: EvaluateOptions) -> bool:
     """Connect to Ray unless this process already is; True when this call connected."""
     if ray.is_initialized():
         return False
     kwargs: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING}
-    if args.address is None:
-        workers = args.workers or 1
+    if options.address is None:
+        workers = options.workers or 1
         kwargs.update(address="local", include_dashboard=False,
-                      num_cpus=max(os.cpu_count() or 1, workers * args.cpus_per_worker))
+                      num_cpus=max(os.cpu_count() or 1, workers * options.cpus_per_worker))
     else:
-        kwargs["address"] = args.address
+        kwargs["address"] = options.address
     try:
         ray.init(**kwargs)
     except ConnectionError as err:
-        raise UsageError(f"Cannot join the Ray cluster at {args.address}: {err}") from None
+        raise UsageError(f"Cannot join the Ray cluster at {options.address}: {err}") from None
     return True
 
 
-def _worker_count(args: argparse.Namespace, jobs: int, local: bool) -> tuple[int, float]:
+def _worker_count(options: EvaluateOptions, jobs: int, local: bool) -> tuple[int, float]:
     """``(workers, gpus per worker)`` from the options and the cluster's GPUs."""
     gpus = float(ray.cluster_resources().get("GPU", 0.0))
-    per_worker = args.gpus_per_worker if args.gpus_per_worker is not None else \
+    per_worker = options.gpus_per_worker if options.gpus_per_worker is not None else \
         (1.0 if gpus else 0.0)
-    workers = args.workers or (max(1, int(gpus // per_worker)) if per_worker else 1)
+    workers = options.workers or (max(1, int(gpus // per_worker)) if per_worker else 1)
     if per_worker * workers > gpus:
         message = (f"{workers} worker(s) x {per_worker:g} GPU(s) need "
                    f"{per_worker * workers:g} GPUs and Ray has {gpus:g}")

@@ -1,29 +1,26 @@
 # SPDX-FileCopyrightText: 2026 tips_ros developers
 # SPDX-License-Identifier: Apache-2.0
-"""Typed options of a replay: what ``tips-ros replay`` and ``tips-ros evaluate`` run.
+"""Typed options of a replay and of an evaluation: what ``tips-ros replay`` and ``evaluate`` run.
 
 ``RunOptions`` holds everything about one bag's run that does not name the bag (topics,
 model, heads, queries, batching, frame selection, output storage, scoring): ``tips-ros
 evaluate`` shares one among all its bags. ``ReplayOptions`` adds the input bag, the output
-bag and the replay-only extras (pacing, report and preview files). Both are frozen and check
-their values when built (``UsageError``, one sentence). The command-line flags of
-``add_run_options`` and ``tips_ros.offline.replay.add_arguments`` have the same names as the
-fields (``--gt-depth-topic`` -> ``gt_depth_topic``) and take their defaults from them, so
-``from_args`` builds the options from a parsed ``argparse.Namespace``.
+bag and the replay-only extras (pacing, report and preview files); ``EvaluateOptions`` the
+inputs, the results folder and the Ray workers. All are frozen and check their values when
+built (``UsageError``, one sentence). The command-line flags (``tips_ros.cli.flags``,
+``tips_ros.cli.replay``, ``tips_ros.cli.evaluate``) have the fields' names (``--gt-depth-topic``
+-> ``gt_depth_topic``) and take their defaults from them.
 """
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Iterable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from tips_ros.engine.prediction import ALL_HEADS, HEADS, ON_REQUEST_VIEWS, VIEWS
 from tips_ros.errors import UsageError
 from tips_ros.io.detections import DEFAULT_THRESHOLD
-from tips_ros.offline.arguments import positive_int, query_list
 from tips_ros.offline.bags import STORAGES
 
 #: Ground-truth task -> the engine head it needs.
@@ -97,8 +94,9 @@ class RunOptions:
         """Return the engine heads and colour views to run.
 
         ``heads``, or by default every head of ``HEADS`` (heatmaps only with queries), plus
-        the colour view of each (a view of ``ON_REQUEST_VIEWS`` only when named); raises ``UsageError`` when a text head has no queries or a
-        ground-truth topic's head is left out.
+        the colour view of each (a view of ``ON_REQUEST_VIEWS`` only when named); raises
+        ``UsageError`` when a text head has no queries or a ground-truth topic's head is left
+        out.
         """
         asked = set(self.heads or ())
         heads = asked - ON_REQUEST_VIEWS or set(HEADS) - (
@@ -113,11 +111,6 @@ class RunOptions:
         views = {view for view, head in VIEWS.items()
                  if head in heads and (view in asked or view not in ON_REQUEST_VIEWS)}
         return heads | views
-
-    @classmethod
-    def from_args(cls, args: argparse.Namespace) -> RunOptions:
-        """Build the options from arguments parsed with ``add_run_options``."""
-        return cls(**_fields_of(cls, args))
 
 
 @dataclass(frozen=True)
@@ -143,16 +136,42 @@ class ReplayOptions:
             if value is not None:
                 object.__setattr__(self, name, Path(value))
 
-    @classmethod
-    def from_args(cls, args: argparse.Namespace) -> ReplayOptions:
-        """Build the options from arguments parsed with ``replay.add_arguments``."""
-        return cls(run=RunOptions.from_args(args), **_fields_of(cls, args, skip=("run",)))
 
+@dataclass(frozen=True)
+class EvaluateOptions:
+    """An evaluation: every bag found in ``inputs`` replayed with ``run`` into ``output``.
 
-def _fields_of(cls: type, args: argparse.Namespace, skip: Iterable[str] = ()) -> dict[str, Any]:
-    """Return the values of ``cls``'s fields in ``args`` (flag destinations = field names)."""
-    return {item.name: getattr(args, item.name) for item in fields(cls)
-            if item.name not in skip}
+    ``inputs`` are rosbag2 directories (or a bag's file) and folders searched recursively for
+    them; ``output`` is the results folder. ``workers`` Ray workers (default: one per
+    ``gpus_per_worker`` GPUs of the cluster, or 1 without GPUs) each load the model once and
+    get ``cpus_per_worker`` CPU cores (their torch threads) and ``gpus_per_worker`` GPUs (may
+    be fractional; default 1 when the cluster has GPUs, else 0). ``address`` joins a Ray
+    cluster (``auto``, ``host:port`` or ``ray://host:port``) instead of starting a local Ray.
+    ``overwrite`` replays also the bags an earlier run finished.
+    """
+
+    inputs: tuple[Path, ...]
+    output: Path
+    run: RunOptions = field(default_factory=RunOptions)
+    workers: int | None = None
+    gpus_per_worker: float | None = None
+    address: str | None = None
+    cpus_per_worker: int = 1
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        """Turn paths into ``Path`` objects and check the counts (``UsageError``)."""
+        object.__setattr__(self, "inputs", tuple(Path(path) for path in self.inputs))
+        object.__setattr__(self, "output", Path(self.output))
+        if not self.inputs:
+            raise UsageError("inputs must name at least one bag or folder of bags.")
+        for name in ("workers", "cpus_per_worker"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise UsageError(f"{name} must be a positive integer, not {value!r}.")
+        if self.gpus_per_worker is not None and not self.gpus_per_worker >= 0:
+            raise UsageError(f"gpus_per_worker must be a number >= 0, "
+                             f"not {self.gpus_per_worker!r}.")
 
 
 def checked_heads(heads: Iterable[str]) -> frozenset[str]:
@@ -161,57 +180,3 @@ def checked_heads(heads: Iterable[str]) -> frozenset[str]:
     if not chosen or chosen - set(ALL_HEADS) - ON_REQUEST_VIEWS:
         raise UsageError(f"heads must be among {','.join(ALL_HEADS + tuple(ON_REQUEST_VIEWS))}")
     return chosen
-
-
-def _head_list(text: str) -> frozenset[str]:
-    """Parse ``--heads``: comma-separated head names."""
-    return checked_heads(h.strip() for h in text.split(",") if h.strip())
-
-
-def add_run_options(parser: argparse.ArgumentParser) -> None:
-    """Add the flags of ``RunOptions`` (shared by ``tips-ros replay`` and ``evaluate``)."""
-    default = RunOptions()
-    parser.add_argument("--image-topic", help="Image or CompressedImage topic "
-                        "(default: the bag's only image topic besides ground truth)")
-    parser.add_argument("--camera-info-topic", help="CameraInfo topic "
-                        "(default: <image namespace>/camera_info if in the bag)")
-    parser.add_argument("--gt-depth-topic", help="ground-truth depth (32FC1 m or 16UC1 mm)")
-    parser.add_argument("--gt-normals-topic", help="ground-truth normals (32FC3, optical frame)")
-    parser.add_argument("--gt-labels-topic", help="ground-truth class ids (mono8/16UC1)")
-    add_model_options(parser)
-    parser.add_argument("--backend", default=default.backend,
-                        help="torch, or onnxruntime (runs --onnx-model)")
-    parser.add_argument("--onnx-model", type=Path, default=None,
-                        help="ONNX file written by `tips-ros export` (--backend onnxruntime)")
-    parser.add_argument("--heads", type=_head_list, default=None,
-                        help=f"comma-separated subset of {','.join(ALL_HEADS)} (default: "
-                        f"{','.join(HEADS)}; heatmaps and zeroshot only with --queries); "
-                        f"also {','.join(sorted(ON_REQUEST_VIEWS))}, written only when named")
-    parser.add_argument("--queries", type=query_list, default=(),
-                        help='text queries: "a,b" or a JSON list')
-    parser.add_argument("--batch", type=positive_int, default=default.batch,
-                        help="frames per forward pass")
-    parser.add_argument("--max-frames", type=positive_int, default=None,
-                        help="stop after this many input frames")
-    parser.add_argument("--every", type=positive_int, default=default.every,
-                        help="use every Nth frame")
-    parser.add_argument("--prefix", default=default.prefix,
-                        help=f"output topic prefix (default {default.prefix})")
-    parser.add_argument("--storage", choices=sorted(STORAGES), default=default.storage,
-                        help="output bag storage")
-    parser.add_argument("--median-scaling", action="store_true",
-                        help="scale each predicted depth map by median(gt)/median(pred) "
-                        "before scoring (off: metric depth is scored as is)")
-    parser.add_argument("--detection-threshold", type=float, default=default.detection_threshold,
-                        help="cosine above which heatmap regions become detections "
-                        "(vision_msgs, written with the heatmaps)")
-
-
-def add_model_options(parser: argparse.ArgumentParser) -> None:
-    """Add ``--model``, ``--text-model``, ``--device`` and ``--precision`` (replay, demo)."""
-    default = RunOptions()
-    parser.add_argument("--model", default=default.model, help="hub id or directory")
-    parser.add_argument("--text-model", default=default.text_model, help="hub id or directory")
-    parser.add_argument("--device", default=default.device, help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--precision", default=default.precision,
-                        help="auto, bf16, fp16 or fp32")

@@ -12,7 +12,7 @@ JSON report (see ``docs/replay.md``) holds counts, speed, metrics and provenance
 
 The API is ``replay(ReplayOptions(...))`` (``tips_ros.offline.options``); the pieces live in
 ``inputs`` (topics, ground truth), ``frame_loop`` (read -> engine -> write), ``output_bag``,
-``scoring`` and ``report``. This module also holds the command (``add_arguments``, ``run``).
+``scoring`` and ``report``; the command is ``tips_ros.cli.replay``.
 
 Failure policy: an undecodable frame is counted in ``frames_failed`` (by reason) and skipped;
 a bag that cannot be read to the end raises ``BagError`` and Ctrl-C raises
@@ -22,12 +22,10 @@ the frames done) and the report is written with what was done.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
 import time
-from pathlib import Path
 from typing import Any, TYPE_CHECKING
 
 from tips_ros.engine.prediction import VIEWS
@@ -36,17 +34,17 @@ from tips_ros.offline.bags import BagWriter, open_bag
 from tips_ros.offline.frame_loop import FrameProgress, Replayer, ReplayState
 from tips_ros.offline.inputs import resolve_topics, Topics
 from tips_ros.offline.metrics import MetricsAccumulator
-from tips_ros.offline.options import add_run_options, ReplayOptions, RunOptions
+from tips_ros.offline.options import ReplayOptions, RunOptions
 from tips_ros.offline.output_bag import output_topics, OutputBag
 from tips_ros.offline.vision_types import register_vision_msgs
-from tips_ros.offline.report import build_report, format_table
+from tips_ros.offline.report import build_report
 from tips_ros.offline.scoring import Scorer
 
 if TYPE_CHECKING:
     from tips_ros.engine import Engine
 
-__all__ = ["ReplayOptions", "RunOptions", "add_arguments", "check_inputs", "expected_frames",
-           "load_engine", "replay", "run"]
+__all__ = ["ReplayOptions", "RunOptions", "check_inputs", "expected_frames", "load_engine",
+           "replay"]
 
 
 def replay(options: ReplayOptions, engine: Engine | None = None, *, load_s: float = 0.0,
@@ -66,7 +64,7 @@ def replay(options: ReplayOptions, engine: Engine | None = None, *, load_s: floa
     """
     if not isinstance(options, ReplayOptions):
         raise TypeError(f"replay() takes ReplayOptions, not {type(options).__name__}; build "
-                        "them from parsed arguments with ReplayOptions.from_args(args)")
+                        "them from parsed arguments with tips_ros.cli.replay.options(args)")
     if engine is not None:
         return _replay(options, engine, load_s, metrics, progress)
     started = time.perf_counter()
@@ -157,28 +155,3 @@ def check_inputs(options: ReplayOptions) -> Topics:
         raise FileExistsError(f"Output bag {options.output} exists already; choose a new path.")
     with open_bag(options.bag) as reader:
         return resolve_topics(reader, options.run)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the arguments of ``tips-ros replay`` (the fields of ``ReplayOptions``)."""
-    parser.add_argument("bag", type=Path, help="input rosbag2 directory (sqlite3 or mcap)")
-    parser.add_argument("--output", type=Path, required=True,
-                        help="output bag directory (must not exist)")
-    add_run_options(parser)
-    parser.add_argument("--pace", action="store_true",
-                        help="release frames at the recorded rate instead of full speed")
-    parser.add_argument("--report", type=Path, help="write the JSON report here")
-    parser.add_argument("--preview", type=Path, help="write a PNG grid of a few frames here")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run ``tips-ros replay``: check the inputs, load the model, replay, print the table."""
-    options = ReplayOptions.from_args(args)
-    check_inputs(options)
-    report = replay(options)
-    print(format_table(report))
-    print(f"output bag: {options.output}")
-    for name, path in (("report", options.report), ("preview", options.preview)):
-        if path:
-            print(f"{name}: {path}")
-    return 1 if report["frames_out"] == 0 and report["frames_in"] else 0

@@ -36,13 +36,13 @@ configuration (precision x batch x compile x heads) the bench runs
 
 Modules: :mod:`.options` (what a run measures), :mod:`.runner` (:func:`benchmark`),
 :mod:`.measure` (timed pass, stage profile, agreement, FLOPs, host waits),
-:mod:`.naive`, :mod:`.e2e`, :mod:`.report` (JSON and table), :mod:`.command` (the CLI).
+:mod:`.naive`, :mod:`.e2e`, :mod:`.report` (JSON and table); the command is
+``tips_ros.cli.bench``.
 The bench measures through the engine's public methods only.
 
 All times are milliseconds, rates frames/s, memory bytes.
 """
 
-from tips_ros.tools.bench.command import add_arguments, run
 from tips_ros.tools.bench.common import heads_of, parse_list, STAGES
 from tips_ros.tools.bench.measure import (
     agreement, count_gflop, host_syncs_per_batch, HostSyncCounter, profile_pass, raw_outputs,
@@ -51,7 +51,7 @@ from tips_ros.tools.bench.options import BenchOptions, E2EOptions
 from tips_ros.tools.bench.runner import benchmark
 
 __all__ = [
-    "BenchOptions", "E2EOptions", "HostSyncCounter", "STAGES", "add_arguments", "agreement",
-    "benchmark", "count_gflop", "heads_of", "host_syncs_per_batch", "parse_list",
-    "profile_pass", "raw_outputs", "run",
+    "BenchOptions", "E2EOptions", "HostSyncCounter", "STAGES", "agreement", "benchmark",
+    "count_gflop", "heads_of", "host_syncs_per_batch", "parse_list", "profile_pass",
+    "raw_outputs",
 ]

@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """What one benchmark run measures (:class:`BenchOptions`), and the engine for a configuration.
 
-``tips-ros bench`` builds the options from its flags (:mod:`tips_ros.tools.bench.command`);
-scripts build them directly and call :func:`tips_ros.tools.bench.benchmark`.
+``tips-ros bench`` builds the options from its flags (``tips_ros.cli.bench``); scripts build
+them directly and call :func:`tips_ros.tools.bench.benchmark`.
 """
 
 from __future__ import annotations

@@ -32,20 +32,22 @@ The authors' DPT heads (like Scenic's) have no activation after the depth decode
 checkpoints therefore set ``depth_decoder_activation="linear"`` (identity).
 
 Modules: :mod:`.tables` and :mod:`.mapping` (names and layouts), :mod:`.readers` (files and
-architecture), :mod:`.text_tokenizer`, :mod:`.converter` (:func:`convert`), :mod:`.writers`,
-:mod:`.command` (the CLI); :class:`ConversionError` is in :mod:`tips_ros.errors` with the
-project's other user-facing errors.
+architecture), :mod:`.text_tokenizer`, :mod:`.converter` (:func:`convert` and
+:class:`ConvertOptions`), :mod:`.writers`; the command is ``tips_ros.cli.convert``.
+:class:`ConversionError` is in :mod:`tips_ros.errors` with the project's other user-facing
+errors.
 """
 
 from tips_ros.errors import ConversionError
-from tips_ros.tools.convert.command import add_arguments, run
-from tips_ros.tools.convert.converter import convert, Converted, IDENTITY_ACTIVATION
+from tips_ros.tools.convert.converter import (
+    convert, Converted, ConvertOptions, IDENTITY_ACTIVATION,
+)
 from tips_ros.tools.convert.readers import infer_shape, read_dpt, read_npz
 from tips_ros.tools.convert.text_tokenizer import convert_tokenizer, MAX_TOKENS
 from tips_ros.tools.convert.writers import export_dpt, export_text, export_vision
 
 __all__ = [
-    "ConversionError", "Converted", "IDENTITY_ACTIVATION", "MAX_TOKENS", "add_arguments",
+    "ConversionError", "ConvertOptions", "Converted", "IDENTITY_ACTIVATION", "MAX_TOKENS",
     "convert", "convert_tokenizer", "export_dpt", "export_text", "export_vision",
-    "infer_shape", "read_dpt", "read_npz", "run",
+    "infer_shape", "read_dpt", "read_npz",
 ]

@@ -76,15 +76,46 @@ def _expected(model: torch.nn.Module) -> dict[str, torch.Size]:
     return {k: v.shape for k, v in model.state_dict().items()}
 
 
-def _check_request(text: Any, tokenizer: Any, dpt: list, output: Path, overwrite: bool) -> None:
-    """Reject a request that names nothing or would replace existing output silently."""
-    if text is None and not dpt:
-        raise UsageError("nothing to convert: give --text (with --tokenizer) and/or --dpt")
-    if (text is None) != (tokenizer is None):
-        raise UsageError("--text and --tokenizer go together (the text model needs its tokenizer)")
-    targets = ([output / "text"] if text is not None else []) + ([output / "dpt"] if dpt else [])
+@dataclass(frozen=True)
+class ConvertOptions:
+    """A conversion (``tips-ros convert``): the authors' files -> ``output/text``, ``output/dpt``.
+
+    ``vision`` is the ``*_vision.npz``; ``text`` the ``*_text.npz`` with its SentencePiece
+    ``tokenizer`` (both or neither: writes ``output/text``); ``dpt`` the depth, normals and
+    segmentation heads (writes ``output/dpt``); ``variant`` a size name of
+    :data:`~tips_ros.engine.testmodel.SIZES` (default: inferred from the width; checked with
+    the checkpoint's width by ``readers.infer_shape``); ``overwrite`` replaces existing
+    outputs. The request is checked when built (``UsageError``, one sentence).
+    """
+
+    vision: Path
+    output: Path
+    text: Path | None = None
+    tokenizer: Path | None = None
+    dpt: tuple[Path, ...] = ()
+    variant: str | None = None
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        """Turn the paths into ``Path`` objects and check the request (``UsageError``)."""
+        for name in ("vision", "output", "text", "tokenizer"):
+            value = getattr(self, name)
+            object.__setattr__(self, name, None if value is None else Path(value))
+        object.__setattr__(self, "dpt", tuple(Path(path) for path in self.dpt))
+        if self.text is None and not self.dpt:
+            raise UsageError("nothing to convert: give --text (with --tokenizer) and/or --dpt")
+        if (self.text is None) != (self.tokenizer is None):
+            raise UsageError("--text and --tokenizer go together (the text model needs its "
+                             "tokenizer)")
+
+
+def _check_targets(options: ConvertOptions) -> None:
+    """Reject a request that would replace existing output silently."""
+    output = options.output
+    targets = ([output / "text"] if options.text is not None else []) + (
+        [output / "dpt"] if options.dpt else [])
     existing = [str(t) for t in targets if t.exists()]
-    if existing and not overwrite:
+    if existing and not options.overwrite:
         raise FileExistsError(f"{', '.join(existing)} already exist; pass --overwrite to replace")
 
 
@@ -174,17 +205,23 @@ def _write(output: Path, staged: list[_Staged]) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def convert(vision: str | Path, output: str | Path, *, text: str | Path | None = None,
-            tokenizer: str | Path | None = None, dpt: Iterable[str | Path] = (),
-            variant: str | None = None, overwrite: bool = False) -> Converted:
+def convert(vision: str | Path, output: str | Path, *,
+            text: str | Path | None = ConvertOptions.text,
+            tokenizer: str | Path | None = ConvertOptions.tokenizer,
+            dpt: Iterable[str | Path] = ConvertOptions.dpt,
+            variant: str | None = ConvertOptions.variant,
+            overwrite: bool = ConvertOptions.overwrite) -> Converted:
     """Convert the authors' files into ``output/text`` and/or ``output/dpt``.
 
     ``text`` needs ``tokenizer``; ``dpt`` takes the depth, normals and segmentation files;
-    ``variant`` (a size name) gives the attention heads when the width is ambiguous. Nothing
-    is written unless every input converts.
+    ``variant`` (a size name) gives the attention heads when the width is ambiguous. The
+    values are checked as :class:`ConvertOptions` (``UsageError``). Nothing is written unless
+    every input converts.
     """
-    dpt, output = list(dpt), Path(output)
-    _check_request(text, tokenizer, dpt, output, overwrite)
+    options = ConvertOptions(Path(vision), Path(output), text, tokenizer, tuple(dpt), variant,
+                             overwrite)
+    _check_targets(options)
+    dpt, output = list(options.dpt), options.output
     vision_arrays = read_npz(vision)
     text_arrays = read_npz(text) if text is not None else None
     shape = infer_shape(vision_arrays, text_arrays, variant)

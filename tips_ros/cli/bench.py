@@ -1,6 +1,10 @@
 # SPDX-FileCopyrightText: 2026 tips_ros developers
 # SPDX-License-Identifier: Apache-2.0
-"""``tips-ros bench``: the flags, turned into :class:`BenchOptions` for :func:`benchmark`."""
+"""``tips-ros bench``: flags -> ``BenchOptions`` -> ``benchmark``, then the printed table.
+
+The list flags (``--precision fp32,bf16``) are comma lists of the options' tuple fields; their
+defaults are those fields' defaults, written as the flag would be.
+"""
 
 from __future__ import annotations
 
@@ -11,45 +15,56 @@ from pathlib import Path
 
 from tips_ros.errors import UsageError
 from tips_ros.offline.arguments import parse_size
-from tips_ros.tools.bench.common import DEFAULT_QUERIES, parse_list
-from tips_ros.tools.bench.options import BenchOptions, E2EOptions
+from tips_ros.offline.options import RunOptions
+from tips_ros.tools.bench import BenchOptions, benchmark, E2EOptions, parse_list
 from tips_ros.tools.bench.report import print_table
-from tips_ros.tools.bench.runner import benchmark
+
+
+def _comma(items: tuple[object, ...]) -> str:
+    return ",".join(map(str, items))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the arguments of ``tips-ros bench`` to ``parser``."""
+    default, e2e = BenchOptions, E2EOptions
     add = parser.add_argument
     add("--model", help="DPT model (hub id or directory); default: --make-model's")
-    add("--text-model", help="image-text model (hub id or directory)")
+    add("--text-model", help=f"image-text model (hub id or directory; default "
+        f"{RunOptions.text_model} with --model)")
     add("--make-model", choices=("tiny", "b14"), default=None,
         help="write random weights of this size to a temp dir (when --model is not given)")
-    add("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    add("--precision", default="fp32,bf16", help="comma list of fp32, bf16, fp16")
-    add("--backend", default="torch",
+    add("--device", default=default.device, help="auto, cpu, cuda or cuda:N")
+    add("--precision", default=_comma(default.precisions),
+        help="comma list of fp32, bf16, fp16")
+    add("--backend", default=_comma(default.backends),
         help="comma list of torch, onnxruntime (exported in the run: fp32, fp16)")
-    add("--batch", default="1,8", help="comma list of batch sizes (frames per forward)")
-    add("--compile", default="none",
+    add("--batch", default=_comma(default.batches),
+        help="comma list of batch sizes (frames per forward)")
+    add("--compile", default=_comma(default.compile_modes),
         help="comma list of none, default, reduce-overhead, max-autotune")
     add("--compile-backend", default="inductor",
         help="torch.compile backend: inductor, or eager/aot_eager (Dynamo only, CPU checks)")
     add("--channels-last", action="store_true", help="channels-last DPT convolutions")
-    add("--heads", default="all,depth",
+    add("--heads", default=_comma(default.heads),
         help="comma list of head sets: all, or +-joined heads/views (depth+normals)")
-    add("--size", default="640x480", help="camera frame WIDTHxHEIGHT")
-    add("--input-size", type=int, default=448, help="model input side (multiple of 14)")
-    add("--iters", type=int, default=50, help="timed calls per configuration")
-    add("--warmup", type=int, default=5, help="untimed calls before timing")
-    add("--profile-iters", type=int, default=5, help="calls of the stage-profiling pass")
-    add("--queries", default=",".join(DEFAULT_QUERIES), help="comma list of heatmap queries")
+    add("--size", default="x".join(map(str, default.frame_size)),
+        help="camera frame WIDTHxHEIGHT")
+    add("--input-size", type=int, default=default.input_size,
+        help="model input side (multiple of 14)")
+    add("--iters", type=int, default=default.iters, help="timed calls per configuration")
+    add("--warmup", type=int, default=default.warmup, help="untimed calls before timing")
+    add("--profile-iters", type=int, default=default.profile_iters,
+        help="calls of the stage-profiling pass")
+    add("--queries", default=_comma(default.queries), help="comma list of heatmap queries")
     add("--json", help="write the full report to this JSON file")
     add("--e2e", action="store_true", help="also run end to end through rclpy processes")
-    add("--e2e-rate", type=float, default=30.0, help="offered camera rate, Hz")
-    add("--e2e-frames", type=int, default=150, help="measured e2e frames")
-    add("--e2e-warmup-frames", type=int, default=10, help="e2e frames excluded at the start")
+    add("--e2e-rate", type=float, default=e2e.rate_hz, help="offered camera rate, Hz")
+    add("--e2e-frames", type=int, default=e2e.frames, help="measured e2e frames")
+    add("--e2e-warmup-frames", type=int, default=e2e.warmup_frames,
+        help="e2e frames excluded at the start")
 
 
-def options_from_args(args: argparse.Namespace, model: str, text_model: str) -> BenchOptions:
+def options(args: argparse.Namespace, model: str, text_model: str) -> BenchOptions:
     """Return the options the parsed flags ``args`` describe, for ``model``/``text_model``."""
     e2e = (E2EOptions(args.e2e_rate, args.e2e_frames, args.e2e_warmup_frames)
            if args.e2e else None)
@@ -85,8 +100,8 @@ def run(args: argparse.Namespace) -> int:
 
             model, text_model = (str(p) for p in write_test_models(tmp, args.make_model))
         else:
-            model, text_model = args.model, args.text_model or "google/tipsv2-b14"
-        report = benchmark(options_from_args(args, model, text_model),
+            model, text_model = args.model, args.text_model or RunOptions.text_model
+        report = benchmark(options(args, model, text_model),
                            Path(args.json) if args.json else None, command_line(args),
                            args.model or f"random {args.make_model}")
     print_table(report)

@@ -1,0 +1,84 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
+"""Flags shared by several subcommands, and options built from parsed flags.
+
+A flag's destination is the name of the option field it sets (``--gt-depth-topic`` ->
+``RunOptions.gt_depth_topic``) and its default is that field's default, read from the options
+class, so :func:`options_from` builds the options from a parsed ``argparse.Namespace`` and no
+default is written twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+from tips_ros.engine.prediction import ALL_HEADS, HEADS, ON_REQUEST_VIEWS
+from tips_ros.offline.arguments import positive_int, query_list
+from tips_ros.offline.bags import STORAGES
+from tips_ros.offline.options import checked_heads, RunOptions
+
+T = TypeVar("T")
+
+
+def options_from(cls: type[T], args: argparse.Namespace, **given: Any) -> T:
+    """Return ``cls(...)`` from the fields of ``cls`` found in ``args``, and ``given``."""
+    values = {item.name: getattr(args, item.name) for item in fields(cls)  # type: ignore[arg-type]
+              if item.name not in given and hasattr(args, item.name)}
+    return cls(**values, **given)
+
+
+def head_list(text: str) -> frozenset[str]:
+    """Parse ``--heads``: comma-separated head names."""
+    return checked_heads(h.strip() for h in text.split(",") if h.strip())
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--model``, ``--text-model``, ``--device`` and ``--precision`` (replay, demo)."""
+    parser.add_argument("--model", default=RunOptions.model, help="hub id or directory")
+    parser.add_argument("--text-model", default=RunOptions.text_model,
+                        help="hub id or directory")
+    parser.add_argument("--device", default=RunOptions.device, help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--precision", default=RunOptions.precision,
+                        help="auto, bf16, fp16 or fp32")
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """Add the flags of ``RunOptions`` (shared by ``tips-ros replay`` and ``evaluate``)."""
+    default = RunOptions
+    parser.add_argument("--image-topic", help="Image or CompressedImage topic "
+                        "(default: the bag's only image topic besides ground truth)")
+    parser.add_argument("--camera-info-topic", help="CameraInfo topic "
+                        "(default: <image namespace>/camera_info if in the bag)")
+    parser.add_argument("--gt-depth-topic", help="ground-truth depth (32FC1 m or 16UC1 mm)")
+    parser.add_argument("--gt-normals-topic", help="ground-truth normals (32FC3, optical frame)")
+    parser.add_argument("--gt-labels-topic", help="ground-truth class ids (mono8/16UC1)")
+    add_model_options(parser)
+    parser.add_argument("--backend", default=default.backend,
+                        help="torch, or onnxruntime (runs --onnx-model)")
+    parser.add_argument("--onnx-model", type=Path, default=default.onnx_model,
+                        help="ONNX file written by `tips-ros export` (--backend onnxruntime)")
+    parser.add_argument("--heads", type=head_list, default=default.heads,
+                        help=f"comma-separated subset of {','.join(ALL_HEADS)} (default: "
+                        f"{','.join(HEADS)}; heatmaps and zeroshot only with --queries); "
+                        f"also {','.join(sorted(ON_REQUEST_VIEWS))}, written only when named")
+    parser.add_argument("--queries", type=query_list, default=default.queries,
+                        help='text queries: "a,b" or a JSON list')
+    parser.add_argument("--batch", type=positive_int, default=default.batch,
+                        help="frames per forward pass")
+    parser.add_argument("--max-frames", type=positive_int, default=default.max_frames,
+                        help="stop after this many input frames")
+    parser.add_argument("--every", type=positive_int, default=default.every,
+                        help="use every Nth frame")
+    parser.add_argument("--prefix", default=default.prefix,
+                        help=f"output topic prefix (default {default.prefix})")
+    parser.add_argument("--storage", choices=sorted(STORAGES), default=default.storage,
+                        help="output bag storage")
+    parser.add_argument("--median-scaling", action="store_true",
+                        help="scale each predicted depth map by median(gt)/median(pred) "
+                        "before scoring (off: metric depth is scored as is)")
+    parser.add_argument("--detection-threshold", type=float, default=default.detection_threshold,
+                        help="cosine above which heatmap regions become detections "
+                        "(vision_msgs, written with the heatmaps)")
