@@ -173,6 +173,10 @@ def test_end_to_end_mode_through_ros_processes(tiny_models, tmp_path):
     node = e2e["node_diagnostics"]  # the node's own /diagnostics, measured while streaming
     assert node["frames_processed"] >= e2e["frames_complete"]
     assert node["ros_side_p50_ms"] > 0 and node["engine_p50_ms"] > 0
+    # the organised cloud and the detection arrays were subscribed to and arrived
+    others = e2e["frames_received_other"]
+    assert set(others) == {"points", "detections", "detections_3d"}
+    assert min(others.values()) >= e2e["frames_complete"] and "points" in e2e["topics"]
 
 
 @pytest.mark.slow

@@ -2,9 +2,11 @@
 # SPDX-License-Identifier: Apache-2.0
 """``tips-ros bench --e2e``: the node measured end to end through real rclpy processes.
 
-A camera stand-in process (:mod:`tips_ros.tools.camera_sim`) publishes rgb8 frames to a
-``tips_node`` process, and a listener node in this process subscribes to every image output
-and to ``/diagnostics``. Reported: stamp-to-receipt latency (ms, the last output of a frame),
+A camera stand-in process (:mod:`tips_ros.tools.camera_sim`) publishes rgb8 frames and a
+camera_info to a ``tips_node`` process (``publish_points`` on), and a listener node in this
+process subscribes to every image output, to ``points`` and the detection arrays (the
+organised cloud and the vision_msgs outputs, when vision_msgs imports) and to
+``/diagnostics``. Reported: stamp-to-receipt latency (ms, the last output of a frame),
 achieved vs offered rate (frames/s), drops, the node's own diagnostics, and the ROS-side cost
 (decode, message building, publishing; ms per frame) measured here separately.
 
@@ -27,7 +29,7 @@ import torch
 
 from tips_ros.engine.prediction import HEADS, Prediction, VIEWS
 from tips_ros.io.imaging import decode_image
-from tips_ros.io.outputs import IMAGE_TOPICS
+from tips_ros.io.outputs import DETECTIONS_3D_TOPIC, DETECTIONS_TOPIC, IMAGE_TOPICS, POINTS_TOPIC
 from tips_ros.tools.bench.common import build_messages, image_message, StageTimer, summarize
 from tips_ros.tools.bench.options import BenchOptions, make_engine
 
@@ -86,6 +88,8 @@ class Receipts:
     """
 
     stamps: dict[str, dict[int, int]] = field(default_factory=lambda: defaultdict(dict))
+    #: frames received per non-image output (points, detections, detections_3d)
+    others: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     node_stats: dict[str, str] = field(default_factory=dict)
 
     def subscribe(self, listener: Any) -> None:
@@ -98,7 +102,13 @@ class Receipts:
         for topic in IMAGE_TOPICS:
             listener.create_subscription(
                 Image, f"{NAMESPACE}/{topic}", lambda msg, t=topic: self._image(t, msg), qos)
+        for topic, kind in other_outputs().items():
+            listener.create_subscription(
+                kind, f"{NAMESPACE}/{topic}", lambda _msg, t=topic: self._other(t), qos)
         listener.create_subscription(DiagnosticArray, "/diagnostics", self._diagnostics, 10)
+
+    def _other(self, topic: str) -> None:
+        self.others[topic] += 1
 
     def _image(self, topic: str, msg: Any) -> None:
         stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
@@ -112,11 +122,23 @@ class Receipts:
                 self.node_stats.update(values)
 
 
+def other_outputs() -> dict[str, Any]:
+    """Return the non-image outputs subscribed to: topic -> message type."""
+    from sensor_msgs.msg import PointCloud2
+
+    kinds: dict[str, Any] = {POINTS_TOPIC: PointCloud2}
+    try:
+        from vision_msgs.msg import Detection2DArray, Detection3DArray
+    except ImportError:  # the node publishes no vision_msgs either
+        return kinds
+    return {**kinds, DETECTIONS_TOPIC: Detection2DArray, DETECTIONS_3D_TOPIC: Detection3DArray}
+
+
 def _node_command(options: BenchOptions, precision: str) -> list[str]:
     """Return the command line of the ``tips_node`` process under :data:`NAMESPACE`."""
     params = {"model": options.model, "text_model": options.text_model,
               "device": options.device, "precision": precision,
-              "input_size": options.input_size}
+              "input_size": options.input_size, "publish_points": "true"}
     command = [sys.executable, "-m", "tips_ros.ros.startup", "--ros-args",
                "-r", f"__ns:={NAMESPACE}"]
     for name, value in params.items():
@@ -130,7 +152,8 @@ def _camera_command(options: BenchOptions) -> list[str]:
     width, height = options.frame_size
     return [sys.executable, "-m", "tips_ros.tools.camera_sim", "--topic", f"{NAMESPACE}/image",
             "--frames", str(e2e.warmup_frames + e2e.frames), "--rate", str(e2e.rate_hz),
-            "--width", str(width), "--height", str(height), "--wait-subscriber", "120"]
+            "--width", str(width), "--height", str(height), "--wait-subscriber", "120",
+            "--info"]
 
 
 def _stop(*procs: subprocess.Popen) -> None:
@@ -197,7 +220,8 @@ def _result(options: BenchOptions, precision: str, measured: list[int], receipts
         "frames_complete": len(complete), "drops": len(measured) - len(complete),
         "achieved_rate_hz": len(complete) / span_s if span_s > 0 else 0.0,
         "latency_ms": summarize(latency) if latency else None,
-        "topics": list(IMAGE_TOPICS), "ros_side_ms_per_frame": cost,
+        "topics": list(IMAGE_TOPICS) + list(receipts.others),
+        "frames_received_other": dict(receipts.others), "ros_side_ms_per_frame": cost,
         "node_diagnostics": {k: _number(v) for k, v in receipts.node_stats.items()},
     }
 
