@@ -132,9 +132,9 @@ SPECS: tuple[Spec, ...] = (
     Spec("points_organized", True, "points: organised like the depth image (height x width, "
          "NaN where depth is invalid; what Nav2's semantic layer needs), else one point per "
          "valid pixel", runtime=True),
-    Spec("detection_threshold", DEFAULT_THRESHOLD, "detections, detections_3d: heatmap regions above this "
-         "cosine become detections; uncalibrated default, tune per model", runtime=True,
-         float_range=(-1.0, 1.0)),
+    Spec("detection_threshold", DEFAULT_THRESHOLD, "detections, detections_3d: heatmap "
+         "regions above this cosine become detections; uncalibrated default, tune per model",
+         runtime=True, float_range=(-1.0, 1.0)),
     Spec("compute_all", False, "compute every output even without subscribers", runtime=True),
     Spec("max_batch", 8, "most frames (cameras) in one forward pass", runtime=True,
          int_range=(1, 64, 1)),
