@@ -12,8 +12,11 @@ import pytest
 import torch
 from transformers import Tipsv2DptForDensePrediction, Tipsv2Tokenizer
 
+from broken_models import BROKEN, make_broken
+from tips_ros.cli import EXIT_ERROR, main
 from tips_ros.engine import Engine, EngineConfig
 from tips_ros.engine.loading import ModelLoadError, load_pretrained
+from tips_ros.offline.bags import SYNTH_TOPICS, write_synth_bag
 
 
 def add_remote_code(model_dir: Path, marker: Path, config_name: str, auto_map: dict) -> None:
@@ -67,3 +70,20 @@ def test_corrupt_and_partial_directories_fail_with_one_sentence(tiny_models, tmp
 def test_tokenizer_loads_by_its_own_class(tiny_models):
     tokenizer = load_pretrained(Tipsv2Tokenizer, str(tiny_models[1]))
     assert tokenizer("A Chair")["input_ids"]
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN))
+def test_broken_checkpoint_is_one_sentence_in_the_cli(name: str, tiny_models, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture):
+    """``tips-ros replay`` with a broken DPT: exit 2, one line naming the model and the fault."""
+    broken = make_broken(tiny_models[0], tmp_path, name)
+    bag = write_synth_bag(tmp_path / "in", 1, (32, 24))
+    code = main(["replay", str(bag), "--output", str(tmp_path / "out"), "--image-topic",
+                 SYNTH_TOPICS["image"], "--model", str(broken),
+                 "--text-model", str(tiny_models[1]), "--device", "cpu"])
+    err = capsys.readouterr().err
+    line = next(line for line in err.splitlines() if line.startswith("tips-ros replay: error"))
+    assert code == EXIT_ERROR, err
+    assert f"model '{broken}' cannot be used" in line, err
+    assert all(words in line for words in BROKEN[name][1]), line
+    assert not (tmp_path / "out").exists()  # nothing ran on the broken model

@@ -15,6 +15,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
+from broken_models import BROKEN, make_broken
 from ros_harness import (
     NodeProcess, node_params, change_state, diagnostic_values, lifecycle_state, set_parameter,
     start_publisher, wait_active,
@@ -161,3 +162,25 @@ def test_input_qos_auto_matches_a_best_effort_camera(tiny_models, listener):
         with start_publisher("--topic", "/qr/image", *camera, "--wait-subscriber", "0"):
             assert listener.wait_for(
                 lambda: "input_reliability:=auto or best_effort" in node.log()), node.log()
+
+
+def test_broken_checkpoints_fail_configure_with_one_sentence(tiny_models, listener, tmp_path):
+    """Each broken DPT checkpoint: configure fails, its sentence on /diagnostics, none loads."""
+    names = sorted(BROKEN)
+    broken = {name: make_broken(tiny_models[0], tmp_path, name) for name in names}
+    node_name = "/lcbroken/tips_node"
+
+    def failed_with(name: str) -> bool:
+        message = diagnostic_values(listener, f"{node_name}: engine").get("_message", "")
+        return f"'{broken[name]}' cannot be used" in message and all(
+            words in message for words in BROKEN[name][1])
+
+    with NodeProcess(params(tiny_models, model=str(broken[names[0]])),
+                     ros_args=["-r", "__ns:=/lcbroken"]) as node:
+        assert listener.wait_for(lambda: failed_with(names[0])), node.log()
+        for name in names[1:]:
+            assert set_parameter(listener, node_name, "model", str(broken[name])).successful
+            assert not change_state(listener, node_name, Transition.TRANSITION_CONFIGURE)
+            assert listener.wait_for(lambda: failed_with(name)), node.log()  # noqa: B023
+        assert lifecycle_state(listener, node_name) == "unconfigured"
+        assert node.alive()

@@ -104,7 +104,8 @@ class Engine:
         from transformers import Tipsv2DptForDensePrediction
 
         self.model = load_pretrained(
-            Tipsv2DptForDensePrediction, config.model, allow_pickle=config.allow_pickle)
+            Tipsv2DptForDensePrediction, config.model, allow_pickle=config.allow_pickle,
+            labelled=True)
         self.model.to(device=self.device, dtype=dtype).eval()
         return dtype, ModelSpec.of(self.model, config.model)
 

@@ -37,7 +37,8 @@ class TextEncoder:
         self.ref = ref
         self.device = device
         self.tokenizer = load_pretrained(Tipsv2Tokenizer, ref)
-        self.model = load_pretrained(Tipsv2TextModel, ref, allow_pickle=allow_pickle)
+        self.model = load_pretrained(Tipsv2TextModel, ref, allow_pickle=allow_pickle,
+                                     unused=("temperature",))  # the image-text scale
         self.model.to(device=device, dtype=dtype).eval()
         self.hidden_size: int = self.model.config.hidden_size
         self._cache: OrderedDict[tuple, torch.Tensor] = OrderedDict()
