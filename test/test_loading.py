@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from broken_models import BROKEN, make_broken
 from transformers import Tipsv2DptForDensePrediction, Tipsv2Tokenizer
 
-from broken_models import BROKEN, make_broken
 from tips_ros.cli import EXIT_ERROR, main
 from tips_ros.engine import Engine, EngineConfig
 from tips_ros.engine.loading import ModelLoadError, load_pretrained

@@ -130,7 +130,7 @@ def _checked(loaded: Any, ref: str, labelled: bool, unused: Collection[str]) -> 
 
 
 def _label_problems(config: Any) -> list[str]:
-    """What is wrong with the class names of ``config`` (none: ``[]``)."""
+    """Return what is wrong with the class names of ``config`` (nothing: ``[]``)."""
     names = [config.id2label.get(i, "") for i in range(config.num_labels)]
     if any(_PLACEHOLDER_LABEL.match(name) for name in names) or not all(names):
         return ["its config.json has no label map (id2label with the segmentation class "
@@ -139,7 +139,7 @@ def _label_problems(config: Any) -> list[str]:
 
 
 def _weight_problems(info: dict[str, Any], unused: set[str], backbone: set[str]) -> list[str]:
-    """What transformers' loading report ``info`` says is missing, extra or misshapen.
+    """Return what transformers' loading report ``info`` says is missing, extra or misshapen.
 
     ``unused``: checkpoint tensors to accept unused; ``backbone``: the model's backbone
     tensors (all of them missing: a head-only checkpoint).
@@ -168,7 +168,7 @@ def _count(names: list[Any]) -> str:
 
 
 def _names(names: list[Any]) -> str:
-    """The first :data:`NAMES_SHOWN` names (mismatches: ``(name, ckpt shape, model shape)``)."""
+    """Return the first :data:`NAMES_SHOWN` names (mismatches: ``(name, ckpt, model shape)``)."""
     shown = [name if isinstance(name, str) else
              f"{name[0]}: {tuple(name[1])} there, {tuple(name[2])} in the model"
              for name in names[:NAMES_SHOWN]]
