@@ -15,6 +15,8 @@ import threading
 import time
 from collections.abc import Callable
 
+import pytest
+
 from tips_ros.ros.scheduling import FrameWorker, LatestSlots, Pending
 
 WAIT_S = 120.0  # limit of every wait for an event (loaded CI machine)
@@ -139,3 +141,27 @@ def test_worker_stop_waits_for_the_batch_in_flight_and_marks_it_stopping():
     stopper.join(WAIT_S)
     assert not stopper.is_alive()
     assert recorder.items == ["slow"] and recorder.stopping_seen == [True]
+
+
+def test_worker_call_runs_on_the_worker_thread_and_returns_or_raises():
+    """A compiled engine's warm-up runs on the thread that infers (CUDA-graph trees)."""
+    slots: LatestSlots[str] = LatestSlots(1)
+    recorder = Recorder()
+    worker = FrameWorker(slots, recorder.process, lambda: (1, 0.0), recorder.on_error)
+    try:
+        assert worker.call(lambda: threading.current_thread().name) == "tips_worker"
+        worker.resume()  # between batches while active too
+        recorder.put_and_wait(slots, "frame")
+        assert worker.call(lambda: threading.current_thread().name) == "tips_worker"
+
+        def fail() -> None:
+            raise ValueError("warm-up failed")
+
+        with pytest.raises(ValueError, match="warm-up failed"):
+            worker.call(fail)
+        recorder.put_and_wait(slots, "after")  # the worker goes on
+        assert recorder.items == ["frame", "after"]
+    finally:
+        worker.stop(lambda: None)
+    with pytest.raises(RuntimeError, match="worker thread has ended"):
+        worker.call(lambda: None)

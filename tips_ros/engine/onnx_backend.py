@@ -9,8 +9,10 @@ colour views stay shared by both backends. The file carries its own weights, lab
 tower still runs in torch (queries are encoded once per query set and fed as a graph input).
 
 Execution providers, first present wins: TensorRT (engine cache on disk next to the file, so a
-robot builds it once), CUDA, then CPU. Inputs and outputs are bound to torch tensors on the
-engine's device (no host round trip on CUDA).
+robot builds it once), CUDA, then CPU; a session that did not get them raises
+(:func:`check_providers`). Inputs and outputs are bound to torch tensors on the engine's device
+(no host round trip on CUDA), and the GPU providers run on torch's CUDA stream (no host wait
+between torch's kernels and the graph).
 
 Every mismatch between the file and the engine configuration raises
 :class:`~tips_ros.engine.loading.ModelLoadError` with one sentence naming it.
@@ -106,7 +108,7 @@ class OnnxHeads:
 
     def __init__(self, config: EngineConfig, device: torch.device) -> None:
         self.path, self.device = _checked_path(config), device
-        self.session = _open_session(self.path, config.precision, device)
+        self.session, self._stream = _open_session(self.path, config.precision, device)
         meta = self.session.get_modelmeta().custom_metadata_map
         if meta.get(META_FORMAT) != FORMAT:
             raise ModelLoadError(f"ONNX file '{self.path}' was not written by this version of "
@@ -186,9 +188,24 @@ class OnnxHeads:
             dims = [d if isinstance(d, int) else sizes[d] for d in shape]
             outputs[name] = torch.empty(dims, dtype=torch.float32, device=self.device)
             binding.bind_output(name, kind, index, np.float32, dims, outputs[name].data_ptr())
-        if kind == "cuda":  # torch's kernels that wrote pixels may still be running
-            torch.cuda.current_stream(self.device).synchronize()
-        self.session.run_with_iobinding(binding)
+        if kind != "cuda":
+            self.session.run_with_iobinding(binding)
+            return outputs
+        # The session runs on torch's stream of when it opened (the GPU providers'
+        # user_compute_stream): the kernels that wrote pixels are ordered before it on the
+        # device, and no host wait. Another current stream is ordered on the device too.
+        import onnxruntime as ort
+
+        current = torch.cuda.current_stream(self.device)
+        if current != self._stream:
+            self._stream.wait_stream(current)
+            pixels.record_stream(self._stream)
+            queries.record_stream(self._stream)
+        run_options = ort.RunOptions()
+        run_options.add_run_config_entry("disable_synchronize_execution_providers", "1")
+        self.session.run_with_iobinding(binding, run_options)
+        if current != self._stream:
+            current.wait_stream(self._stream)
         return outputs
 
     def _bind_input(self, binding: object, name: str, tensor: torch.Tensor) -> None:
@@ -214,22 +231,56 @@ def _checked_path(config: EngineConfig) -> Path:
     return path
 
 
-def _open_session(path: Path, precision: str, device: torch.device) -> ort.InferenceSession:
-    """Open an ONNX Runtime session on ``path`` with the providers for ``device``."""
+def _open_session(path: Path, precision: str,
+                  device: torch.device) -> tuple[ort.InferenceSession, torch.cuda.Stream | None]:
+    """Open an ONNX Runtime session on ``path`` with the providers for ``device``.
+
+    On CUDA the GPU providers run on torch's current stream (returned with the session).
+    Raises ModelLoadError when the session did not get the providers it was asked for
+    (:func:`check_providers`).
+    """
     import onnxruntime as ort
 
     providers = choose_providers(device, precision, path, ort.get_available_providers(),
                                  os.environ.get(PROVIDERS_ENV, ""))
+    stream = torch.cuda.current_stream(device) if device.type == "cuda" else None
+    if stream is not None:
+        providers = [(name, {**options, "user_compute_stream": str(stream.cuda_stream)}
+                      if name in (TENSORRT, CUDA) else options) for name, options in providers]
     if providers[0][0] == TENSORRT:
         trt_cache_dir(path).mkdir(parents=True, exist_ok=True)
     options = ort.SessionOptions()
     options.log_severity_level = 3  # errors only: the EP fallback notes are not the user's
     try:
-        return ort.InferenceSession(
+        session = ort.InferenceSession(
             str(path), options, providers=[p for p, _ in providers],
             provider_options=[o for _, o in providers])
     except Exception as err:  # onnxruntime raises its own Fail/InvalidGraph/... types
         raise ModelLoadError(load_failure(path, err, ort.__version__)) from None
+    check_providers([p for p, _ in providers], session.get_providers(), device,
+                    bool(os.environ.get(PROVIDERS_ENV, "").strip()))
+    return session, stream
+
+
+def check_providers(asked: list[str], obtained: list[str], device: torch.device,
+                    requested: bool) -> None:
+    """Raise ModelLoadError when onnxruntime dropped a provider it was asked for.
+
+    onnxruntime drops a provider whose libraries fail to load (TensorRT without libnvinfer,
+    CUDA without cuDNN) and runs on what is left. Providers ``requested`` by name
+    (:data:`PROVIDERS_ENV`) must all be ``obtained``; the automatic choice must get at least
+    one GPU provider on a CUDA ``device`` (inputs bound to device memory cannot meet a CPU
+    session).
+    """
+    gpu = {TENSORRT, CUDA}
+    missing = [p for p in asked if p not in obtained] if requested else (
+        [p for p in asked if p in gpu] if device.type == "cuda" and not gpu & set(obtained)
+        else [])
+    if missing:
+        raise ModelLoadError(
+            f"onnxruntime was asked for {', '.join(asked)} but runs on {', '.join(obtained)}: "
+            f"{', '.join(missing)} did not load (its libraries are missing or do not match this "
+            f"onnxruntime)")
 
 
 def parity(reference: list[Prediction], other: list[Prediction]) -> dict[str, float]:

@@ -6,18 +6,22 @@ Subscription callbacks only ``put`` the newest raw message of their camera into 
 frame not yet taken when the next one arrives is replaced and counted as a drop, so no queue
 can grow and latency never accumulates. The :class:`FrameWorker` thread ``take``s a batch: it
 waits for the first frame, then up to ``max_wait_s`` for the other cameras, and takes at most
-``max_batch`` frames (oldest first), and hands it to the frame path.
+``max_batch`` frames (oldest first), and hands it to the frame path. Work that must run on
+the thread that infers (a compiled engine's warm-up: CUDA-graph trees are per thread) goes
+through :meth:`FrameWorker.call`.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Generic, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
+R = TypeVar("R")
 #: seconds of waiting for the worker at stop before saying so (``on_slow_stop``)
 STOP_NOTICE_S = 2.0
 #: seconds the paused worker sleeps between checks of its stop flag
@@ -95,6 +99,16 @@ class LatestSlots(Generic[T]):
 Process = Callable[[list[Pending[T]], threading.Event], None]
 
 
+@dataclass
+class _Call:
+    """A function to run on the worker thread, and its outcome."""
+
+    fn: Callable[[], Any]
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Any = None
+    error: BaseException | None = None
+
+
 class FrameWorker(Generic[T]):
     """The thread that takes batches from :class:`LatestSlots` and processes them.
 
@@ -114,6 +128,7 @@ class FrameWorker(Generic[T]):
         self._on_error = on_error
         self._active = threading.Event()
         self._stopping = threading.Event()
+        self._calls: queue.SimpleQueue[_Call] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="tips_worker", daemon=True)
         self._thread.start()
 
@@ -147,8 +162,36 @@ class FrameWorker(Generic[T]):
             on_slow_stop()
             self._thread.join()
 
+    def call(self, fn: Callable[[], R]) -> R:
+        """Run ``fn()`` on the worker thread, between batches; return its result or raise.
+
+        Waits as long as ``fn`` takes; raises RuntimeError if the thread has ended.
+        """
+        call = _Call(fn)
+        self._calls.put(call)
+        while not call.done.wait(timeout=PAUSE_POLL_S):
+            if not self._thread.is_alive():
+                raise RuntimeError("the worker thread has ended")
+        if call.error is not None:
+            raise call.error
+        return call.result
+
+    def _run_calls(self) -> None:
+        """Run the functions given to :meth:`call`, in order."""
+        while True:
+            try:
+                call = self._calls.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                call.result = call.fn()
+            except BaseException as err:  # handed to the caller, raised there
+                call.error = err
+            call.done.set()
+
     def _run(self) -> None:
         while not self._stopping.is_set():
+            self._run_calls()
             if not self._active.wait(timeout=PAUSE_POLL_S):
                 continue
             max_batch, max_wait_s = self._limits()
