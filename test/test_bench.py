@@ -208,3 +208,30 @@ def test_a_run_stopped_midway_leaves_the_finished_results_as_valid_json(tiny_mod
     report = json.loads(out.read_text())
     assert report["complete"] is False and "1" in report["naive"]
     assert 1 <= len(report["configs"]) < 6 and report["configs"][0]["heads"] == "depth"
+
+
+@pytest.mark.slow
+def test_end_to_end_stops_at_once_when_the_node_process_dies(tiny_models, tmp_path):
+    """A node that exits (here: a parameter out of range) ends the e2e run, camera unstarted.
+
+    Before, the bench waited 120 s for the node's outputs, then started the camera, which
+    waited 120 s more for a subscriber.
+    """
+    from ros_harness import configure_this_process
+
+    from tips_ros.tools.bench.e2e import bench_e2e
+    from tips_ros.tools.bench.options import E2EOptions
+    from tips_ros.tools.camera_sim import make_frames
+
+    configure_this_process()
+    dpt, text = tiny_models
+    options = BenchOptions(model=str(dpt), text_model=str(text), device="cpu",
+                           precisions=("fp32",), input_size=15, e2e=E2EOptions(5.0, 4, 1))
+    log = (tmp_path / "node.log").open("w+")
+    start = time.monotonic()
+    with pytest.raises(RuntimeError, match=r"tips_node process exited with code 1 before its "
+                                           r"outputs appeared; node log: .*node\.log"):
+        bench_e2e(options, make_frames(1, 48, 64), node_log=log)
+    assert time.monotonic() - start < 100
+    log.seek(0)
+    assert "input_size" in log.read()  # the node's own error, in the log given
