@@ -9,15 +9,25 @@ counts the cases of each class.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
-from ros_harness import NodeProcess, diagnostic_values, node_params
+from ros_harness import NodeProcess, diagnostic_values, node_params, ros_env
 
 from tips_ros.io.outputs import CLOUD_DTYPE
+from tips_ros.offline.arguments import Size
 
 # every test here starts processes (see conftest.py: the fast lane)
 pytestmark = pytest.mark.slow
@@ -161,3 +171,172 @@ def test_hostile_camera_info(tiny_models, listener):
         assert "Traceback" not in log
         # one warning per change: at least one per case, each naming its reason
         assert log.count("camera_info rejected:") >= len(HOSTILE_CAMERA_INFO), log[-3000:]
+
+
+# ------------------------------------------------------------------ offline commands, files
+def namespace_command() -> list[str] | None:
+    """Return the command prefix that runs a process in a private mount namespace, if any.
+
+    Its mounts (a read-only and a size-limited tmpfs) vanish with it: nothing to clean up.
+    """
+    user = [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
+    command = ["unshare", *user, "--mount"]
+    try:
+        ok = subprocess.run([*command, "true"], capture_output=True, timeout=60).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return command if ok else None
+
+
+def tips_ros(*argv: str) -> tuple[int, list[str]]:
+    """Run ``tips-ros ARGV`` in this process; return its exit code and its stderr lines."""
+    from tips_ros import cli
+
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
+        code = cli.main(list(argv))
+    return code, stderr.getvalue().splitlines()
+
+
+def bag_frames(path: Path) -> dict[str, int]:
+    """Return the message count of each topic of the bag at ``path`` (read with rosbags)."""
+    from rosbags.highlevel import AnyReader
+
+    with AnyReader([path]) as reader:
+        counts = Counter(c.topic for c, _, _ in reader.messages())
+    return dict(counts)
+
+
+def offline_cases(work: Path) -> list[dict]:
+    """Run the offline corpus in ``work`` (``ro``: read-only, ``full*``: 3 MiB tmpfs)."""
+    models = ["--model", str(work / "m/dpt"), "--text-model", str(work / "m/text"),
+              "--device", "cpu"]
+    replay = ["replay", str(work / "in"), "--image-topic", "/camera/image_raw", *models]
+    (work / "a_file").write_text("x")
+    cases = [
+        ("--output under a file", [*replay, "--output", str(work / "a_file/out")], 2),
+        ("--output in a read-only folder", [*replay, "--output", str(work / "ro/out")], 2),
+        ("--output exists", [*replay, "--output", str(work / "in")], 2),
+        ("--report in a read-only folder",
+         [*replay, "--output", str(work / "o1"), "--report", str(work / "ro/r.json")], 2),
+        ("--report under a file",
+         [*replay, "--output", str(work / "o2"), "--report", str(work / "a_file/r.json")], 2),
+        ("--report is a folder",
+         [*replay, "--output", str(work / "o3"), "--report", str(work / "m")], 2),
+        ("--preview in a read-only folder",
+         [*replay, "--output", str(work / "o4"), "--preview", str(work / "ro/p.png")], 2),
+        ("bag missing", ["replay", str(work / "nothing"), "--output", str(work / "o5"),
+                         *models], 2),
+        ("malformed metadata.yaml", ["replay", str(work / "bad_meta"), "--output",
+                                     str(work / "o6"), *models], 2),
+        ("image topic without messages", ["replay", str(work / "empty"), "--output",
+                                          str(work / "o7"), *models], 2),
+        ("evaluate --output in a read-only folder",
+         ["evaluate", str(work / "in"), "--output", str(work / "ro/ev"), *models], 2),
+        ("make-test-model in a read-only folder", ["make-test-model", str(work / "ro/m")], 2),
+        ("synth-bag on a full disk",
+         ["synth-bag", str(work / "full2/synth"), "--frames", "400", "--size", "128x96"], 1),
+        ("replay on a full disk (missing --report folders are made)",
+         [*replay, "--output", str(work / "full/out"), "--report",
+          str(work / "reports/new/r.json")], 1),
+    ]
+    results = []
+    for name, argv, expected in cases:
+        started = time.monotonic()
+        code, lines = tips_ros(*argv)
+        results.append({"case": name, "code": code, "expected": expected, "stderr": lines,
+                        "seconds": time.monotonic() - started})
+    results[-2]["bag"] = bag_frames(work / "full2/synth")
+    results[-1]["bag"] = bag_frames(work / "full/out")
+    results[-1]["report"] = json.loads((work / "reports/new/r.json").read_text())
+    return results
+
+
+def write_inputs(work: Path, models: tuple[Path, Path]) -> None:
+    """Write the corpus inputs: a synthetic bag, a malformed and an empty one, the models."""
+    from rosbags.rosbag2 import StoragePlugin, Writer
+    from rosbags.typesys import Stores, get_typestore
+
+    from tips_ros.offline.bags import write_synth_bag
+
+    shutil.copytree(models[0].parent, work / "m")
+    write_synth_bag(work / "in", frames=12, size=Size(128, 96))
+    shutil.copytree(work / "in", work / "bad_meta")
+    (work / "bad_meta/metadata.yaml").write_text("rosbag2_bagfile_information: [\n  : - :\n")
+    writer = Writer(work / "empty", version=9, storage_plugin=StoragePlugin.MCAP)
+    writer.open()
+    writer.add_connection("/camera/image_raw", "sensor_msgs/msg/Image",
+                          typestore=get_typestore(Stores.ROS2_JAZZY))
+    writer.close()
+
+
+def test_hostile_offline_commands(tiny_models, tmp_path):
+    """Each bad path: exit 2 with one sentence before any model loads; a full disk: exit 1.
+
+    Run in a private mount namespace (one process for the whole corpus) with a read-only
+    tmpfs and a 3 MiB tmpfs: a real full disk, the bag still readable with the frames kept.
+    """
+    unshare = namespace_command()
+    if unshare is None:
+        pytest.skip("no private mount namespace here (unshare): cannot make a full disk")
+    write_inputs(tmp_path, tiny_models)
+    (tmp_path / "ro").mkdir()
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full2").mkdir()
+    script = (f"mount -t tmpfs -o ro,size=1m tmpfs {tmp_path}/ro && "
+              f"mount -t tmpfs -o size=3m tmpfs {tmp_path}/full && "
+              f"mount -t tmpfs -o size=3m tmpfs {tmp_path}/full2 && "
+              f"exec {sys.executable} {__file__} {tmp_path}")
+    done = subprocess.run([*unshare, "sh", "-c", script], capture_output=True, text=True,
+                          env=ros_env(), timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    for result in results:
+        case, lines = result["case"], result["stderr"]
+        assert result["code"] == result["expected"], result
+        assert len(lines) == 1 and lines[0].startswith("tips-ros "), result
+        assert "Traceback" not in lines[0] and len(lines[0]) < 400, result
+        if result["expected"] == 2 and case.startswith(("--", "evaluate")):
+            assert result["seconds"] < 60, result  # refused before any model loaded
+    synth, replayed = results[-2], results[-1]
+    kept = synth["bag"]["/camera/image_raw"]
+    assert 0 < kept < 400 and f"keeps {kept} frame(s)" in synth["stderr"][0]
+    assert set(synth["bag"].values()) <= {1, kept}  # whole frames only (names: once)
+    frames = replayed["report"]["frames_out"]
+    assert 0 < frames < 12 and f"keeps the {frames} frame(s)" in replayed["stderr"][0]
+    assert replayed["bag"]["/tips/depth"] == frames and "No space left" in replayed["stderr"][0]
+    assert set(replayed["bag"].values()) <= {1, frames}
+    assert replayed["report"]["error"] and replayed["report"]["frames_in"] >= frames
+
+
+def test_symlinked_bags_are_followed_once(tmp_path):
+    """Evaluate follows a symlink to a bag and a symlinked folder; a link loop ends."""
+    from tips_ros.offline.bags import write_synth_bag
+    from tips_ros.offline.evaluate import find_bags
+
+    write_synth_bag(tmp_path / "store/b1", frames=1, size=Size(16, 16))
+    data = tmp_path / "data"
+    (data / "sub").mkdir(parents=True)
+    (data / "linked_bag").symlink_to(tmp_path / "store/b1")
+    (data / "sub/loop").symlink_to(data)  # data/sub/loop/sub/loop/...
+    (data / "again").symlink_to(tmp_path / "store")  # b1 a second time
+    found = find_bags([str(data)], tmp_path / "out")
+    assert [bag for bag, _ in found] == [(tmp_path / "store/b1").resolve()]
+
+
+def test_written_files_follow_the_umask(tmp_path):
+    """make-test-model weights: 0644 under umask 022 (were 0600), 0600 under umask 077."""
+    from tips_ros.engine.testmodel import write_test_models
+
+    for umask, mode in ((0o022, 0o644), (0o077, 0o600)):
+        old = os.umask(umask)
+        try:
+            dpt, _ = write_test_models(tmp_path / f"m{umask:o}", "tiny")
+        finally:
+            os.umask(old)
+        assert (dpt / "model.safetensors").stat().st_mode & 0o777 == mode
+
+
+if __name__ == "__main__":  # the offline corpus inside its mount namespace (see above)
+    WORK = Path(sys.argv[1])
+    (WORK / "results.json").write_text(json.dumps(offline_cases(WORK)))

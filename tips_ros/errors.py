@@ -41,6 +41,24 @@ class BagExistsError(BagError, FileExistsError):
     """The output path of a new bag exists already."""
 
 
+class BagWriteError(BagError):
+    """A write to an output bag failed (a full disk): the bag keeps ``frames_kept`` frames.
+
+    The bag is still closed and readable with the frames written before the failure.
+    """
+
+    def __init__(self, message: str, frames_kept: int) -> None:
+        super().__init__(message)
+        self.frames_kept = frames_kept
+
+
+def os_reason(err: OSError | Exception) -> str:
+    """Return an ``OSError`` as a short phrase: ``No space left on device: '/x'``."""
+    text = getattr(err, "strerror", None) or str(err) or type(err).__name__
+    filename = getattr(err, "filename", None)
+    return f"{text}: '{filename}'" if filename else text
+
+
 class ImageDecodeError(ValueError, TipsError):
     """An image message that cannot be turned into an array.
 
@@ -72,5 +90,12 @@ class ModelUnavailableError(ModelLoadError):
     """
 
 
-#: What ``tips-ros`` (and ``tips-ros evaluate`` per bag) reports as one sentence, no traceback.
-USER_ERRORS: tuple[type[Exception], ...] = (TipsError, FileNotFoundError, FileExistsError)
+def one_sentence(err: BaseException) -> str:
+    """Return a user error as one line: an ``OSError`` as :func:`os_reason`, text folded."""
+    text = str(err) if isinstance(err, TipsError) else os_reason(err)
+    return " ".join(text.split())
+
+
+#: What ``tips-ros`` (and ``tips-ros evaluate`` per bag) reports as one sentence, no traceback:
+#: the project's errors and every ``OSError`` (a path that cannot be read or written).
+USER_ERRORS: tuple[type[Exception], ...] = (TipsError, OSError)

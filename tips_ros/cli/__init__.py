@@ -37,7 +37,11 @@ COMMANDS: dict[str, str] = {
     "export": "export backbone + heads to ONNX (onnxruntime, TensorRT)",
 }
 
+#: exit codes: a user error (bad argument, unreadable input, unwritable output: any OSError
+#: before writing began), a write that failed part-way (a full disk; what was written is
+#: kept and readable), Ctrl-C
 EXIT_ERROR = 2
+EXIT_WRITE_INTERRUPTED = 1
 EXIT_INTERRUPTED = 130
 
 
@@ -68,12 +72,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tips-ros`` console script."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(requested_command(argv)).parse_args(argv)
-    from tips_ros.errors import USER_ERRORS
+    from tips_ros.errors import USER_ERRORS, BagWriteError, one_sentence
 
     try:
         return int(importlib.import_module(command_module(args.command)).run(args) or 0)
+    except BagWriteError as err:  # an interrupted write: the bag keeps what was written
+        print(f"tips-ros {args.command}: error: {one_sentence(err)} (the bag keeps "
+              f"{err.frames_kept} frame(s))", file=sys.stderr)
+        return EXIT_WRITE_INTERRUPTED
     except USER_ERRORS as err:
-        print(f"tips-ros {args.command}: error: {err}", file=sys.stderr)
+        print(f"tips-ros {args.command}: error: {one_sentence(err)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print(f"tips-ros {args.command}: interrupted", file=sys.stderr)

@@ -5,9 +5,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from tips_ros.cli.flags import add_run_options, options_from
+from tips_ros.errors import BagWriteError
 from tips_ros.offline.options import ReplayOptions, RunOptions
 from tips_ros.offline.replay import check_inputs, replay
 from tips_ros.offline.report import format_table
@@ -34,7 +36,13 @@ def run(args: argparse.Namespace) -> int:
     """Run ``tips-ros replay``: check the inputs, load the model, replay, print the table."""
     chosen = options(args)
     check_inputs(chosen)
-    report = replay(chosen)
+    try:
+        report = replay(chosen)
+    except BagWriteError as err:  # exit 1: an interrupted write, the bag holds what was kept
+        kept = f"; report: {chosen.report}" if chosen.report else ""
+        print(f"tips-ros replay: error: {err}; the output bag keeps the {err.frames_kept} "
+              f"frame(s) written before{kept}", file=sys.stderr)
+        return 1
     print(format_table(report))
     print(f"output bag: {chosen.output}")
     for name, path in (("report", chosen.report), ("preview", chosen.preview)):

@@ -178,3 +178,17 @@ def _names(names: list[Any]) -> str:
 def _first_line(err: BaseException) -> str:
     text = str(err).strip().splitlines()
     return text[0][:200] if text else type(err).__name__
+
+
+def share_files(folder: Path) -> None:
+    """Give the files under ``folder`` the modes the user's umask allows (after saving a model).
+
+    ``save_pretrained`` writes weights with mode 0600 (readable by the owner only); then
+    another user (a node run under a service account) could not load them. Files become
+    ``0666 & ~umask``, folders ``0777 & ~umask`` (with umask 022: 0644 and 0755).
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in [Path(folder), *Path(folder).rglob("*")]:
+        if not path.is_symlink():
+            path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)

@@ -37,6 +37,7 @@ from transformers import (
 )
 
 from tips_ros.engine.ade20k import ADE20K_CLASSES
+from tips_ros.engine.loading import share_files
 from tips_ros.errors import UsageError
 
 
@@ -245,4 +246,6 @@ def write_test_models(out_dir: str | Path, size: str = MakeTestModelOptions.size
     dpt.save_pretrained(dpt_dir)
     image_text.save_pretrained(text_dir)
     build_tokenizer(shape.vocab_size).save_pretrained(text_dir)
+    for folder in (dpt_dir, text_dir):
+        share_files(folder)  # readable by others as the umask allows (weights were 0600)
     return dpt_dir, text_dir

@@ -9,9 +9,12 @@ sentence becomes the usage error) and in code (the CLI prints it, exit code 2).
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
 from typing import NamedTuple
 
-from tips_ros.errors import UsageError
+from tips_ros.errors import UsageError, os_reason
 from tips_ros.engine.queries import MAX_QUERIES, MAX_QUERY_LENGTH, QueryError, parse_queries
 
 
@@ -54,3 +57,38 @@ def query_list(text: str) -> list[str]:
         return parse_queries(text, MAX_QUERIES, MAX_QUERY_LENGTH)
     except QueryError as err:
         raise UsageError(f"queries rejected: {err}") from None
+
+
+def check_writable(path: Path, what: str) -> None:
+    """Raise ``UsageError`` unless ``path`` can be written (before any model loads).
+
+    ``what`` names it in the sentence (``--report``). An existing ``path`` must be a writable
+    file (a folder where a file is meant is refused); otherwise the nearest existing folder
+    above it must be a folder in which a file can be created (tried for real, so a read-only
+    file system counts too); missing folders between are created when it is written.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{what} {path} is a folder; give a file name.")
+    if path.exists():
+        if not os.access(path, os.W_OK):
+            raise UsageError(f"{what} {path} exists and cannot be overwritten (permission "
+                             "denied).")
+        return
+    check_folder_writable(path.parent, what)
+
+
+def check_folder_writable(folder: Path, what: str) -> None:
+    """Raise ``UsageError`` unless files can be created in ``folder`` (created if missing)."""
+    existing = Path(folder).absolute()
+    while not existing.exists() and not existing.is_symlink():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"{what}: {existing} is a file, not a folder.")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".tips_ros_probe_", dir=existing)
+    except OSError as err:
+        reason = err.strerror or os_reason(err)
+        raise UsageError(f"{what}: cannot write in {existing} ({reason}).") from None
+    os.close(fd)
+    os.unlink(probe)

@@ -16,11 +16,11 @@ Every failure to read is raised as ``BagError`` with one sentence for the user.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import numpy as np
@@ -41,7 +41,10 @@ from rosbags.typesys.store import Typestore
 from tips_ros.engine.ade20k import ADE20K_CLASSES, CLASS_ID
 from tips_ros.offline.arguments import Size
 from tips_ros.io.cdr import image_parts
-from tips_ros.errors import BagError, BagExistsError, UsageError  # errors re-exported: raised here
+from tips_ros.errors import (  # errors re-exported: raised here
+    BagError, BagExistsError, BagWriteError, UsageError, os_reason,
+)
+from tips_ros.offline.checkpoint import Checkpoints
 from tips_ros.io.imaging import EncodedImage, encode_image
 from tips_ros.offline.mcap_storage import buffers, OutputWriter, Payload
 from tips_ros.offline.synthetic import render_sequence
@@ -101,6 +104,10 @@ class BagWriter:
     The bag is always closed (metadata written, mcap footer written) when the ``with`` block
     ends, also on an exception or ``KeyboardInterrupt``, so the messages written so far stay
     readable. Every message's header stamp and its log time in the bag are both ``stamp_ns``.
+
+    Call :meth:`checkpoint` after each frame: when a later write fails (a full disk), the bag
+    returns to the last checkpoint and ``BagWriteError`` says how many were kept; closing still
+    works (room is reserved: :mod:`tips_ros.offline.checkpoint`).
     """
 
     def __init__(
@@ -120,6 +127,7 @@ class BagWriter:
         self._writer = OutputWriter(self.path, version=BAG_VERSION,
                                     storage_plugin=STORAGES[storage])
         self._connections: dict[str, Connection] = {}
+        self._checkpoints: Checkpoints | None = None
 
     def __enter__(self) -> BagWriter:
         try:
@@ -127,15 +135,43 @@ class BagWriter:
         except WriterError as err:
             raise BagExistsError(f"Output bag {self.path} exists already; choose a new path.") \
                 from err
+        except OSError as err:
+            raise BagError(f"Output bag {self.path} cannot be created: {os_reason(err)}.") \
+                from err
+        try:
+            self._checkpoints = Checkpoints(self._writer, self.path)
+        except OSError as err:
+            self._writer.abort()
+            raise BagError(f"Output bag {self.path}: no room ({os_reason(err)}).") from err
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._writer.close()
+    @property
+    def checkpoints(self) -> int:
+        """Return the number of frames (checkpoints) safely written."""
+        return self._checkpoints.count if self._checkpoints else 0
+
+    def checkpoint(self) -> None:
+        """Put everything written so far on disk: a later failed write keeps it."""
+        self._guarded(self._checkpoints.take)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.release()
+        try:
+            self._writer.close()
+        except (OSError, sqlite3.Error) as err:
+            raise BagWriteError(f"Output bag {self.path} could not be finished: "
+                                f"{os_reason(err)}.", self.checkpoints) from err
+
+    def _guarded(self, write: Any, *args: Any) -> None:
+        """Run ``write(*args)``; on a failed write roll back to the last checkpoint and raise."""
+        try:
+            write(*args)
+        except (OSError, sqlite3.Error) as err:
+            for topic in self._checkpoints.roll_back():
+                self._connections.pop(topic, None)
+            raise BagWriteError(f"Writing the output bag {self.path} failed: {os_reason(err)}",
+                                self.checkpoints) from err
 
     def write(self, topic: str, msgtype: str, stamp_ns: int, msg: object,
               latched: bool = False) -> None:
@@ -156,6 +192,10 @@ class BagWriter:
         """
         if self.storage != "mcap" and not isinstance(data, (bytes, memoryview)):
             data = b"".join(buffers(data))
+        self._guarded(self._write, topic, msgtype, stamp_ns, data, latched)
+
+    def _write(self, topic: str, msgtype: str, stamp_ns: int, data: Payload,
+               latched: bool) -> None:
         connection = self._connections.get(topic)
         if connection is None:
             connection = self._writer.add_connection(
@@ -310,6 +350,7 @@ def write_synth_bag(
             bag.write_image(topics["depth"], stamp, fid, encode_image(frame.depth, "32FC1"))
             bag.write_image(topics["normals"], stamp, fid, encode_image(frame.normals, "32FC3"))
             bag.write_image(topics["labels"], stamp, fid, encode_image(frame.labels, "mono8"))
+            bag.checkpoint()
     return Path(path)
 
 
@@ -340,7 +381,8 @@ def open_bag(path: str | Path, typestore: Typestore | None = None) -> Iterator[A
 
 
 def _reason(err: BaseException) -> str:
-    return (str(err) or type(err).__name__).rstrip(".")
+    """Return the reason of a ``rosbags`` or parser error in one line (no final period)."""
+    return " ".join((str(err) or type(err).__name__).split()).rstrip(".")
 
 
 def require_topics(reader: AnyReader, topics: Sequence[str]) -> None:

@@ -38,6 +38,7 @@ from tips_ros.offline.aggregate import (
     render_summary,
     write_json,
 )
+from tips_ros.offline.arguments import check_folder_writable
 from tips_ros.offline.bags import open_bag
 from tips_ros.offline.inputs import resolve_topics
 from tips_ros.offline.jobs import (
@@ -61,8 +62,9 @@ def find_bags(inputs: Iterable[str | Path], exclude: Path) -> list[tuple[Path, s
     """Return ``(bag directory, name)`` of every bag in ``inputs``, in order, once each.
 
     A name is the bag's path relative to the parent of the input it was found in; bags under
-    ``exclude`` (the output folder) are left out. Raises ``UsageError`` for a missing input or
-    one holding no bag.
+    ``exclude`` (the output folder) are left out. Symbolic links to bags and folders are
+    followed (a link loop is walked once). Raises ``UsageError`` for a missing input or one
+    holding no bag.
     """
     found: dict[Path, str] = {}
     for text in inputs:
@@ -72,11 +74,11 @@ def find_bags(inputs: Iterable[str | Path], exclude: Path) -> list[tuple[Path, s
         if path.is_file():
             path = path.parent  # a bag's .mcap / .db3 file
         root = path.resolve().parent
-        bags = [p for p in _bag_dirs(path.resolve()) if not p.is_relative_to(exclude)]
+        bags = [p for p in _bag_dirs(path.resolve()) if not p.resolve().is_relative_to(exclude)]
         if not bags:
             raise UsageError(f"Input {text} is not a rosbag2 directory and holds none.")
-        for bag in bags:
-            found.setdefault(bag, bag.relative_to(root).as_posix())
+        for bag in bags:  # symlinked bags are followed; one bag reached twice runs once
+            found.setdefault(bag.resolve(), bag.relative_to(root).as_posix())
     return _unique_names(found)
 
 
@@ -84,7 +86,13 @@ def _bag_dirs(path: Path) -> Iterator[Path]:
     if (path / "metadata.yaml").is_file():
         yield path
         return
-    for folder, subfolders, files in os.walk(path):
+    seen: set[tuple[int, int]] = set()  # (device, inode) of the folders walked
+    for folder, subfolders, files in os.walk(path, followlinks=True):
+        status = os.stat(folder)
+        if (status.st_dev, status.st_ino) in seen:  # a symlink loop, or a second link
+            subfolders.clear()
+            continue
+        seen.add((status.st_dev, status.st_ino))
         subfolders.sort()
         if "metadata.yaml" in files:
             subfolders.clear()  # a bag's own folder holds no further bags
@@ -217,6 +225,7 @@ def evaluate(options: EvaluateOptions) -> dict[str, Any]:
     started = time.perf_counter()
     # workers may run in another directory: absolute paths
     options = replace(options, output=options.output.resolve(), run=_absolute_models(options.run))
+    check_folder_writable(options.output, "--output")  # before any model loads
     options.output.mkdir(parents=True, exist_ok=True)
     jobs, skipped = plan(options)
     runner = _runner(options, jobs)

@@ -22,7 +22,7 @@ import numpy as np
 
 from tips_ros.engine.prediction import Prediction
 from tips_ros.io.imaging import decode_compressed, decode_image, ImageDecodeError
-from tips_ros.offline.bags import BagError, iter_messages
+from tips_ros.offline.bags import BagError, BagWriteError, iter_messages
 from tips_ros.offline.inputs import COMPRESSED_TYPE, ground_truth, Topics
 from tips_ros.offline.options import RunOptions
 from tips_ros.offline.output_bag import Frame, OutputBag
@@ -143,6 +143,8 @@ class Replayer:
         with self.state.stages.loop():
             try:
                 self._read(reader)
+            except BagWriteError:  # the output bag is full: nothing more can be written
+                raise
             except BagError:
                 self._flush()  # the frames read before the damage are still good
                 raise
@@ -216,11 +218,15 @@ class Replayer:
         start, stages = time.perf_counter(), self.state.stages
         with stages("engine"):
             predictions = self.engine.infer([f.rgb for f in batch], heads=self.heads)
-        for frame, pred in zip(batch, predictions):
+        for index, (frame, pred) in enumerate(zip(batch, predictions)):
             with stages("encode"):
                 messages = self.out.messages(frame, pred)
             with stages("write"):
-                self.out.write(messages)
+                try:
+                    self.out.write(messages)
+                except BagWriteError:  # a full disk: the bag keeps the frames written before
+                    self.state.frames_out += index
+                    raise
             with stages("metrics"):
                 self.scorer.add_prediction(frame.stamp_ns, pred)
             self._keep_for_preview(frame, pred)

@@ -50,7 +50,7 @@ def resolve_topics(reader: Any, run: RunOptions) -> Topics:
     a ground-truth topic. The camera info topic defaults to the image_transport sibling
     ``<namespace>/camera_info`` (``/camera/image_raw[/compressed]`` -> ``/camera/camera_info``)
     when the bag has it. Raises ``BagError`` for a missing topic (listing the bag's topics) and
-    ``UsageError`` for an ambiguous or wrongly typed one.
+    ``UsageError`` for an ambiguous, wrongly typed or empty (no messages) image topic.
     """
     types = {name: info.msgtype for name, info in reader.topics.items()}
     gt = run.gt_topics
@@ -58,6 +58,8 @@ def resolve_topics(reader: Any, run: RunOptions) -> Topics:
     camera_info = run.camera_info_topic or _sibling_camera_info(image, types)
     topics = Topics(image, types.get(image) == COMPRESSED_TYPE, camera_info, gt)
     require_topics(reader, topics.names())
+    if not reader.topics[image].msgcount:
+        raise UsageError(f"Image topic {image} has no messages in this bag: nothing to replay.")
     _require_type(types, image, (IMAGE_TYPE, COMPRESSED_TYPE))
     if camera_info:
         _require_type(types, camera_info, (CAMERA_INFO_TYPE,))

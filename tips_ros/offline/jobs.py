@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol, TYPE_CHECKING
 
 from tips_ros.engine.faults import FaultInjector
-from tips_ros.errors import USER_ERRORS, UsageError
+from tips_ros.errors import USER_ERRORS, UsageError, one_sentence
 from tips_ros.offline.aggregate import BagResult
 from tips_ros.offline.frame_loop import FrameProgress
 from tips_ros.offline.options import ReplayOptions, RunOptions
@@ -111,7 +111,7 @@ def run_job(run: RunOptions, engine: Engine, job: Job, load_s: float,
     try:
         report = replay(job.options(run), engine, load_s=load_s, progress=progress)
     except USER_ERRORS as err:
-        return BagResult(str(job.bag), job.key, "failed", str(err),
+        return BagResult(str(job.bag), job.key, "failed", one_sentence(err),
                          report=read_report(job.folder))
     except Exception as err:  # a bug: keep going with the other bags, keep the traceback
         traceback.print_exc()

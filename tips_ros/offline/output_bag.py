@@ -144,10 +144,14 @@ class OutputBag:
         return out
 
     def write(self, messages: Sequence[Message]) -> None:
-        """Write messages built by :meth:`messages`."""
+        """Write one frame's messages built by :meth:`messages`, then a bag checkpoint.
+
+        After the checkpoint the frame survives a later failed write (``BagWriter``).
+        """
         for message in messages:
             self.bag.write_serialized(message.topic, message.msgtype, message.stamp_ns,
                                       message.data, message.latched)
+        self.bag.checkpoint()
 
     def _typed(self, topic: str, msgtype: str, stamp_ns: int, msg: Any,
                latched: bool = False) -> Message:

@@ -30,6 +30,7 @@ from typing import Any, TYPE_CHECKING
 
 from tips_ros.engine.prediction import VIEWS
 from tips_ros.errors import UsageError
+from tips_ros.offline.arguments import check_folder_writable, check_writable
 from tips_ros.offline.bags import BagWriter, open_bag
 from tips_ros.offline.frame_loop import FrameProgress, Replayer, ReplayState
 from tips_ros.offline.inputs import resolve_topics, Topics
@@ -112,11 +113,13 @@ def _replay(options: ReplayOptions, engine: Engine, load_s: float,
         report = build_report(options, engine, topics, state, scorer,
                               load_s, time.perf_counter() - started)
         if options.report:
+            options.report.parent.mkdir(parents=True, exist_ok=True)
             options.report.write_text(json.dumps(report, indent=2) + "\n")
     if options.preview and state.preview:
         from tips_ros.offline.preview import RANDOM_WEIGHTS_NOTE, render_preview
 
         note = RANDOM_WEIGHTS_NOTE if report["weights"] == "random" else None
+        options.preview.parent.mkdir(parents=True, exist_ok=True)
         render_preview(state.preview, engine.labels, options.preview, note=note)
     return report
 
@@ -147,11 +150,15 @@ def expected_frames(reader: Any, image_topic: str, run: RunOptions) -> int:
 
 
 def check_inputs(options: ReplayOptions) -> Topics:
-    """Fail fast, before the model loads: an existing output path, missing or bad topics.
+    """Fail fast, before the model loads: unwritable outputs, missing, bad or empty topics.
 
     Returns the resolved input topics.
     """
-    if options.output.exists():
+    if options.output.exists() or options.output.is_symlink():
         raise FileExistsError(f"Output bag {options.output} exists already; choose a new path.")
+    check_folder_writable(options.output.parent, "--output")
+    for flag, path in (("--report", options.report), ("--preview", options.preview)):
+        if path is not None:
+            check_writable(path, flag)
     with open_bag(options.bag) as reader:
         return resolve_topics(reader, options.run)

@@ -25,6 +25,7 @@ from transformers import (
     Tipsv2Tokenizer,
 )
 
+from tips_ros.engine.loading import share_files
 from tips_ros.engine.testmodel import ModelShape
 from tips_ros.errors import ConversionError, UsageError
 from tips_ros.tools.convert.mapping import dpt_rules, map_to_ours, text_rules, vision_rules
@@ -201,6 +202,7 @@ def _write(output: Path, staged: list[_Staged]) -> None:
             if (output / item.name).exists():
                 shutil.rmtree(output / item.name)
             (staging / item.name).rename(output / item.name)
+            share_files(output / item.name)  # readable by others as the umask allows
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
