@@ -20,7 +20,7 @@ from transformers import Tipsv2Model, Tipsv2Tokenizer
 
 from tips_ros.engine import Engine, EngineConfig
 from tips_ros.engine.config import model_input_size
-from tips_ros.engine.features import NO_QUERY, PcaProjector
+from tips_ros.engine.features import NO_QUERY, PcaProjector, value_output_projections
 from tips_ros.engine.prediction import ALL_HEADS, FEATURE_HEADS, VIEWS, ZEROSHOT_TEMPLATES
 from tips_ros.io.outputs import EVERY_TOPIC, encode_prediction, heads_for, zeroshot_labels_json
 
@@ -66,8 +66,9 @@ def reference_value_attention(model: Tipsv2Model, pixels: torch.Tensor) -> torch
         block = vision.encoder.layer[-1]
         eps = vision.config.layer_norm_eps
         h = F.layer_norm(x, x.shape[-1:], block.norm1.weight, block.norm1.bias, eps)
-        v = F.linear(h, block.attention.v_proj.weight, block.attention.v_proj.bias)
-        o_proj, mlp = block.attention.o_proj, block.mlp
+        v_proj, o_proj = value_output_projections(block.attention)
+        v = F.linear(h, v_proj.weight, v_proj.bias)
+        mlp = block.mlp
         y = x + block.layer_scale1.lambda1 * F.linear(v, o_proj.weight, o_proj.bias)
         h = F.layer_norm(y, y.shape[-1:], block.norm2.weight, block.norm2.bias, eps)
         h = F.gelu(F.linear(h, mlp.fc1.weight, mlp.fc1.bias))

@@ -43,6 +43,18 @@ import torch.nn.functional as F
 NO_QUERY = 255
 
 
+def value_output_projections(
+        attention: torch.nn.Module) -> tuple[torch.nn.Linear, torch.nn.Linear]:
+    """Return the value and output projections of a ``Tipsv2VisionAttention``.
+
+    transformers 5.18 and later name them ``v_proj`` and ``o_proj``; 5.17 (the floor, see
+    :mod:`tips_ros.engine.requirements`) ``attention.value`` and ``output.dense``.
+    """
+    if hasattr(attention, "v_proj"):
+        return attention.v_proj, attention.o_proj
+    return attention.attention.value, attention.output.dense
+
+
 def value_attention_tokens(layer: torch.nn.Module, hidden: torch.Tensor,
                            final_norm: torch.nn.Module) -> torch.Tensor:
     """Run the MaskCLIP value-attention variant of a ``Tipsv2VisionLayer`` on ``hidden``.
@@ -51,9 +63,8 @@ def value_attention_tokens(layer: torch.nn.Module, hidden: torch.Tensor,
     Returns the tokens after the backbone's final layer norm (not normalised to unit length).
     Eval mode only (drop path is the identity).
     """
-    attention = layer.attention
-    x = layer.norm1(hidden)
-    x = attention.o_proj(attention.v_proj(x))
+    value, output = value_output_projections(layer.attention)
+    x = output(value(layer.norm1(hidden)))
     x = layer.layer_scale1(x) + hidden
     x = x + layer.layer_scale2(layer.mlp(layer.norm2(x)))
     return final_norm(x)

@@ -22,7 +22,11 @@ from collections.abc import Mapping
 
 from tips_ros.errors import ModelLoadError
 
-#: Oldest versions that work: transformers 5 disables torch below 2.6; TIPSv2 landed in 5.17.
+#: Oldest versions that work: transformers 5 disables torch below 2.6. The Tipsv2* classes
+#: exist since transformers 5.14; the floor is 5.17, the lowest version the suite has run with
+#: (the engine, loading, features, ONNX and precision tests on the CPU in a venv with 5.17.0)
+#: and the version the GPU checks run with. 5.17 names the vision attention's
+#: projections differently from 5.18+ (tips_ros.engine.features.value_output_projections).
 #: setup.py's ``install_requires`` states the same bounds (test/test_requirements.py checks).
 MINIMUM_VERSIONS: dict[str, tuple[int, ...]] = {"torch": (2, 6), "transformers": (5, 17)}
 
