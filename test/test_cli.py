@@ -35,7 +35,7 @@ def imported_modules(*args: str) -> set[str]:
 
 @pytest.mark.parametrize("args", [
     ("-c", "import tips_ros.io.outputs, sys; assert 'torch' not in sys.modules"),
-    ("-c", "import tips_ros.engine.prediction, tips_ros.errors, tips_ros.ros.parameters"),
+    ("-c", "import tips_ros.engine.prediction, tips_ros.errors, tips_ros.engine.parameters"),
     ("-m", "tips_ros.cli", "--help"),
     ("-m", "tips_ros.cli", "synth-bag", "--help"),
     ("-m", "tips_ros.cli", "replay", "--help"),

@@ -29,7 +29,7 @@ from sample_images import random_image
 from tips_ros.ros.cameras import Camera
 from tips_ros.ros.diagnostics import EngineHealth
 from tips_ros.ros.frame_path import FramePath
-from tips_ros.ros.parameters import SPEC_BY_NAME, NodeParams, read_params
+from tips_ros.engine.parameters import SPEC_BY_NAME, NodeParams, read_params
 from tips_ros.ros.publishers import CameraOutputs
 from tips_ros.ros.scheduling import Pending
 

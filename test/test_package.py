@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tips_ros.ros import parameters
-from tips_ros.ros.parameters import SPECS
+from tips_ros.engine import parameters
+from tips_ros.engine.parameters import SPECS
+from tips_ros.tools import parameter_files
 
 REPO = Path(__file__).resolve().parents[1]
 NODE_INPUTS = {"image", "image/compressed", "camera_info"}
@@ -116,12 +117,12 @@ def test_params_file_lists_every_parameter_with_its_default():
 
 @pytest.mark.slow
 def test_params_file_and_readme_table_are_generated_from_the_specs():
-    assert (REPO / "config" / "tips.yaml").read_text() == parameters.params_yaml()
+    assert (REPO / "config" / "tips.yaml").read_text() == parameter_files.params_yaml()
     readme = (REPO / "README.md").read_text()
-    assert parameters.readme_table() in readme
-    assert parameters.readme_with_table(readme) == readme
-    check = subprocess.run([sys.executable, "-m", "tips_ros.ros.parameters"], capture_output=True,
-                           text=True, timeout=120)
+    assert parameter_files.readme_table() in readme
+    assert parameter_files.readme_with_table(readme) == readme
+    check = subprocess.run([sys.executable, "-m", "tips_ros.tools.parameter_files"],
+                           capture_output=True, text=True, timeout=120)
     assert check.returncode == 0, check.stdout + check.stderr
 
 
@@ -139,7 +140,7 @@ def test_node_params_and_engine_config_follow_the_specs():
         assert getattr(defaults, name) == parameters.engine_value(name, spec.default), name
     params = parameters.read_params(lambda name: parameters.SPEC_BY_NAME[name].default)
     params.input_size, params.zeroshot_templates, params.device = 224, ["a {}"], "cpu"
-    config = parameters.engine_config(params)
+    config = EngineConfig.from_params(params)
     assert (config.input_size, config.zeroshot_templates, config.device) == (224, ("a {}",), "cpu")
 
 
@@ -172,3 +173,14 @@ def test_readme_documents_every_parameter_and_output_topic():
         assert f"| `{spec.name}` |" in readme, spec.name
     for topic in ALL_TOPICS:
         assert f"| `{topic}` |" in readme, topic
+
+
+def test_each_default_model_id_is_written_once_in_the_package():
+    homes: dict[str, list[str]] = {}
+    for path in sorted((REPO / "tips_ros").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and node.value in ("google/tipsv2-b14-dpt",
+                                                                   "google/tipsv2-b14"):
+                homes.setdefault(node.value, []).append(str(path.relative_to(REPO)))
+    assert homes == {name: ["tips_ros/engine/parameters.py"]
+                     for name in ("google/tipsv2-b14-dpt", "google/tipsv2-b14")}

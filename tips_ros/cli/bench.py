@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="comma list of batch sizes (frames per forward)")
     add("--compile", default=_comma(default.compile_modes),
         help="comma list of none, default, reduce-overhead, max-autotune")
-    add("--compile-backend", default="inductor",
+    add("--compile-backend", default=default.compile_backend,
         help="torch.compile backend: inductor, or eager/aot_eager (Dynamo only, CPU checks)")
     add("--channels-last", action="store_true", help="channels-last DPT convolutions")
     add("--heads", default=_comma(default.heads),

@@ -6,20 +6,20 @@
 layout, labels and depth bins), :class:`EngineStats` (work counters), and the resolution of
 ``device``/``precision`` names and of the model input size of a camera image. Shared by the
 engine, its two backends and the accelerations; imports no other engine module but
-:mod:`tips_ros.engine.prediction` (head and precision names) and
-:mod:`tips_ros.engine.requirements` (the device check).
+:mod:`tips_ros.engine.prediction` (head and precision names),
+:mod:`tips_ros.engine.parameters` (the defaults) and :mod:`tips_ros.engine.requirements`
+(the device check).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from tips_ros.engine.prediction import (
-    BACKENDS, HEADS, HEATMAP_MODES, PRECISION_NAMES, ZEROSHOT_TEMPLATES,
-)
+from tips_ros.engine.parameters import DEFAULTS, SPECS, engine_value
+from tips_ros.engine.prediction import BACKENDS, HEADS, HEATMAP_MODES, PRECISION_NAMES
 from tips_ros.engine.requirements import check_device
 from tips_ros.errors import ModelLoadError
 
@@ -34,29 +34,38 @@ PATCH = 14
 
 @dataclass
 class EngineConfig:
-    """How to load and run the model. ``model``/``text_model``: hub id or local directory."""
+    """How to load and run the model. ``model``/``text_model``: hub id or local directory.
 
-    model: str = "google/tipsv2-b14-dpt"
-    text_model: str = "google/tipsv2-b14"
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    precision: str = "auto"  # auto | bf16 | fp16 | fp32 (auto: bf16 on CUDA, fp32 on CPU)
-    input_size: int = 448  # model input side in pixels (a multiple of 14)
-    keep_aspect: bool = False  # True: short side = input_size, long side a multiple of 14
-    heatmap_mode: str = "cosine"  # cosine | softmax (across queries)
-    heatmap_temperature: float = 0.1  # softmax temperature, in cosine units
-    allow_pickle: bool = False  # allow non-safetensors weights (explicit opt-in)
+    Field names and defaults are those of the node parameters (:mod:`.parameters`).
+    """
+
+    model: str = DEFAULTS["model"]
+    text_model: str = DEFAULTS["text_model"]
+    device: str = DEFAULTS["device"]  # auto | cpu | cuda | cuda:N
+    precision: str = DEFAULTS["precision"]  # auto | bf16 | fp16 | fp32 (auto: bf16 on CUDA)
+    input_size: int = DEFAULTS["input_size"]  # model input side in pixels (a multiple of 14)
+    keep_aspect: bool = DEFAULTS["keep_aspect"]  # True: short side = input_size
+    heatmap_mode: str = DEFAULTS["heatmap_mode"]  # cosine | softmax (across queries)
+    heatmap_temperature: float = DEFAULTS["heatmap_temperature"]  # in cosine units
+    allow_pickle: bool = DEFAULTS["allow_pickle"]  # allow non-safetensors weights (opt-in)
     # none | default | reduce-overhead | max-autotune (torch.compile mode); the name is the
     # node parameter's and the CLI option's, so it keeps shadowing the builtin
-    compile: str = "none"  # noqa: A003
-    channels_last: bool = False  # channels-last memory format for the DPT convolutions
+    compile: str = DEFAULTS["compile"]  # noqa: A003
+    channels_last: bool = DEFAULTS["channels_last"]  # channels-last DPT convolutions
     # torch.compile backend: inductor (what users run), or eager / aot_eager to check Dynamo's
     # tracing and recompiles on a CPU without generating code (the bench's CPU rehearsal)
     compile_backend: str = "inductor"
-    zeroshot_threshold: float = 0.0  # best cosine below this -> zeroshot id 255 (none)
-    zeroshot_templates: tuple[str, ...] = ZEROSHOT_TEMPLATES  # prompt ensemble for zeroshot
-    pca_momentum: float = 0.05  # weight of each new batch in the features/pca statistics
-    backend: str = "torch"  # torch | onnxruntime (runs onnx_model instead of the torch model)
-    onnx_model: str = ""  # file written by `tips-ros export` (backend onnxruntime)
+    zeroshot_threshold: float = DEFAULTS["zeroshot_threshold"]  # best cosine below -> id 255
+    zeroshot_templates: tuple[str, ...] = DEFAULTS["zeroshot_templates"]  # prompt ensemble
+    pca_momentum: float = DEFAULTS["pca_momentum"]  # weight of each batch in features/pca
+    backend: str = DEFAULTS["backend"]  # torch | onnxruntime (runs onnx_model)
+    onnx_model: str = DEFAULTS["onnx_model"]  # file written by `tips-ros export`
+
+    @classmethod
+    def from_params(cls, params: Any) -> EngineConfig:
+        """Return the configuration in ``params`` (a NodeParams): the specs marked ``engine``."""
+        return cls(**{spec.name: engine_value(spec.name, getattr(params, spec.name))
+                      for spec in SPECS if spec.engine})
 
     def validate(self) -> None:
         """Raise ModelLoadError (one sentence) for an input size, mode or backend out of range.

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tips_ros.engine.parameters import DEFAULTS
 from tips_ros.engine.prediction import ALL_HEADS, HEADS, ON_REQUEST_VIEWS, VIEWS
 from tips_ros.errors import UsageError
 from tips_ros.io.detections import DEFAULT_THRESHOLD
@@ -49,11 +50,11 @@ class RunOptions:
     gt_depth_topic: str | None = None
     gt_normals_topic: str | None = None
     gt_labels_topic: str | None = None
-    model: str = "google/tipsv2-b14-dpt"
-    text_model: str = "google/tipsv2-b14"
-    device: str = "auto"
-    precision: str = "auto"
-    backend: str = "torch"
+    model: str = DEFAULTS["model"]
+    text_model: str = DEFAULTS["text_model"]
+    device: str = DEFAULTS["device"]
+    precision: str = DEFAULTS["precision"]
+    backend: str = DEFAULTS["backend"]
     onnx_model: Path | None = None
     heads: frozenset[str] | None = None
     queries: tuple[str, ...] = ()

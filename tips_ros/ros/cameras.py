@@ -20,9 +20,9 @@ from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.lifecycle import LifecycleNode
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
+from tips_ros.engine.parameters import NodeParams
 from tips_ros.io.camera_info import Calibration
 from tips_ros.ros.diagnostics import InputStats
-from tips_ros.ros.parameters import NodeParams
 from tips_ros.ros.qos import offered_reliability, stream_qos
 from tips_ros.ros.scheduling import LatestSlots
 
@@ -70,7 +70,7 @@ class CameraInputs:
                  slots: LatestSlots[bytes], params: NodeParams) -> None:
         """Serve ``cameras``, putting raw frames into ``slots`` (one slot per camera).
 
-        ``params`` is the node's live :data:`~tips_ros.ros.parameters.NodeParams`.
+        ``params`` is the node's live :data:`~tips_ros.engine.parameters.NodeParams`.
         """
         self._node = node
         self._cameras = list(cameras)

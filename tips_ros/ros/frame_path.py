@@ -32,13 +32,13 @@ from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import CompressedImage, Image
 
 from tips_ros.engine import Engine
+from tips_ros.engine.parameters import NodeParams
 from tips_ros.engine.prediction import VIEWS, Prediction
 from tips_ros.io import outputs
 from tips_ros.io.camera_info import CameraModel
 from tips_ros.io.imaging import ImageDecodeError, decode_compressed, decode_image
 from tips_ros.ros.cameras import Camera
 from tips_ros.ros.diagnostics import EngineHealth
-from tips_ros.ros.parameters import NodeParams
 from tips_ros.ros.publishers import GEOMETRY_TOPICS
 from tips_ros.ros.scheduling import Pending
 

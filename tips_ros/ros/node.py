@@ -35,23 +35,24 @@ from typing import TYPE_CHECKING, Any
 import rclpy
 import torch
 from diagnostic_msgs.msg import DiagnosticArray
-from rcl_interfaces.msg import SetParametersResult
+from rcl_interfaces.msg import (
+    FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult,
+)
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from std_msgs.msg import String
 
-from tips_ros.engine import Engine
+from tips_ros.engine import Engine, EngineConfig
+from tips_ros.engine.parameters import (
+    SPEC_BY_NAME, SPECS, NodeParams, Spec, engine_value, normalise, read_params, validate,
+)
 from tips_ros.engine.prediction import HEADS
 from tips_ros.engine.queries import QueryError, parse_queries
 from tips_ros.ros import messages, vision
 from tips_ros.ros.cameras import Camera, CameraInputs
 from tips_ros.ros.diagnostics import EngineHealth, Thresholds, engine_status, input_status
 from tips_ros.ros.frame_path import FramePath
-from tips_ros.ros.parameters import (
-    SPEC_BY_NAME, SPECS, NodeParams, engine_config, engine_value, normalise, read_params,
-    validate,
-)
 from tips_ros.ros.publishers import CameraOutputs
 from tips_ros.ros.qos import latched_qos, use_shipped_fastdds_profile
 from tips_ros.ros.scheduling import FrameWorker, LatestSlots
@@ -71,7 +72,7 @@ def load_engine(params: NodeParams, logger: RcutilsLogger) -> Engine:
     """
     if params.device == "auto" and not torch.cuda.is_available():
         logger.warning("CUDA is not available: running the model on the CPU (slow)")
-    engine = Engine(engine_config(params))
+    engine = Engine(EngineConfig.from_params(params))
     try:
         missing = [head for head in HEADS if head not in engine.heads]
         if missing:  # backend onnxruntime: the file must hold every head the node publishes
@@ -93,6 +94,24 @@ def load_engine(params: NodeParams, logger: RcutilsLogger) -> Engine:
     return engine
 
 
+def descriptor(spec: Spec) -> ParameterDescriptor:
+    """Return the rclpy descriptor of a parameter: description, choices and range."""
+    when = "runtime" if spec.runtime else "read at configure"
+    desc = ParameterDescriptor(description=f"{spec.description} ({when})")
+    if spec.choices:
+        desc.additional_constraints = "one of: " + ", ".join(spec.choices)
+    if spec.int_range:
+        desc.integer_range = [IntegerRange(
+            from_value=spec.int_range[0], to_value=spec.int_range[1], step=spec.int_range[2])]
+    if spec.float_range:
+        desc.floating_point_range = [FloatingPointRange(
+            from_value=spec.float_range[0], to_value=spec.float_range[1], step=0.0)]
+    if spec.string_list:  # empty YAML lists arrive untyped, so accept any empty array
+        desc.dynamic_typing = True
+        desc.additional_constraints = "list of strings"
+    return desc
+
+
 class TipsNode(LifecycleNode):
     """TIPSv2 perception from one backbone pass per frame.
 
@@ -103,7 +122,7 @@ class TipsNode(LifecycleNode):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("tips_node", **kwargs)
         for spec in SPECS:
-            self.declare_parameter(spec.name, spec.default, spec.descriptor())
+            self.declare_parameter(spec.name, spec.default, descriptor(spec))
         self.params: NodeParams = read_params(lambda name: self.get_parameter(name).value)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.health = EngineHealth(self.params.max_batch)

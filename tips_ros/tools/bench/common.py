@@ -28,7 +28,6 @@ except ImportError:  # pragma: no cover - depends on the installation
     Image = None
 
 T = TypeVar("T")
-DEFAULT_QUERIES = ("person", "chair", "table", "door")
 #: Stages of the profiling pass, in pipeline order (see :mod:`tips_ros.tools.bench`).
 STAGES = ("decode", "upload", "resize", "backbone", *ALL_HEADS, "postprocess", "views",
           "download", "messages")

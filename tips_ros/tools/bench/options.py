@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tips_ros.engine import Engine, EngineConfig
+from tips_ros.engine.parameters import DEFAULTS
 from tips_ros.engine.prediction import BACKENDS
 from tips_ros.errors import UsageError
-from tips_ros.tools.bench.common import DEFAULT_QUERIES, heads_of
+from tips_ros.tools.bench.common import heads_of
 
 
 @dataclass(frozen=True)
@@ -42,20 +43,20 @@ class BenchOptions:
 
     model: str
     text_model: str
-    device: str = "auto"
+    device: str = DEFAULTS["device"]
     precisions: tuple[str, ...] = ("fp32", "bf16")
-    backends: tuple[str, ...] = ("torch",)
+    backends: tuple[str, ...] = (DEFAULTS["backend"],)
     batches: tuple[int, ...] = (1, 8)
-    compile_modes: tuple[str, ...] = ("none",)
-    compile_backend: str = "inductor"
-    channels_last: bool = False
+    compile_modes: tuple[str, ...] = (DEFAULTS["compile"],)
+    compile_backend: str = EngineConfig.compile_backend
+    channels_last: bool = DEFAULTS["channels_last"]
     heads: tuple[str, ...] = ("all", "depth")
     frame_size: tuple[int, int] = (640, 480)
-    input_size: int = 448
+    input_size: int = DEFAULTS["input_size"]
     iters: int = 50
     warmup: int = 5
     profile_iters: int = 5
-    queries: tuple[str, ...] = DEFAULT_QUERIES
+    queries: tuple[str, ...] = DEFAULTS["text_queries"]
     e2e: E2EOptions | None = None
 
     def __post_init__(self) -> None:

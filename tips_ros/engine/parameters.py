@@ -1,37 +1,35 @@
 # SPDX-FileCopyrightText: 2026 tips_ros developers
 # SPDX-License-Identifier: Apache-2.0
-"""The node's parameters: one list (:data:`SPECS`) from which everything else follows.
+"""Every setting of tips_ros with its default: one list (:data:`SPECS`) of the node's parameters.
 
-From :data:`SPECS` come the node's declarations (descriptors, ranges), the typed snapshot
-:class:`NodeParams`, the :class:`~tips_ros.engine.EngineConfig` (:func:`engine_config`, for
-specs marked ``engine``: same field name), ``config/tips.yaml`` and the README parameter
-table (both written by ``python -m tips_ros.ros.parameters --write``; a test checks they are up
-to date). Adding a parameter is one ``Spec`` here (plus the EngineConfig field it feeds).
+This is the one home of each default. From :data:`SPECS` come the node's declarations
+(:mod:`tips_ros.ros.node` adds the rclpy descriptors), the typed snapshot :class:`NodeParams`,
+:meth:`~tips_ros.engine.config.EngineConfig.from_params` and the defaults of
+:class:`~tips_ros.engine.config.EngineConfig` (specs marked ``engine``: same field name), the
+defaults of ``tips-ros replay``, ``evaluate``, ``bench`` and ``export`` (:data:`DEFAULTS`),
+and ``config/tips.yaml`` and the README parameter table (both written by ``python -m
+tips_ros.tools.parameter_files --write``; a test checks they are up to date). Adding a
+parameter is one ``Spec`` here (plus the EngineConfig field it feeds).
+
+It lives in the engine package, the lowest layer that knows the names it checks (heads,
+precisions, backends, query limits), so that every layer, the engine's own configuration
+included, reads its defaults from here; it imports neither ROS nor torch.
 
 The node's on-set callback runs :func:`validate` and rejects a bad value with a one-line
 reason. Parameters marked ``runtime`` take effect on the next frame; the others are read at
-``configure`` (change them, then ``cleanup`` + ``configure``). No ROS or torch imports at
-module level, so the generators and ``tips-ros replay`` use this module without them.
+``configure`` (change them, then ``cleanup`` + ``configure``).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import re
-import sys
+import types
 from dataclasses import dataclass, make_dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tips_ros.engine.prediction import BACKENDS, HEATMAP_MODES, PRECISION_NAMES, ZEROSHOT_TEMPLATES
 from tips_ros.engine.queries import MAX_QUERIES, MAX_QUERY_LENGTH, QueryError, check_queries
 from tips_ros.io.detections import DEFAULT_THRESHOLD
-
-if TYPE_CHECKING:
-    from rcl_interfaces.msg import ParameterDescriptor
-
-    from tips_ros.engine import EngineConfig
 
 #: ``input_reliability`` choices (``output_reliability``: all but ``auto``); see tips_ros.ros.qos.
 RELIABILITIES = ("auto", "reliable", "best_effort")
@@ -54,25 +52,6 @@ class Spec:
     float_range: tuple[float, float] | None = None
     string_list: bool = False
     engine: bool = False
-
-    def descriptor(self) -> ParameterDescriptor:
-        """Return the rclpy descriptor: description, choices and range."""
-        from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
-
-        when = "runtime" if self.runtime else "read at configure"
-        desc = ParameterDescriptor(description=f"{self.description} ({when})")
-        if self.choices:
-            desc.additional_constraints = "one of: " + ", ".join(self.choices)
-        if self.int_range:
-            desc.integer_range = [IntegerRange(
-                from_value=self.int_range[0], to_value=self.int_range[1], step=self.int_range[2])]
-        if self.float_range:
-            desc.floating_point_range = [FloatingPointRange(
-                from_value=self.float_range[0], to_value=self.float_range[1], step=0.0)]
-        if self.string_list:  # empty YAML lists arrive untyped, so accept any empty array
-            desc.dynamic_typing = True
-            desc.additional_constraints = "list of strings"
-        return desc
 
 
 SPECS: tuple[Spec, ...] = (
@@ -170,12 +149,10 @@ def engine_value(name: str, value: Any) -> Any:
     return tuple(value) if SPEC_BY_NAME[name].string_list else value
 
 
-def engine_config(params: Any) -> EngineConfig:
-    """Return the :class:`~tips_ros.engine.EngineConfig` of the specs marked ``engine``."""
-    from tips_ros.engine import EngineConfig
-
-    return EngineConfig(**{spec.name: engine_value(spec.name, getattr(params, spec.name))
-                           for spec in SPECS if spec.engine})
+#: Default of every parameter by name, as EngineConfig and the typed options hold it (string
+#: lists as tuples): read-only, the one source of the defaults outside :data:`SPECS`.
+DEFAULTS: types.MappingProxyType[str, Any] = types.MappingProxyType(
+    {spec.name: engine_value(spec.name, spec.default) for spec in SPECS})
 
 
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -227,83 +204,3 @@ def validate(name: str, value: Any, current: Any) -> str | None:
 def read_params(get: Any) -> Any:
     """Read a :data:`NodeParams` from ``get(name) -> value`` (``get_parameter(n).value``)."""
     return NodeParams(**{spec.name: normalise(spec.name, get(spec.name)) for spec in SPECS})
-
-
-# ----------------------------------------------------------------------------- generated files
-REPO = Path(__file__).resolve().parents[2]
-YAML_PATH = REPO / "config" / "tips.yaml"
-README_PATH = REPO / "README.md"
-README_HEADER = "| parameter | default | when | meaning |\n|---|---|---|---|\n"
-#: Lists longer than this are summarised in the README table (the YAML has them in full).
-README_LIST_ITEMS = 4
-
-
-def _yaml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return json.dumps(value) if isinstance(value, (str, list)) else str(value)
-
-
-def params_yaml() -> str:
-    """``config/tips.yaml``: every parameter with its default and description."""
-    lines = ["# tips_node parameters with their defaults (see README 'Parameters').",
-             "# Runtime parameters take effect on the next frame; the others at configure.",
-             "# Generated from tips_ros/ros/parameters.py: "
-             "python -m tips_ros.ros.parameters --write",
-             "/**:", "  ros__parameters:"]
-    for spec in SPECS:
-        lines += [f"    # {spec.description}", f"    {spec.name}: {_yaml_value(spec.default)}"]
-    return "\n".join(lines) + "\n"
-
-
-def _readme_default(value: Any) -> str:
-    if isinstance(value, list) and len(value) > README_LIST_ITEMS:
-        return (f"{len(value)} entries (`{json.dumps(value[0])}`, ...; "
-                "see `config/tips.yaml`)")
-    return f"`{_yaml_value(value)}`"
-
-
-def readme_table() -> str:
-    """Return the README's parameter table (header included), one row per spec."""
-    rows = []
-    for spec in SPECS:
-        meaning = spec.description
-        if spec.choices:
-            meaning += f" ({', '.join(spec.choices)})"
-        limits = spec.int_range[:2] if spec.int_range else spec.float_range
-        if limits:
-            meaning += f" [{limits[0]}..{limits[1]}]"
-        when = "runtime" if spec.runtime else "configure"
-        default = _readme_default(spec.default)
-        rows.append(f"| `{spec.name}` | {default} | {when} | {meaning} |\n")
-    return README_HEADER + "".join(rows)
-
-
-def readme_with_table(readme: str) -> str:
-    """``readme`` with its parameter table (header up to the first blank line) regenerated."""
-    start = readme.index(README_HEADER)
-    end = readme.index("\n\n", start) + 1
-    return readme[:start] + readme_table() + readme[end:]
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m tips_ros.ros.parameters [--write]``: check (or rewrite) the generated files."""
-    parser = argparse.ArgumentParser(prog="python -m tips_ros.ros.parameters", description=__doc__
-                                     .splitlines()[0])
-    parser.add_argument("--write", action="store_true",
-                        help="rewrite config/tips.yaml and the README table from SPECS")
-    args = parser.parse_args(argv)
-    stale = []
-    for path, text in ((YAML_PATH, params_yaml()),
-                       (README_PATH, readme_with_table(README_PATH.read_text()))):
-        if path.read_text() != text:
-            stale.append(path)
-            if args.write:
-                path.write_text(text)
-    for path in stale:
-        print(f"{'rewrote' if args.write else 'out of date'}: {path.relative_to(REPO)}")
-    return 1 if stale and not args.write else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
