@@ -22,7 +22,7 @@ from tips_ros.engine import Engine, EngineConfig
 from tips_ros.engine.config import model_input_size
 from tips_ros.engine.features import NO_QUERY, PcaProjector, value_output_projections
 from tips_ros.engine.prediction import ALL_HEADS, FEATURE_HEADS, VIEWS, ZEROSHOT_TEMPLATES
-from tips_ros.io.outputs import EVERY_TOPIC, encode_prediction, heads_for, zeroshot_labels_json
+from tips_ros.io.outputs import encode_prediction, heads_for, TOPICS, zeroshot_labels_json
 
 QUERIES = ["chair", "the floor", "a red box", "sky"]
 FEATURE_VIEWS = [v for v, h in VIEWS.items() if h in FEATURE_HEADS]
@@ -226,7 +226,7 @@ def test_feature_topics_encode_documented_layouts(engine):
     topics = ["features", "features/pca", "embedding", "zeroshot", "zeroshot/color"]
     assert heads_for(topics) == {
         "features", "features_pca", "embedding", "zeroshot", "zeroshot_color"}
-    assert set(topics) | {"zeroshot/labels"} <= set(EVERY_TOPIC)
+    assert set(topics) | {"zeroshot/labels"} <= set(TOPICS)
     (pred,) = engine.infer([random_image(120, 160, seed=5)], heads=heads_for(topics))
     encoded = encode_prediction(pred, topics)
     d = engine.text.hidden_size

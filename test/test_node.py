@@ -22,7 +22,7 @@ from ros_harness import (
     NodeProcess, diagnostic_values, input_idle, node_params, start_publisher, wait_active,
 )
 
-from tips_ros.io.outputs import ALL_TOPICS
+from tips_ros.io.outputs import CORE_TOPICS
 
 # every test here starts processes (see conftest.py: the fast lane)
 pytestmark = pytest.mark.slow
@@ -63,7 +63,7 @@ def test_depth_from_a_reliable_640x480_camera(tiny_models, listener):
 def test_every_output_reaches_best_effort_subscribers(tiny_models, listener):
     """Take 640x480 from a reliable publisher; send every output to best-effort readers."""
     listener.clear()
-    for topic in ALL_TOPICS:
+    for topic in CORE_TOPICS:
         qos = LATCHED if topic in ("segmentation/labels", "heatmaps/queries") else BEST_EFFORT
         listener.subscribe(TYPES.get(topic, Image), f"/cam1/{topic}", qos)
     params = model_params(tiny_models, publish_points=True,
@@ -71,9 +71,9 @@ def test_every_output_reaches_best_effort_subscribers(tiny_models, listener):
     with NodeProcess(params, ros_args=["-r", "__ns:=/cam1"]) as node:
         with start_publisher("--topic", "/cam1/image", "--frames", "0", "--rate", "3",
                              "--info") as pub:
-            assert listener.wait_for(lambda: all(listener.get(f"/cam1/{t}") for t in ALL_TOPICS)
+            assert listener.wait_for(lambda: all(listener.get(f"/cam1/{t}") for t in CORE_TOPICS)
                                      and len(listener.get("/cam1/depth")) >= 3), (
-                [t for t in ALL_TOPICS if not listener.get(f"/cam1/{t}")], node.log())
+                [t for t in CORE_TOPICS if not listener.get(f"/cam1/{t}")], node.log())
             sent = pub.stop()
         # the node has taken every frame and the outputs of the last one have arrived
         assert listener.wait_for(lambda: input_idle(listener, "/cam1/tips_node: input")), (
@@ -113,7 +113,7 @@ def test_every_output_reaches_best_effort_subscribers(tiny_models, listener):
 
 def streams(listener, ns: str) -> dict[str, list]:
     """Return the messages received so far on each of the node's output topics under ``ns``."""
-    return {t: listener.get(f"{ns}/{t}") for t in ALL_TOPICS}
+    return {t: listener.get(f"{ns}/{t}") for t in CORE_TOPICS}
 
 
 def incomplete(by_topic: dict[str, list]) -> dict[str, int]:

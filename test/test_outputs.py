@@ -9,15 +9,23 @@ import json
 import numpy as np
 import pytest
 
-from tips_ros.engine.prediction import Prediction
+from tips_ros.engine.prediction import ALL_HEADS, Prediction, VIEWS
 from tips_ros.io.outputs import (
     CLOUD_DTYPE,
+    CORE_TOPICS,
     encode_prediction,
+    FEATURE_TOPICS,
     heads_for,
+    IMAGE,
+    JSON,
+    LABEL_INFO,
     labels_json,
     point_cloud,
     queries_json,
     scale_intrinsics,
+    TOPICS,
+    topics_for,
+    VISION_TOPICS,
 )
 
 
@@ -26,6 +34,43 @@ def test_heads_for_topics():
     assert heads_for(["normals/color"]) == {"normals_color"}
     assert heads_for(["depth/camera_info"]) == set()
     assert heads_for(["points"]) == {"depth", "segmentation"}
+    assert heads_for(["segmentation/labels", "zeroshot/labels"]) == set()
+    assert heads_for(["detections"]) == {"heatmaps"}
+    assert heads_for(["detections_3d", "segmentation/confidence"]) == {
+        "heatmaps", "depth", "segmentation_confidence"}
+
+
+def test_topic_table_names_known_heads_and_prediction_fields():
+    fields = set(Prediction.__dataclass_fields__)
+    for name, topic in TOPICS.items():
+        assert set(topic.with_heads) <= set(ALL_HEADS) | set(VIEWS), name
+        assert set(topic.needs) <= set(ALL_HEADS) | set(VIEWS), name
+        assert topic.kind != IMAGE or topic.source in fields, name
+        assert (topic.kind == JSON) == (topic.payload is not None), name
+        assert topic.latched == (topic.kind in (JSON, LABEL_INFO)), name
+    groups = [set(CORE_TOPICS), set(FEATURE_TOPICS), set(VISION_TOPICS)]
+    assert set().union(*groups) == set(TOPICS) and sum(map(len, groups)) == len(TOPICS)
+
+
+def test_topics_that_come_with_heads():
+    """What replay writes for its heads: images of the heads, latched maps, geometry."""
+    heads = {"depth", "segmentation", "segmentation_color"}
+    assert topics_for(heads, camera_info=False) == [
+        "depth", "segmentation", "segmentation/color", "segmentation/labels",
+        "segmentation/label_info"]
+    assert topics_for(heads) == [
+        "depth", "segmentation", "segmentation/color", "depth/camera_info",
+        "segmentation/labels", "points", "segmentation/label_info"]
+    assert topics_for(heads, kinds=(IMAGE, JSON)) == [
+        "depth", "segmentation", "segmentation/color", "segmentation/labels"]
+    assert topics_for({"heatmaps", "zeroshot"}, kinds=(IMAGE,)) == ["heatmaps", "zeroshot"]
+    assert topics_for({"zeroshot"}) == ["zeroshot", "zeroshot/labels"]
+    assert topics_for({"heatmaps"}) == ["heatmaps", "heatmaps/queries", "detections"]
+    assert topics_for({"heatmaps", "depth"}) == [
+        "depth", "heatmaps", "depth/camera_info", "heatmaps/queries", "points", "detections",
+        "detections_3d"]
+    assert topics_for({"heatmaps", "depth"}, camera_info=False) == [
+        "depth", "heatmaps", "heatmaps/queries", "detections"]
 
 
 def test_encodings_and_bytes():

@@ -166,12 +166,12 @@ def test_setup_cfg_installs_scripts_where_ros2_run_looks():
 
 
 def test_readme_documents_every_parameter_and_output_topic():
-    from tips_ros.io.outputs import ALL_TOPICS
+    from tips_ros.io.outputs import CORE_TOPICS
 
     readme = (REPO / "README.md").read_text()
     for spec in SPECS:
         assert f"| `{spec.name}` |" in readme, spec.name
-    for topic in ALL_TOPICS:
+    for topic in CORE_TOPICS:
         assert f"| `{topic}` |" in readme, topic
 
 
@@ -179,8 +179,8 @@ def test_each_default_model_id_is_written_once_in_the_package():
     homes: dict[str, list[str]] = {}
     for path in sorted((REPO / "tips_ros").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Constant) and node.value in ("google/tipsv2-b14-dpt",
-                                                                   "google/tipsv2-b14"):
+            ids = ("google/tipsv2-b14-dpt", "google/tipsv2-b14")
+            if isinstance(node, ast.Constant) and node.value in ids:
                 homes.setdefault(node.value, []).append(str(path.relative_to(REPO)))
     assert homes == {name: ["tips_ros/engine/parameters.py"]
                      for name in ("google/tipsv2-b14-dpt", "google/tipsv2-b14")}

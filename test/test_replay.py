@@ -34,7 +34,7 @@ from tips_ros.cli import replay as replay_command
 from tips_ros.engine import Engine, EngineConfig, Prediction
 from tips_ros.errors import UsageError
 from tips_ros.io.imaging import encode_image
-from tips_ros.io.outputs import IMAGE_TOPICS
+from tips_ros.io.outputs import CORE_IMAGE_TOPICS
 from tips_ros.offline.bags import BagWriter, SYNTH_FRAME_ID, SYNTH_TOPICS, write_synth_bag
 from tips_ros.offline.inputs import ground_truth
 from tips_ros.offline.metrics import MetricsAccumulator
@@ -48,7 +48,7 @@ FRAMES, SIZE = 4, (128, 96)
 QUERIES = ("floor", "a box")
 GT = {"gt_depth_topic": SYNTH_TOPICS["depth"], "gt_normals_topic": SYNTH_TOPICS["normals"],
       "gt_labels_topic": SYNTH_TOPICS["labels"]}
-STREAM_TOPICS = [*(t for t in IMAGE_TOPICS if t != "segmentation/confidence"),  # on request
+STREAM_TOPICS = [*(t for t in CORE_IMAGE_TOPICS if t != "segmentation/confidence"),  # on request
                  "depth/camera_info", "points", "detections", "detections_3d"]
 LATCHED_TOPICS = ["segmentation/labels", "heatmaps/queries", "segmentation/label_info"]
 

@@ -2,37 +2,19 @@
 # SPDX-License-Identifier: Apache-2.0
 """What each output topic carries, built from an engine Prediction (no ROS imports).
 
-The node (rclpy messages) and ``tips-ros replay`` (rosbags messages) both fill their
-messages from these values, so a bag written by replay holds exactly what the node publishes.
-
-Topic names are relative (see README "Topics"); encodings:
-
-=====================  =============  ==================================================
-topic                  encoding       content
-=====================  =============  ==================================================
-depth                  32FC1          metres along the optical axis, NaN = invalid
-normals                32FC3          unit vectors, optical frame (x right, y down, z fwd)
-normals/color          rgb8           (n + 1) / 2 * 255
-segmentation           mono8/16UC1    class ids (16UC1 beyond 255 classes; 255 = UNLABELED)
-segmentation/color     rgb8           class palette
-segmentation/conf...   mono8          segmentation/confidence: winning class probability * 255
-heatmaps               32FC<N>        channel i = similarity to query i
-heatmaps/color         rgb8           strongest query tinted over the image
-features               32FC<D>        patch grid (h x w = input/14), D channels per patch
-features/pca           rgb8           first 3 principal components, slowly updated basis
-embedding              32FC1          (1 + R) x D: row 0 CLS, rows 1.. register (2nd CLS)
-zeroshot               mono8          best query id per pixel, 255 = none (< threshold)
-zeroshot/color         rgb8           query colours half over the image
-=====================  =============  ==================================================
-
-The last five (:data:`FEATURE_TOPICS`, plus the latched ``zeroshot/labels``) are described in
-``docs/features.md``; they are computed only when subscribed (or with ``compute_all``).
+:data:`TOPICS` is the one table of the output topics: message kind, the engine head or view
+that fills each, what the node computes to publish it, whether it needs the camera's
+``camera_info``. The node's publishers (:mod:`tips_ros.ros.publishers`), replay's output bag
+(:mod:`tips_ros.offline.output_bag`) and the benchmark read it, and they all fill their
+messages from the payloads here, so a bag written by replay holds exactly what the node
+publishes. The README's "Topics" section lists them for users, with encodings and units.
+Adding a topic is one row of :data:`TOPICS` (plus, for a new message kind, its builders).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -44,83 +26,19 @@ from tips_ros.io.imaging import EncodedImage, encode_image
 if TYPE_CHECKING:  # only annotations use it: the I/O layer needs nothing of the engine to run
     from tips_ros.engine.prediction import Prediction
 
-#: image topic -> (Prediction attribute, engine head or view that produces it)
-IMAGE_TOPICS: dict[str, tuple[str, str]] = {
-    "depth": ("depth", "depth"),
-    "normals": ("normals", "normals"),
-    "normals/color": ("normals_color", "normals_color"),
-    "segmentation": ("labels", "segmentation"),
-    "segmentation/color": ("segmentation_color", "segmentation_color"),
-    "segmentation/confidence": ("confidence", "segmentation_confidence"),
-    "heatmaps": ("heatmaps", "heatmaps"),
-    "heatmaps/color": ("heatmaps_color", "heatmaps_color"),
-}
-#: Dense features, global embeddings and zero-shot segmentation (docs/features.md).
-FEATURE_TOPICS: dict[str, tuple[str, str]] = {
-    "features": ("features", "features"),
-    "features/pca": ("features_pca", "features_pca"),
-    "embedding": ("embedding", "embedding"),
-    "zeroshot": ("zeroshot", "zeroshot"),
-    "zeroshot/color": ("zeroshot_color", "zeroshot_color"),
-}
-#: Every per-frame sensor_msgs/Image topic.
-STREAM_TOPICS: dict[str, tuple[str, str]] = {**IMAGE_TOPICS, **FEATURE_TOPICS}
-#: Latched (transient local) JSON topics.
-LABELS_TOPIC = "segmentation/labels"
-QUERIES_TOPIC = "heatmaps/queries"
-CAMERA_INFO_TOPIC = "depth/camera_info"
-POINTS_TOPIC = "points"
-ZEROSHOT_LABELS_TOPIC = "zeroshot/labels"
-#: vision_msgs outputs (the node publishes them when vision_msgs is importable): the label
-#: map (latched LabelInfo) and the text-query detections (tips_ros.io.detections).
-LABEL_INFO_TOPIC = "segmentation/label_info"
-DETECTIONS_TOPIC = "detections"
-DETECTIONS_3D_TOPIC = "detections_3d"
-VISION_TOPICS: tuple[str, ...] = (LABEL_INFO_TOPIC, DETECTIONS_TOPIC, DETECTIONS_3D_TOPIC)
-#: The core output topics (depth, normals, segmentation, heatmaps; relative names).
-ALL_TOPICS: tuple[str, ...] = (
-    *IMAGE_TOPICS, CAMERA_INFO_TOPIC, LABELS_TOPIC, QUERIES_TOPIC, POINTS_TOPIC,
-)
-#: The feature outputs (docs/features.md).
-FEATURE_ALL_TOPICS: tuple[str, ...] = (*FEATURE_TOPICS, ZEROSHOT_LABELS_TOPIC)
-#: Every output topic the node can publish.
-EVERY_TOPIC: tuple[str, ...] = ALL_TOPICS + FEATURE_ALL_TOPICS + VISION_TOPICS
-
-
-def heads_for(topics: Iterable[str]) -> set[str]:
-    """Return the engine heads/views needed to publish ``topics`` (camera info needs none)."""
-    heads = {STREAM_TOPICS[t][1] for t in topics if t in STREAM_TOPICS}
-    if POINTS_TOPIC in topics:
-        heads |= {"depth", "segmentation"}
-    if DETECTIONS_TOPIC in topics:
-        heads.add("heatmaps")
-    if DETECTIONS_3D_TOPIC in topics:
-        heads |= {"heatmaps", "depth"}
-    return heads
-
-
-def image_encoding(topic: str, array: np.ndarray) -> str:
-    """Return the ROS encoding for ``array`` on image ``topic``."""
-    if topic == "segmentation":
-        return "mono8" if array.dtype == np.uint8 else "16UC1"
-    if topic in ("zeroshot", "segmentation/confidence"):
-        return "mono8"
-    if array.dtype == np.uint8:
-        return "rgb8"
-    channels = 1 if array.ndim == 2 else array.shape[2]
-    return f"32FC{channels}"
-
-
-def encode_prediction(pred: Prediction, topics: Collection[str]) -> dict[str, EncodedImage]:
-    """Encode the image fields of each requested image topic that ``pred`` has data for."""
-    out = {}
-    for topic in topics:
-        if topic not in STREAM_TOPICS:
-            continue
-        array = getattr(pred, STREAM_TOPICS[topic][0])
-        if array is not None:
-            out[topic] = encode_image(array, image_encoding(topic, array))
-    return out
+#: Message kinds: per-frame sensor_msgs/Image, CameraInfo and PointCloud2, latched
+#: std_msgs/String holding JSON, and the vision_msgs ones (LabelInfo, latched; the 2D and 3D
+#: detection arrays, per frame).
+IMAGE, CAMERA_INFO, POINTS, JSON = "image", "camera_info", "points", "json"
+LABEL_INFO, DETECTIONS_2D, DETECTIONS_3D = "label_info", "detections_2d", "detections_3d"
+#: Kinds that are latched (transient local): sent when their source changes, not per frame.
+LATCHED_KINDS = frozenset({JSON, LABEL_INFO})
+#: Groups of topics: the core outputs, the feature outputs (docs/features.md, computed only
+#: when subscribed or with ``compute_all``) and the vision_msgs outputs (published only where
+#: vision_msgs imports).
+CORE, FEATURES, VISION = "core", "features", "vision"
+#: What a latched topic is built from: the class names or the query list.
+FROM_CLASS_NAMES, FROM_QUERIES = "class_names", "queries"
 
 
 def labels_json(labels: Sequence[str]) -> str:
@@ -139,6 +57,136 @@ def zeroshot_labels_json(queries: Sequence[str]) -> str:
     Ids follow the query order; id 255 (no query above the threshold) is not listed.
     """
     return json.dumps({str(i): query for i, query in enumerate(queries)})
+
+
+@dataclass(frozen=True)
+class OutputTopic:
+    """One output topic of a camera (relative name) and what fills it.
+
+    ``kind``: the message (:data:`IMAGE`, :data:`CAMERA_INFO`, ...). ``with_heads``: the
+    engine heads or views whose output the topic carries or comes with; replay writes the
+    topic when they all run. ``needs``: the heads and views the node computes to publish it. ``source``: the
+    Prediction attribute of an image topic, or what a latched topic is built from
+    (:data:`FROM_CLASS_NAMES` or :data:`FROM_QUERIES`); ``payload`` builds a JSON topic's text
+    from it. ``camera_info``: needs the camera's accepted ``camera_info``. ``group``:
+    :data:`CORE`, :data:`FEATURES` or :data:`VISION`.
+    """
+
+    name: str
+    kind: str
+    with_heads: tuple[str, ...]
+    needs: tuple[str, ...] = ()
+    source: str = ""
+    payload: Callable[[Sequence[str]], str] | None = None
+    camera_info: bool = False
+    group: str = CORE
+
+    @property
+    def latched(self) -> bool:
+        """Return whether the topic is transient local (latched), sent when its source changes."""
+        return self.kind in LATCHED_KINDS
+
+
+def _image(name: str, head: str, source: str = "", group: str = CORE) -> OutputTopic:
+    """Return the image topic of ``head``, from Prediction attribute ``source`` (or ``head``)."""
+    return OutputTopic(name, IMAGE, (head,), (head,), source or head, group=group)
+
+
+def _json(name: str, head: str, source: str, payload: Callable[[Sequence[str]], str],
+          group: str = CORE) -> OutputTopic:
+    """Return a latched JSON topic that comes with ``head``: ``payload`` of ``source``."""
+    return OutputTopic(name, JSON, (head,), (), source, payload, group=group)
+
+
+#: Topics that code other than the table names.
+LABELS_TOPIC = "segmentation/labels"
+QUERIES_TOPIC = "heatmaps/queries"
+CAMERA_INFO_TOPIC = "depth/camera_info"
+POINTS_TOPIC = "points"
+ZEROSHOT_LABELS_TOPIC = "zeroshot/labels"
+LABEL_INFO_TOPIC = "segmentation/label_info"
+DETECTIONS_TOPIC = "detections"
+DETECTIONS_3D_TOPIC = "detections_3d"
+#: The output topics, by relative name (README "Topics" describes each for users).
+TOPICS: dict[str, OutputTopic] = {topic.name: topic for topic in (
+    _image("depth", "depth"),
+    _image("normals", "normals"),
+    _image("normals/color", "normals_color"),
+    _image("segmentation", "segmentation", source="labels"),
+    _image("segmentation/color", "segmentation_color"),
+    _image("segmentation/confidence", "segmentation_confidence", source="confidence"),
+    _image("heatmaps", "heatmaps"),
+    _image("heatmaps/color", "heatmaps_color"),
+    # scaled to the depth image; no head to compute (the node), written with depth (replay)
+    OutputTopic(CAMERA_INFO_TOPIC, CAMERA_INFO, ("depth",), camera_info=True),
+    _json(LABELS_TOPIC, "segmentation", FROM_CLASS_NAMES, labels_json),
+    _json(QUERIES_TOPIC, "heatmaps", FROM_QUERIES, queries_json),
+    # coloured by the input image, labelled with class ids where segmentation runs
+    OutputTopic(POINTS_TOPIC, POINTS, ("depth",), ("depth", "segmentation"), camera_info=True),
+    _image("features", "features", group=FEATURES),
+    _image("features/pca", "features_pca", group=FEATURES),
+    _image("embedding", "embedding", group=FEATURES),
+    _image("zeroshot", "zeroshot", group=FEATURES),
+    _image("zeroshot/color", "zeroshot_color", group=FEATURES),
+    _json(ZEROSHOT_LABELS_TOPIC, "zeroshot", FROM_QUERIES, zeroshot_labels_json,
+          group=FEATURES),
+    OutputTopic(LABEL_INFO_TOPIC, LABEL_INFO, ("segmentation",), source=FROM_CLASS_NAMES,
+                group=VISION),
+    # text-query detections (tips_ros.io.detections); 3D boxes from the depth and camera_info
+    OutputTopic(DETECTIONS_TOPIC, DETECTIONS_2D, ("heatmaps",), ("heatmaps",), group=VISION),
+    OutputTopic(DETECTIONS_3D_TOPIC, DETECTIONS_3D, ("heatmaps", "depth"), ("heatmaps", "depth"),
+                camera_info=True, group=VISION),
+)}
+#: The core output topics (depth, normals, segmentation, heatmaps and what comes with them).
+CORE_TOPICS: tuple[str, ...] = tuple(name for name, t in TOPICS.items() if t.group == CORE)
+#: The core per-frame images (depth, normals, segmentation, heatmaps and their views).
+CORE_IMAGE_TOPICS: tuple[str, ...] = tuple(
+    name for name in CORE_TOPICS if TOPICS[name].kind == IMAGE)
+#: The feature outputs (docs/features.md).
+FEATURE_TOPICS: tuple[str, ...] = tuple(name for name, t in TOPICS.items() if t.group == FEATURES)
+#: The vision_msgs outputs.
+VISION_TOPICS: tuple[str, ...] = tuple(name for name, t in TOPICS.items() if t.group == VISION)
+#: Per-frame topics made from the camera's calibration (none without a valid camera_info).
+GEOMETRY_TOPICS = frozenset(name for name, t in TOPICS.items() if t.camera_info)
+
+
+def heads_for(topics: Iterable[str]) -> set[str]:
+    """Return the engine heads/views needed to publish ``topics`` (camera info needs none)."""
+    return {head for topic in topics for head in TOPICS[topic].needs}
+
+
+def topics_for(heads: Collection[str], camera_info: bool = True,
+               kinds: Collection[str] | None = None) -> list[str]:
+    """Return the topics (of ``kinds``, default all) that come with the engine ``heads``.
+
+    Those that need a ``camera_info`` only when ``camera_info`` is true.
+    """
+    return [name for name, t in TOPICS.items() if set(t.with_heads) <= set(heads)
+            and (kinds is None or t.kind in kinds) and (camera_info or not t.camera_info)]
+
+
+def image_encoding(topic: str, array: np.ndarray) -> str:
+    """Return the ROS encoding for ``array`` on image ``topic``."""
+    if topic == "segmentation":
+        return "mono8" if array.dtype == np.uint8 else "16UC1"
+    if topic in ("zeroshot", "segmentation/confidence"):
+        return "mono8"
+    if array.dtype == np.uint8:
+        return "rgb8"
+    channels = 1 if array.ndim == 2 else array.shape[2]
+    return f"32FC{channels}"
+
+
+def encode_prediction(pred: Prediction, topics: Collection[str]) -> dict[str, EncodedImage]:
+    """Encode the image fields of each requested image topic that ``pred`` has data for."""
+    out = {}
+    for topic in topics:
+        if TOPICS[topic].kind != IMAGE:
+            continue
+        array = getattr(pred, TOPICS[topic].source)
+        if array is not None:
+            out[topic] = encode_image(array, image_encoding(topic, array))
+    return out
 
 
 def scale_intrinsics(

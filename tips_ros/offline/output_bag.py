@@ -22,20 +22,9 @@ from tips_ros.io.camera_info import Calibration, CameraModel
 from tips_ros.io.cdr import image_parts, point_cloud_parts
 from tips_ros.io.detections import DEFAULT_THRESHOLD, find_detections
 from tips_ros.io.outputs import (
-    CAMERA_INFO_TOPIC,
-    DETECTIONS_3D_TOPIC,
-    DETECTIONS_TOPIC,
-    encode_prediction,
-    LABEL_INFO_TOPIC,
-    LABELS_TOPIC,
-    labels_json,
-    point_cloud,
-    POINTS_TOPIC,
-    QUERIES_TOPIC,
-    queries_json,
-    STREAM_TOPICS,
-    ZEROSHOT_LABELS_TOPIC,
-    zeroshot_labels_json,
+    CAMERA_INFO, CAMERA_INFO_TOPIC, DETECTIONS_3D_TOPIC, DETECTIONS_TOPIC, encode_prediction,
+    FROM_CLASS_NAMES, FROM_QUERIES, IMAGE, JSON, LABEL_INFO_TOPIC, point_cloud, POINTS,
+    POINTS_TOPIC, TOPICS,
 )
 from tips_ros.offline import vision_types
 from tips_ros.offline.bags import (
@@ -72,25 +61,6 @@ class Message:
     latched: bool = False
 
 
-def output_topics(heads: set[str], with_camera_info: bool, vision: bool = False) -> list[str]:
-    """Return the relative output topics written for the engine ``heads`` (views included).
-
-    ``vision``: the vision_msgs types are known, so the label map and detections are written.
-    """
-    topics = [t for t, (_, head) in STREAM_TOPICS.items() if head in heads]
-    if "depth" in heads and with_camera_info:
-        topics += [CAMERA_INFO_TOPIC, POINTS_TOPIC]
-    if "segmentation" in heads:
-        topics += [LABELS_TOPIC, LABEL_INFO_TOPIC] if vision else [LABELS_TOPIC]
-    if "heatmaps" in heads:
-        topics += [QUERIES_TOPIC, DETECTIONS_TOPIC] if vision else [QUERIES_TOPIC]
-        if vision and "depth" in heads and with_camera_info:
-            topics.append(DETECTIONS_3D_TOPIC)
-    if "zeroshot" in heads:
-        topics.append(ZEROSHOT_LABELS_TOPIC)
-    return topics
-
-
 class OutputBag:
     """Write the node's output topics for each frame under ``prefix`` into a ``BagWriter``.
 
@@ -101,14 +71,19 @@ class OutputBag:
     reason) and written nothing from.
     """
 
+    #: the kinds of output topic written without the vision_msgs types (with them: all)
+    KINDS_WITHOUT_VISION = (IMAGE, CAMERA_INFO, POINTS, JSON)
+
     def __init__(self, bag: BagWriter, prefix: str, topics: Sequence[str],
                  labels: Sequence[str], queries: Sequence[str],
                  detection_threshold: float = DEFAULT_THRESHOLD) -> None:
         self.bag, self.topics = bag, list(topics)
         self.labels, self.detection_threshold = list(labels), detection_threshold
         self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
-        self._latched = {LABELS_TOPIC: labels_json(labels), QUERIES_TOPIC: queries_json(queries),
-                         ZEROSHOT_LABELS_TOPIC: zeroshot_labels_json(queries)}
+        values = {FROM_CLASS_NAMES: labels, FROM_QUERIES: queries}
+        self._latched = {name: topic.payload(values[topic.source])
+                         for name, topic in TOPICS.items()
+                         if topic.kind == JSON and name in self.topics}
         self.calibration = Calibration()
         self.camera_info_rejected: Counter[str] = Counter()
         self.frames = 0
@@ -124,9 +99,8 @@ class OutputBag:
         out = []
         if self.frames == 0:
             for topic, text in self._latched.items():
-                if topic in self.topics:
-                    out.append(self._typed(topic, STRING_MSGTYPE, stamp, self.bag.string(text),
-                                           latched=True))
+                out.append(self._typed(topic, STRING_MSGTYPE, stamp, self.bag.string(text),
+                                       latched=True))
             if LABEL_INFO_TOPIC in self.topics:
                 out.append(self._typed(LABEL_INFO_TOPIC, vision_types.LABEL_INFO, stamp,
                                        vision_types.label_info(self.bag.typestore,

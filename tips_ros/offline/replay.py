@@ -30,13 +30,14 @@ from typing import Any, TYPE_CHECKING
 
 from tips_ros.engine.prediction import VIEWS
 from tips_ros.errors import UsageError
+from tips_ros.io.outputs import topics_for
 from tips_ros.offline.arguments import check_folder_writable, check_writable
 from tips_ros.offline.bags import BagWriter, open_bag
 from tips_ros.offline.frame_loop import FrameProgress, Replayer, ReplayState
 from tips_ros.offline.inputs import resolve_topics, Topics
 from tips_ros.offline.metrics import MetricsAccumulator
 from tips_ros.offline.options import ReplayOptions, RunOptions
-from tips_ros.offline.output_bag import output_topics, OutputBag
+from tips_ros.offline.output_bag import OutputBag
 from tips_ros.offline.vision_types import register_vision_msgs
 from tips_ros.offline.report import build_report
 from tips_ros.offline.scoring import Scorer
@@ -96,9 +97,10 @@ def _replay(options: ReplayOptions, engine: Engine, load_s: float,
                 if missing:
                     print(f"replay: {missing}: no label_info, detections or detections_3d "
                           "in the output bag", file=sys.stderr)
-                out = OutputBag(bag, run.prefix, output_topics(
-                    run.selected_heads(), bool(topics.camera_info), not missing),
-                    engine.labels, engine.queries, run.detection_threshold)
+                written = topics_for(run.selected_heads(), bool(topics.camera_info),
+                                     OutputBag.KINDS_WITHOUT_VISION if missing else None)
+                out = OutputBag(bag, run.prefix, written, engine.labels, engine.queries,
+                                run.detection_threshold)
                 replayer = Replayer(run, engine, topics, out, scorer, total, progress,
                                     pace=options.pace)
                 state = replayer.state

@@ -39,7 +39,6 @@ from tips_ros.io.camera_info import CameraModel
 from tips_ros.io.imaging import ImageDecodeError, decode_compressed, decode_image
 from tips_ros.ros.cameras import Camera
 from tips_ros.ros.diagnostics import EngineHealth
-from tips_ros.ros.publishers import GEOMETRY_TOPICS
 from tips_ros.ros.scheduling import Pending
 
 LOG_THROTTLE_S = 5.0
@@ -86,7 +85,7 @@ class FramePath:
     def publish_queries(self) -> None:
         """Publish the engine's current queries on every camera's latched query topics."""
         for camera in self.cameras:
-            camera.outputs.publish_queries(self.engine.queries)
+            camera.outputs.publish_latched(outputs.FROM_QUERIES, self.engine.queries)
 
     def process(self, batch: list[Pending[bytes]], stopping: threading.Event) -> None:
         """Run one batch (at most one frame per camera) through decode, engine and publish.
@@ -110,7 +109,7 @@ class FramePath:
             if frame is not None:
                 frame.model = self.calibrate(frame)
                 frames.append(frame)
-                topics.append(wanted if frame.model else wanted - GEOMETRY_TOPICS)
+                topics.append(wanted if frame.model else wanted - outputs.GEOMETRY_TOPICS)
         if frames:
             self._infer_and_publish(frames, topics, stopping)
 

@@ -49,6 +49,7 @@ from tips_ros.engine.parameters import (
 )
 from tips_ros.engine.prediction import HEADS
 from tips_ros.engine.queries import QueryError, parse_queries
+from tips_ros.io.outputs import FROM_CLASS_NAMES
 from tips_ros.ros import messages, vision
 from tips_ros.ros.cameras import Camera, CameraInputs
 from tips_ros.ros.diagnostics import EngineHealth, Thresholds, engine_status, input_status
@@ -175,7 +176,7 @@ class TipsNode(LifecycleNode):
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         result = super().on_activate(state)  # activates the lifecycle publishers
         for camera in self.cameras:
-            camera.outputs.publish_labels(self.engine.labels)
+            camera.outputs.publish_latched(FROM_CLASS_NAMES, self.engine.labels)
         self._path.publish_queries()
         self._inputs.subscribe()
         self._queries_sub = self.create_subscription(

@@ -2,12 +2,12 @@
 # SPDX-License-Identifier: Apache-2.0
 """Output publishers of one camera, and publishing one frame's outputs on them.
 
-Topics are those of :mod:`tips_ros.io.outputs` under the camera's prefix. Streams (images,
-``depth/camera_info``, ``points``, the detections) use the ``output_reliability`` QoS (keep
-last 1); the label maps, the query list and the zero-shot labels are latched (reliable,
-transient local). Every output carries the input image's header (stamp and optical
-``frame_id``). All publishers are lifecycle publishers: they publish only while the node is
-active. The vision_msgs topics exist only where vision_msgs is importable
+Topics are those of :data:`tips_ros.io.outputs.TOPICS` under the camera's prefix.
+Per-frame topics (images, ``depth/camera_info``, ``points``, the detections) use the
+``output_reliability`` QoS (keep last 1); the latched ones (label maps, query list, zero-shot
+labels) are reliable and transient local. Every output carries the input image's header
+(stamp and optical ``frame_id``). All publishers are lifecycle publishers: they publish only
+while the node is active. The vision_msgs topics exist only where vision_msgs is importable
 (:mod:`tips_ros.ros.vision`).
 """
 
@@ -22,21 +22,23 @@ from rclpy.lifecycle import LifecycleNode
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header, String
 
+from tips_ros.engine.parameters import NodeParams
 from tips_ros.engine.prediction import Prediction
 from tips_ros.io import outputs
 from tips_ros.io.camera_info import CameraModel
 from tips_ros.io.detections import find_detections
 from tips_ros.ros import messages, vision
-from tips_ros.ros.parameters import NodeParams
 from tips_ros.ros.qos import latched_qos, stream_qos
 
 LOG_THROTTLE_S = 5.0
-#: per-frame topics made from the camera's calibration (none without a valid camera_info)
-GEOMETRY_TOPICS = frozenset({outputs.CAMERA_INFO_TOPIC, outputs.POINTS_TOPIC,
-                             outputs.DETECTIONS_3D_TOPIC})
-#: topics published per frame (the others are latched)
-FRAME_TOPICS = frozenset({*outputs.STREAM_TOPICS, *GEOMETRY_TOPICS, outputs.DETECTIONS_TOPIC})
-LATCHED_TOPICS = (outputs.LABELS_TOPIC, outputs.QUERIES_TOPIC, outputs.ZEROSHOT_LABELS_TOPIC)
+#: message type of each kind of output topic (the vision_msgs ones where it imports)
+MESSAGE_TYPES: dict[str, Any] = {
+    outputs.IMAGE: Image, outputs.CAMERA_INFO: CameraInfo, outputs.POINTS: PointCloud2,
+    outputs.JSON: String}
+if not vision.MISSING:
+    MESSAGE_TYPES.update({outputs.LABEL_INFO: vision.LabelInfo,
+                          outputs.DETECTIONS_2D: vision.Detection2DArray,
+                          outputs.DETECTIONS_3D: vision.Detection3DArray})
 
 
 class CameraOutputs:
@@ -50,20 +52,10 @@ class CameraOutputs:
         events = PublisherEventCallbacks(incompatible_qos=self._on_incompatible)
         make = node.create_lifecycle_publisher
         self.publishers: dict[str, Any] = {
-            topic: make(Image, prefix + topic, qos, event_callbacks=events)
-            for topic in outputs.STREAM_TOPICS}
-        self.publishers[outputs.CAMERA_INFO_TOPIC] = make(
-            CameraInfo, prefix + outputs.CAMERA_INFO_TOPIC, qos)
-        self.publishers[outputs.POINTS_TOPIC] = make(
-            PointCloud2, prefix + outputs.POINTS_TOPIC, qos, event_callbacks=events)
-        for topic in LATCHED_TOPICS:
-            self.publishers[topic] = make(String, prefix + topic, latched_qos())
-        if not vision.MISSING:
-            self.publishers[outputs.LABEL_INFO_TOPIC] = make(
-                vision.LabelInfo, prefix + outputs.LABEL_INFO_TOPIC, latched_qos())
-            for topic, kind in ((outputs.DETECTIONS_TOPIC, vision.Detection2DArray),
-                                (outputs.DETECTIONS_3D_TOPIC, vision.Detection3DArray)):
-                self.publishers[topic] = make(kind, prefix + topic, qos, event_callbacks=events)
+            name: make(MESSAGE_TYPES[topic.kind], prefix + name, latched_qos())
+            if topic.latched else
+            make(MESSAGE_TYPES[topic.kind], prefix + name, qos, event_callbacks=events)
+            for name, topic in outputs.TOPICS.items() if topic.kind in MESSAGE_TYPES}
 
     def destroy(self) -> None:
         """Destroy every publisher of this camera."""
@@ -77,12 +69,12 @@ class CameraOutputs:
         ``points`` also needs ``publish_points``, and it, ``depth/camera_info`` and
         ``detections_3d`` need the camera's accepted ``camera_info`` (``info_known``).
         """
-        wanted = {topic for topic, pub in self.publishers.items()
-                  if topic in FRAME_TOPICS
+        wanted = {name for name, pub in self.publishers.items()
+                  if not outputs.TOPICS[name].latched
                   if compute_all or pub.get_subscription_count() > 0}
         if not publish_points:
             wanted.discard(outputs.POINTS_TOPIC)
-        return wanted if info_known else wanted - GEOMETRY_TOPICS
+        return wanted if info_known else wanted - outputs.GEOMETRY_TOPICS
 
     def publish_frame(self, header: Header, rgb: np.ndarray, pred: Prediction, topics: set[str],
                       model: CameraModel | None, params: NodeParams) -> None:
@@ -125,19 +117,17 @@ class CameraOutputs:
             self.publishers[outputs.DETECTIONS_3D_TOPIC].publish(
                 vision.detections_3d_msg(header, found))
 
-    def publish_labels(self, labels: Sequence[str]) -> None:
-        """Publish the class map of ``segmentation`` (latched): JSON and ``LabelInfo``."""
-        self.publishers[outputs.LABELS_TOPIC].publish(
-            messages.string_msg(outputs.labels_json(labels)))
-        if outputs.LABEL_INFO_TOPIC in self.publishers:
-            self.publishers[outputs.LABEL_INFO_TOPIC].publish(vision.label_info_msg(labels))
+    def publish_latched(self, source: str, values: Sequence[str]) -> None:
+        """Publish every latched topic built from ``source`` (``FROM_CLASS_NAMES``, ...).
 
-    def publish_queries(self, queries: Sequence[str]) -> None:
-        """Publish the query list (heatmap channel order) and the zero-shot labels (latched)."""
-        self.publishers[outputs.QUERIES_TOPIC].publish(
-            messages.string_msg(outputs.queries_json(queries)))
-        self.publishers[outputs.ZEROSHOT_LABELS_TOPIC].publish(
-            messages.string_msg(outputs.zeroshot_labels_json(queries)))
+        The class map of ``segmentation`` (JSON and ``LabelInfo``), or the query list
+        (heatmap channel order) and the zero-shot labels.
+        """
+        for name, topic in outputs.TOPICS.items():
+            if topic.latched and topic.source == source and name in self.publishers:
+                message = (vision.label_info_msg(values) if topic.kind == outputs.LABEL_INFO
+                           else messages.string_msg(topic.payload(values)))
+                self.publishers[name].publish(message)
 
     def _on_incompatible(self, event: Any) -> None:
         self._node.get_logger().warning(

@@ -20,7 +20,7 @@ from tips_ros.engine.prediction import ALL_HEADS, HEADS, Prediction, VIEWS
 from tips_ros.errors import UsageError
 from tips_ros.io.cdr import serialize_image
 from tips_ros.io.imaging import encode_image
-from tips_ros.io.outputs import encode_prediction, STREAM_TOPICS
+from tips_ros.io.outputs import encode_prediction
 
 try:  # rclpy is optional: without it the decode stage reads a duck-typed message
     from sensor_msgs.msg import Image
@@ -59,11 +59,6 @@ def heads_of(name: str) -> set[str]:
             choices = ", ".join(ALL_HEADS + tuple(VIEWS))
             raise UsageError(f"unknown head '{part}'; choose from all, {choices}")
     return heads | {VIEWS[v] for v in heads & set(VIEWS)}
-
-
-def topics_of(heads: Collection[str]) -> list[str]:
-    """Return the image topics whose payload the engine produces for ``heads``."""
-    return [topic for topic, (_, head) in STREAM_TOPICS.items() if head in heads]
 
 
 def image_message(rgb: np.ndarray) -> Any:

@@ -29,7 +29,9 @@ import torch
 
 from tips_ros.engine.prediction import HEADS, Prediction, VIEWS
 from tips_ros.io.imaging import decode_image
-from tips_ros.io.outputs import DETECTIONS_3D_TOPIC, DETECTIONS_TOPIC, IMAGE_TOPICS, POINTS_TOPIC
+from tips_ros.io.outputs import (
+    CORE_IMAGE_TOPICS, DETECTIONS_3D_TOPIC, DETECTIONS_TOPIC, POINTS_TOPIC,
+)
 from tips_ros.tools.bench.common import build_messages, image_message, StageTimer, summarize
 from tips_ros.tools.bench.options import BenchOptions, make_engine
 
@@ -58,7 +60,7 @@ def ros_side_cost(node: Any, pred: Prediction, rgb: np.ndarray, iters: int) -> d
     from sensor_msgs.msg import Image
 
     qos = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
-    topics = list(IMAGE_TOPICS)
+    topics = list(CORE_IMAGE_TOPICS)
     pubs = [node.create_publisher(Image, f"/bench_ros_cost/{t}", qos) for t in topics]
     subs = [node.create_subscription(Image, f"/bench_ros_cost/{t}", lambda _m: None, qos)
             for t in topics]
@@ -99,7 +101,7 @@ class Receipts:
         from sensor_msgs.msg import Image
 
         qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        for topic in IMAGE_TOPICS:
+        for topic in CORE_IMAGE_TOPICS:
             listener.create_subscription(
                 Image, f"{NAMESPACE}/{topic}", lambda msg, t=topic: self._image(t, msg), qos)
         for topic, kind in other_outputs().items():
@@ -177,7 +179,7 @@ def _stream(options: BenchOptions, executor: Any, listener: Any, node: subproces
     # The node skips outputs nobody listens to: start the camera once its publishers and this
     # process's subscriptions have discovered each other.
     deadline = time.monotonic() + START_TIMEOUT_S
-    while any(listener.count_publishers(f"{NAMESPACE}/{t}") == 0 for t in IMAGE_TOPICS):
+    while any(listener.count_publishers(f"{NAMESPACE}/{t}") == 0 for t in CORE_IMAGE_TOPICS):
         _check_alive(node, "before its outputs appeared")
         if time.monotonic() > deadline:
             raise RuntimeError(f"e2e: tips_node's outputs did not appear within "
@@ -209,9 +211,9 @@ def _result(options: BenchOptions, precision: str, measured: list[int], receipts
             cost: dict[str, float]) -> dict[str, Any]:
     """Return the e2e figures of the ``measured`` stamps (ns) from what was received."""
     stamps = receipts.stamps
-    complete = [s for s in measured if all(s in stamps[t] for t in IMAGE_TOPICS)]
-    latency = [(max(stamps[t][s] for t in IMAGE_TOPICS) - s) / 1e6 for s in complete]
-    last = max((stamps[t][s] for s in complete for t in IMAGE_TOPICS), default=0)
+    complete = [s for s in measured if all(s in stamps[t] for t in CORE_IMAGE_TOPICS)]
+    latency = [(max(stamps[t][s] for t in CORE_IMAGE_TOPICS) - s) / 1e6 for s in complete]
+    last = max((stamps[t][s] for s in complete for t in CORE_IMAGE_TOPICS), default=0)
     span_s = (last - measured[0]) / 1e9 if complete else 0.0
     return {
         "frame_size": list(options.frame_size), "encoding": "rgb8", "precision": precision,
@@ -220,7 +222,7 @@ def _result(options: BenchOptions, precision: str, measured: list[int], receipts
         "frames_complete": len(complete), "drops": len(measured) - len(complete),
         "achieved_rate_hz": len(complete) / span_s if span_s > 0 else 0.0,
         "latency_ms": summarize(latency) if latency else None,
-        "topics": list(IMAGE_TOPICS) + list(receipts.others),
+        "topics": list(CORE_IMAGE_TOPICS) + list(receipts.others),
         "frames_received_other": dict(receipts.others), "ros_side_ms_per_frame": cost,
         "node_diagnostics": {k: _number(v) for k, v in receipts.node_stats.items()},
     }

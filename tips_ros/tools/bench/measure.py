@@ -22,8 +22,9 @@ from tips_ros.engine import Engine
 from tips_ros.engine.config import model_input_size
 from tips_ros.engine.prediction import ALL_HEADS, HEADS, VIEWS
 from tips_ros.io.imaging import decode_image
+from tips_ros.io.outputs import IMAGE, topics_for
 from tips_ros.tools.bench.common import (
-    build_messages, image_message, STAGES, StageTimer, summarize, topics_of,
+    build_messages, image_message, STAGES, StageTimer, summarize,
 )
 
 
@@ -63,7 +64,7 @@ def profile_pass(engine: Engine, frames: list[np.ndarray], heads: set[str],
     messages = [image_message(f) for f in frames]
     size, grid = _grid(engine, frames[0])
     base, views = heads & set(ALL_HEADS), heads & set(VIEWS)
-    topics = topics_of(heads)
+    topics = topics_for(heads, kinds=(IMAGE,))  # the image topics of these heads
     queries = engine.queries if heads & {"heatmaps", "zeroshot"} else ()
     for _ in range(iters):
         rgb = timer("decode", lambda: [decode_image(m) for m in messages])
