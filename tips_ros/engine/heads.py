@@ -45,7 +45,7 @@ def dpt_heads(
         normals = model.normals_decoder(model.normals_neck(features, ph, pw)[-1]).float()
         # The released TIPSv2 normals head predicts the NEGATIVE of the outward (REP 103)
         # normal in the optical frame: the authors' notebook shows floors with y > 0 and
-        # walls facing the camera with z > 0 (../shared/evidence/README.md, docs/models.md).
+        # walls facing the camera with z > 0 (docs/models.md, "Surface normals").
         # The one sign flip of the project, here where the head's output is interpreted
         # (also traced into ONNX exports): published normals point out of the surface.
         raw["normals"] = -F.normalize(normals, dim=1)

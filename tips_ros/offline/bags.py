@@ -55,7 +55,7 @@ BAG_VERSION = 9
 #: Storage names accepted by ``BagWriter``.
 STORAGES: dict[str, StoragePlugin] = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
 
-#: Optical frame id and topics of synthetic bags (see interface.md).
+#: Optical frame id and topics of synthetic bags.
 SYNTH_FRAME_ID = "camera_optical_frame"
 #: ADE20K ids the synthetic scenes use (``synthetic`` module), listed in the label-name topic.
 SYNTH_CLASS_IDS = tuple(

@@ -1,6 +1,6 @@
 # SPDX-FileCopyrightText: 2026 tips_ros developers
 # SPDX-License-Identifier: Apache-2.0
-"""QoS choices that connect and deliver by default (design note §4, §5.2).
+"""QoS choices that connect and deliver by default.
 
 * Inputs: reliability ``auto`` matches what the image publishers offer (reliable if they all
   offer reliable, else best effort), keep last 1; ``reliable``/``best_effort`` override it.
