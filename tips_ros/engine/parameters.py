@@ -29,7 +29,6 @@ from typing import Any
 
 from tips_ros.engine.prediction import BACKENDS, HEATMAP_MODES, PRECISION_NAMES, ZEROSHOT_TEMPLATES
 from tips_ros.engine.queries import MAX_QUERIES, MAX_QUERY_LENGTH, QueryError, check_queries
-from tips_ros.io.detections import DEFAULT_THRESHOLD
 
 #: ``input_reliability`` choices (``output_reliability``: all but ``auto``); see tips_ros.ros.qos.
 RELIABILITIES = ("auto", "reliable", "best_effort")
@@ -111,9 +110,10 @@ SPECS: tuple[Spec, ...] = (
     Spec("points_organized", True, "points: organised like the depth image (height x width, "
          "NaN where depth is invalid; what Nav2's semantic layer needs), else one point per "
          "valid pixel", runtime=True),
-    Spec("detection_threshold", DEFAULT_THRESHOLD, "detections, detections_3d: heatmap "
-         "regions above this cosine become detections; uncalibrated default, tune per model",
-         runtime=True, float_range=(-1.0, 1.0)),
+    # cosine (heatmap_mode cosine); not calibrated (no released weights here): tune per model
+    Spec("detection_threshold", 0.2, "detections, detections_3d: heatmap regions above this "
+         "cosine become detections; uncalibrated default, tune per model", runtime=True,
+         float_range=(-1.0, 1.0)),
     Spec("compute_all", False, "compute every output even without subscribers", runtime=True),
     Spec("max_batch", 8, "most frames (cameras) in one forward pass", runtime=True,
          int_range=(1, 64, 1)),

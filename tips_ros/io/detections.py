@@ -24,9 +24,6 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-#: Default ``detection_threshold`` (cosine). Not calibrated (no released weights here): tune it
-#: per model on your data.
-DEFAULT_THRESHOLD = 0.2
 #: Percentiles of the region's 3D points (x, y, z separately) that bound its 3D box: robust to
 #: the few pixels of the region that see the background or foreground (depth edges).
 BOX_PERCENTILES = (5.0, 95.0)

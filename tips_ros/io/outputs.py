@@ -65,11 +65,11 @@ class OutputTopic:
 
     ``kind``: the message (:data:`IMAGE`, :data:`CAMERA_INFO`, ...). ``with_heads``: the
     engine heads or views whose output the topic carries or comes with; replay writes the
-    topic when they all run. ``needs``: the heads and views the node computes to publish it. ``source``: the
-    Prediction attribute of an image topic, or what a latched topic is built from
-    (:data:`FROM_CLASS_NAMES` or :data:`FROM_QUERIES`); ``payload`` builds a JSON topic's text
-    from it. ``camera_info``: needs the camera's accepted ``camera_info``. ``group``:
-    :data:`CORE`, :data:`FEATURES` or :data:`VISION`.
+    topic when they all run. ``needs``: the heads and views the node computes to publish it.
+    ``source``: the Prediction attribute of an image topic, or what a latched topic is built
+    from (:data:`FROM_CLASS_NAMES` or :data:`FROM_QUERIES`); ``payload`` builds a JSON
+    topic's text from it. ``camera_info``: needs the camera's accepted ``camera_info``.
+    ``group``: :data:`CORE`, :data:`FEATURES` or :data:`VISION`.
     """
 
     name: str

@@ -21,7 +21,6 @@ from pathlib import Path
 from tips_ros.engine.parameters import DEFAULTS
 from tips_ros.engine.prediction import ALL_HEADS, HEADS, ON_REQUEST_VIEWS, VIEWS
 from tips_ros.errors import UsageError
-from tips_ros.io.detections import DEFAULT_THRESHOLD
 from tips_ros.offline.bags import STORAGES
 
 #: Ground-truth task -> the engine head it needs.
@@ -64,7 +63,7 @@ class RunOptions:
     prefix: str = "/tips"
     storage: str = "mcap"
     median_scaling: bool = False
-    detection_threshold: float = DEFAULT_THRESHOLD
+    detection_threshold: float = DEFAULTS["detection_threshold"]
 
     def __post_init__(self) -> None:
         """Normalise the container types and check every value (``UsageError``)."""

@@ -17,10 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from tips_ros.engine.parameters import DEFAULTS
 from tips_ros.engine.prediction import Prediction
 from tips_ros.io.camera_info import Calibration, CameraModel
 from tips_ros.io.cdr import image_parts, point_cloud_parts
-from tips_ros.io.detections import DEFAULT_THRESHOLD, find_detections
+from tips_ros.io.detections import find_detections
 from tips_ros.io.outputs import (
     CAMERA_INFO, CAMERA_INFO_TOPIC, DETECTIONS_3D_TOPIC, DETECTIONS_TOPIC, encode_prediction,
     FROM_CLASS_NAMES, FROM_QUERIES, IMAGE, JSON, LABEL_INFO_TOPIC, point_cloud, POINTS,
@@ -76,7 +77,7 @@ class OutputBag:
 
     def __init__(self, bag: BagWriter, prefix: str, topics: Sequence[str],
                  labels: Sequence[str], queries: Sequence[str],
-                 detection_threshold: float = DEFAULT_THRESHOLD) -> None:
+                 detection_threshold: float = DEFAULTS["detection_threshold"]) -> None:
         self.bag, self.topics = bag, list(topics)
         self.labels, self.detection_threshold = list(labels), detection_threshold
         self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
