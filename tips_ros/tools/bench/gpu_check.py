@@ -212,11 +212,11 @@ class Run:
     def report(self, section: dict[str, Any]) -> dict[str, Any]:
         """Fill ``section`` as a bench report of this run (machine, versions, model)."""
         from tips_ros.engine.config import resolve_device
-        from tips_ros.tools.bench.common import DEFAULT_QUERIES
+        from tips_ros.tools.bench.options import BenchOptions
         from tips_ros.tools.bench.report import new_report
 
         report = new_report(resolve_device(self.args.device), f"random {self.args.size}",
-                            DEFAULT_QUERIES, " ".join(sys.argv))
+                            BenchOptions.queries, " ".join(sys.argv))
         report.pop("complete")
         section.update(report)
         return section
