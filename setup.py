@@ -31,6 +31,7 @@ setup(
         "rosbags>=0.10",
         "pillow",
         "matplotlib",
+        "pyyaml",  # YAML parameter files (tips_ros.ros.launching)
     ],
     extras_require={
         # ROS 2 from PyPI wheels; skip this extra when a system ROS 2 (colcon workspace)
@@ -56,7 +57,6 @@ setup(
             "mcap-ros2-support",
             "sentencepiece",  # test_convert.py, test_authors.py: the convert extra
             "protobuf",
-            "pyyaml",
             "onnx>=1.17", "onnxruntime>=1.20", "onnxscript>=0.3",  # test_onnx.py: the onnx extra
             "ray>=2.40",  # test_evaluate.py: tips-ros evaluate's Ray workers (wheel ~80 MB)
             "rosdep",  # test/test_rosdep.py: real rosdep against ../shared/rosdistro

@@ -22,6 +22,7 @@ import yaml
 
 from tips_ros.engine import parameters
 from tips_ros.engine.parameters import SPECS
+from tips_ros.ros.launching import SHARED_OVERRIDES
 from tips_ros.tools import parameter_files
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,22 +46,47 @@ def literal_string(node: ast.AST) -> str:
     return node.value
 
 
+def launch_overrides(path: Path) -> dict[str, tuple[str, str]]:
+    """Return a launch file's ``OVERRIDES``: argument -> (parameter, value type as written).
+
+    ``**SHARED_OVERRIDES`` entries come from :mod:`tips_ros.ros.launching` (imported: it
+    needs no ROS install), the others from the file's source.
+    """
+    tree = ast.parse(path.read_text(), filename=str(path))
+    table = next(node.value for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                 and getattr(node.targets[0], "id", "") == "OVERRIDES")
+    overrides = {}
+    for key, value in zip(table.keys, table.values):
+        if key is None:  # **SHARED_OVERRIDES
+            assert ast.unparse(value) == "SHARED_OVERRIDES", ast.unparse(value)
+            overrides.update({argument: (name, str(kind).replace("typing.", "") if not
+                                         isinstance(kind, type) else kind.__name__)
+                              for argument, (name, kind) in SHARED_OVERRIDES.items()})
+        else:
+            name, kind = value.elts
+            overrides[literal_string(key)] = (literal_string(name), ast.unparse(kind))
+    return overrides
+
+
 def test_launch_files_run_the_installed_node():
     files = sorted((REPO / "launch").glob("*.launch.py"))
     assert {f.name for f in files} == {"tips.launch.py", "multi_camera.launch.py"}
     setup = (REPO / "setup.py").read_text()
     assert "tips_node = tips_ros.ros.startup:main" in setup
+    _, shared = launch_nodes(REPO / "tips_ros" / "ros" / "launching.py")
+    assert shared == {"params_file", "model", "text_model"}
     for path in files:
         nodes, arguments = launch_nodes(path)
         assert nodes, path
-        assert "params_file" in arguments and "model" in arguments and "text_model" in arguments
+        assert "*shared_arguments()" in path.read_text(), path
+        overrides = launch_overrides(path)
+        assert set(overrides) <= arguments | shared, path  # each override is an argument
+        assert {name for name, _ in overrides.values()} <= {s.name for s in SPECS}, overrides
         for node in nodes:
             assert literal_string(node["package"]) == "tips_ros"
             assert literal_string(node["executable"]) == "tips_node"
-            params = node["parameters"]
-            assert "params_file" in ast.unparse(params)
-            param_names = {literal_string(k) for k in params.elts[1].keys}
-            assert param_names <= {s.name for s in SPECS}, param_names
+            assert ast.unparse(node["parameters"]).startswith("node_parameters(context, "
+                                                              "OVERRIDES")
             if "remappings" in node:
                 sources = {literal_string(pair.elts[0]) for pair in node["remappings"].elts}
                 assert sources <= NODE_INPUTS, sources
@@ -90,21 +116,14 @@ def test_launch_parameter_types_are_ones_launch_accepts_and_match_the_node():
     checked = 0
     for path in sorted((REPO / "launch").glob("*.launch.py")):
         source = path.read_text()
-        for node in launch_nodes(path)[0]:
-            overrides = node["parameters"].elts[1]
-            for key, value in zip(overrides.keys, overrides.values):
-                called = getattr(getattr(value, "func", None), "id", "")
-                if not (isinstance(value, ast.Call) and called == "ParameterValue"):
-                    continue
-                value_type = ast.unparse(
-                    next(kw.value for kw in value.keywords if kw.arg == "value_type"))
-                where = (path.name, key.value, value_type)
-                assert value_type in allowed, where
-                assert value_type == launch_type_name(defaults[key.value]), where
-                if value_type.startswith("List["):
-                    assert "from typing import List" in source, path.name
-                checked += 1
-    assert checked >= 3  # input_compressed, cameras, max_batch
+        for argument, (name, value_type) in launch_overrides(path).items():
+            where = (path.name, argument, name, value_type)
+            assert value_type in allowed, where
+            assert value_type == launch_type_name(defaults[name]), where
+            if value_type.startswith("List["):
+                assert "from typing import List" in source, path.name
+            checked += 1
+    assert checked >= 7  # model, text_model (twice), input_compressed, cameras, max_batch
 
 
 def test_params_file_lists_every_parameter_with_its_default():
@@ -149,7 +168,8 @@ def test_package_xml_format3_declares_runtime_and_test_deps():
     assert root.get("format") == "3" and root.findtext("name") == "tips_ros"
     exec_deps = {e.text for e in root.findall("exec_depend")}
     assert {"rclpy", "sensor_msgs", "std_msgs", "diagnostic_msgs", "lifecycle_msgs",
-            "python3-numpy", "python3-opencv", "python3-transformers-pip"} <= exec_deps
+            "python3-numpy", "python3-opencv", "python3-transformers-pip",
+            "python3-yaml"} <= exec_deps
     assert "python3-torch" not in exec_deps  # Ubuntu's apt torch is too old (README "Install")
     test_deps = {e.text for e in root.findall("test_depend")}
     assert {"ament_flake8", "ament_pep257", "python3-pytest"} <= test_deps
