@@ -64,10 +64,14 @@ def find_detections(heatmaps: np.ndarray, queries: Sequence[str], threshold: flo
     NaN heatmap values never pass.
     """
     out = []
+    # one comparison for every channel, each channel's mask contiguous for OpenCV
+    above = np.ascontiguousarray(np.moveaxis(heatmaps > threshold, -1, 0)).view(np.uint8)
     for channel, query in enumerate(queries):
+        if not above[channel].any():
+            continue
         heat = heatmaps[..., channel]
-        above = (heat > threshold).astype(np.uint8)
-        count, labels, stats, _ = cv2.connectedComponentsWithStats(above, connectivity=8)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(above[channel],
+                                                                   connectivity=8)
         for label in range(1, count):
             u0, v0, width, height = (int(s) for s in stats[label, :4])
             window = (slice(v0, v0 + height), slice(u0, u0 + width))
@@ -95,7 +99,9 @@ def region_box_3d(depth: np.ndarray, inside: np.ndarray, k: np.ndarray, u0: int,
     if not valid.any():
         return None
     z, rows, cols = z[valid], rows[valid], cols[valid]
-    x = (cols + u0 - k[0, 2]) / k[0, 0] * z
-    y = (rows + v0 - k[1, 2]) / k[1, 1] * z
-    low, high = np.percentile(np.stack([x, y, z]), BOX_PERCENTILES, axis=1)
+    points = np.stack([(cols + u0 - k[0, 2]) / k[0, 0] * z,
+                       (rows + v0 - k[1, 2]) / k[1, 1] * z, z])
+    # nearest-rank percentiles: one partial sort per axis
+    ranks = [round(p / 100 * (z.size - 1)) for p in BOX_PERCENTILES]
+    low, high = np.partition(points, ranks, axis=1)[:, ranks].T
     return Box3D(tuple(float(c) for c in (low + high) / 2), tuple(float(s) for s in high - low))
