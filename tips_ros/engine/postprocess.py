@@ -82,14 +82,14 @@ def upsampled_argmax(logits: torch.Tensor, shape: tuple[int, int], chunk: int = 
         value, index = part.max(dim=1)
         if best_value is None:
             best_value, best_index = value, index
-            if probability:  # sum of exp(l - max) so far, relative to best_value
-                total = torch.exp(part - value[:, None]).sum(dim=1)
+            if probability:  # sum of exp(l - max) so far, relative to best_value (in place)
+                total = part.sub_(value[:, None]).exp_().sum(dim=1)
             continue
         better = value > best_value
         new_best = torch.maximum(value, best_value)
         if probability:
             total = (total * torch.exp(best_value - new_best)
-                     + torch.exp(part - new_best[:, None]).sum(dim=1))
+                     + part.sub_(new_best[:, None]).exp_().sum(dim=1))
         best_value = new_best
         best_index = torch.where(better, index + start, best_index)
     return best_index, None if total is None else total.reciprocal()
