@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tips_ros.offline.arguments import Size, parse_size, query_list
+from tips_ros.offline.arguments import parse_list, parse_size, positive_int, query_list, Size
 from tips_ros.errors import UsageError
 from tips_ros.engine.queries import QueryError, parse_queries
 
@@ -48,6 +48,24 @@ def test_synth_bag_and_bench_read_the_same_order():
 def test_command_line_and_topic_queries_parse_alike(text: str, expected: list[str]):
     assert query_list(text) == expected
     assert parse_queries(text.encode(), 32, 200) == expected
+
+
+def test_bench_and_replay_take_the_same_query_lists():
+    from tips_ros.cli import bench, build_parser
+
+    args = build_parser("bench").parse_args(["bench", "--queries", '["a red mug", "a, b"]'])
+    assert bench.options(args, "m", "t").queries == ("a red mug", "a, b")
+    with pytest.raises(UsageError, match="queries rejected"):
+        bench.options(build_parser("bench").parse_args(["bench", "--queries", "a,,b"]), "m", "t")
+
+
+def test_comma_lists():
+    assert parse_list(" 1, 8,") == ["1", "8"]
+    assert parse_list("1,8", positive_int) == [1, 8]
+    with pytest.raises(UsageError, match="cannot parse list '1,x'"):
+        parse_list("1,x", int)
+    with pytest.raises(UsageError, match="0 is not a positive integer"):
+        parse_list("1,0", positive_int)
 
 
 @pytest.mark.parametrize("text, reason", [

@@ -14,9 +14,9 @@ import tempfile
 from pathlib import Path
 
 from tips_ros.errors import UsageError
-from tips_ros.offline.arguments import parse_size
+from tips_ros.offline.arguments import parse_list, parse_size, query_list
 from tips_ros.offline.options import RunOptions
-from tips_ros.tools.bench import BenchOptions, benchmark, E2EOptions, parse_list
+from tips_ros.tools.bench import BenchOptions, benchmark, E2EOptions
 from tips_ros.tools.bench.report import print_table
 
 
@@ -55,7 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--warmup", type=int, default=default.warmup, help="untimed calls before timing")
     add("--profile-iters", type=int, default=default.profile_iters,
         help="calls of the stage-profiling pass")
-    add("--queries", default=_comma(default.queries), help="comma list of heatmap queries")
+    add("--queries", default=_comma(default.queries),
+        help='heatmap queries: "a,b" or a JSON list (as replay and the queries topic)')
     add("--json", help="write the full report to this JSON file")
     add("--e2e", action="store_true", help="also run end to end through rclpy processes")
     add("--e2e-rate", type=float, default=e2e.rate_hz, help="offered camera rate, Hz")
@@ -76,7 +77,7 @@ def options(args: argparse.Namespace, model: str, text_model: str) -> BenchOptio
         channels_last=args.channels_last, heads=tuple(parse_list(args.heads)),
         frame_size=parse_size(args.size), input_size=args.input_size, iters=args.iters,
         warmup=args.warmup, profile_iters=args.profile_iters,
-        queries=tuple(parse_list(args.queries)), e2e=e2e)
+        queries=tuple(query_list(args.queries)), e2e=e2e)
 
 
 def command_line(args: argparse.Namespace) -> str:

@@ -12,6 +12,7 @@ from tips_ros.engine.onnx_export import export, ExportOptions
 from tips_ros.engine.onnx_format import OPSET
 from tips_ros.engine.prediction import HEADS
 from tips_ros.errors import UsageError
+from tips_ros.offline.arguments import parse_list
 
 
 def _batch(value: str) -> int | None:
@@ -24,7 +25,7 @@ def _batch(value: str) -> int | None:
 
 
 def _heads(text: str) -> tuple[str, ...]:
-    return tuple(h.strip() for h in text.split(",") if h.strip())
+    return tuple(parse_list(text))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

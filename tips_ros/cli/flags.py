@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tips_ros.engine.prediction import ALL_HEADS, HEADS, ON_REQUEST_VIEWS
-from tips_ros.offline.arguments import positive_int, query_list
+from tips_ros.offline.arguments import parse_list, positive_int, query_list
 from tips_ros.offline.bags import STORAGES
 from tips_ros.offline.options import checked_heads, RunOptions
 
@@ -32,7 +32,7 @@ def options_from(cls: type[T], args: argparse.Namespace, **given: Any) -> T:
 
 def head_list(text: str) -> frozenset[str]:
     """Parse ``--heads``: comma-separated head names."""
-    return checked_heads(h.strip() for h in text.split(",") if h.strip())
+    return checked_heads(parse_list(text))
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:

@@ -12,10 +12,13 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple, TypeVar
 
-from tips_ros.errors import UsageError, os_reason
 from tips_ros.engine.queries import MAX_QUERIES, MAX_QUERY_LENGTH, QueryError, parse_queries
+from tips_ros.errors import os_reason, UsageError
+
+T = TypeVar("T")
 
 
 class Size(NamedTuple):
@@ -45,6 +48,18 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise UsageError(f"{text} is not a positive integer")
     return value
+
+
+def parse_list(text: str, kind: Callable[[str], T] = str) -> list[T]:
+    """Split a comma list, empty items dropped: ``"1,8"`` -> ``[1, 8]`` (with ``kind=int``).
+
+    ``kind`` converts each item; its ``ValueError`` (``UsageError`` included) becomes a
+    ``UsageError`` that names the list. Query lists have their own rules (:func:`query_list`).
+    """
+    try:
+        return [kind(item.strip()) for item in text.split(",") if item.strip()]
+    except ValueError as err:
+        raise UsageError(f"cannot parse list '{text}': {err}") from err
 
 
 def query_list(text: str) -> list[str]:

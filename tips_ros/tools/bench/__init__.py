@@ -43,7 +43,7 @@ The bench measures through the engine's public methods only.
 All times are milliseconds, rates frames/s, memory bytes.
 """
 
-from tips_ros.tools.bench.common import heads_of, parse_list, STAGES
+from tips_ros.tools.bench.common import heads_of, STAGES
 from tips_ros.tools.bench.measure import (
     agreement, count_gflop, host_syncs_per_batch, HostSyncCounter, profile_pass, raw_outputs,
 )
@@ -52,6 +52,6 @@ from tips_ros.tools.bench.runner import benchmark
 
 __all__ = [
     "BenchOptions", "E2EOptions", "HostSyncCounter", "STAGES", "agreement", "benchmark",
-    "count_gflop", "heads_of", "host_syncs_per_batch", "parse_list", "profile_pass",
+    "count_gflop", "heads_of", "host_syncs_per_batch", "profile_pass",
     "raw_outputs",
 ]

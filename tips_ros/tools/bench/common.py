@@ -33,14 +33,6 @@ STAGES = ("decode", "upload", "resize", "backbone", *ALL_HEADS, "postprocess", "
           "download", "messages")
 
 
-def parse_list(text: str, kind: Callable[[str], T] = str) -> list[T]:
-    """Split a comma list: ``"1,8"`` -> ``[1, 8]`` (with ``kind=int``)."""
-    try:
-        return [kind(item.strip()) for item in text.split(",") if item.strip()]
-    except ValueError as err:
-        raise UsageError(f"cannot parse list '{text}': {err}") from err
-
-
 def heads_of(name: str) -> set[str]:
     """Return the engine heads and views of a ``--heads`` item.
 
