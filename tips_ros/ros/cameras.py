@@ -22,7 +22,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from tips_ros.engine.parameters import NodeParams
 from tips_ros.io.camera_info import Calibration
-from tips_ros.ros.diagnostics import InputStats
+from tips_ros.ros.diagnostics import InputStats, LOG_THROTTLE_S
 from tips_ros.ros.qos import offered_reliability, stream_qos
 from tips_ros.ros.scheduling import LatestSlots
 
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 
 #: seconds between checks of the image publishers' QoS (``input_reliability: auto``)
 QOS_CHECK_PERIOD_S = 1.0
-LOG_THROTTLE_S = 5.0
 
 
 @dataclass

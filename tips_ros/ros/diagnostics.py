@@ -24,19 +24,22 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from tips_ros.engine.parameters import DEFAULTS
 from tips_ros.io.outputs import queries_json
 
 if TYPE_CHECKING:
     from tips_ros.engine import Engine
 
 OK, WARN, ERROR, STALE = 0, 1, 2, 3  # diagnostic_msgs/DiagnosticStatus levels
+#: Seconds between two logs of the same repeated warning (every module of the node).
+LOG_THROTTLE_S = 5.0
 
 
 @dataclass(frozen=True)
 class Thresholds:
     """Diagnostic thresholds (seconds and ratios)."""
 
-    stale_after_s: float = 2.0
+    stale_after_s: float = DEFAULTS["stale_after"]
     drop_warn_ratio: float = 0.5
     fault_hold_s: float = 10.0
 

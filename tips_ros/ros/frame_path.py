@@ -38,10 +38,8 @@ from tips_ros.io import outputs
 from tips_ros.io.camera_info import CameraModel
 from tips_ros.io.imaging import ImageDecodeError, decode_compressed, decode_image
 from tips_ros.ros.cameras import Camera
-from tips_ros.ros.diagnostics import EngineHealth
+from tips_ros.ros.diagnostics import EngineHealth, LOG_THROTTLE_S
 from tips_ros.ros.scheduling import Pending
-
-LOG_THROTTLE_S = 5.0
 
 
 @dataclass

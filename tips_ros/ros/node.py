@@ -52,7 +52,9 @@ from tips_ros.engine.queries import QueryError, parse_queries
 from tips_ros.io.outputs import FROM_CLASS_NAMES
 from tips_ros.ros import messages, vision
 from tips_ros.ros.cameras import Camera, CameraInputs
-from tips_ros.ros.diagnostics import EngineHealth, Thresholds, engine_status, input_status
+from tips_ros.ros.diagnostics import (
+    EngineHealth, LOG_THROTTLE_S, Thresholds, engine_status, input_status,
+)
 from tips_ros.ros.frame_path import FramePath
 from tips_ros.ros.publishers import CameraOutputs
 from tips_ros.ros.qos import latched_qos, use_shipped_fastdds_profile
@@ -61,7 +63,6 @@ from tips_ros.ros.scheduling import FrameWorker, LatestSlots
 if TYPE_CHECKING:
     from rclpy.impl.rcutils_logger import RcutilsLogger
 
-LOG_THROTTLE_S = 5.0
 SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
 
 

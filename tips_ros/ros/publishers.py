@@ -28,9 +28,9 @@ from tips_ros.io import outputs
 from tips_ros.io.camera_info import CameraModel
 from tips_ros.io.detections import find_detections
 from tips_ros.ros import messages, vision
+from tips_ros.ros.diagnostics import LOG_THROTTLE_S
 from tips_ros.ros.qos import latched_qos, stream_qos
 
-LOG_THROTTLE_S = 5.0
 #: message type of each kind of output topic (the vision_msgs ones where it imports)
 MESSAGE_TYPES: dict[str, Any] = {
     outputs.IMAGE: Image, outputs.CAMERA_INFO: CameraInfo, outputs.POINTS: PointCloud2,
