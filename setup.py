@@ -31,6 +31,7 @@ setup(
         "rosbags>=0.10",
         "pillow",
         "matplotlib",
+        "tqdm",  # replay's and evaluate's progress bars
         "pyyaml",  # YAML parameter files (tips_ros.ros.launching)
     ],
     extras_require={
@@ -42,6 +43,8 @@ setup(
             "ros-std-msgs",
             "ros-diagnostic-msgs",
             "ros-lifecycle-msgs",
+            "ros-rcl-interfaces",  # parameter descriptors (tips_ros/ros/node.py)
+            "ros-ament-index-python",  # the shipped Fast DDS profile (tips_ros/ros/qos.py)
         ],
         # tips-ros evaluate on Ray workers (one machine or a cluster); without it, in-process
         "cluster": ["ray>=2.40"],
