@@ -138,11 +138,17 @@ def count_gflop(run: Callable[[], Any], frames: int) -> float:
 
     Matrix products, convolutions and attention as counted by ``torch.utils.flop_counter``
     (elementwise work and resampling are not counted): the device-independent arithmetic cost
-    of a configuration.
+    of a configuration. torch has no formula for the CPU kernel of
+    ``scaled_dot_product_attention`` (it counts 0); it is given that of the CUDA kernels, so a
+    CPU count includes the attention products as a GPU count does.
     """
-    from torch.utils.flop_counter import FlopCounterMode
+    from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
-    with FlopCounterMode(display=False) as counter:
+    def cpu_attention(query: Any, key: Any, value: Any, *_: Any, **__: Any) -> int:
+        return sdpa_flop_count(query, key, value)
+
+    cpu_kernel = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
+    with FlopCounterMode(display=False, custom_mapping={cpu_kernel: cpu_attention}) as counter:
         run()
     return counter.get_total_flops() / frames / 1e9
 
