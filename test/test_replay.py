@@ -41,6 +41,7 @@ from tips_ros.offline.metrics import MetricsAccumulator
 from tips_ros.offline.frame_loop import STAGES
 from tips_ros.offline.options import ReplayOptions, RunOptions
 from tips_ros.offline.replay import replay
+from tips_ros.offline.report import write_json
 from tips_ros.offline.scoring import Scorer
 from tips_ros.offline.synthetic import render_sequence
 
@@ -140,6 +141,7 @@ def test_report_fields_and_finite_metrics(engine: Engine, tmp_path: Path):
     bag = write_synth_bag(tmp_path / "in", 3, SIZE)
     report = replay(options(bag, tmp_path / "out", image_topic=SYNTH_TOPICS["image"],
                             median_scaling=True, every=2, **GT), engine)
+    assert set(report["versions"]) >= {"python", "tips_ros", "torch", "transformers", "rosbags"}
     for key in ("frames_in", "frames_out", "frames_failed", "failures", "fps", "latency_ms",
                 "model", "device", "precision", "metrics", "median_scaling", "command",
                 "versions"):
@@ -163,6 +165,14 @@ def test_report_fields_and_finite_metrics(engine: Engine, tmp_path: Path):
                                                "write"))
     # every stage together is the frame loop: no more than the whole replay took
     assert sum(stages["wall"].values()) * report["frames_out"] <= report["wall_s"] * 1000
+
+
+def test_reports_are_replaced_whole(tmp_path: Path):
+    path = tmp_path / "new" / "report.json"
+    write_json(path, {"frames_out": 1})
+    write_json(path, {"frames_out": 2, "latency_ms": {"p50": None}})
+    assert json.loads(path.read_text()) == {"frames_out": 2, "latency_ms": {"p50": None}}
+    assert [p.name for p in path.parent.iterdir()] == ["report.json"]  # no .partial left
 
 
 def test_public_replay_loads_the_model_it_is_given(tiny_models: tuple[Path, Path],

@@ -21,7 +21,7 @@ import pytest
 
 from tips_ros.engine.requirements import (
     MINIMUM_VERSIONS, RequirementError, check, check_device, check_versions, cuda_problem,
-    installed_version, parse_version, version_problem,
+    installed_version, parse_version, version_problem, versions,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -85,6 +85,21 @@ def test_installed_versions_pass_for_real():
     check_versions()  # the ones this suite runs with
     check("cpu")
     check("auto")
+
+
+def test_reports_record_the_versions_in_use():
+    import numpy
+    import torch
+    import transformers
+
+    import tips_ros
+
+    found = versions()
+    assert set(found) == {"python", "tips_ros", "torch", "transformers", "numpy", "rosbags",
+                          "rclpy"}
+    assert (found["torch"], found["transformers"], found["numpy"], found["tips_ros"]) == (
+        torch.__version__, transformers.__version__, numpy.__version__, tips_ros.__version__)
+    assert found["rosbags"] and found["rclpy"]  # both installed in the test environment
 
 
 def test_check_versions_reports_the_first_problem():

@@ -16,6 +16,7 @@ for the CUDA check.
 from __future__ import annotations
 
 import importlib.metadata
+import platform
 import re
 import sys
 from collections.abc import Mapping
@@ -80,6 +81,21 @@ def installed_version(package: str) -> str | None:
         return importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:
         return None
+
+
+def versions() -> dict[str, str | None]:
+    """Return the versions reports record: python, tips_ros and the libraries it runs on.
+
+    torch, transformers, numpy, rosbags and rclpy (the ``ros-rclpy`` wheel or a ROS 2 install's
+    ``rclpy``) as installed, None where one is not; read without importing them.
+    """
+    from tips_ros import __version__
+
+    libraries = {name: installed_version(name)
+                 for name in ("torch", "transformers", "numpy", "rosbags")}
+    rclpy = installed_version("ros-rclpy") or installed_version("rclpy")
+    return {"python": platform.python_version(), "tips_ros": __version__, **libraries,
+            "rclpy": rclpy}
 
 
 def check_versions(installed: Mapping[str, str | None] | None = None) -> None:

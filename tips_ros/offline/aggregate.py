@@ -11,8 +11,6 @@ are over all frames (per-frame values are kept, no histogram). Formulas: ``docs/
 
 from __future__ import annotations
 
-import json
-import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,13 +121,6 @@ def _percentiles(latencies: np.ndarray) -> dict[str, float | None]:
     return {"p50": float(np.percentile(latencies, 50)), "p90": float(np.percentile(latencies, 90)),
             "p99": float(np.percentile(latencies, 99)), "mean": float(latencies.mean()),
             "frames": int(latencies.size)}
-
-
-def write_json(path: Path, report: dict[str, Any]) -> None:
-    """Write ``report`` to ``path`` atomically (a reader never sees half a file)."""
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(report, indent=2) + "\n")
-    os.replace(partial, path)
 
 
 # ----------------------------------------------------------------------------- table

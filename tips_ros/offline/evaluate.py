@@ -31,13 +31,7 @@ from typing import Any
 
 from tips_ros import __version__
 from tips_ros.errors import USER_ERRORS, UsageError
-from tips_ros.offline.aggregate import (
-    aggregate,
-    BagResult,
-    merged_metrics,
-    render_summary,
-    write_json,
-)
+from tips_ros.offline.aggregate import aggregate, BagResult, merged_metrics, render_summary
 from tips_ros.offline.arguments import check_folder_writable
 from tips_ros.offline.bags import open_bag
 from tips_ros.offline.inputs import resolve_topics
@@ -55,6 +49,7 @@ from tips_ros.offline.jobs import (
 )
 from tips_ros.offline.options import EvaluateOptions, RunOptions
 from tips_ros.offline.replay import expected_frames, load_engine
+from tips_ros.offline.report import write_json
 
 
 # ----------------------------------------------------------------------------- planning

@@ -22,7 +22,6 @@ the frames done) and the report is written with what was done.
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 import time
@@ -39,7 +38,7 @@ from tips_ros.offline.metrics import MetricsAccumulator
 from tips_ros.offline.options import ReplayOptions, RunOptions
 from tips_ros.offline.output_bag import OutputBag
 from tips_ros.offline.vision_types import register_vision_msgs
-from tips_ros.offline.report import build_report
+from tips_ros.offline.report import build_report, write_json
 from tips_ros.offline.scoring import Scorer
 
 if TYPE_CHECKING:
@@ -115,8 +114,7 @@ def _replay(options: ReplayOptions, engine: Engine, load_s: float,
         report = build_report(options, engine, topics, state, scorer,
                               load_s, time.perf_counter() - started)
         if options.report:
-            options.report.parent.mkdir(parents=True, exist_ok=True)
-            options.report.write_text(json.dumps(report, indent=2) + "\n")
+            write_json(options.report, report)
     if options.preview and state.preview:
         from tips_ros.offline.preview import RANDOM_WEIGHTS_NOTE, render_preview
 

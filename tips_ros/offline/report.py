@@ -9,14 +9,16 @@ The field names are public interface (``frames_in``, ``frames_out``, ``frames_fa
 
 from __future__ import annotations
 
+import json
 import math
-import platform
+import os
 import sys
+from pathlib import Path
 from typing import Any, TYPE_CHECKING
 
 import numpy as np
 
-from tips_ros import __version__
+from tips_ros.engine.requirements import versions
 from tips_ros.offline.frame_loop import ReplayState, STAGES
 from tips_ros.offline.inputs import Topics
 from tips_ros.offline.options import ReplayOptions
@@ -86,7 +88,7 @@ def build_report(options: ReplayOptions, engine: Engine, topics: Topics | None,
             "processing_s": state.processing_s,
         },
         "command": sys.argv,
-        "versions": _versions(),
+        "versions": versions(),
     }
     return json_safe(report)
 
@@ -135,14 +137,16 @@ def _precision_name(engine: Engine) -> str:
     return {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[engine.dtype]
 
 
-def _versions() -> dict[str, str]:
-    import rosbags
-    import torch
-    import transformers
+def write_json(path: Path, data: Any) -> None:
+    """Replace ``path`` with ``data`` as JSON atomically (a reader never sees half a file).
 
-    return {"tips_ros": __version__, "python": platform.python_version(),
-            "torch": torch.__version__, "transformers": transformers.__version__,
-            "rosbags": getattr(rosbags, "__version__", "unknown"), "numpy": np.__version__}
+    Written to ``<name>.partial`` next to it, then renamed over it; a run stopped at any point
+    leaves the previous file or the new one. The folder is made if missing.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(partial, path)
 
 
 def json_safe(value: Any) -> Any:

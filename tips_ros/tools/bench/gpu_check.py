@@ -162,7 +162,7 @@ class Run:
 
     def save(self) -> None:
         """Write ``results.json`` (a stop at any point leaves valid JSON)."""
-        from tips_ros.tools.bench.report import write_json
+        from tips_ros.offline.report import write_json
 
         write_json(self.out / RESULTS, self.results)
 
@@ -364,6 +364,8 @@ def finalize(args: argparse.Namespace) -> int:
     started, and the ``run`` section records the budget and the wall time. Returns 1 if the
     folder breaks a rule or a section is incomplete, else 0.
     """
+    from tips_ros.offline.report import write_json
+
     out = Path(args.out)
     path = out / RESULTS
     try:
@@ -385,7 +387,7 @@ def finalize(args: argparse.Namespace) -> int:
     }
     if args.setup:
         results["setup"] = json.loads(args.setup)
-    path.write_text(json.dumps(results, indent=1) + "\n")
+    write_json(path, results)
     for name, section in results.items():
         state = ("skipped: " + section["skipped"] if section.get("skipped") else "complete"
                  ) if section.get("complete") else "INCOMPLETE: " + str(section.get("reason"))

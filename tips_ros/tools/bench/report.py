@@ -10,7 +10,6 @@ The JSON holds ``date``, ``command``, ``argv``, ``machine``, ``versions``, ``mod
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import platform
 import subprocess
@@ -18,10 +17,9 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-import numpy as np
 import torch
 
-from tips_ros.engine.requirements import installed_version
+from tips_ros.engine.requirements import versions
 from tips_ros.tools.bench.common import STAGES
 
 
@@ -49,16 +47,6 @@ def machine_info(device: torch.device) -> dict[str, Any]:
     return info
 
 
-def versions() -> dict[str, str | None]:
-    """Return the versions of python, torch, transformers, numpy, rclpy and this package."""
-    import transformers
-
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "transformers": transformers.__version__, "numpy": np.__version__,
-            "rclpy": installed_version("ros-rclpy") or installed_version("rclpy"),
-            "tips_ros": installed_version("tips_ros") or installed_version("tips-ros")}
-
-
 def new_report(device: torch.device, model: str, queries: tuple[str, ...],
                command: str) -> dict[str, Any]:
     """Start a report: no results yet, ``complete`` false until the run ends."""
@@ -68,18 +56,6 @@ def new_report(device: torch.device, model: str, queries: tuple[str, ...],
         "versions": versions(), "model": model, "queries": list(queries),
         "stages": list(STAGES), "configs": [], "naive": {}, "e2e": None, "complete": False,
     }
-
-
-def write_json(path: Path, report: dict[str, Any]) -> None:
-    """Replace ``path`` with ``report`` atomically.
-
-    A run stopped at any point (timeout, Ctrl-C, a crash) leaves the results so far as valid
-    JSON (``complete`` says whether it ended).
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(report, indent=1) + "\n")
-    partial.replace(path)
 
 
 def print_table(report: dict[str, Any], out: TextIO = sys.stdout) -> None:

@@ -22,6 +22,7 @@ import torch
 from tips_ros.engine import Engine, EngineConfig
 from tips_ros.engine.config import model_input_size, resolve_device
 from tips_ros.engine.prediction import HEADS, VIEWS
+from tips_ros.offline.report import write_json
 from tips_ros.tools.bench.common import heads_of
 from tips_ros.tools.bench.e2e import bench_e2e
 from tips_ros.tools.bench.measure import (
@@ -29,7 +30,7 @@ from tips_ros.tools.bench.measure import (
 )
 from tips_ros.tools.bench.naive import NaivePipeline, time_naive
 from tips_ros.tools.bench.options import BenchOptions, make_engine
-from tips_ros.tools.bench.report import new_report, write_json
+from tips_ros.tools.bench.report import new_report
 from tips_ros.tools.camera_sim import make_frames
 
 #: fp32 reference outputs per batch size (from :func:`~.measure.raw_outputs`)
