@@ -39,7 +39,7 @@ def test_code_in_model_directories_is_never_executed(tiny_models, tmp_path: Path
     add_remote_code(text, marker, "tokenizer_config.json",
                     {"AutoTokenizer": ["evil.EvilTokenizer", None]})
     engine = Engine(EngineConfig(model=str(dpt), text_model=str(text), device="cpu"))
-    assert isinstance(engine.model, Tipsv2DptForDensePrediction)
+    assert isinstance(engine.backend.module(), Tipsv2DptForDensePrediction)
     assert not marker.exists()
 
 

@@ -348,6 +348,30 @@ def test_cli_truncated_bag_is_one_sentence(tiny_models, tmp_path: Path):
     assert "corrupt" in result.stderr
 
 
+def test_cli_out_of_memory_drops_the_batch_and_goes_on(tiny_models, tmp_path: Path):
+    """An injected device out-of-memory costs one batch, as in the node (test_reliability).
+
+    Seven frames at ``--batch 4``: engine call 1 (frames 1-4) raises a real
+    ``torch.OutOfMemoryError``; its frames are failed (``out_of_memory``), the batch halves to
+    2, frames 5-7 are processed (calls of 2 and 1), exit 0, and the report says so.
+    """
+    bag = write_synth_bag(tmp_path / "in", 7, (32, 24))
+    report = tmp_path / "r.json"
+    result = tips_ros("replay", str(bag), "--output", str(tmp_path / "out"), "--image-topic",
+                      SYNTH_TOPICS["image"], "--batch", "4", "--report", str(report),
+                      *model_args(tiny_models),
+                      env={**os.environ, "TIPS_ROS_FAULTS": "oom@1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    written = json.loads(report.read_text())
+    assert (written["frames_in"], written["frames_out"], written["frames_failed"]) == (7, 3, 4)
+    assert written["failures"] == {"out_of_memory": 4}
+    assert written["out_of_memory"] == {"events": 1, "batch_limit": 2}
+    assert "out_of_memory" in result.stdout  # the table shows the failures by reason
+    inputs, _, _ = counts_and_stamps(bag)
+    stamps, _, _ = counts_and_stamps(tmp_path / "out")
+    assert stamps["/tips/depth"] == inputs[SYNTH_TOPICS["image"]][4:]  # the first batch dropped
+
+
 class TerminalOutput:
     """A pseudo-terminal for a child's stderr, read continuously in a thread.
 

@@ -154,6 +154,11 @@ def resolve_dtype(precision: str, device: torch.device) -> torch.dtype:
     return PRECISIONS[precision]
 
 
+def precision_name(dtype: torch.dtype) -> str:
+    """Return the precision name (a ``PRECISION_NAMES`` entry) of a model dtype."""
+    return next(name for name, value in PRECISIONS.items() if value == dtype)
+
+
 def model_input_size(height: int, width: int, side: int, keep_aspect: bool) -> tuple[int, int]:
     """Return the ``(height, width)`` in pixels the model sees for a ``height x width`` image.
 

@@ -8,20 +8,17 @@ for a batch of RGB uint8 images (each ``HxWx3``, any size):
 1. upload (pinned host memory on CUDA), resize on the device to the model input size with
    bilinear antialiasing and rounding to uint8 levels, scale by 1/255 (this is what
    ``Tipsv2ImageProcessor`` does; no mean/std normalisation);
-2. one pass of the TIPSv2 ViT backbone (:meth:`Engine.backbone`), returning the four
-   layer-normed DPT feature maps; the last one is the vision model's ``last_hidden_state``;
-3. the requested heads on those maps (:mod:`tips_ros.engine.heads`): DPT neck + decoder per
-   head, the query cosine of the patch tokens, the feature heads;
-4. on the device, per group of images of one original size: upsampling to that size, argmax,
+2. one backbone pass and the requested heads in the backend (:mod:`tips_ros.engine.backend`:
+   the torch model, or the graph ``tips-ros export`` wrote, run by onnxruntime);
+3. on the device, per group of images of one original size: upsampling to that size, argmax,
    colour views; then every output copied to the host with one synchronisation per ``infer``
    call (:mod:`tips_ros.engine.postprocess`).
 
 Units and frames: depth in metres along the optical axis (released model: 0.001..10 m); outward
 unit normals in the camera optical frame (x right, y down, z forward); class ids index the model's
 labels (ADE20K-150); heatmaps: cosine in [-1, 1] (``softmax`` mode: probabilities over queries).
-
-Dense features, their PCA view, embeddings and zero-shot segmentation (:data:`FEATURE_HEADS`,
-:mod:`tips_ros.engine.features`) come from the same pass (last block input: a pre-hook).
+A device out of memory drops the call's frames and halves the batch limit
+(:meth:`Engine.infer_within`); :func:`load_engine` is the one loader of every command.
 """
 
 from __future__ import annotations
@@ -29,34 +26,30 @@ from __future__ import annotations
 import threading
 from collections.abc import Collection, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tips_ros.engine.acceleration import accelerate
 from tips_ros.engine.ade20k import label_palette
-from tips_ros.engine.config import (EngineConfig, EngineStats, ModelSpec, model_input_size,
-                                    resolve_device, resolve_dtype)
+from tips_ros.engine.backend import Backend, HeadInputs, load_backend
+from tips_ros.engine.config import EngineConfig, EngineStats, model_input_size, resolve_device
 from tips_ros.engine.faults import FaultInjector
-from tips_ros.engine.features import NO_QUERY, PcaProjector, token_heads, value_attention_tokens
-from tips_ros.engine.heads import dpt_heads, patch_cosine
-from tips_ros.engine.loading import load_pretrained
+from tips_ros.engine.features import NO_QUERY, PcaProjector
 from tips_ros.engine.postprocess import DeviceOutputs, finish, Palettes, rows, to_host
-from tips_ros.engine.prediction import ALL_HEADS, FEATURE_HEADS, HEADS, VIEWS, Prediction
+from tips_ros.engine.prediction import (ALL_HEADS, BatchLimit, FEATURE_HEADS, HEADS, VIEWS,
+                                        Prediction)
 from tips_ros.engine.requirements import check_versions
 from tips_ros.engine.text import TextEncoder
-from tips_ros.errors import ModelLoadError
-
-if TYPE_CHECKING:  # imported where the model loads, after the version check
-    from transformers import Tipsv2DptForDensePrediction
-
-    from tips_ros.engine.onnx_backend import OnnxHeads
+from tips_ros.errors import ModelLoadError, UsageError
 
 
 class Engine:
-    """Loads TIPSv2 (DPT heads + text tower) once and runs batches of frames through it.
+    """Loads TIPSv2 (a backend for the vision side + the text tower) once and runs batches.
+
+    The backend (:mod:`tips_ros.engine.backend`: torch or onnxruntime, ``config.backend``)
+    turns model inputs into raw head outputs; everything else here is shared by both.
 
     Thread safety: ``infer`` and ``set_queries`` may be called from different threads; a lock
     serialises model use.
@@ -67,16 +60,14 @@ class Engine:
         config.validate()
         self.config = config
         self.device = resolve_device(config.device)
-        self.model: Tipsv2DptForDensePrediction | None = None  # backend torch
-        self.onnx: OnnxHeads | None = None  # backend onnxruntime
-        self.dtype, self.spec = self._load_vision()
+        self.backend: Backend = load_backend(config, self.device)
+        self.dtype: torch.dtype = self.backend.dtype  # of the model input
+        self.spec = self.backend.spec
         self.text = self._load_text()
         self.patch_size: int = self.spec.patch_size
         self.num_registers: int = self.spec.num_registers
         self.labels: tuple[str, ...] = self.spec.labels
         self.depth_range: tuple[float, float] = self.spec.depth_range  # metres
-        self._bins = torch.linspace(  # depth bin centres, metres
-            *self.depth_range, self.spec.depth_bins, device=self.device, dtype=torch.float32)
         self.stats = EngineStats()
         self._faults = FaultInjector()
         self._lock = threading.Lock()
@@ -87,27 +78,6 @@ class Engine:
             labels=torch.from_numpy(label_palette(len(self.labels))).to(self.device),
             queries=torch.zeros((0, 3), dtype=torch.uint8, device=self.device))
         self.pca = PcaProjector(config.pca_momentum)
-        self._last_block_input: torch.Tensor | None = None
-        self._hooks = self._add_hooks()
-        if config.compile != "none" or config.channels_last:
-            accelerate(self.model, config)
-
-    def _load_vision(self) -> tuple[torch.dtype, ModelSpec]:
-        """Load the backend's vision side; return the dtype it runs in and the model's spec."""
-        config = self.config
-        if config.backend == "onnxruntime":
-            from tips_ros.engine.onnx_backend import OnnxHeads
-
-            self.onnx = OnnxHeads(config, self.device)
-            return torch.float32, self.onnx.spec  # the graph's inputs and outputs are fp32
-        dtype = resolve_dtype(config.precision, self.device)
-        from transformers import Tipsv2DptForDensePrediction
-
-        self.model = load_pretrained(
-            Tipsv2DptForDensePrediction, config.model, allow_pickle=config.allow_pickle,
-            labelled=True)
-        self.model.to(device=self.device, dtype=dtype).eval()
-        return dtype, ModelSpec.of(self.model, config.model)
 
     def _load_text(self) -> TextEncoder | None:
         """Load the text tower, whose width must be the backbone's (none for `tips-ros export`)."""
@@ -117,22 +87,37 @@ class Engine:
         text = TextEncoder(
             config.text_model, self.device, self.dtype, allow_pickle=config.allow_pickle)
         if text.hidden_size != self.spec.hidden_size:
-            source = config.onnx_model if self.onnx is not None else config.model
             raise ModelLoadError(
                 f"text model '{config.text_model}' (width {text.hidden_size}) does not match "
-                f"the vision backbone of '{source}' (width {self.spec.hidden_size})"
+                f"the vision backbone of the {self.backend.source} (width "
+                f"{self.spec.hidden_size})"
             )
         return text
 
-    def _add_hooks(self) -> list[torch.utils.hooks.RemovableHandle]:
-        """Count backbone calls and capture the last block's input (backend torch)."""
-        if self.model is None:
-            return []
-        backbone = self.model.backbone
-        return [
-            backbone.register_forward_hook(self._on_backbone),
-            backbone.encoder.layer[-1].register_forward_pre_hook(self._on_last_block),
-        ]
+    # ------------------------------------------------------------------ the backend
+    @property
+    def heads(self) -> tuple[str, ...]:
+        """Return the heads this engine can compute (their views come with them)."""
+        return self.backend.heads
+
+    @property
+    def precision(self) -> str:
+        """Return the precision the network computes in (``fp32``, ``bf16`` or ``fp16``)."""
+        return self.backend.precision
+
+    def has_head(self, name: str) -> bool:
+        """Tell whether this engine computes head or view ``name`` (a view: its head)."""
+        return VIEWS.get(name, name) in self.backend.heads
+
+    def missing_heads(self, names: Collection[str]) -> list[str]:
+        """Return the heads of ``names`` (views: their heads) this engine lacks, in head order."""
+        return [head for head in ALL_HEADS
+                if head in {VIEWS.get(name, name) for name in names} and not self.has_head(head)]
+
+    def loaded_configs(self) -> tuple[Any, ...]:
+        """Return the transformers configs of the loaded models (vision, if any, then text)."""
+        text = (self.text.model.config,) if self.text is not None else ()
+        return self.backend.model_configs() + text
 
     # ------------------------------------------------------------------ queries
     @property
@@ -159,17 +144,18 @@ class Engine:
 
         Returns one Prediction per image. A view implies its head. Images that share a model
         input size go through the backbone together (one pass per batch). Unknown names raise
-        ValueError.
+        ValueError, and so do heads the backend lacks. A device out of memory raises
+        ``torch.OutOfMemoryError`` (:meth:`infer_within` drops the batch instead).
         """
         unknown = set(heads) - set(ALL_HEADS) - set(VIEWS)
         if unknown:
             raise ValueError(
                 f"unknown heads {sorted(unknown)}; choose from {ALL_HEADS + tuple(VIEWS)}")
-        heads = set(heads) | {VIEWS[view] for view in set(heads) & set(VIEWS)}
-        missing = heads - set(self.heads) - set(VIEWS)
+        missing = self.missing_heads(heads)
         if missing:
-            raise ValueError(f"heads {sorted(missing)} are not in the ONNX file "
-                             f"'{self.config.onnx_model}'; it has {list(self.heads)}")
+            raise ValueError(f"heads {missing} are not in the {self.backend.source}; it has "
+                             f"{list(self.heads)}")
+        heads = set(heads) | {VIEWS[view] for view in set(heads) & set(VIEWS)}
         self._faults.before_infer()
         groups: dict[tuple[int, int], list[int]] = {}
         for index, image in enumerate(images):
@@ -186,6 +172,22 @@ class Engine:
             queries = self._queries if heads & {"heatmaps", "zeroshot"} else ()
             return self.download(outputs, queries)
 
+    def infer_within(self, limit: BatchLimit, images: Sequence[np.ndarray],
+                     heads: Collection[str] = HEADS) -> list[Prediction] | None:
+        """:meth:`infer`, surviving a device out of memory: then None and ``limit`` says so.
+
+        On ``torch.OutOfMemoryError`` the images are dropped (no outputs), the device cache is
+        freed and ``limit`` records the event and halves itself (:meth:`BatchLimit.on_oom`);
+        the caller sends at most ``limit.batch_limit`` frames per call from then on.
+        """
+        try:
+            return self.infer(images, heads)
+        except torch.OutOfMemoryError:
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            limit.on_oom(len(images))
+            return None
+
     def _infer_group(
         self, images: list[np.ndarray], indices: list[int], size: tuple[int, int], heads: set[str]
     ) -> list[DeviceOutputs]:
@@ -194,7 +196,6 @@ class Engine:
         pixels = self.resize(uploaded, size)
         grid = (size[0] // self.patch_size, size[1] // self.patch_size)
         raw = self.raw_heads(pixels, grid, heads)
-        self._last_block_input = None
         self.stats.frames += len(images)
         return self.postprocess(raw, uploaded, heads, indices)
 
@@ -224,11 +225,6 @@ class Engine:
             out.append(chw)
         return (torch.cat(out) / 255.0).to(self.dtype)
 
-    @property
-    def heads(self) -> tuple[str, ...]:
-        """Return the heads this engine can compute (their views come with them)."""
-        return self.onnx.heads if self.onnx is not None else ALL_HEADS
-
     def raw_heads(
         self, pixels: torch.Tensor, grid: tuple[int, int], heads: Collection[str],
         text: torch.Tensor | None = None,
@@ -238,17 +234,12 @@ class Engine:
         At head resolution: depth ``(B, h', w')`` metres, normals ``(B, 3, h', w')`` unit,
         segmentation ``(B, K, h', w')`` logits, heatmaps ``(B, Q, ph, pw)`` (``grid`` = (ph, pw)
         patches). ``text``: ``(Q, D)`` unit query embeddings for the heatmaps instead of the
-        current query set's (the ONNX export makes them a graph input). Backend ``onnxruntime``
-        runs the exported graph of exactly this computation.
+        current query set's (the ONNX export makes them a graph input). One backbone pass of
+        the backend (onnxruntime runs the exported graph of exactly this computation).
         """
-        if self.onnx is None:
-            return self.run_heads(self.backbone(pixels), grid, heads, text)
         self.stats.backbone_calls += 1
-        raw = self.onnx.run(pixels, self._text_embeddings if text is None else text, heads)
-        if "heatmaps" in raw:
-            raw["heatmaps"] = self._heatmap_mode(raw["heatmaps"])
-        self._count_heads(raw)
-        return raw
+        raw = self.backend.raw_heads(pixels, self._inputs(grid, heads, text))
+        return self._finish_heads(raw)
 
     def backbone(self, pixels: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Run the torch backbone once on the model input; return its four DPT feature maps.
@@ -262,11 +253,9 @@ class Engine:
         ``stats.backbone_calls``; the last block's input is kept for zero-shot. Backend torch
         only (onnxruntime runs backbone and heads as one graph, :meth:`raw_heads`).
         """
-        if self.model is None:
-            raise RuntimeError("Engine.backbone needs backend torch; backend onnxruntime runs "
-                               "backbone and heads as one graph (Engine.raw_heads)")
-        self._last_block_input = None
-        return self.model.backbone(pixels).feature_maps
+        features = self.backend.backbone(pixels)
+        self.stats.backbone_calls += 1
+        return features
 
     def run_heads(
         self, features: tuple[torch.Tensor, ...], grid: tuple[int, int], heads: Collection[str],
@@ -277,43 +266,32 @@ class Engine:
         Outputs and ``text`` as :meth:`raw_heads`; the benchmark's stage profile calls it one
         head at a time.
         """
-        raw = dpt_heads(self.model, features, grid, heads, self._bins, self.depth_range[0])
-        last = features[-1]
-        if "heatmaps" in heads:
-            text = self._text_embeddings if text is None else text
-            patches = last[:, 1 + self.num_registers:]
-            raw["heatmaps"] = self._heatmap_mode(patch_cosine(patches, text, grid))
+        return self._finish_heads(
+            self.backend.run_heads(features, self._inputs(grid, heads, text)))
+
+    def _inputs(self, grid: tuple[int, int], heads: Collection[str],
+                text: torch.Tensor | None) -> HeadInputs:
+        """Return what the backend's heads need besides the pixels (:class:`HeadInputs`)."""
         self.pca.momentum = self.config.pca_momentum  # a runtime parameter
-        raw.update(token_heads(last, grid, heads, self.num_registers, self.pca))
-        if "zeroshot" in heads:
-            raw["zeroshot"] = self._zeroshot(grid)
-        self._count_heads(raw)
-        return raw
+        return HeadInputs(grid, heads, self._text_embeddings if text is None else text,
+                          self._zeroshot_text, self.pca)
 
-    def _count_heads(self, raw: dict[str, torch.Tensor]) -> None:
-        for head in raw:
-            if head in self.stats.head_calls or head in FEATURE_HEADS:
-                self.stats.head_calls[head] = self.stats.head_calls.get(head, 0) + 1
-
-    def zeroshot_tokens(self) -> torch.Tensor:
-        """Return the (B, N, D) value-attention patch tokens of the current pass.
-
-        See :func:`tips_ros.engine.features.value_attention_tokens`.
-        """
-        if self._last_block_input is None:
-            raise RuntimeError("the last block's input was not captured in this pass")
-        backbone = self.model.backbone
-        hidden = self._last_block_input[:, 1 + self.num_registers:]
-        return value_attention_tokens(backbone.encoder.layer[-1], hidden, backbone.layernorm)
-
-    def _zeroshot(self, grid: tuple[int, int]) -> torch.Tensor:
-        """(B, Q, ph, pw) cosine of value-attention patch tokens with prompt-ensembled queries."""
+    def _zeroshot_text(self) -> torch.Tensor:
+        """(Q, D) prompt-ensembled unit embeddings of the current queries, for zero-shot."""
         if len(self._queries) > NO_QUERY:
             raise ValueError(
                 f"zeroshot takes at most {NO_QUERY} queries, got {len(self._queries)}")
         with self._text_lock:  # cached after the first frame of a query set
-            text = self.text.encode(self._queries, self.config.zeroshot_templates)
-        return patch_cosine(self.zeroshot_tokens(), text, grid)
+            return self.text.encode(self._queries, self.config.zeroshot_templates)
+
+    def _finish_heads(self, raw: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Apply the heatmap mode and count the heads that ran."""
+        if "heatmaps" in raw:
+            raw["heatmaps"] = self._heatmap_mode(raw["heatmaps"])
+        for head in raw:
+            if head in self.stats.head_calls or head in FEATURE_HEADS:
+                self.stats.head_calls[head] = self.stats.head_calls.get(head, 0) + 1
+        return raw
 
     def _heatmap_mode(self, cosine: torch.Tensor) -> torch.Tensor:
         """(B, Q, ...) cosine similarities as configured: as is, or softmax across queries."""
@@ -366,7 +344,7 @@ class Engine:
         on the first camera frame. Engine counters are restored afterwards. Heads this engine
         lacks are left out.
         """
-        heads = [h for h in heads if VIEWS.get(h, h) in self.heads]
+        heads = [h for h in heads if self.has_head(h)]
         saved = replace(self.stats, head_calls=dict(self.stats.head_calls))
         for height, width in shapes:
             images = [np.zeros((height, width, 3), np.uint8) + 127] * batch
@@ -376,13 +354,6 @@ class Engine:
         self.pca.reset()  # grey warm-up frames must not seed the features/pca projection
 
     # ------------------------------------------------------------------ bookkeeping
-    def _on_backbone(self, *_: object) -> None:
-        self.stats.backbone_calls += 1
-
-    def _on_last_block(self, _module: object, args: tuple) -> None:
-        """Keep a reference to the last block's input (no copy) for zero-shot segmentation."""
-        self._last_block_input = args[0]
-
     def device_memory(self) -> dict[str, int]:
         """Allocated and peak device memory in bytes (zeros on CPU)."""
         if self.device.type != "cuda":
@@ -394,8 +365,34 @@ class Engine:
 
     def close(self) -> None:
         """Release the models and free cached device memory."""
-        for hook in self._hooks:
-            hook.remove()
-        del self.model, self.text, self.onnx
+        self.backend.close()
+        del self.backend, self.text
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
+
+
+def load_engine(config: EngineConfig, needs: Collection[str] = (), *, user: str = "this run",
+                queries: Sequence[str] = (), templates: Sequence[str] = (),
+                warmup: bool = False) -> Engine:
+    """Load the engine of ``config``, check it has ``needs``, set its queries, warm it up.
+
+    The one loader of the node, replay, evaluate and the demo. ``needs``: heads and views the
+    caller will ask for (``user`` names the caller in the message); ``warmup``: run
+    :meth:`Engine.warmup`. Raises the loading error (``ModelLoadError``, one sentence), or
+    ``UsageError`` when the backend lacks a needed head; a half-made engine is closed first.
+    """
+    engine = Engine(config)
+    try:
+        missing = engine.missing_heads(needs)
+        if missing:  # backend onnxruntime: the file holds the heads it was exported with
+            raise UsageError(f"the {engine.backend.source} lacks the heads {', '.join(missing)} "
+                             f"that {user} needs (it has {', '.join(engine.heads)}); export "
+                             f"them with tips-ros export --heads")
+        if queries:
+            engine.set_queries(queries, templates)
+        if warmup:
+            engine.warmup()
+    except BaseException:  # the device failing during warm-up, the check above, Ctrl-C
+        engine.close()
+        raise
+    return engine

@@ -2,11 +2,12 @@
 # SPDX-License-Identifier: Apache-2.0
 """Engine backend ``onnxruntime``: runs the graph written by ``tips-ros export``.
 
-The graph replaces the torch model's pixels -> raw head outputs step
-(:meth:`tips_ros.engine.engine.Engine.raw_heads`); the engine's resize, upsampling, argmax and
-colour views stay shared by both backends. The file carries its own weights, labels and depth range
-(metadata, see :mod:`tips_ros.engine.onnx_export`), so the torch DPT model is not loaded; the text
-tower still runs in torch (queries are encoded once per query set and fed as a graph input).
+Implements :class:`tips_ros.engine.backend.Backend`. The graph replaces the torch model's
+pixels -> raw head outputs step (:meth:`tips_ros.engine.engine.Engine.raw_heads`); the engine's
+resize, upsampling, argmax and colour views stay shared by both backends. The file carries its
+own weights, labels and depth range (metadata, see :mod:`tips_ros.engine.onnx_export`), so the
+torch DPT model is not loaded; the text tower still runs in torch (queries are encoded once per
+query set and fed as a graph input).
 
 Execution providers, first present wins: TensorRT (engine cache on disk next to the file, so a
 robot builds it once), CUDA, then CPU; a session that did not get them raises
@@ -24,7 +25,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -39,9 +40,11 @@ from tips_ros.errors import ModelLoadError
 if TYPE_CHECKING:
     import onnxruntime as ort
 
+    from tips_ros.engine.backend import HeadInputs
     from tips_ros.engine.config import EngineConfig
-    from tips_ros.engine.prediction import Prediction
 
+_ONE_GRAPH = ("Engine.backbone needs backend torch; backend onnxruntime runs backbone and "
+              "heads as one graph (Engine.raw_heads)")
 TENSORRT, CUDA, CPU = "TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"
 #: Environment variable: comma list of execution providers to use instead of the automatic
 #: choice, in priority order (e.g. ``CUDAExecutionProvider`` to skip TensorRT's engine build).
@@ -103,11 +106,20 @@ def load_failure(path: Path, err: Exception, version: str) -> str:
     return f"onnxruntime {version} cannot load ONNX file '{path}': {text}"
 
 
-class OnnxHeads:
-    """An ONNX Runtime session over an exported file, checked against the engine config."""
+class OnnxBackend:
+    """An ONNX Runtime session over an exported file, checked against the engine config.
+
+    Implements :class:`tips_ros.engine.backend.Backend`: the heads the file holds, backbone and
+    heads in one graph run (no separate backbone step), model inputs in fp32.
+    """
+
+    name = "onnxruntime"
+    dtype = torch.float32  # the graph's inputs and outputs are fp32
+    stepwise = False
 
     def __init__(self, config: EngineConfig, device: torch.device) -> None:
         self.path, self.device = _checked_path(config), device
+        self.source = f"ONNX file '{self.path}'"
         self.session, self._stream = _open_session(self.path, config.precision, device)
         meta = self.session.get_modelmeta().custom_metadata_map
         if meta.get(META_FORMAT) != FORMAT:
@@ -120,8 +132,8 @@ class OnnxHeads:
         self.heads: tuple[str, ...] = tuple(meta[META_HEADS].split(","))
         self.size = tuple(int(v) for v in meta[META_INPUT_SIZE].split(","))
         self.batch = None if meta[META_BATCH] == "dynamic" else int(meta[META_BATCH])
-        self.precision = meta[META_PRECISION]
-        self.providers: list[str] = self.session.get_providers()
+        self.precision: str = meta[META_PRECISION]  # of the network: fp32 or fp16
+        self.providers: tuple[str, ...] = tuple(self.session.get_providers())
         self._outputs = {o.name: o.shape for o in self.session.get_outputs()}
         self._check(config, int(meta[META_EMBEDDING_DIM]))
 
@@ -148,13 +160,13 @@ class OnnxHeads:
             raise ModelLoadError(f"ONNX file '{path}' has outputs {list(self._outputs)} but its "
                                  f"metadata names heads {list(self.heads)}; export it again")
 
-    def run(self, pixels: torch.Tensor, queries: torch.Tensor,
-            heads: set[str]) -> dict[str, torch.Tensor]:
-        """Raw outputs of ``heads`` for model input ``pixels`` (B, 3, H, W) fp32 in 0..1.
+    def raw_heads(self, pixels: torch.Tensor, inputs: HeadInputs) -> dict[str, torch.Tensor]:
+        """Raw outputs of ``inputs.heads`` for model input ``pixels`` (B, 3, H, W) fp32 in 0..1.
 
-        ``queries`` (Q, D) are unit text embeddings. A fixed-batch file runs the frames in
-        chunks of its batch size (the last chunk padded by repeating its last frame).
+        ``inputs.text`` (Q, D) are the unit query embeddings. A fixed-batch file runs the
+        frames in chunks of its batch size (the last chunk padded by repeating its last frame).
         """
+        heads, queries = inputs.heads, inputs.text
         if tuple(pixels.shape[-2:]) != self.size:
             raise ValueError(
                 f"the model input of these images is {pixels.shape[-2]}x{pixels.shape[-1]} but "
@@ -173,6 +185,28 @@ class OnnxHeads:
         if "heatmaps" in raw:
             raw["heatmaps"] = raw["heatmaps"][:, :count]
         return raw
+
+    def backbone(self, pixels: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Raise: the graph has no separate backbone step."""
+        raise RuntimeError(_ONE_GRAPH)
+
+    def run_heads(self, features: tuple[torch.Tensor, ...],
+                  inputs: HeadInputs) -> dict[str, torch.Tensor]:
+        """Raise: the graph has no separate heads step."""
+        raise RuntimeError(_ONE_GRAPH)
+
+    def module(self) -> torch.nn.Module:
+        """Raise: the weights are in the graph, not in a torch module."""
+        raise RuntimeError(f"the {self.source} holds a graph, not a torch module; export "
+                           "from the model with backend torch")
+
+    def model_configs(self) -> tuple[Any, ...]:
+        """Return nothing: the file holds no transformers config."""
+        return ()
+
+    def close(self) -> None:
+        """End the session."""
+        del self.session
 
     def _run_chunk(self, pixels: torch.Tensor, queries: torch.Tensor) -> dict[str, torch.Tensor]:
         """One session run with inputs and outputs bound to torch tensors on the device."""
@@ -281,28 +315,3 @@ def check_providers(asked: list[str], obtained: list[str], device: torch.device,
             f"onnxruntime was asked for {', '.join(asked)} but runs on {', '.join(obtained)}: "
             f"{', '.join(missing)} did not load (its libraries are missing or do not match this "
             f"onnxruntime)")
-
-
-def parity(reference: list[Prediction], other: list[Prediction]) -> dict[str, float]:
-    """Measure how closely ``other`` (e.g. onnxruntime) reproduces ``reference`` (torch).
-
-    Over image-resolution predictions, in the measures of the backend's tolerances:
-
-    ``depth_max_rel`` and ``heatmaps_max_rel`` (largest absolute difference / largest
-    reference magnitude), ``labels_equal`` (fraction of pixels), ``normals_p99_deg`` (99th
-    percentile of the angle between the normals, degrees). Heads missing in either are left out.
-    """
-    out: dict[str, float] = {}
-    pairs = list(zip(reference, other, strict=True))
-    for name in ("depth", "heatmaps"):
-        if all(getattr(r, name) is not None and getattr(o, name) is not None for r, o in pairs):
-            worst = max(np.abs(getattr(r, name) - getattr(o, name)).max() for r, o in pairs)
-            scale = max(np.abs(getattr(r, name)).max() for r, _ in pairs)
-            out[f"{name}_max_rel"] = float(worst / scale)
-    if all(r.labels is not None and o.labels is not None for r, o in pairs):
-        out["labels_equal"] = float(np.mean([(r.labels == o.labels).mean() for r, o in pairs]))
-    if all(r.normals is not None and o.normals is not None for r, o in pairs):
-        cos = np.concatenate([(r.normals * o.normals).sum(-1).ravel() for r, o in pairs])
-        out["normals_p99_deg"] = float(np.percentile(np.degrees(np.arccos(np.clip(cos, -1, 1))),
-                                                     99))
-    return out

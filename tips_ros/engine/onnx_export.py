@@ -53,7 +53,7 @@ class RawHeadsGraph(torch.nn.Module):
     def __init__(self, engine: Engine, heads: tuple[str, ...], size: tuple[int, int]) -> None:
         super().__init__()
         self.engine, self.heads = engine, heads
-        self.model = engine.model  # registered, so the exporter sees the weights as parameters
+        self.model = engine.backend.module()  # registered: the exporter sees the weights
         self.grid = (size[0] // engine.patch_size, size[1] // engine.patch_size)
 
     def forward(self, pixels: torch.Tensor, queries: torch.Tensor | None = None) -> tuple:
@@ -128,7 +128,7 @@ def export(model: str, out: Path, heads: tuple[str, ...], size: tuple[int, int],
     if batch is None:
         dynamic[PIXELS] = {0: torch.export.Dim("batch", min=1, max=1024)}
     graph = RawHeadsGraph(engine, heads, size).eval()
-    weight_bytes = sum(p.numel() * p.element_size() for p in engine.model.parameters())
+    weight_bytes = sum(p.numel() * p.element_size() for p in graph.model.parameters())
     with torch.inference_mode(False), torch.no_grad(), _quiet_exporter():
         program = torch.onnx.export(
             graph, args, dynamo=True, verbose=False, opset_version=OPSET, input_names=names,

@@ -2,12 +2,16 @@
 # SPDX-License-Identifier: Apache-2.0
 """What the engine returns and the names it understands, without torch (numpy only).
 
+:class:`Prediction` (one image's outputs) and :class:`BatchLimit` (frames per engine call and
+the device out-of-memory events that halved it) besides the head, view and option names.
+
 Modules that only handle results (``outputs``, ``replay``'s writers, ``preview``, the
 command-line tool) import these from here, so they load without torch and transformers.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,3 +76,25 @@ class Prediction:
     embedding: np.ndarray | None = None  # (1 + R, D) float32 unit rows: CLS, then register(s)
     zeroshot: np.ndarray | None = None  # (H, W) uint8 best query id, 255 = none
     zeroshot_color: np.ndarray | None = None  # (H, W, 3) uint8 RGB, query colours over the image
+
+
+@dataclass
+class BatchLimit:
+    """The most frames per engine call, halved by each device out-of-memory.
+
+    What :meth:`Engine.infer_within` reports to its caller (the node's frame path, replay and
+    so evaluate): ``batch_limit`` frames per call, ``oom_events`` out-of-memory events so far,
+    ``frames_dropped`` the frames they cost, ``last_oom`` the last one's time (monotonic s).
+    """
+
+    batch_limit: int
+    oom_events: int = 0
+    frames_dropped: int = 0
+    last_oom: float | None = None
+
+    def on_oom(self, frames: int) -> None:
+        """Count a device out-of-memory that dropped ``frames`` frames; halve the batch limit."""
+        self.oom_events += 1
+        self.frames_dropped += frames
+        self.last_oom = time.monotonic()
+        self.batch_limit = max(1, frames // 2)

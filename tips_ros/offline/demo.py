@@ -26,7 +26,7 @@ from tips_ros.errors import ModelUnavailableError
 from tips_ros.offline.arguments import Size
 from tips_ros.offline.bags import SYNTH_TOPICS, SynthBagOptions, write_synth_bag
 from tips_ros.offline.options import ReplayOptions, RunOptions
-from tips_ros.offline.replay import load_engine, replay
+from tips_ros.offline.replay import engine_for, replay
 
 if TYPE_CHECKING:
     from tips_ros.engine import Engine
@@ -100,7 +100,7 @@ def random_engine(options: ReplayOptions, out: Path,
           f"{RANDOM_WEIGHTS_NOTE}", file=sys.stderr, flush=True)
     dpt, text = write_test_models(out / "random_model", RANDOM_SIZE)
     options = replace(options, run=replace(options.run, model=str(dpt), text_model=str(text)))
-    return load_engine(options.run), options
+    return engine_for(options.run), options
 
 
 def demo(options: DemoOptions) -> tuple[dict[str, Any], ReplayOptions]:
@@ -114,7 +114,7 @@ def demo(options: DemoOptions) -> tuple[dict[str, Any], ReplayOptions]:
     chosen = replay_options(options, out)
     started = time.perf_counter()
     try:
-        engine = load_engine(chosen.run)
+        engine = engine_for(chosen.run)
     except ModelUnavailableError as err:
         engine, chosen = random_engine(chosen, out, str(err).split(";")[0].rstrip("."))
     load_s = time.perf_counter() - started

@@ -48,7 +48,7 @@ from tips_ros.offline.jobs import (
     unfinished,
 )
 from tips_ros.offline.options import EvaluateOptions, RunOptions
-from tips_ros.offline.replay import expected_frames, load_engine
+from tips_ros.offline.replay import engine_for, expected_frames
 from tips_ros.offline.report import write_json
 
 
@@ -184,7 +184,7 @@ class LocalRunner:
         if not self.jobs:
             return
         load_started = time.perf_counter()
-        engine = load_engine(self.run_options)
+        engine = engine_for(self.run_options)
         started = time.perf_counter()
         try:
             for job in self.jobs:

@@ -31,7 +31,7 @@ from tips_ros.errors import UsageError
 from tips_ros.offline.aggregate import BagResult
 from tips_ros.offline.jobs import BagBar, Job, MAX_ATTEMPTS, run_job, unfinished
 from tips_ros.offline.options import EvaluateOptions, RunOptions
-from tips_ros.offline.replay import load_engine
+from tips_ros.offline.replay import engine_for
 
 #: Seconds between progress polls while bags run.
 POLL_S = 0.5
@@ -83,7 +83,7 @@ class BagWorker:
     def __init__(self, run: RunOptions) -> None:
         started = time.perf_counter()
         self.run_options = run
-        self.engine = load_engine(run)
+        self.engine = engine_for(run)
         self.load_s = time.perf_counter() - started
 
     def describe(self) -> str:

@@ -4,7 +4,9 @@
 
 ``Replayer`` walks the bag's messages in log-time order, selects image frames (``every``,
 ``max_frames``), decodes them, runs the engine on batches and hands each prediction to the
-output bag and the scorer; ``ReplayState`` is what it did (what the report is made of).
+output bag and the scorer; ``ReplayState`` is what it did (what the report is made of). A
+device out of memory drops the frames of that engine call (counted as failed,
+``out_of_memory``) and halves the batch, as the node does; the replay goes on.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any, Protocol, TYPE_CHECKING
 
 import numpy as np
 
-from tips_ros.engine.prediction import Prediction
+from tips_ros.engine.prediction import BatchLimit, Prediction
 from tips_ros.io.imaging import decode_compressed, decode_image, ImageDecodeError
 from tips_ros.offline.bags import BagError, BagWriteError, iter_messages
 from tips_ros.offline.inputs import COMPRESSED_TYPE, ground_truth, Topics
@@ -33,6 +35,8 @@ if TYPE_CHECKING:
 
 #: Frames shown in ``--preview``.
 PREVIEW_ROWS = 3
+#: ``failures`` reason of the frames of an engine call that ran out of device memory.
+OUT_OF_MEMORY = "out_of_memory"
 
 
 class FrameProgress(Protocol):
@@ -118,6 +122,8 @@ class ReplayState:
     latencies_ms: list[float] = field(default_factory=list)
     processing_s: float = 0.0
     stages: StageTimes = field(default_factory=StageTimes)
+    #: frames per engine call: ``--batch``, halved by each device out-of-memory
+    batch: BatchLimit = field(default_factory=lambda: BatchLimit(1))
     preview: list[tuple[np.ndarray, Prediction]] = field(default_factory=list)
     interrupted: bool = False
     error: str | None = None
@@ -132,7 +138,8 @@ class Replayer:
         self.run_options, self.engine, self.topics = run, engine, topics
         self.heads = run.selected_heads()
         self.out, self.scorer, self.total = out, scorer, total
-        self.state = ReplayState(camera_info_rejected=out.camera_info_rejected)
+        self.state = ReplayState(camera_info_rejected=out.camera_info_rejected,
+                                 batch=BatchLimit(run.batch))
         self._batch: list[Frame] = []
         self._progress = progress or Progress(total)
         self._preview_every = max(1, math.ceil(total / PREVIEW_ROWS)) if total else 1
@@ -189,7 +196,7 @@ class Replayer:
 
     def _add_frame(self, msgtype: str, stamp: int, msg: Any) -> None:
         self.state.frames_in += 1
-        if len(self._batch) >= self.run_options.batch:
+        if len(self._batch) >= self.state.batch.batch_limit:
             self._flush()  # flushed one image late, so same-stamp camera info and GT are read
         try:
             with self.state.stages("decode"):
@@ -217,7 +224,12 @@ class Replayer:
         batch, self._batch = self._batch, []
         start, stages = time.perf_counter(), self.state.stages
         with stages("engine"):
-            predictions = self.engine.infer([f.rgb for f in batch], heads=self.heads)
+            predictions = self.engine.infer_within(self.state.batch, [f.rgb for f in batch],
+                                                   self.heads)
+        if predictions is None:  # device out of memory: these frames dropped, batch halved
+            self.state.failures[OUT_OF_MEMORY] += len(batch)
+            self._progress.update(len(batch), sum(self.state.failures.values()))
+            return
         for index, (frame, pred) in enumerate(zip(batch, predictions)):
             with stages("encode"):
                 messages = self.out.messages(frame, pred)

@@ -27,8 +27,6 @@ import sys
 import time
 from typing import Any, TYPE_CHECKING
 
-from tips_ros.engine.prediction import VIEWS
-from tips_ros.errors import UsageError
 from tips_ros.io.outputs import topics_for
 from tips_ros.offline.arguments import check_folder_writable, check_writable
 from tips_ros.offline.bags import BagWriter, open_bag
@@ -44,7 +42,7 @@ from tips_ros.offline.scoring import Scorer
 if TYPE_CHECKING:
     from tips_ros.engine import Engine
 
-__all__ = ["ReplayOptions", "RunOptions", "check_inputs", "expected_frames", "load_engine",
+__all__ = ["ReplayOptions", "RunOptions", "check_inputs", "expected_frames", "engine_for",
            "replay"]
 
 
@@ -69,7 +67,7 @@ def replay(options: ReplayOptions, engine: Engine | None = None, *, load_s: floa
     if engine is not None:
         return _replay(options, engine, load_s, metrics, progress)
     started = time.perf_counter()
-    engine = load_engine(options.run)
+    engine = engine_for(options.run)
     try:
         return _replay(options, engine, time.perf_counter() - started, metrics, progress)
     finally:
@@ -124,23 +122,19 @@ def _replay(options: ReplayOptions, engine: Engine, load_s: float,
     return report
 
 
-def load_engine(run: RunOptions) -> Engine:
-    """Load the engine ``run`` asks for (raises ``ModelLoadError``).
+def engine_for(run: RunOptions) -> Engine:
+    """Load the engine ``run`` asks for (:func:`tips_ros.engine.engine.load_engine`).
 
-    Raises ``UsageError`` when an ONNX file lacks a head that ``run`` needs.
+    Raises ``ModelLoadError``, or ``UsageError`` when an ONNX file lacks a head that ``run``
+    needs.
     """
-    from tips_ros.engine import Engine, EngineConfig
+    from tips_ros.engine import EngineConfig
+    from tips_ros.engine.engine import load_engine
 
-    engine = Engine(EngineConfig(model=run.model, text_model=run.text_model,
-                                 device=run.device, precision=run.precision,
-                                 backend=run.backend, onnx_model=str(run.onnx_model or "")))
-    missing = {VIEWS.get(head, head) for head in run.selected_heads()} - set(engine.heads)
-    if missing:
-        engine.close()
-        raise UsageError(f"ONNX file '{run.onnx_model}' has heads {', '.join(engine.heads)} "
-                         f"but this replay needs {', '.join(sorted(missing))} too; export them "
-                         f"or choose --heads")
-    return engine
+    return load_engine(EngineConfig(model=run.model, text_model=run.text_model,
+                                    device=run.device, precision=run.precision,
+                                    backend=run.backend, onnx_model=str(run.onnx_model or "")),
+                       run.selected_heads(), user="this replay")
 
 
 def expected_frames(reader: Any, image_topic: str, run: RunOptions) -> int:

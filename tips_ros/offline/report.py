@@ -61,6 +61,9 @@ def build_report(options: ReplayOptions, engine: Engine, topics: Topics | None,
         "backend": engine.config.backend,  # onnxruntime: the graph in onnx_model, not model
         "onnx_model": engine.config.onnx_model or None,
         "batch": run.batch,
+        # device out-of-memory events: their frames are in failures["out_of_memory"]
+        "out_of_memory": {"events": state.batch.oom_events,
+                          "batch_limit": state.batch.batch_limit},
         "heads": sorted(run.selected_heads()),
         "queries": list(engine.queries),
         "median_scaling": run.median_scaling,
@@ -127,14 +130,13 @@ def weights_kind(engine: Engine) -> str:
     """
     from tips_ros.engine.testmodel import weights_kind as of_configs
 
-    models = (engine.model, engine.text.model if engine.text is not None else None)
-    return of_configs(*(model.config for model in models if model is not None))
+    return of_configs(*engine.loaded_configs())
 
 
 def _precision_name(engine: Engine) -> str:
-    import torch
+    from tips_ros.engine.config import precision_name
 
-    return {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[engine.dtype]
+    return precision_name(engine.dtype)
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from tips_ros.engine.parameters import DEFAULTS
+from tips_ros.engine.prediction import BatchLimit
 from tips_ros.io.outputs import queries_json
 
 if TYPE_CHECKING:
@@ -138,24 +139,16 @@ class InputStats:
 
 
 @dataclass
-class EngineHealth:
+class EngineHealth(BatchLimit):
     """Engine-side counters that outlive one configure: faults, batch limit, rejected queries.
 
     ``batch_limit`` is the most frames per engine call: the ``max_batch`` parameter, halved
-    after each device out-of-memory (see :meth:`on_oom`). ``last_fault`` is in monotonic
-    seconds.
+    after each device out-of-memory (:meth:`~tips_ros.engine.prediction.BatchLimit.on_oom`, as
+    :meth:`~tips_ros.engine.engine.Engine.infer_within` reports it). ``last_oom`` is in
+    monotonic seconds.
     """
 
-    batch_limit: int
-    oom_events: int = 0
-    last_fault: float | None = None
     query_rejections: Counter = field(default_factory=Counter)  # by QueryError reason
-
-    def on_oom(self, frames: int) -> None:
-        """Count a device out-of-memory that dropped ``frames`` frames; halve the batch limit."""
-        self.oom_events += 1
-        self.last_fault = time.monotonic()
-        self.batch_limit = max(1, frames // 2)
 
 
 def _fmt(value: float | None, unit: str = "") -> str:
@@ -214,8 +207,8 @@ def engine_status(engine: Engine | None, health: EngineHealth, limits: Threshold
     if engine is None:
         reason = configure_error or "not configured"
         return Status("engine", ERROR, f"no model loaded: {reason}", {})
-    recent_fault = (health.last_fault is not None
-                    and time.monotonic() - health.last_fault < limits.fault_hold_s)
+    recent_fault = (health.last_oom is not None
+                    and time.monotonic() - health.last_oom < limits.fault_hold_s)
     level, message = (WARN, "recovered from device out-of-memory") if recent_fault else (
         OK, "running")
     if not active:

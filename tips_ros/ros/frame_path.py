@@ -26,14 +26,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from rclpy.lifecycle import LifecycleNode
 from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import CompressedImage, Image
 
 from tips_ros.engine import Engine
 from tips_ros.engine.parameters import NodeParams
-from tips_ros.engine.prediction import VIEWS, Prediction
+from tips_ros.engine.prediction import Prediction
 from tips_ros.io import outputs
 from tips_ros.io.camera_info import CameraModel
 from tips_ros.io.imaging import ImageDecodeError, decode_compressed, decode_image
@@ -169,14 +168,15 @@ class FramePath:
         engine = self.engine
         wanted_heads = set().union(*(outputs.heads_for(t) for t in topics))
         # backend onnxruntime computes only the file's heads (and their views)
-        heads = {head for head in wanted_heads if VIEWS.get(head, head) in engine.heads}
+        heads = {head for head in wanted_heads if engine.has_head(head)}
         start = time.monotonic()
         now_ns = self._clock.now().nanoseconds
-        try:
-            predictions = (engine.infer([f.rgb for f in frames], heads) if heads
-                           else [Prediction()] * len(frames))
-        except torch.OutOfMemoryError:
-            self._on_oom(len(frames))
+        predictions = (engine.infer_within(self._health, [f.rgb for f in frames], heads)
+                       if heads else [Prediction()] * len(frames))
+        if predictions is None:  # device out of memory: frames dropped, batch limit halved
+            self._logger.error(
+                f"device out of memory: dropped {len(frames)} frame(s); batch limit now "
+                f"{self._health.batch_limit}", throttle_duration_sec=LOG_THROTTLE_S)
             return
         if stopping.is_set():  # cleanup or shutdown waits for this batch: do not publish
             return
@@ -190,12 +190,3 @@ class FramePath:
             age_ms = (now_ns - stamp_ns(frame.msg)) / 1e6
             camera.stats.on_processed(age_ms, (time.monotonic() - start) * 1000.0,
                                       frame.decode_ms + publish_ms, engine_ms)
-
-    def _on_oom(self, frames: int) -> None:
-        """Device out of memory: drop these frames, halve the batch limit, keep going."""
-        self._health.on_oom(frames)
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-        self._logger.error(
-            f"device out of memory: dropped {frames} frame(s); batch limit now "
-            f"{self._health.batch_limit}", throttle_duration_sec=LOG_THROTTLE_S)

@@ -44,10 +44,11 @@ from rclpy.parameter import Parameter
 from std_msgs.msg import String
 
 from tips_ros.engine import Engine, EngineConfig
+from tips_ros.engine.engine import load_engine
 from tips_ros.engine.parameters import (
     SPEC_BY_NAME, SPECS, NodeParams, Spec, engine_value, normalise, read_params, validate,
 )
-from tips_ros.engine.prediction import HEADS
+from tips_ros.engine.prediction import ALL_HEADS, HEADS
 from tips_ros.engine.queries import QueryError, parse_queries
 from tips_ros.io.outputs import FROM_CLASS_NAMES
 from tips_ros.ros import messages, vision
@@ -66,33 +67,24 @@ if TYPE_CHECKING:
 SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
 
 
-def load_engine(params: NodeParams, logger: RcutilsLogger) -> Engine:
-    """Load the model of ``params``, set its queries and warm it up (``warmup``).
+def configure_engine(params: NodeParams, logger: RcutilsLogger) -> Engine:
+    """Load the model of ``params`` (:func:`tips_ros.engine.engine.load_engine`) and say so.
 
-    Raises the loading error (one sentence: ``ModelLoadError``), or ``ValueError`` when an
-    ONNX file lacks a head the node publishes; a half-made engine is closed first.
+    Raises the loading error (one sentence: ``ModelLoadError``), or ``UsageError`` when an
+    ONNX file lacks a head the node publishes.
     """
     if params.device == "auto" and not torch.cuda.is_available():
         logger.warning("CUDA is not available: running the model on the CPU (slow)")
-    engine = Engine(EngineConfig.from_params(params))
-    try:
-        missing = [head for head in HEADS if head not in engine.heads]
-        if missing:  # backend onnxruntime: the file must hold every head the node publishes
-            raise ValueError(f"ONNX file '{params.onnx_model}' lacks the heads "
-                             f"{', '.join(missing)} that the node publishes; export with "
-                             f"--heads {','.join(HEADS)}")
-        engine.set_queries(params.text_queries, params.prompt_templates)
-        if params.warmup:
-            engine.warmup()
-    except Exception:  # the device failing during warm-up, or the check above
-        engine.close()
-        raise
+    engine = load_engine(EngineConfig.from_params(params), HEADS, user="the node",
+                         queries=params.text_queries, templates=params.prompt_templates,
+                         warmup=params.warmup)
+    backend = engine.backend
     precision = str(engine.dtype).replace("torch.", "")
     logger.info(f"loaded {params.model} on {engine.device} ({precision})")
-    if engine.onnx is not None:
-        logger.info(
-            f"backend onnxruntime: {params.onnx_model} on {', '.join(engine.onnx.providers)}; "
-            "features, embedding and zeroshot need backend torch and are not published")
+    lacking = engine.missing_heads(ALL_HEADS)
+    if lacking:  # backend onnxruntime: the heads of the file
+        logger.info(f"backend {backend.name}: {backend.source} on {', '.join(backend.providers)}"
+                    f"; {', '.join(lacking)} need backend torch and are not published")
     return engine
 
 
@@ -151,7 +143,7 @@ class TipsNode(LifecycleNode):
     # ------------------------------------------------------------------ lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
-            self.engine = load_engine(self.params, self.get_logger())
+            self.engine = configure_engine(self.params, self.get_logger())
         except Exception as err:  # ModelLoadError, or the device failing during warm-up
             self.configure_error = str(err).splitlines()[0] if str(err) else type(err).__name__
             self.get_logger().error(f"configure failed: {self.configure_error}")

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 from tips_ros.engine import Engine, EngineConfig
-from tips_ros.engine.config import model_input_size, resolve_device
-from tips_ros.engine.prediction import HEADS, VIEWS
+from tips_ros.engine.config import model_input_size, PRECISIONS, resolve_device
+from tips_ros.engine.prediction import HEADS
 from tips_ros.offline.report import write_json
 from tips_ros.tools.bench.common import heads_of
 from tips_ros.tools.bench.e2e import bench_e2e
@@ -176,7 +176,7 @@ def bench_onnxruntime(options: BenchOptions, frames: list[np.ndarray], reference
             for batch in options.batches:
                 reference = references[batch]
                 for heads_name in options.heads:
-                    if {VIEWS.get(h, h) for h in heads_of(heads_name)} - set(engine.heads):
+                    if engine.missing_heads(heads_of(heads_name)):
                         continue  # feature outputs: backend torch only
                     print(f"bench: onnxruntime {precision} batch {batch} heads {heads_name}",
                           file=sys.stderr, flush=True)
@@ -189,9 +189,7 @@ def bench_onnxruntime(options: BenchOptions, frames: list[np.ndarray], reference
 
 def _precision_name(engine: Engine) -> str:
     """Return the torch dtype name the configuration computes in (``float32``, ...)."""
-    if engine.onnx is None:
-        return str(engine.dtype).replace("torch.", "")
-    return {"fp32": "float32", "fp16": "float16"}[engine.onnx.precision]
+    return str(PRECISIONS[engine.precision]).replace("torch.", "")
 
 
 def _device_used(device: torch.device) -> int | None:
@@ -246,11 +244,11 @@ def bench_one(options: BenchOptions, engine: Engine, frames: list[np.ndarray], h
     compiled_before = _dynamo_counts()
     timed = timed_pass(engine, frames, heads, options.iters)
     peak = engine.device_memory()["peak"] if engine.device.type == "cuda" else None
-    eager = engine.config.compile == "none" and engine.onnx is None
+    eager = engine.config.compile == "none" and engine.backend.stepwise
     return {
         "precision": _precision_name(engine), "batch": len(frames),
         "backend": engine.config.backend,
-        "providers": engine.onnx.providers if engine.onnx is not None else None,
+        "providers": list(engine.backend.providers) or None,
         "compile": engine.config.compile, "channels_last": engine.config.channels_last,
         "heads": heads_name,
         "input_size": list(model_input_size(*frames[0].shape[:2], engine.config.input_size,
@@ -259,7 +257,7 @@ def bench_one(options: BenchOptions, engine: Engine, frames: list[np.ndarray], h
         "ms_per_frame": {k: timed[k] for k in ("p50", "p99", "mean", "n")}, "fps": timed["fps"],
         "warmup_s": warmup_s,
         "stages_ms_per_frame": (profile_pass(engine, frames, heads, options.profile_iters)
-                                if engine.onnx is None else None),  # the graph is one stage
+                                if engine.backend.stepwise else None),  # a graph: one stage
         "peak_device_memory_bytes": peak, "device_used_bytes": _device_used(engine.device),
         # compiled kernels are invisible to the counter: eager configurations only
         "gflop_per_frame": (count_gflop(lambda: engine.infer(frames, heads), len(frames))
