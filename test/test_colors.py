@@ -14,7 +14,6 @@ import torch
 from tips_ros.engine.ade20k import label_palette
 from tips_ros.engine.colors import (
     ade20k_palette,
-    colorize_depth,
     colorize_labels,
     colorize_normals,
     depth_lut,
@@ -38,32 +37,6 @@ def test_depth_lut_is_opencv_turbo():
     np.testing.assert_array_equal(lut[[0, 255]], [[48, 18, 59], [122, 4, 3]])  # Google's ends
     lut[:] = 0  # the caller's copy; the module's table is unaffected
     assert depth_lut().any()
-
-
-def test_colorize_depth_equals_opencv_turbo_on_the_same_levels():
-    depth = torch.linspace(0.5, 5.0, 4 * 300).reshape(1, 4, 300)
-    levels = np.round((depth[0].numpy() - 0.5) * (255.0 / 4.5)).astype(np.uint8)
-    expected = cv2.applyColorMap(levels, cv2.COLORMAP_TURBO)[..., ::-1]
-    np.testing.assert_array_equal(colorize_depth(depth, 0.5, 5.0)[0].numpy(), expected)
-
-
-def test_colorize_depth_known_values():
-    lut = depth_lut()
-    depth = torch.tensor([[[1.0, 3.0, 2.0, 0.5, 9.0, NAN, math.inf, -math.inf]]])
-    out = colorize_depth(depth, min_m=1.0, max_m=3.0)
-    assert_rgb_uint8(out, (1, 1, 8))
-    expected = np.stack(
-        [lut[0], lut[255], lut[128], lut[0], lut[255], [0, 0, 0], lut[255], lut[0]])
-    np.testing.assert_array_equal(out[0, 0].numpy(), expected)
-
-
-def test_colorize_depth_accepts_half_precision_and_rejects_empty_range():
-    depth = torch.linspace(0.0, 10.0, 12).reshape(1, 3, 4)
-    full = colorize_depth(depth, 0.0, 10.0)
-    half = colorize_depth(depth.to(torch.bfloat16), 0.0, 10.0)
-    assert (full.int() - half.int()).abs().max() <= 40  # bf16 rounding moves at most a bin or two
-    with pytest.raises(ValueError):
-        colorize_depth(depth, 2.0, 2.0)
 
 
 def test_colorize_normals_known_values():
@@ -136,18 +109,16 @@ def test_overlay_default_palette_resize_and_edge_cases():
 @pytest.mark.parametrize(
     "render",
     [
-        lambda x: colorize_depth(x["depth"], 0.5, 5.0),
         lambda x: colorize_normals(x["normals"]),
         lambda x: colorize_labels(x["labels"]),
         lambda x: overlay_heatmaps(x["rgb"], x["heat"], alpha=0.6),
     ],
-    ids=["depth", "normals", "labels", "heatmaps"],
+    ids=["normals", "labels", "heatmaps"],
 )
 def test_batch_equals_single_frames(render):
     generator = torch.Generator().manual_seed(0)
     normals = torch.randn(3, 5, 7, 3, generator=generator)
     batch = {
-        "depth": torch.rand(3, 5, 7, generator=generator) * 6,
         "normals": normals / normals.norm(dim=-1, keepdim=True),
         "labels": torch.randint(-2, 160, (3, 5, 7), generator=generator),
         "rgb": torch.randint(0, 256, (3, 5, 7, 3), generator=generator, dtype=torch.uint8),

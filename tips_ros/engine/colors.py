@@ -33,32 +33,11 @@ def depth_lut() -> np.ndarray:
     """Return the depth colour map, Turbo, as a ``256x3`` uint8 RGB table (a writable copy).
 
     Exactly OpenCV's ``COLORMAP_TURBO`` (the 256 colours Google published), in RGB order.
-    Row 0 is the colour of ``min_m`` (dark purple-blue), through blue, cyan, green, yellow
-    and orange to row 255, the colour of ``max_m`` (dark red); use it to draw a legend or
-    scale bar next to :func:`colorize_depth` output.
+    Row 0 is the colour of the nearest depth shown (dark purple-blue), through blue, cyan,
+    green, yellow and orange to row 255, the farthest (dark red); the replay preview draws
+    depth and its scale bar with it.
     """
     return _turbo_lut().copy()
-
-
-@lru_cache(maxsize=16)
-def _lut_on(device: torch.device) -> torch.Tensor:
-    return torch.from_numpy(depth_lut()).to(device)
-
-
-def colorize_depth(depth: torch.Tensor, min_m: float, max_m: float) -> torch.Tensor:
-    """Colour ``BxHxW`` depth in metres with :func:`depth_lut` -> ``BxHxWx3`` uint8 RGB.
-
-    ``min_m`` .. ``max_m`` (metres) spread linearly over the 256 colours; depths outside
-    clamp to the end colours (so REP 117's -Inf "too close" and +Inf "too far" get the
-    nearest and farthest colour). NaN (no measurement) is black.
-    """
-    if not max_m > min_m:
-        raise ValueError(f"need max_m > min_m, got {min_m} .. {max_m}")
-    depth = depth.float()
-    scaled = (depth - min_m) * (255.0 / (max_m - min_m))
-    index = torch.nan_to_num(scaled, nan=0.0).clamp(0.0, 255.0).round().long()
-    colours = _lut_on(depth.device)[index]
-    return colours.masked_fill(torch.isnan(depth).unsqueeze(-1), 0)
 
 
 def colorize_normals(normals: torch.Tensor) -> torch.Tensor:

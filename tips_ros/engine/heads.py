@@ -20,9 +20,6 @@ import torch.nn.functional as F
 if TYPE_CHECKING:
     from transformers import Tipsv2DptForDensePrediction
 
-#: Heads computed by a DPT neck and decoder.
-DPT_HEADS: tuple[str, ...] = ("depth", "normals", "segmentation")
-
 
 def dpt_heads(
     model: Tipsv2DptForDensePrediction, features: tuple[torch.Tensor, ...],
