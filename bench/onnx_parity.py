@@ -6,7 +6,7 @@
         [--device cpu] [--input-size 448] [--frames 2] [--json OUT]
 
 Both engines see the same 640x480 camera frames (tips_ros.tools.camera_sim) and queries and
-produce image-resolution predictions; the figures are tips_ros.engine.onnx_backend.parity's
+produce image-resolution predictions; the figures are tips_ros.tools.bench.parity's
 (depth and heatmap largest relative difference, labels equal, normals p99 angle), plus the raw
 head-resolution agreement tips-ros bench reports. fp32 reference; the ONNX file's precision
 is reported.
@@ -18,10 +18,9 @@ import argparse
 import json
 from pathlib import Path
 
-from tips_ros.tools.bench import agreement, raw_outputs
+from tips_ros.tools.bench import agreement, parity, raw_outputs
 from tips_ros.tools.camera_sim import make_frames
 from tips_ros.engine import Engine, EngineConfig
-from tips_ros.engine.onnx_backend import parity
 
 QUERIES = ("person", "chair", "table", "door")
 OUTPUTS = ("depth", "normals", "segmentation", "heatmaps")
@@ -47,8 +46,7 @@ def main() -> None:
         engine = Engine(config)
         engine.set_queries(QUERIES)
         results[name] = (engine.infer(frames, OUTPUTS), raw_outputs(engine, frames),
-                         engine.onnx.precision if engine.onnx is not None else "fp32",
-                         engine.onnx.providers if engine.onnx is not None else None)
+                         engine.precision, list(engine.backend.providers) or None)
         engine.close()
     (ref, ref_raw, *_), (other, other_raw, precision, providers) = (
         results["torch"], results["onnxruntime"])

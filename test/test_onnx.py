@@ -30,12 +30,12 @@ from test_precision import assert_within_issue_tolerances
 from tips_ros.engine import Engine, EngineConfig
 from tips_ros.engine.loading import ModelLoadError
 from tips_ros.engine.onnx_format import OPSET
-from tips_ros.engine.prediction import HEADS, Prediction
+from tips_ros.engine.prediction import HEADS
 from tips_ros.offline.bags import SYNTH_TOPICS, write_synth_bag
 from tips_ros.offline.inputs import ground_truth
 from tips_ros.offline.options import ReplayOptions, RunOptions
 from tips_ros.offline.replay import replay
-from tips_ros.tools.bench import agreement, raw_outputs
+from tips_ros.tools.bench import agreement, parity, raw_outputs
 from tips_ros.tools.camera_sim import make_frames
 
 # every test here starts processes (see conftest.py: the fast lane)
@@ -82,31 +82,6 @@ def engine(tiny_models, **options) -> Engine:
                                  **{"precision": "fp32", "input_size": SIZE, **options}))
     result.set_queries(QUERIES)
     return result
-
-
-def parity(reference: list[Prediction], other: list[Prediction]) -> dict[str, float]:
-    """Measure how closely ``other`` (e.g. onnxruntime) reproduces ``reference`` (torch).
-
-    Over image-resolution predictions, in the measures of the backend's tolerances:
-
-    ``depth_max_rel`` and ``heatmaps_max_rel`` (largest absolute difference / largest
-    reference magnitude), ``labels_equal`` (fraction of pixels), ``normals_p99_deg`` (99th
-    percentile of the angle between the normals, degrees). Heads missing in either are left out.
-    """
-    out: dict[str, float] = {}
-    pairs = list(zip(reference, other, strict=True))
-    for name in ("depth", "heatmaps"):
-        if all(getattr(r, name) is not None and getattr(o, name) is not None for r, o in pairs):
-            worst = max(np.abs(getattr(r, name) - getattr(o, name)).max() for r, o in pairs)
-            scale = max(np.abs(getattr(r, name)).max() for r, _ in pairs)
-            out[f"{name}_max_rel"] = float(worst / scale)
-    if all(r.labels is not None and o.labels is not None for r, o in pairs):
-        out["labels_equal"] = float(np.mean([(r.labels == o.labels).mean() for r, o in pairs]))
-    if all(r.normals is not None and o.normals is not None for r, o in pairs):
-        cos = np.concatenate([(r.normals * o.normals).sum(-1).ravel() for r, o in pairs])
-        out["normals_p99_deg"] = float(np.percentile(np.degrees(np.arccos(np.clip(cos, -1, 1))),
-                                                     99))
-    return out
 
 
 def assert_issue_fp32_tolerances(reference, other) -> None:

@@ -45,13 +45,14 @@ All times are milliseconds, rates frames/s, memory bytes.
 
 from tips_ros.tools.bench.common import heads_of, STAGES
 from tips_ros.tools.bench.measure import (
-    agreement, count_gflop, host_syncs_per_batch, HostSyncCounter, profile_pass, raw_outputs,
+    agreement, count_gflop, host_syncs_per_batch, HostSyncCounter, parity, profile_pass,
+    raw_outputs,
 )
 from tips_ros.tools.bench.options import BenchOptions, E2EOptions
 from tips_ros.tools.bench.runner import benchmark
 
 __all__ = [
     "BenchOptions", "E2EOptions", "HostSyncCounter", "STAGES", "agreement", "benchmark",
-    "count_gflop", "heads_of", "host_syncs_per_batch", "profile_pass",
+    "count_gflop", "heads_of", "host_syncs_per_batch", "parity", "profile_pass",
     "raw_outputs",
 ]

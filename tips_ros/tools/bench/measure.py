@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """The measurements of one engine configuration: timed pass, stage profile, agreement, FLOPs.
 
-Also the host waits (device -> host synchronisations) of one engine call: ``HostSyncCounter``.
+Also the host waits (device -> host synchronisations) of one engine call: ``HostSyncCounter``,
+and :func:`parity`, the onnxruntime backend's tolerance figures against the torch engine.
 
 Everything goes through the engine's public methods. Times are milliseconds per frame.
 """
@@ -20,7 +21,7 @@ from torch.overrides import TorchFunctionMode
 
 from tips_ros.engine import Engine
 from tips_ros.engine.config import model_input_size
-from tips_ros.engine.prediction import ALL_HEADS, HEADS, VIEWS
+from tips_ros.engine.prediction import ALL_HEADS, HEADS, Prediction, VIEWS
 from tips_ros.io.imaging import decode_image
 from tips_ros.io.outputs import IMAGE, topics_for
 from tips_ros.tools.bench.common import (
@@ -130,6 +131,32 @@ def agreement(reference: dict[str, np.ndarray],
         out["label_agreement"] = float((ref.argmax(1) == seg.argmax(1)).mean())
     if "heatmaps" in reference and reference["heatmaps"].size:
         out["heatmap_corr"] = _correlation(reference["heatmaps"], other["heatmaps"])
+    return out
+
+
+def parity(reference: list[Prediction], other: list[Prediction]) -> dict[str, float]:
+    """Measure how closely ``other`` (e.g. onnxruntime) reproduces ``reference`` (torch).
+
+    Over image-resolution predictions (:meth:`Engine.infer`), in the measures of the
+    onnxruntime backend's tolerances (docs/edge.md; ``bench/onnx_parity.py``, test_onnx):
+
+    ``depth_max_rel`` and ``heatmaps_max_rel`` (largest absolute difference / largest
+    reference magnitude), ``labels_equal`` (fraction of pixels), ``normals_p99_deg`` (99th
+    percentile of the angle between the normals, degrees). Heads missing in either are left out.
+    """
+    out: dict[str, float] = {}
+    pairs = list(zip(reference, other, strict=True))
+    for name in ("depth", "heatmaps"):
+        if all(getattr(r, name) is not None and getattr(o, name) is not None for r, o in pairs):
+            worst = max(np.abs(getattr(r, name) - getattr(o, name)).max() for r, o in pairs)
+            scale = max(np.abs(getattr(r, name)).max() for r, _ in pairs)
+            out[f"{name}_max_rel"] = float(worst / scale)
+    if all(r.labels is not None and o.labels is not None for r, o in pairs):
+        out["labels_equal"] = float(np.mean([(r.labels == o.labels).mean() for r, o in pairs]))
+    if all(r.normals is not None and o.normals is not None for r, o in pairs):
+        cos = np.concatenate([(r.normals * o.normals).sum(-1).ravel() for r, o in pairs])
+        out["normals_p99_deg"] = float(np.percentile(np.degrees(np.arccos(np.clip(cos, -1, 1))),
+                                                     99))
     return out
 
 
