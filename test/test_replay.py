@@ -348,6 +348,7 @@ def test_cli_truncated_bag_is_one_sentence(tiny_models, tmp_path: Path):
     assert "corrupt" in result.stderr
 
 
+@pytest.mark.slow
 def test_cli_out_of_memory_drops_the_batch_and_goes_on(tiny_models, tmp_path: Path):
     """An injected device out-of-memory costs one batch, as in the node (test_reliability).
 
