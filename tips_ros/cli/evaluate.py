@@ -9,13 +9,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tips_ros.cli.flags import add_run_options, options_from
+from tips_ros.cli.flags import add_run_options, options_from, run_options
 from tips_ros.errors import UsageError
 from tips_ros.offline.aggregate import format_summary
 from tips_ros.offline.arguments import positive_int
 from tips_ros.offline.evaluate import evaluate
 from tips_ros.offline.jobs import REPORT, SUMMARY
-from tips_ros.offline.options import EvaluateOptions, RunOptions
+from tips_ros.offline.options import EvaluateOptions
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,7 +55,7 @@ def _non_negative(text: str) -> float:
 
 def options(args: argparse.Namespace) -> EvaluateOptions:
     """Return the evaluation the parsed flags ``args`` describe (checked: ``UsageError``)."""
-    return options_from(EvaluateOptions, args, run=options_from(RunOptions, args))
+    return options_from(EvaluateOptions, args, run=run_options(args))
 
 
 def run(args: argparse.Namespace) -> int:

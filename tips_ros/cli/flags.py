@@ -11,7 +11,7 @@ default is written twice.
 from __future__ import annotations
 
 import argparse
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,6 +28,26 @@ def options_from(cls: type[T], args: argparse.Namespace, **given: Any) -> T:
     values = {item.name: getattr(args, item.name) for item in fields(cls)  # type: ignore[arg-type]
               if item.name not in given and hasattr(args, item.name)}
     return cls(**values, **given)
+
+
+def run_options(args: argparse.Namespace) -> RunOptions:
+    """Return the ``RunOptions`` of ``args``: the flags given, over ``--params-file``.
+
+    A flag counts as given when it differs from its default (argparse cannot tell a flag
+    repeated with its default value; that value is the default anyway unless the file sets it).
+    """
+    chosen = options_from(RunOptions, args)
+    path = getattr(args, "params_file", None)
+    if path is None:
+        return chosen
+    from tips_ros.offline.params_file import read_params_file, run_settings
+
+    settings, not_applied = run_settings(read_params_file(path))
+    flags = {item.name for item in fields(RunOptions) if hasattr(args, item.name)
+             and getattr(args, item.name) != item.default}
+    from_file = {name: value for name, value in settings.items() if name not in flags}
+    sources = dict.fromkeys(flags, "flag") | dict.fromkeys(from_file, f"params file {path}")
+    return replace(chosen, **from_file, sources=sources, not_applied=not_applied)
 
 
 def head_list(text: str) -> frozenset[str]:
@@ -56,6 +76,18 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gt-normals-topic", help="ground-truth normals (32FC3, optical frame)")
     parser.add_argument("--gt-labels-topic", help="ground-truth class ids (mono8/16UC1)")
     add_model_options(parser)
+    parser.add_argument("--params-file", type=Path,
+                        help="the node's parameters file (YAML, ros__parameters): its model, "
+                        "device, precision, input_size, keep_aspect, compile, backend, "
+                        "onnx_model, text_queries and detection_threshold apply; flags given "
+                        "override it; the report lists what came from where")
+    parser.add_argument("--input-size", type=positive_int, default=default.input_size,
+                        help="model input side in pixels, a multiple of 14 (the node's "
+                        "input_size)")
+    parser.add_argument("--keep-aspect", action="store_true",
+                        help="keep the image aspect ratio (short side = input size)")
+    parser.add_argument("--compile", default=default.compile,
+                        help="torch.compile mode (the node's compile parameter)")
     parser.add_argument("--backend", default=default.backend,
                         help="torch, or onnxruntime (runs --onnx-model)")
     parser.add_argument("--onnx-model", type=Path, default=default.onnx_model,

@@ -8,9 +8,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from tips_ros.cli.flags import add_run_options, options_from
+from tips_ros.cli.flags import add_run_options, options_from, run_options
 from tips_ros.errors import BagWriteError
-from tips_ros.offline.options import ReplayOptions, RunOptions
+from tips_ros.offline.options import ReplayOptions
 from tips_ros.offline.replay import check_inputs, replay
 from tips_ros.offline.report import format_table
 
@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def options(args: argparse.Namespace) -> ReplayOptions:
     """Return the replay the parsed flags ``args`` describe."""
-    return options_from(ReplayOptions, args, run=options_from(RunOptions, args))
+    return options_from(ReplayOptions, args, run=run_options(args))
 
 
 def run(args: argparse.Namespace) -> int:

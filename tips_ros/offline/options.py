@@ -14,7 +14,7 @@ built (``UsageError``, one sentence). The command-line flags (``tips_ros.cli.fla
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,7 +41,10 @@ class RunOptions:
     ``prefix`` in a bag of ``storage`` (``mcap`` or ``sqlite3``). ``median_scaling`` scales
     each predicted depth map by ``median(gt) / median(pred)`` before scoring.
     ``detection_threshold``: cosine above which heatmap regions become the ``detections``
-    written with the heatmaps (as the node's parameter).
+    written with the heatmaps (as the node's parameter). ``input_size``, ``keep_aspect`` and
+    ``compile`` are the node's parameters of those names. ``sources``: where each field's value
+    came from (``flag`` or ``params file``; absent: the default), ``not_applied``: parameters
+    of a ``--params-file`` that this run does not use (see tips_ros.offline.params_file).
     """
 
     image_topic: str | None = None
@@ -64,10 +67,16 @@ class RunOptions:
     storage: str = "mcap"
     median_scaling: bool = False
     detection_threshold: float = DEFAULTS["detection_threshold"]
+    input_size: int = DEFAULTS["input_size"]
+    keep_aspect: bool = DEFAULTS["keep_aspect"]
+    compile: str = DEFAULTS["compile"]  # noqa: A003 (the node's parameter name)
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+    not_applied: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         """Normalise the container types and check every value (``UsageError``)."""
         object.__setattr__(self, "queries", tuple(self.queries))
+        object.__setattr__(self, "not_applied", tuple(self.not_applied))
         if self.heads is not None:
             object.__setattr__(self, "heads", checked_heads(self.heads))
         onnx = self.onnx_model  # "" (EngineConfig's "none") is None here

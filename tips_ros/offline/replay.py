@@ -133,7 +133,9 @@ def engine_for(run: RunOptions) -> Engine:
 
     return load_engine(EngineConfig(model=run.model, text_model=run.text_model,
                                     device=run.device, precision=run.precision,
-                                    backend=run.backend, onnx_model=str(run.onnx_model or "")),
+                                    backend=run.backend, onnx_model=str(run.onnx_model or ""),
+                                    input_size=run.input_size, keep_aspect=run.keep_aspect,
+                                    compile=run.compile),
                        run.selected_heads(), user="this replay")
 
 

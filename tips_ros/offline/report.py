@@ -60,6 +60,11 @@ def build_report(options: ReplayOptions, engine: Engine, topics: Topics | None,
         "precision": _precision_name(engine),
         "backend": engine.config.backend,  # onnxruntime: the graph in onnx_model, not model
         "onnx_model": engine.config.onnx_model or None,
+        "input_size": engine.config.input_size,
+        "keep_aspect": engine.config.keep_aspect,
+        "compile": engine.config.compile,
+        "configuration_sources": dict(run.sources),  # field -> flag | params file PATH
+        "params_not_applied": list(run.not_applied),
         "batch": run.batch,
         # device out-of-memory events: their frames are in failures["out_of_memory"]
         "out_of_memory": {"events": state.batch.oom_events,

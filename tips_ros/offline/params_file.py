@@ -1,0 +1,71 @@
+# SPDX-FileCopyrightText: 2026 tips_ros developers
+# SPDX-License-Identifier: Apache-2.0
+"""The node's parameters file read for an offline run (``--params-file``).
+
+The file is the node's own YAML (``config/tips.yaml`` is one): the ``ros__parameters`` of its
+``/**`` section and of every section named for the node (``tips_node``, ``/tips_node``,
+``/front/tips_node``, ...), merged in file order as rclpy does. Each value is checked with the
+node's own parameter specs (:func:`tips_ros.engine.parameters.validate`), so a value means the
+same offline as live. Parameters with a :class:`~tips_ros.offline.options.RunOptions` field
+(:data:`RUN_FIELDS`) set it; every other known parameter is accepted and reported as not
+applied (the live-only ones: cameras, QoS, batching, diagnostics, ...; and, for now, the
+engine's heatmap, zero-shot, PCA and memory-format tuning, which replay has no option for),
+so the robot's file works unchanged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tips_ros.engine.parameters import SPEC_BY_NAME, NodeParams, normalise, validate
+from tips_ros.errors import UsageError
+
+#: The node's name: sections for it (any namespace) apply, as ``/**`` does.
+NODE_NAME = "tips_node"
+#: Parameter -> the RunOptions field it sets (same name unless listed otherwise).
+RUN_FIELDS: dict[str, str] = {
+    name: name for name in ("model", "text_model", "device", "precision", "backend",
+                            "onnx_model", "input_size", "keep_aspect", "compile",
+                            "detection_threshold")
+} | {"text_queries": "queries"}
+
+
+def read_params_file(path: Path) -> dict[str, Any]:
+    """Return the node's parameters in ``path`` (only those the file sets), checked.
+
+    Raises ``UsageError`` (one sentence) for a missing or unreadable file, a file without a
+    ``ros__parameters`` section for the node, an unknown parameter or a rejected value.
+    """
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise UsageError(f"params file '{path}' cannot be read: "
+                         f"{str(err).splitlines()[0]}") from None
+    sections = [section for name, section in (data or {}).items()
+                if name == "/**" or str(name).strip("/").split("/")[-1] == NODE_NAME] \
+        if isinstance(data, dict) else []
+    values: dict[str, Any] = {}
+    for section in sections:
+        values |= (section or {}).get("ros__parameters") or {}
+    if not values:
+        raise UsageError(f"params file '{path}' has no ros__parameters for /** or {NODE_NAME}")
+    unknown = sorted(set(values) - set(SPEC_BY_NAME))
+    if unknown:
+        raise UsageError(f"params file '{path}': unknown parameter {', '.join(unknown)}")
+    current = NodeParams(**{name: normalise(name, values.get(name, spec.default))
+                            for name, spec in SPEC_BY_NAME.items()})
+    for name, value in values.items():
+        reason = validate(name, value, current)
+        if reason:
+            raise UsageError(f"params file '{path}': {reason}")
+    return {name: normalise(name, value) for name, value in values.items()}
+
+
+def run_settings(params: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """Split file parameters into RunOptions values and the names not applicable offline."""
+    settings = {RUN_FIELDS[name]: tuple(value) if isinstance(value, list) else value
+                for name, value in params.items() if name in RUN_FIELDS}
+    return settings, tuple(sorted(set(params) - set(RUN_FIELDS)))
