@@ -106,3 +106,23 @@ def test_bad_params_file_is_one_sentence(tmp_path: Path, content: dict, words: s
     path.write_text(yaml.safe_dump(content))
     with pytest.raises(UsageError, match=words):
         read_params_file(path)
+
+
+@pytest.mark.slow  # the bench report reads the machine (uname)
+def test_bench_measures_the_params_file_configuration(tiny_models, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture):
+    dpt, text = (str(path) for path in tiny_models)
+    params_file = tmp_path / "robot.yaml"
+    params_file.write_text(yaml.safe_dump({"tips_node": {"ros__parameters": {
+        "model": dpt, "text_model": text, "device": "cpu", "precision": "fp32",
+        "input_size": 56, "text_queries": ["door"], "cameras": ["front"]}}}))
+    report_path = tmp_path / "bench.json"
+    assert main(["bench", "--params-file", str(params_file), "--input-size", "112",
+                 "--batch", "1", "--heads", "depth", "--size", "64x48", "--iters", "1",
+                 "--warmup", "0", "--profile-iters", "1", "--json", str(report_path)]) == 0
+    report = json.loads(report_path.read_text())
+    command = report["command"]
+    assert f"--model {dpt}" in command and "--precision fp32" in command
+    assert "--queries door" in command and "--device cpu" in command
+    assert "--input-size 112" in command  # the flag given wins over the file's 56
+    assert "not applied from" in capsys.readouterr().out

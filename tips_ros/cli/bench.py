@@ -58,11 +58,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--queries", default=_comma(default.queries),
         help='heatmap queries: "a,b" or a JSON list (as replay and the queries topic)')
     add("--json", help="write the full report to this JSON file")
+    add("--params-file", type=Path, help="the node's parameters file (YAML): its model, "
+        "text_model, device, precision, backend, compile, channels_last, input_size and "
+        "text_queries are measured (one configuration); flags given override it; the "
+        "recorded command line spells out the result")
     add("--e2e", action="store_true", help="also run end to end through rclpy processes")
     add("--e2e-rate", type=float, default=e2e.rate_hz, help="offered camera rate, Hz")
     add("--e2e-frames", type=int, default=e2e.frames, help="measured e2e frames")
     add("--e2e-warmup-frames", type=int, default=e2e.warmup_frames,
         help="e2e frames excluded at the start")
+
+
+#: Node parameter -> the bench flag (``args`` attribute) it sets.
+PARAMS_FILE_FLAGS = {"model": "model", "text_model": "text_model", "device": "device",
+                     "precision": "precision", "backend": "backend", "compile": "compile",
+                     "channels_last": "channels_last", "input_size": "input_size",
+                     "text_queries": "queries"}
+
+
+def with_params_file(args: argparse.Namespace) -> argparse.Namespace:
+    """Return ``args`` with the ``--params-file`` values for every flag left at its default.
+
+    The file is read as ``tips-ros replay`` reads it (the node's parameter specs); parameters
+    without a bench flag are printed as not applied.
+    """
+    if args.params_file is None:
+        return args
+    from tips_ros.offline.params_file import read_params_file
+
+    defaults = argparse.ArgumentParser()
+    add_arguments(defaults)
+    default_of = vars(defaults.parse_args([]))
+    values = dict(vars(args))
+    params = read_params_file(args.params_file)
+    for name, value in params.items():
+        flag = PARAMS_FILE_FLAGS.get(name)
+        if flag and values[flag] == default_of[flag]:
+            values[flag] = _comma(tuple(value)) if isinstance(value, list) else value
+    skipped = sorted(set(params) - set(PARAMS_FILE_FLAGS))
+    if skipped:
+        print(f"tips-ros bench: not applied from {args.params_file}: {', '.join(skipped)}")
+    return argparse.Namespace(**values)
 
 
 def options(args: argparse.Namespace, model: str, text_model: str) -> BenchOptions:
@@ -93,6 +129,7 @@ def command_line(args: argparse.Namespace) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``tips-ros bench``: every configuration, a printed table, optionally JSON."""
+    args = with_params_file(args)
     if args.model is None and args.make_model is None:
         raise UsageError("give --model (and --text-model) or --make-model tiny|b14")
     with tempfile.TemporaryDirectory(prefix="tips_bench_") as tmp:
