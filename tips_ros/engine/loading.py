@@ -13,7 +13,8 @@ Rules (see README "Safe loading"):
   run with random values), one the checkpoint has but the model does not use, one of another
   shape, and (for the DPT model) a missing or placeholder (``LABEL_k``) label map are an error.
   A head-only DPT checkpoint (the TIPSv2 hub repos before their July 2026 conversion) is named
-  as such. transformers' own warnings (its load report) are left on.
+  as such. transformers' load report (its table of the same findings, many lines on stderr)
+  is replaced by that sentence; its other warnings are left on.
 
 Every failure becomes a :class:`ModelLoadError` whose message is one sentence that names the
 reference and says what to do, so command-line tools and the node can print it as is.
@@ -90,10 +91,25 @@ def load_pretrained(cls: type[T], ref: str, *, allow_pickle: bool = False,
     return _checked(loaded, ref, labelled, unused)
 
 
+class _WithoutLoadReport(logging.Filter):
+    """Drop transformers' load report: :func:`_checked` turns its findings into the error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:  # noqa: A003 (logging's name)
+        """Return whether ``record`` is anything but the load report."""
+        return "LOAD REPORT" not in record.getMessage()
+
+
+#: The loggers transformers writes its load report to (5.17 and 5.25).
+_REPORT_LOGGERS = ("transformers.modeling_utils", "transformers.utils.loading_report")
+
+
 def _call(cls: type[T], source: str, ref: str, kwargs: dict[str, Any]) -> Any:
     """``cls.from_pretrained``; a model comes with its loading report: ``(model, info)``."""
     transformers.logging.disable_progress_bar()
     logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
+    without_report = _WithoutLoadReport()
+    for name in _REPORT_LOGGERS:
+        logging.getLogger(name).addFilter(without_report)
     try:
         return cls.from_pretrained(source, **kwargs)  # type: ignore[attr-defined]
     except OSError as err:
@@ -113,6 +129,9 @@ def _call(cls: type[T], source: str, ref: str, kwargs: dict[str, Any]) -> Any:
             f"model '{ref}' could not be loaded as {cls.__name__}; the files may be corrupt "
             f"({_first_line(err)})"
         ) from err
+    finally:
+        for name in _REPORT_LOGGERS:
+            logging.getLogger(name).removeFilter(without_report)
 
 
 def _checked(loaded: Any, ref: str, labelled: bool, unused: Collection[str]) -> Any:
