@@ -280,6 +280,32 @@ def set_parameter(listener: Listener, node_name: str, name: str, value: Any) -> 
     return None if response is None else response.results[0]
 
 
+def set_parameters_atomically(listener: Listener, node_name: str, values: dict[str, Any]) -> Any:
+    """Set several parameters of a remote node in one request; the SetParametersResult."""
+    from rcl_interfaces.srv import SetParametersAtomically
+    from rclpy.parameter import Parameter
+
+    request = SetParametersAtomically.Request(
+        parameters=[Parameter(name, value=value).to_parameter_msg()
+                    for name, value in values.items()])
+    response = call_service(listener, SetParametersAtomically,
+                            f"{node_name}/set_parameters_atomically", request)
+    return None if response is None else response.result
+
+
+def get_parameters(listener: Listener, node_name: str, names: list[str]) -> dict[str, Any]:
+    """Return the values of parameters ``names`` of a remote node ({} if it does not answer)."""
+    from rcl_interfaces.srv import GetParameters
+    from rclpy.parameter import parameter_value_to_python
+
+    response = call_service(listener, GetParameters, f"{node_name}/get_parameters",
+                            GetParameters.Request(names=names))
+    if response is None:
+        return {}
+    return {name: parameter_value_to_python(value)
+            for name, value in zip(names, response.values)}
+
+
 def change_state(listener: Listener, node_name: str, transition_id: int) -> bool:
     """Trigger a lifecycle transition (lifecycle_msgs/msg/Transition ids); return its success.
 

@@ -85,7 +85,9 @@ def rig(tiny_engine) -> Iterator[Rig]:
         return done()
 
     params: NodeParams = read_params(lambda name: SPEC_BY_NAME[name].default)
-    path = FramePath(node, tiny_engine, cameras, params, EngineHealth(params.max_batch))
+    failed: list[Exception] = []  # query sets the engine refused (none expected here)
+    path = FramePath(node, tiny_engine, cameras, params, EngineHealth(params.max_batch),
+                     lambda err, queries, templates: failed.append(err))
     depth = cameras[0].outputs.publishers["depth"]
     assert spin_until(lambda: depth.get_subscription_count() > 0)
     yield Rig(path, cameras[0], cameras[1], received, spin_until)

@@ -24,10 +24,14 @@ import numpy as np
 import pytest
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
-from ros_harness import NodeProcess, diagnostic_values, node_params, ros_env
+from ros_harness import (
+    NodeProcess, change_state, diagnostic_values, get_parameters, node_params, ros_env,
+    set_parameter, set_parameters_atomically, wait_active,
+)
 
 from tips_ros.io.outputs import CLOUD_DTYPE
 from tips_ros.offline.arguments import Size
+from tips_ros.engine.parameters import SPEC_BY_NAME
 
 # every test here starts processes (see conftest.py: the fast lane)
 pytestmark = pytest.mark.slow
@@ -340,3 +344,101 @@ def test_written_files_follow_the_umask(tmp_path):
 if __name__ == "__main__":  # the offline corpus inside its mount namespace (see above)
     WORK = Path(sys.argv[1])
     (WORK / "results.json").write_text(json.dumps(offline_cases(WORK)))
+
+
+# ------------------------------------------------------------------ run-time parameters
+#: (case, parameter, value, whether the node's own check gives the reason: rclpy refuses a
+#: wrong type of a statically typed parameter itself, also with a reason and no crash)
+HOSTILE_PARAMETERS = [
+    ("text_queries an integer", "text_queries", 5, True),
+    ("text_queries a boolean", "text_queries", True, True),
+    ("text_queries a plain string", "text_queries", "chair", True),
+    ("text_queries a list of integers", "text_queries", [1, 2], True),
+    ("prompt_templates a float", "prompt_templates", 0.5, True),
+    ("cameras an integer", "cameras", 3, True),
+    ("cameras a plain string", "cameras", "front", True),
+    ("template with a named field", "prompt_templates", ["a photo of {x}"], True),
+    ("template with a numbered field", "prompt_templates", ["a photo of {0}"], True),
+    ("template with a lone brace", "prompt_templates", ["a { photo"], True),
+    ("zeroshot template with two fields", "zeroshot_templates", ["{} and {}"], True),
+    ("max_queries below the current list", "max_queries", 1, True),
+    ("max_batch a string", "max_batch", "8", False),
+    ("publish_points an integer", "publish_points", 1, False),
+    ("heatmap_temperature out of range", "heatmap_temperature", 50.0, False),
+]
+
+
+def test_hostile_parameters(tiny_models, listener):
+    """Bad parameters at start-up and at run time: refused with a reason, the node serves on.
+
+    One node: started with three bad overrides (defaults used), then each bad change refused
+    (the previous queries kept, the next frame published), a limit and a list in one atomic
+    request, a template x query product over the bound, an injected frame-path failure
+    (/diagnostics ERROR, then OK again by itself), a valid query change applied, and a
+    configure-time change applied at the next configure.
+    """
+    from lifecycle_msgs.msg import Transition
+
+    ns = "/hostile_params"
+    name = f"{ns}/tips_node"
+    camera = Camera(listener, ns)
+    settings = node_params(tiny_models, warmup=False, compute_all=True, diagnostics_period=0.2,
+                           text_queries=5, max_batch=1000, cameras="front")
+    engine = lambda: diagnostic_values(listener, f"{name}: engine")  # noqa: E731
+    queries = lambda: get_parameters(listener, name, ["text_queries"])["text_queries"]  # noqa
+    with NodeProcess(settings, ros_args=["-r", f"__ns:={ns}"],
+                     env={"TIPS_ROS_FAULTS": "error@3"}) as node:
+        wait_active(listener, name, node)
+        assert listener.wait_for(lambda: camera.image_pub.get_subscription_count() > 0)
+        rejected = engine()
+        assert rejected["parameters_rejected.text_queries"] == "1", rejected
+        for param in ("max_batch", "cameras"):
+            assert rejected.get(f"parameters_rejected.{param}") == "1", node.log()[:3000]
+        default = list(SPEC_BY_NAME["text_queries"].default)
+        assert queries() == default and json.loads(rejected["queries"]) == default
+        camera.frame(node)
+        camera.frame(node)
+        # the third engine call fails: ERROR with the reason, then OK again by itself
+        camera.image_pub.publish(image(camera.stamp + 1))
+        assert listener.wait_for(lambda: "injected failure" in engine()["_message"]), node.log()
+        assert engine()["_level"] == "2"
+        camera.stamp += 1
+        camera.frame(node)
+        assert listener.wait_for(lambda: engine()["_level"] == "0"), engine()
+        cases = [(case, lambda p=p, v=v: set_parameter(listener, name, p, v), p, ours)
+                 for case, p, v, ours in HOSTILE_PARAMETERS]
+        cases += [
+            ("a limit and a longer list in one request", lambda: set_parameters_atomically(
+                listener, name, {"max_queries": 2, "text_queries": ["a", "b", "c"]}),
+             "text_queries", True),
+            ("255 queries x 8 templates", lambda: set_parameters_atomically(
+                listener, name, {"max_queries": 255,
+                                 "text_queries": [f"q{i}" for i in range(255)],
+                                 "prompt_templates": [f"{{}} {i}" for i in range(8)]}),
+             "text_queries", True),
+        ]
+        for case, request, param, ours in cases:
+            before = int(engine().get(f"parameters_rejected.{param}", "0"))
+            result = request()
+            assert result is not None and not result.successful, case
+            assert result.reason and "\n" not in result.reason, (case, result.reason)
+            if ours:
+                assert listener.wait_for(lambda: int(engine().get(
+                    f"parameters_rejected.{param}", "0")) > before), case
+            assert node.alive() and queries() == default, case
+            camera.frame(node)  # the next frame is published
+        # a valid change is applied: the engine's queries are what get_parameters says
+        assert set_parameter(listener, name, "text_queries", ["mug", "lamp"]).successful
+        assert listener.wait_for(lambda: json.loads(engine()["queries"]) == ["mug", "lamp"])
+        assert queries() == ["mug", "lamp"]
+        # a configure-time parameter: accepted while active, applied at the next configure
+        assert set_parameter(listener, name, "cameras", ["front"]).successful
+        camera.frame(node)  # still served on the old topics
+        for transition in (Transition.TRANSITION_DEACTIVATE, Transition.TRANSITION_CLEANUP,
+                           Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE):
+            assert change_state(listener, name, transition), (transition, node.log()[-3000:])
+        assert listener.wait_for(lambda: diagnostic_values(listener, f"{name}: front")), \
+            node.log()[-3000:]
+        log = node.log()
+        assert "Traceback" not in log and node.alive()
+        assert log.count("parameter change rejected:") >= 14, log[-3000:]

@@ -10,7 +10,8 @@ would on a full GPU. ``kill@NAME`` makes the process SIGKILL itself when it star
 processes), so a worker really dies mid-run.
 
 ``delay@N=S`` makes the Nth call sleep ``S`` seconds before any work (a slow frame, e.g. to
-tear the node down while it is in flight).
+tear the node down while it is in flight). ``error@N`` makes the Nth call raise a
+``RuntimeError`` (any unexpected failure of the frame path).
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ class FaultInjector:
                 item.split("@", 1)[1].split("=", 1) for item in spec.split(",")
                 if item.startswith("delay@"))
         }
+        self._error_calls = {
+            int(item.split("@", 1)[1]) for item in spec.split(",") if item.startswith("error@")
+        }
         self._calls = 0
         self._lock = threading.Lock()
 
@@ -66,7 +70,7 @@ class FaultInjector:
         A delay is announced on stderr before and after the sleep, so tests can wait for a
         frame to be in flight.
         """
-        if not self._oom_calls and not self._delays:
+        if not self._oom_calls and not self._delays and not self._error_calls:
             return
         with self._lock:
             self._calls += 1
@@ -78,3 +82,5 @@ class FaultInjector:
             print(f"{ENV}: engine call {call} resumed", file=sys.stderr, flush=True)
         if call in self._oom_calls:
             raise torch.OutOfMemoryError(f"CUDA out of memory (injected by {ENV} at call {call})")
+        if call in self._error_calls:
+            raise RuntimeError(f"injected failure (by {ENV} at call {call})")

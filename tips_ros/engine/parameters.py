@@ -15,16 +15,21 @@ It lives in the engine package, the lowest layer that knows the names it checks 
 precisions, backends, query limits), so that every layer, the engine's own configuration
 included, reads its defaults from here; it imports neither ROS nor torch.
 
-The node's on-set callback runs :func:`validate` and rejects a bad value with a one-line
-reason. Parameters marked ``runtime`` take effect on the next frame; the others are read at
-``configure`` (change them, then ``cleanup`` + ``configure``).
+The node checks every value, at start-up (:func:`check_startup`) and in its on-set callback
+(:func:`check_request`: a whole request against itself), and rejects a bad one with a
+one-line reason: wrong types and shapes (a string where a list is meant), ranges, choices,
+limits, prompt templates (test-formatted) and the number of prompts (:data:`MAX_PROMPTS`).
+Parameters marked ``runtime`` take effect on the next frame (queries: within about 0.5 s);
+the others are stored at once and read at the next ``configure`` (``cleanup`` +
+``configure``).
 """
 
 from __future__ import annotations
 
 import re
+import string
 import types
-from dataclasses import dataclass, make_dataclass
+from dataclasses import dataclass, make_dataclass, replace
 from typing import Any
 
 from tips_ros.engine.prediction import BACKENDS, HEATMAP_MODES, PRECISION_NAMES, ZEROSHOT_TEMPLATES
@@ -159,21 +164,106 @@ _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 _NAMESPACE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
+#: most prompts (queries x templates) one query set may encode: the largest query list the
+#: limits allow (``max_queries`` at most 255) with the default zero-shot templates
+MAX_PROMPTS = 255 * len(ZEROSHOT_TEMPLATES)
+#: longest accepted prompt template, in characters
+MAX_TEMPLATE_LENGTH = 1000
+_KIND = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
+_TEMPLATES = ("prompt_templates", "zeroshot_templates")
+
+
 def normalise(name: str, value: Any) -> Any:
-    """Parameter value as the node uses it (untyped empty lists -> [])."""
-    if SPEC_BY_NAME[name].string_list:
+    """Parameter value as the node uses it (untyped empty lists -> [], integers as numbers).
+
+    Only for a value without a type error (:func:`type_error`).
+    """
+    spec = SPEC_BY_NAME[name]
+    if spec.string_list:
         return [] if value is None or len(value) == 0 else list(value)
+    if isinstance(spec.default, float):
+        return float(value)
     return value
 
 
+def _describe(value: Any) -> str:
+    """Return ``value`` as a short phrase for a rejection (``the integer 5``)."""
+    if isinstance(value, (list, tuple)):
+        kinds = sorted({type(v).__name__ for v in value})
+        return f"a list of {', '.join(kinds) or 'nothing'}"
+    text = str(value) if len(str(value)) <= 40 else str(value)[:40] + "..."
+    return f"the {type(value).__name__} {text!r}"
+
+
+def type_error(name: str, value: Any) -> str | None:
+    """Return why ``value`` has the wrong type or shape for parameter ``name``, or None.
+
+    Never a silent reinterpretation: a string where a list is meant is refused (not split into
+    letters), an integer where a boolean is meant too. An integer is taken where a number is.
+    """
+    spec = SPEC_BY_NAME[name]
+    if spec.string_list:
+        if isinstance(value, str):
+            return (f"{name} must be a list of strings, not the string {value[:40]!r} "
+                    f"(a list of one is written [{value[:40]}])")
+        if value is None or (isinstance(value, (list, tuple)) and not value):
+            return None  # an empty list (untyped when it comes from YAML)
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            return f"{name} must be a list of strings, not {_describe(value)}"
+        return None
+    kind = type(spec.default)
+    if kind is float and type(value) is int:
+        return None
+    if type(value) is not kind:
+        return f"{name} must be {_KIND[kind]}, not {_describe(value)}"
+    return None
+
+
+def template_error(name: str, template: str) -> str | None:
+    """Return why the prompt ``template`` of parameter ``name`` is refused, or None.
+
+    A template holds exactly one ``{}`` (literal braces doubled: ``{{``) and is test-formatted
+    here: a named or numbered field (``{x}``, ``{0}``), a format spec or a lone brace is
+    refused now, not at the next frame.
+    """
+    if len(template) > MAX_TEMPLATE_LENGTH:
+        return (f"{name}: a template has {len(template)} characters, at most "
+                f"{MAX_TEMPLATE_LENGTH}")
+    try:
+        fields = [(field, spec, conversion) for _, field, spec, conversion
+                  in string.Formatter().parse(template) if field is not None]
+    except ValueError as err:  # a lone brace
+        return f"{name}: template {template[:60]!r} does not format ({err})"
+    if fields != [("", "", None)]:
+        return (f"{name}: template {template[:60]!r} must hold exactly one '{{}}' (no named "
+                "or numbered field, no format spec)")
+    template.format("query")  # cannot fail after the check above: the test format
+    return None
+
+
+def _prompt_count_error(current: Any) -> str | None:
+    """Return why the queries x templates of ``current`` are too many prompts, or None."""
+    for name in _TEMPLATES:
+        count = len(current.text_queries) * max(1, len(getattr(current, name)))
+        if count > MAX_PROMPTS:
+            return (f"text_queries x {name} would be {count} prompts to encode, at most "
+                    f"{MAX_PROMPTS}")
+    return None
+
+
 def validate(name: str, value: Any, current: Any) -> str | None:
-    """Return why ``value`` is rejected for parameter ``name``, or None if it is accepted."""
+    """Return why ``value`` is rejected for parameter ``name``, or None if it is accepted.
+
+    ``current`` holds the other parameters' values (those of the same request included):
+    limits and counts are checked against them.
+    """
     spec = SPEC_BY_NAME.get(name)
     if spec is None:
         return None
+    reason = type_error(name, value)
+    if reason:
+        return reason
     value = normalise(name, value)
-    if spec.string_list and not all(isinstance(v, str) for v in value):
-        return f"{name} must be a list of strings"
     if spec.choices and value not in spec.choices:
         return f"{name} must be one of {', '.join(spec.choices)}, not '{value}'"
     if spec.int_range:
@@ -195,10 +285,62 @@ def validate(name: str, value: Any, current: Any) -> str | None:
             check_queries(value, current.max_queries, current.max_query_length)
         except QueryError as err:
             return f"text_queries rejected: {err}"
-    templates = name in ("prompt_templates", "zeroshot_templates")
-    if templates and any(t.count("{}") != 1 for t in value):
-        return "each prompt template needs exactly one '{}'"
+    if name in _TEMPLATES:
+        if len(value) > MAX_PROMPTS:
+            return f"{name}: {len(value)} templates, at most {MAX_PROMPTS}"
+        reason = next(filter(None, (template_error(name, t) for t in value)), None)
+        if reason:
+            return reason
     return None
+
+
+def check_request(current: Any, changes: dict[str, Any]) -> str | None:
+    """Return why a set-parameters request is refused, or None: the whole request or nothing.
+
+    ``current`` holds the stored values; every value of ``changes`` is checked for its type,
+    then every parameter is checked against the values after the request, so that a limit and
+    a value set together are checked against each other, and a limit lowered below the
+    current list is refused.
+    """
+    for name, value in changes.items():
+        reason = type_error(name, value) if name in SPEC_BY_NAME else None
+        if reason:
+            return reason
+    after = replace(current, **{name: normalise(name, value) for name, value in changes.items()
+                                if name in SPEC_BY_NAME})
+    order = [*changes, *(spec.name for spec in SPECS if spec.name not in changes)]
+    for name in order:
+        reason = validate(name, getattr(after, name), after) if name in SPEC_BY_NAME else None
+        if reason:
+            return reason
+    return _prompt_count_error(after)
+
+
+def check_startup(values: dict[str, Any]) -> dict[str, str]:
+    """Return the rejected start-up ``values`` by name, with their reasons.
+
+    Each rejected value is replaced by its default in ``values`` (in place), and the rest is
+    checked again against it, until what is left is consistent.
+    """
+    rejected: dict[str, str] = {}
+    for name, value in values.items():
+        reason = type_error(name, value)
+        if reason:
+            rejected[name] = reason
+            values[name] = SPEC_BY_NAME[name].default
+    while True:
+        current = NodeParams(**{n: normalise(n, v) for n, v in values.items()})
+        new = {name: reason for name, value in values.items() if name not in rejected
+               for reason in [validate(name, value, current)] if reason}
+        if not new and "text_queries" not in rejected:
+            reason = _prompt_count_error(current)
+            if reason:
+                new["text_queries"] = reason
+        if not new:
+            return rejected
+        for name, reason in new.items():
+            rejected[name] = reason
+            values[name] = SPEC_BY_NAME[name].default
 
 
 def read_params(get: Any) -> Any:

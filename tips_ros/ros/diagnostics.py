@@ -13,8 +13,9 @@ Levels and thresholds (documented in the README):
   ``drop_warn_ratio`` of the received frames were dropped by keep-latest in the window, or if
   the camera's camera_info is rejected (no ``depth/camera_info``, no points);
   OK otherwise.
-* engine: ERROR when no model is loaded (unconfigured or configure failed); WARN for
-  ``fault_hold_s`` seconds after an out-of-memory frame; OK otherwise.
+* engine: ERROR when no model is loaded (unconfigured or configure failed), or while the
+  frame path fails (an exception in the last batch, until a batch is processed again); WARN
+  for ``fault_hold_s`` seconds after an out-of-memory frame; OK otherwise.
 """
 
 from __future__ import annotations
@@ -149,6 +150,17 @@ class EngineHealth(BatchLimit):
     """
 
     query_rejections: Counter = field(default_factory=Counter)  # by QueryError reason
+    parameter_rejections: Counter = field(default_factory=Counter)  # by parameter name
+    frame_error: str = ""  # why the last batch failed; "" once a batch is processed again
+
+    def on_frame_error(self, reason: str) -> None:
+        """Record that the frame path failed: the engine status is ERROR until it recovers."""
+        self.frame_error = reason
+        self.last_fault = time.monotonic()
+
+    def on_frame_ok(self) -> None:
+        """Record a batch processed and published: the frame path works (again)."""
+        self.frame_error = ""
 
 
 def _fmt(value: float | None, unit: str = "") -> str:
@@ -213,6 +225,8 @@ def engine_status(engine: Engine | None, health: EngineHealth, limits: Threshold
         OK, "running")
     if not active:
         message = "inactive"
+    elif health.frame_error:
+        level, message = ERROR, f"frame processing failing: {health.frame_error}"
     memory = engine.device_memory()
     values = {
         "model": model,
@@ -229,4 +243,6 @@ def engine_status(engine: Engine | None, health: EngineHealth, limits: Threshold
     values.update({f"head_calls.{h}": str(n) for h, n in engine.stats.head_calls.items()})
     values.update({f"queries_rejected.{reason}": str(n)
                    for reason, n in sorted(health.query_rejections.items())})
+    values.update({f"parameters_rejected.{name}": str(n)
+                   for name, n in sorted(health.parameter_rejections.items())})
     return Status("engine", level, message, values)

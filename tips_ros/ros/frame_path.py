@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,7 +66,8 @@ class FramePath:
     """
 
     def __init__(self, node: LifecycleNode, engine: Engine, cameras: Sequence[Camera],
-                 params: NodeParams, health: EngineHealth) -> None:
+                 params: NodeParams, health: EngineHealth,
+                 on_queries_failed: Callable[[Exception, list[str], list[str]], None]) -> None:
         self._logger = node.get_logger()
         self._clock = node.get_clock()
         self.engine = engine
@@ -74,6 +75,9 @@ class FramePath:
         self._params = params
         self._health = health
         self._queries_changed = threading.Event()
+        self._on_queries_failed = on_queries_failed
+        # the queries and templates the engine uses (set at configure)
+        self._applied = (list(params.text_queries), list(params.prompt_templates))
 
     def set_queries(self) -> None:
         """Take the ``text_queries``/``prompt_templates`` parameters before the next batch."""
@@ -90,10 +94,7 @@ class FramePath:
         ``stopping`` set once the engine returns: the node is tearing down and waits for
         this batch, whose results are then dropped unpublished.
         """
-        if self._queries_changed.is_set():
-            self._queries_changed.clear()
-            self.engine.set_queries(self._params.text_queries, self._params.prompt_templates)
-            self.publish_queries()
+        self.apply_queries()
         frames, topics = [], []
         for pending in batch:
             camera = self.cameras[pending.camera]
@@ -109,6 +110,29 @@ class FramePath:
                 topics.append(wanted if frame.model else wanted - outputs.GEOMETRY_TOPICS)
         if frames:
             self._infer_and_publish(frames, topics, stopping)
+
+    def apply_queries(self) -> None:
+        """Take changed query parameters now (on the worker thread: between batches)."""
+        if self._queries_changed.is_set():
+            self._queries_changed.clear()
+            self._take_queries()
+
+    def _take_queries(self) -> None:
+        """Encode the query parameters; if the engine fails, keep the previous queries.
+
+        The failure goes to ``on_queries_failed`` with the queries and templates in use, so
+        that the parameters are rolled back to them.
+        """
+        wanted = (list(self._params.text_queries), list(self._params.prompt_templates))
+        if wanted == self._applied:
+            return
+        try:
+            self.engine.set_queries(*wanted)
+        except Exception as err:  # the engine keeps its previous queries
+            self._on_queries_failed(err, *self._applied)
+            return
+        self._applied = wanted
+        self.publish_queries()
 
     def decode(self, pending: Pending[bytes]) -> Decoded | None:
         """Deserialize, validate and decode one raw frame; None (counted, logged) if rejected."""
@@ -190,3 +214,4 @@ class FramePath:
             age_ms = (now_ns - stamp_ns(frame.msg)) / 1e6
             camera.stats.on_processed(age_ms, (time.monotonic() - start) * 1000.0,
                                       frame.decode_ms + publish_ms, engine_ms)
+        self._health.on_frame_ok()

@@ -38,6 +38,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import (
     FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult,
 )
+from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
@@ -46,10 +47,12 @@ from std_msgs.msg import String
 from tips_ros.engine import Engine, EngineConfig
 from tips_ros.engine.engine import load_engine
 from tips_ros.engine.parameters import (
-    SPEC_BY_NAME, SPECS, NodeParams, Spec, engine_value, normalise, read_params, validate,
+    SPEC_BY_NAME, SPECS, NodeParams, Spec, check_request, check_startup, engine_value,
+    normalise, read_params,
 )
 from tips_ros.engine.prediction import ALL_HEADS, HEADS
 from tips_ros.engine.queries import QueryError, parse_queries
+from tips_ros.errors import UsageError
 from tips_ros.io.outputs import FROM_CLASS_NAMES
 from tips_ros.ros import messages, vision
 from tips_ros.ros.cameras import Camera, CameraInputs
@@ -70,9 +73,13 @@ SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FA
 def configure_engine(params: NodeParams, logger: RcutilsLogger) -> Engine:
     """Load the model of ``params`` (:func:`tips_ros.engine.engine.load_engine`) and say so.
 
-    Raises the loading error (one sentence: ``ModelLoadError``), or ``UsageError`` when an
-    ONNX file lacks a head the node publishes.
+    Raises the loading error (one sentence: ``ModelLoadError``: also a device that does not
+    exist, a missing ONNX file), or ``UsageError`` when an ONNX file lacks a head the node
+    publishes or ``onnx_model`` is set for backend torch.
     """
+    if params.backend == "torch" and params.onnx_model:
+        raise UsageError(f"onnx_model '{params.onnx_model}' is set but backend is torch, which "
+                         "does not run it: set backend onnxruntime, or clear onnx_model")
     if params.device == "auto" and not torch.cuda.is_available():
         logger.warning("CUDA is not available: running the model on the CPU (slow)")
     engine = load_engine(EngineConfig.from_params(params), HEADS, user="the node",
@@ -115,11 +122,14 @@ class TipsNode(LifecycleNode):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("tips_node", **kwargs)
-        for spec in SPECS:
-            self.declare_parameter(spec.name, spec.default, descriptor(spec))
-        self.params: NodeParams = read_params(lambda name: self.get_parameter(name).value)
+        rejected = self._declare_parameters()
+        self.params: NodeParams = self._stored_params()
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.health = EngineHealth(self.params.max_batch)
+        for name, reason in rejected.items():
+            self.health.parameter_rejections[name] += 1
+            self.get_logger().error(f"parameter {reason}; using the default "
+                                    f"{SPEC_BY_NAME[name].default!r}")
         self.configure_error = ""  # why the last configure failed ("" if it did not)
         self.engine: Engine | None = None
         self.cameras: list[Camera] = []
@@ -134,6 +144,33 @@ class TipsNode(LifecycleNode):
         self._diagnostics_timer = self.create_timer(
             self.params.diagnostics_period, self._publish_diagnostics)
 
+    def _declare_parameters(self) -> dict[str, str]:
+        """Declare every parameter; return the start-up values rejected (name -> reason).
+
+        A rejected value (wrong type or shape, out of range, inconsistent with the others)
+        is replaced by the parameter's default, so what ``get_parameters`` reports is what
+        the node uses; the node starts either way.
+        """
+        rejected: dict[str, str] = {}
+        for spec in SPECS:
+            try:
+                self.declare_parameter(spec.name, spec.default, descriptor(spec))
+            except ParameterException as err:  # rclpy's own type or range check
+                rejected[spec.name] = f"{spec.name} rejected: {' '.join(str(err).split())}"
+                self.declare_parameter(spec.name, spec.default, descriptor(spec),
+                                       ignore_override=True)
+        values = {spec.name: self.get_parameter(spec.name).value for spec in SPECS}
+        for name, reason in check_startup(values).items():
+            rejected[name] = reason
+            self.undeclare_parameter(name)
+            spec = SPEC_BY_NAME[name]
+            self.declare_parameter(name, spec.default, descriptor(spec), ignore_override=True)
+        return rejected
+
+    def _stored_params(self) -> NodeParams:
+        """Return the parameters as stored (what ``get_parameters`` reports)."""
+        return read_params(lambda name: self.get_parameter(name).value)
+
     def start(self) -> bool:
         """Configure (load the model) and activate the node; return whether it is active."""
         if self.trigger_configure() != SUCCESS:
@@ -142,6 +179,12 @@ class TipsNode(LifecycleNode):
 
     # ------------------------------------------------------------------ lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        # configure-time parameters changed since the last configure take effect now
+        self.params = self._stored_params()
+        if self._diagnostics_timer.timer_period_ns != int(self.params.diagnostics_period * 1e9):
+            self.destroy_timer(self._diagnostics_timer)
+            self._diagnostics_timer = self.create_timer(
+                self.params.diagnostics_period, self._publish_diagnostics)
         try:
             self.engine = configure_engine(self.params, self.get_logger())
         except Exception as err:  # ModelLoadError, or the device failing during warm-up
@@ -161,7 +204,8 @@ class TipsNode(LifecycleNode):
         self.slots = LatestSlots(len(self.cameras))
         self.health.batch_limit = params.max_batch
         self._inputs = CameraInputs(self, self.cameras, self.slots, params)
-        self._path = FramePath(self, self.engine, self.cameras, params, self.health)
+        self._path = FramePath(self, self.engine, self.cameras, params, self.health,
+                               self._on_queries_failed)
         self._worker = FrameWorker(self.slots, self._path.process, self._batch_limits,
                                    self._on_frame_error)
         return SUCCESS
@@ -219,20 +263,38 @@ class TipsNode(LifecycleNode):
 
     # ------------------------------------------------------------------ callbacks
     def _on_set_parameters(self, changed: Sequence[Parameter]) -> SetParametersResult:
-        for param in changed:
-            reason = validate(param.name, param.value, self.params)
-            if reason:
-                return SetParametersResult(successful=False, reason=reason)
-        for param in changed:
-            value = normalise(param.name, param.value)
-            setattr(self.params, param.name, value)
-            if param.name == "max_batch":
+        """Check a whole request against itself; store it only if every value is accepted.
+
+        Runtime parameters take effect at once (queries before the next batch); the others
+        are stored and take effect at the next configure. Never raises: a rejection is one
+        log line and the reason in the result.
+        """
+        changes = {param.name: param.value for param in changed}
+        try:
+            reason = check_request(self._stored_params(), changes)
+        except Exception as err:  # a bug in a check must not take the node down
+            reason = f"the request could not be checked ({type(err).__name__}: {err})"
+        if reason:
+            for name in changes:
+                self.health.parameter_rejections[name] += 1
+            self.get_logger().warning(f"parameter change rejected: {reason}")
+            return SetParametersResult(successful=False, reason=reason)
+        for name, value in changes.items():
+            spec = SPEC_BY_NAME.get(name)
+            if spec is None:
+                continue
+            if not spec.runtime:
+                self.get_logger().info(f"{name} changed: it takes effect at the next configure")
+                continue
+            value = normalise(name, value)
+            setattr(self.params, name, value)
+            if name == "max_batch":
                 self.health.batch_limit = value
-            if param.name in ("text_queries", "prompt_templates") and self._path is not None:
+            if name in ("text_queries", "prompt_templates") and self._path is not None:
                 self._path.set_queries()
-            spec = SPEC_BY_NAME.get(param.name)
-            if spec is not None and spec.engine and spec.runtime and self.engine is not None:
-                setattr(self.engine.config, param.name, engine_value(param.name, value))
+                self._worker.post(self._path.apply_queries)  # also without frames
+            if spec.engine and self.engine is not None:
+                setattr(self.engine.config, name, engine_value(name, value))
         return SetParametersResult(successful=True)
 
     def _on_queries(self, raw: bytes) -> None:
@@ -254,12 +316,27 @@ class TipsNode(LifecycleNode):
         return self.health.batch_limit, self.params.max_wait_ms / 1000.0
 
     def _on_frame_error(self, err: Exception) -> bool:
-        """Log an exception out of the frame path; return whether the worker keeps going."""
+        """Report an exception out of the frame path; return whether the worker keeps going.
+
+        The engine status turns ERROR with the reason until a batch is processed again.
+        """
         if not self.context.ok():
             return False  # SIGINT/SIGTERM shut the context down under a publish: not an error
-        self.get_logger().error(f"frame processing failed: {err!r}",
+        reason = " ".join(f"{type(err).__name__}: {err}".split())
+        self.health.on_frame_error(reason)
+        self.get_logger().error(f"frame processing failed: {reason}",
                                 throttle_duration_sec=LOG_THROTTLE_S)
         return True
+
+    def _on_queries_failed(self, err: Exception, queries: list[str],
+                           templates: list[str]) -> None:
+        """Roll the query parameters back to what the engine still uses (worker thread)."""
+        reason = " ".join(f"{type(err).__name__}: {err}".split())
+        self.health.on_frame_error(f"the new queries failed ({reason}); previous queries kept")
+        self.get_logger().error(f"text_queries/prompt_templates rejected by the engine: {reason}; "
+                                "rolled back to the previous queries")
+        self.set_parameters([Parameter("text_queries", value=queries),
+                             Parameter("prompt_templates", value=templates)])
 
     def _publish_diagnostics(self) -> None:
         limits = Thresholds(stale_after_s=self.params.stale_after)

@@ -107,6 +107,7 @@ class _Call:
     done: threading.Event = field(default_factory=threading.Event)
     result: Any = None
     error: BaseException | None = None
+    report: bool = False  # posted (nobody waits): an exception goes to the error handler
 
 
 class FrameWorker(Generic[T]):
@@ -162,6 +163,13 @@ class FrameWorker(Generic[T]):
             on_slow_stop()
             self._thread.join()
 
+    def post(self, fn: Callable[[], object]) -> None:
+        """Run ``fn()`` on the worker thread between batches (within about 0.5 s), no wait.
+
+        An exception of ``fn`` goes to the worker's error handler.
+        """
+        self._calls.put(_Call(fn, report=True))
+
     def call(self, fn: Callable[[], R]) -> R:
         """Run ``fn()`` on the worker thread, between batches; return its result or raise.
 
@@ -185,8 +193,10 @@ class FrameWorker(Generic[T]):
                 return
             try:
                 call.result = call.fn()
-            except BaseException as err:  # handed to the caller, raised there
+            except BaseException as err:  # handed to the caller, raised there (posted: reported)
                 call.error = err
+                if call.report and isinstance(err, Exception):
+                    self._on_error(err)
             call.done.set()
 
     def _run(self) -> None:
