@@ -176,14 +176,14 @@ _TEMPLATES = ("prompt_templates", "zeroshot_templates")
 def normalise(name: str, value: Any) -> Any:
     """Parameter value as the node uses it (untyped empty lists -> [], integers as numbers).
 
-    Only for a value without a type error (:func:`type_error`).
+    Any value is safe here; one with a type error (:func:`type_error`) comes back unchanged.
     """
     spec = SPEC_BY_NAME[name]
-    if spec.string_list:
-        return [] if value is None or len(value) == 0 else list(value)
-    if isinstance(spec.default, float):
+    if spec.string_list and (value is None or isinstance(value, (list, tuple))):
+        return list(value or [])
+    if isinstance(spec.default, float) and type(value) is int:
         return float(value)
-    return value
+    return value  # as it is: a wrong type is for type_error to say
 
 
 def _describe(value: Any) -> str:
