@@ -95,3 +95,28 @@ def test_compile_default_matches_eager(tiny_models, frames, reference):
     assert result["normals_median_angle_deg"] <= 0.05, result
     assert result["segmentation_logit_corr"] >= 1 - 1e-5, result
     assert result["heatmap_corr"] >= 1 - 1e-5, result
+
+
+@pytest.mark.slow
+def test_compiled_batches_are_padded_to_warmed_sizes_and_never_recompile(tiny_models):
+    """3 frames run as 4 (repeating the last), warmed up with 1, 2, 4: no compile mid-stream.
+
+    The ``eager`` backend checks Dynamo's tracing and guards without generating code. The
+    outputs match the eager engine's; passing the recompile limit would raise, not fall back.
+    """
+    from torch._dynamo.utils import counters
+
+    from tips_ros.engine.acceleration import batch_sizes
+
+    frames = make_frames(3, 48, 64, seed=5)
+    engine = _engine(tiny_models, compile="default", compile_backend="eager")
+    for batch in batch_sizes(len(frames)):
+        engine.warmup([(48, 64)], batch=batch)
+    compiled = counters["frames"]["total"]
+    for count in (3, 1, 2, 3):
+        engine.infer(frames[:count])
+    assert counters["frames"]["total"] == compiled, "a batch size compiled mid-stream"
+    assert not counters["graph_break"]
+    assert torch._dynamo.config.fail_on_recompile_limit_hit
+    result = agreement(raw_outputs(_engine(tiny_models), frames), raw_outputs(engine, frames))
+    assert result["depth_median_rel_error"] <= 1e-5 and result["heatmap_corr"] >= 1 - 1e-6

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from tips_ros.engine.acceleration import padded_batch
 from tips_ros.engine.ade20k import label_palette
 from tips_ros.engine.backend import Backend, HeadInputs, load_backend
 from tips_ros.engine.config import EngineConfig, EngineStats, model_input_size, resolve_device
@@ -235,11 +236,18 @@ class Engine:
         segmentation ``(B, K, h', w')`` logits, heatmaps ``(B, Q, ph, pw)`` (``grid`` = (ph, pw)
         patches). ``text``: ``(Q, D)`` unit query embeddings for the heatmaps instead of the
         current query set's (the ONNX export makes them a graph input). One backbone pass of
-        the backend (onnxruntime runs the exported graph of exactly this computation).
+        the backend (onnxruntime runs the exported graph of exactly this computation). A
+        compiled engine runs the batch padded to
+        :func:`~tips_ros.engine.acceleration.padded_batch` frames (repeating the last; the
+        outputs are cut back), the sizes its warm-up compiled, so nothing compiles mid-stream.
         """
+        count = pixels.shape[0]
+        size = padded_batch(count) if self.config.compile != "none" else count
+        if size > count:
+            pixels = torch.cat([pixels, pixels[-1:].expand(size - count, *pixels.shape[1:])])
         self.stats.backbone_calls += 1
-        raw = self.backend.raw_heads(pixels, self._inputs(grid, heads, text))
-        return self._finish_heads(raw)
+        raw = self._finish_heads(self.backend.raw_heads(pixels, self._inputs(grid, heads, text)))
+        return raw if size == count else {name: value[:count] for name, value in raw.items()}
 
     def backbone(self, pixels: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Run the torch backbone once on the model input; return its four DPT feature maps.

@@ -45,6 +45,7 @@ from rclpy.parameter import Parameter
 from std_msgs.msg import String
 
 from tips_ros.engine import Engine, EngineConfig
+from tips_ros.engine.acceleration import batch_sizes
 from tips_ros.engine.engine import load_engine
 from tips_ros.engine.parameters import (
     SPEC_BY_NAME, SPECS, NodeParams, Spec, check_request, check_startup, engine_value,
@@ -73,6 +74,8 @@ SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FA
 def configure_engine(params: NodeParams, logger: RcutilsLogger) -> Engine:
     """Load the model of ``params`` (:func:`tips_ros.engine.engine.load_engine`) and say so.
 
+    The warm-up is the worker thread's (:meth:`TipsNode._warm_up`).
+
     Raises the loading error (one sentence: ``ModelLoadError``: also a device that does not
     exist, a missing ONNX file), or ``UsageError`` when an ONNX file lacks a head the node
     publishes or ``onnx_model`` is set for backend torch.
@@ -83,8 +86,7 @@ def configure_engine(params: NodeParams, logger: RcutilsLogger) -> Engine:
     if params.device == "auto" and not torch.cuda.is_available():
         logger.warning("CUDA is not available: running the model on the CPU (slow)")
     engine = load_engine(EngineConfig.from_params(params), HEADS, user="the node",
-                         queries=params.text_queries, templates=params.prompt_templates,
-                         warmup=params.warmup)
+                         queries=params.text_queries, templates=params.prompt_templates)
     backend = engine.backend
     precision = str(engine.dtype).replace("torch.", "")
     logger.info(f"loaded {params.model} on {engine.device} ({precision})")
@@ -208,7 +210,27 @@ class TipsNode(LifecycleNode):
                                self._on_queries_failed)
         self._worker = FrameWorker(self.slots, self._path.process, self._batch_limits,
                                    self._on_frame_error)
+        if params.warmup:
+            try:
+                self._worker.call(self._warm_up)
+            except Exception as err:  # the device failing during warm-up
+                self.configure_error = f"warm-up failed: {err}".splitlines()[0]
+                self.get_logger().error(f"configure failed: {self.configure_error}")
+                self._release()
+                return FAILURE
         return SUCCESS
+
+    def _warm_up(self) -> None:
+        """Warm the engine up, on the worker thread: the thread that will infer.
+
+        CUDA-graph trees (``compile: reduce-overhead``, torch 2.11) are recorded and replayed
+        per thread. A compiled engine runs every batch padded to a power of two, so each size
+        up to the camera count is warmed up (:func:`~tips_ros.engine.acceleration.batch_sizes`)
+        and nothing compiles mid-stream, whatever ``max_batch`` becomes at run time.
+        """
+        compiled = self.engine.config.compile != "none"
+        for batch in batch_sizes(len(self.cameras)) if compiled else (1,):
+            self.engine.warmup(batch=batch)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         result = super().on_activate(state)  # activates the lifecycle publishers
