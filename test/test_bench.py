@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from tips_ros import cli
@@ -162,9 +163,19 @@ def test_end_to_end_mode_through_ros_processes(tiny_models, tmp_path):
                      "--precision", "fp32", "--batch", "1", "--heads", "depth",
                      "--size", "160x120", "--input-size", "112", "--iters", "2", "--warmup", "1",
                      "--profile-iters", "1", "--e2e", "--e2e-rate", "5", "--e2e-frames", "10",
-                     "--e2e-warmup-frames", "2", "--json", str(out)])
+                     "--e2e-warmup-frames", "2", "--output-size", "80x60", "--json", str(out)])
     assert code == 0
     e2e = json.loads(out.read_text())["e2e"]
+    # the node ran at --output-size: its depth messages, and the bench's, are 80x60 32FC1
+    from tips_ros.io.cdr import serialize_image
+    from tips_ros.io.imaging import encode_image
+
+    depth_bytes = len(serialize_image(0, 0, "camera_optical_frame",
+                                      encode_image(np.zeros((60, 80), np.float32), "32FC1")))
+    assert e2e["output_size"] == "80x60" and e2e["bytes_per_frame"]["depth"] == depth_bytes
+    assert e2e["bytes_per_frame"]["total"] == sum(
+        v for k, v in e2e["bytes_per_frame"].items() if k != "total")
+    assert e2e["node_diagnostics"]["bytes_per_frame.depth"] == depth_bytes
     assert e2e["frames_offered"] == 10 and e2e["frame_size"] == [160, 120]
     assert e2e["frames_complete"] >= 1 and e2e["frames_complete"] + e2e["drops"] == 10
     assert 0 < e2e["latency_ms"]["p50"] <= e2e["latency_ms"]["p99"]

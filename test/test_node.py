@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.serialization import serialize_message
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import String
 from ros_harness import (
@@ -146,6 +147,10 @@ def test_only_subscribed_heads_run(tiny_models, listener):
         # time in ms: positive, and below a minute (a unit mix-up, not a speed limit)
         assert 0 < float(inputs()["ros_side_p50_ms"]) < 60_000
         assert 0 < float(inputs()["engine_p50_ms"]) < 60_000
+        # bytes per frame: the serialised depth image, the only output subscribed
+        depth_bytes = str(len(serialize_message(listener.get("/cam2/depth")[-1])))
+        assert (inputs()["bytes_per_frame"], inputs()["bytes_per_frame.depth"]) == (
+            depth_bytes, depth_bytes)
         # the last subscriber leaves: frames keep arriving but the engine stops running
         listener.unsubscribe("/cam2/depth")
         assert listener.wait_for(
@@ -199,3 +204,68 @@ def test_sigint_and_sigterm_exit_cleanly(tiny_models, listener):
         log = node.log()
         assert code == 0, (sig, code, seconds, log)
         assert "ERROR" not in log and "Traceback" not in log and "failed" not in log, (sig, log)
+
+
+def test_output_size_aligns_every_output_and_camera_info(tiny_models, listener):
+    """``output_size: 240x160`` (another aspect than 640x480): one size, K and P scaled exactly."""
+    from tips_ros.io.outputs import IMAGE_TOPICS, scale_intrinsics
+    from tips_ros.tools.camera_sim import camera_info
+
+    listener.clear()
+    for topic in ALL_TOPICS:
+        qos = LATCHED if topic in ("segmentation/labels", "heatmaps/queries") else BEST_EFFORT
+        listener.subscribe(TYPES.get(topic, Image), f"/cam5/{topic}", qos)
+    params = model_params(tiny_models, publish_points=True, output_size="240x160",
+                          text_queries=["floor", "wall"])
+    with NodeProcess(params, ros_args=["-r", "__ns:=/cam5"]) as node:
+        with start_publisher("--topic", "/cam5/image", "--frames", "0", "--rate", "3",
+                             "--info") as pub:
+            arrived = lambda: all(listener.get(f"/cam5/{t}") for t in ALL_TOPICS)  # noqa: E731
+            assert listener.wait_for(arrived), (
+                [t for t in ALL_TOPICS if not listener.get(f"/cam5/{t}")], node.log())
+            pub.stop()
+    by_topic = streams(listener, "/cam5")
+    for topic in IMAGE_TOPICS:
+        assert {(m.width, m.height) for m in by_topic[topic]} == {(240, 160)}, topic
+    source = camera_info(640, 480)
+    expected_k = scale_intrinsics(np.reshape(source.k, (3, 3)), (640, 480), (240, 160))
+    for info in by_topic["depth/camera_info"]:
+        assert (info.width, info.height) == (240, 160)
+        np.testing.assert_array_equal(np.reshape(info.k, (3, 3)), expected_k)
+        np.testing.assert_array_equal(np.reshape(info.p, (3, 4))[:, :3], expected_k)
+    cloud = by_topic["points"][-1]
+    assert (cloud.width, cloud.height) == (240, 160)  # organised: one point per depth pixel
+
+
+#: 1080p with every output and 8 queries: heatmaps 66 MB, normals 25 MB per frame
+QUERIES_8 = ["floor", "wall", "ceiling", "door", "chair", "table", "person", "a red box"]
+
+
+def test_every_output_reaches_a_best_effort_subscriber_at_1080p(tiny_models, listener):
+    """Every output topic of a 1920x1080 camera reaches a best-effort, depth-1 reader.
+
+    All outputs and 8 queries at ``output_size: input``; at least one message per topic
+    within the first frames the node processed (best effort may drop some, not all).
+    """
+    listener.clear()
+    small_queue = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
+    for topic in ALL_TOPICS:
+        qos = LATCHED if topic in ("segmentation/labels", "heatmaps/queries") else small_queue
+        listener.subscribe(TYPES.get(topic, Image), f"/cam6/{topic}", qos)
+    # the smallest model input: the test is about the outputs' bytes, not the model
+    params = model_params(tiny_models, publish_points=True, text_queries=QUERIES_8,
+                          input_size=112)
+    with NodeProcess(params, ros_args=["-r", "__ns:=/cam6"]) as node:
+        with start_publisher("--topic", "/cam6/image", "--frames", "0", "--rate", "1",
+                             "--width", "1920", "--height", "1080", "--info") as pub:
+            arrived = lambda: all(listener.get(f"/cam6/{t}") for t in ALL_TOPICS)  # noqa: E731
+            assert listener.wait_for(arrived), (
+                [t for t in ALL_TOPICS if not listener.get(f"/cam6/{t}")], node.log())
+            pub.stop()
+    by_topic = streams(listener, "/cam6")
+    frames = {stamp_ns(m) for t, msgs in by_topic.items() if t not in TYPES or t in (
+        "depth/camera_info", "points") for m in msgs}
+    assert len(frames) <= 5, f"every topic arrived only after {len(frames)} frames"
+    heat = by_topic["heatmaps"][-1]
+    assert (heat.encoding, heat.width, heat.height) == ("32FC8", 1920, 1080)
+    assert len(heat.data) == 1920 * 1080 * 8 * 4

@@ -51,6 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="camera frame WIDTHxHEIGHT")
     add("--input-size", type=int, default=default.input_size,
         help="model input side (multiple of 14)")
+    add("--output-size", default=default.output_size,
+        help="outputs' resolution: input, WIDTHxHEIGHT or a scale in (0, 1] (node parameter "
+        "output_size; --e2e starts the node with it)")
     add("--iters", type=int, default=default.iters, help="timed calls per configuration")
     add("--warmup", type=int, default=default.warmup, help="untimed calls before timing")
     add("--profile-iters", type=int, default=default.profile_iters,
@@ -111,7 +114,8 @@ def options(args: argparse.Namespace, model: str, text_model: str) -> BenchOptio
         batches=tuple(parse_list(args.batch, int)), compile_modes=tuple(parse_list(args.compile)),
         compile_backend=args.compile_backend,
         channels_last=args.channels_last, heads=tuple(parse_list(args.heads)),
-        frame_size=parse_size(args.size), input_size=args.input_size, iters=args.iters,
+        frame_size=parse_size(args.size), input_size=args.input_size,
+        output_size=args.output_size, iters=args.iters,
         warmup=args.warmup, profile_iters=args.profile_iters,
         queries=tuple(query_list(args.queries)), e2e=e2e)
 

@@ -108,6 +108,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                         help=f"output topic prefix (default {default.prefix})")
     parser.add_argument("--storage", choices=sorted(STORAGES), default=default.storage,
                         help="output bag storage")
+    parser.add_argument("--output-size", default=default.output_size,
+                        help="resolution of the outputs: input (the camera's), WIDTHxHEIGHT "
+                        "or a scale in (0, 1] (default input)")
     parser.add_argument("--median-scaling", action="store_true",
                         help="scale each predicted depth map by median(gt)/median(pred) "
                         "before scoring (off: metric depth is scored as is)")

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from tips_ros.engine.parameters import DEFAULTS, SPECS, engine_value
-from tips_ros.engine.prediction import BACKENDS, HEADS, HEATMAP_MODES, PRECISION_NAMES
+from tips_ros.engine.prediction import BACKENDS, HEADS, HEATMAP_MODES, OutputSize, PRECISION_NAMES
 from tips_ros.engine.requirements import check_device
 from tips_ros.errors import ModelLoadError
 
@@ -45,6 +45,7 @@ class EngineConfig:
     precision: str = DEFAULTS["precision"]  # auto | bf16 | fp16 | fp32 (auto: bf16 on CUDA)
     input_size: int = DEFAULTS["input_size"]  # model input side in pixels (a multiple of 14)
     keep_aspect: bool = DEFAULTS["keep_aspect"]  # True: short side = input_size
+    output_size: str = DEFAULTS["output_size"]  # input | WxH | a scale: prediction.OutputSize
     heatmap_mode: str = DEFAULTS["heatmap_mode"]  # cosine | softmax (across queries)
     heatmap_temperature: float = DEFAULTS["heatmap_temperature"]  # in cosine units
     allow_pickle: bool = DEFAULTS["allow_pickle"]  # allow non-safetensors weights (opt-in)
@@ -75,6 +76,10 @@ class EngineConfig:
         if self.input_size % PATCH or self.input_size < PATCH:
             raise ModelLoadError(
                 f"input_size {self.input_size} is not a positive multiple of {PATCH}")
+        try:
+            OutputSize.parse(self.output_size)
+        except ValueError as err:
+            raise ModelLoadError(str(err)) from None
         if self.heatmap_mode not in HEATMAP_MODES:
             raise ModelLoadError(f"heatmap_mode must be one of {HEATMAP_MODES}")
         if self.backend not in BACKENDS:

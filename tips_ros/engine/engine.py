@@ -39,8 +39,8 @@ from tips_ros.engine.config import EngineConfig, EngineStats, model_input_size, 
 from tips_ros.engine.faults import FaultInjector
 from tips_ros.engine.features import NO_QUERY, PcaProjector
 from tips_ros.engine.postprocess import DeviceOutputs, finish, Palettes, rows, to_host
-from tips_ros.engine.prediction import (ALL_HEADS, BatchLimit, FEATURE_HEADS, HEADS, VIEWS,
-                                        Prediction)
+from tips_ros.engine.prediction import (ALL_HEADS, BatchLimit, FEATURE_HEADS, HEADS, OutputSize,
+                                        Prediction, VIEWS)
 from tips_ros.engine.requirements import check_versions
 from tips_ros.engine.text import TextEncoder
 from tips_ros.errors import ModelLoadError, UsageError
@@ -311,13 +311,14 @@ class Engine:
         self, raw: dict[str, torch.Tensor], images: Sequence[torch.Tensor],
         heads: Collection[str], indices: Sequence[int] | None = None,
     ) -> list[DeviceOutputs]:
-        """Bring a batch's raw head outputs to each image's own size, on the device.
+        """Bring a batch's raw head outputs to each image's output size, on the device.
 
         ``raw``: as :meth:`raw_heads` (first dimension = ``images``); ``images``: the device
-        ``HxWx3`` uint8 frames (:meth:`upload`). Images of one original size are upsampled,
-        reduced and coloured together (:func:`tips_ros.engine.postprocess.finish`), without
-        waiting for the device. ``indices`` (default ``0..B-1``) are the positions recorded
-        in the returned :class:`DeviceOutputs`.
+        ``HxWx3`` uint8 frames (:meth:`upload`). Images of one original size are upsampled
+        to their output size (:meth:`output_shape`), reduced and coloured together
+        (:func:`tips_ros.engine.postprocess.finish`), without waiting for the device.
+        ``indices`` (default ``0..B-1``) are the positions recorded in the returned
+        :class:`DeviceOutputs`.
         """
         indices = list(range(len(images))) if indices is None else list(indices)
         by_shape: dict[tuple[int, int], list[int]] = {}
@@ -328,10 +329,17 @@ class Engine:
         for shape, positions in by_shape.items():
             frames = torch.stack([images[p] for p in positions]) if overlays else None
             picked = {name: rows(tensor, positions) for name, tensor in raw.items()}
-            tensors = finish(picked, frames, shape, heads, self._palettes,
+            tensors = finish(picked, frames, self.output_shape(*shape), heads, self._palettes,
                              self.config.zeroshot_threshold)
             out.append(DeviceOutputs([indices[p] for p in positions], tensors))
         return out
+
+    def output_shape(self, height: int, width: int) -> tuple[int, int]:
+        """Return the outputs' ``(rows, columns)`` for a ``height x width`` camera image.
+
+        ``config.output_size`` (:class:`~tips_ros.engine.prediction.OutputSize`) applied.
+        """
+        return OutputSize.parse(self.config.output_size).shape(height, width)
 
     def download(self, outputs: Sequence[DeviceOutputs],
                  queries: tuple[str, ...] = ()) -> list[Prediction]:

@@ -32,7 +32,9 @@ import types
 from dataclasses import dataclass, make_dataclass, replace
 from typing import Any
 
-from tips_ros.engine.prediction import BACKENDS, HEATMAP_MODES, PRECISION_NAMES, ZEROSHOT_TEMPLATES
+from tips_ros.engine.prediction import (
+    BACKENDS, HEATMAP_MODES, OutputSize, PRECISION_NAMES, ZEROSHOT_TEMPLATES,
+)
 from tips_ros.engine.queries import MAX_QUERIES, MAX_QUERY_LENGTH, QueryError, check_queries
 
 #: ``input_reliability`` choices (``output_reliability``: all but ``auto``); see tips_ros.ros.qos.
@@ -71,6 +73,9 @@ SPECS: tuple[Spec, ...] = (
          int_range=(14, 1792, 14), engine=True),
     Spec("keep_aspect", False, "keep the image aspect ratio (short side = input_size)",
          engine=True),
+    Spec("output_size", "input", "resolution of every image output, the points and "
+         "depth/camera_info: input (the camera's), WIDTHxHEIGHT (e.g. 480x270) or a scale in "
+         "(0, 1] (e.g. 0.5)", engine=True),
     Spec("compile", "none", "torch.compile mode of the backbone and heads (reduce-overhead also "
          "captures CUDA graphs)", choices=("none", "default", "reduce-overhead", "max-autotune"),
          engine=True),
@@ -274,6 +279,11 @@ def validate(name: str, value: Any, current: Any) -> str | None:
         return f"{name} must be in {spec.float_range[0]}..{spec.float_range[1]}, not {value}"
     if name == "device" and not _DEVICE.match(value):
         return f"device must be auto, cpu, cuda or cuda:N, not '{value}'"
+    if name == "output_size":
+        try:
+            OutputSize.parse(value)
+        except ValueError as err:
+            return str(err)
     if name in ("model", "text_model") and not value.strip():
         return f"{name} must not be empty"
     if name == "cameras":

@@ -65,6 +65,19 @@ def upsample_normals(normals: torch.Tensor, shape: tuple[int, int]) -> torch.Ten
     return F.normalize(F.interpolate(unit, size=shape, mode="bicubic", align_corners=False), dim=1)
 
 
+def resize_frames(frames: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """Resize ``(B, H, W, 3)`` uint8 frames to ``shape`` = (h, w) for the overlay views.
+
+    Bilinear with antialiasing, rounded to uint8 levels (as the model input is made); the
+    frames themselves when they have that size.
+    """
+    if tuple(frames.shape[1:3]) == tuple(shape):
+        return frames
+    chw = F.interpolate(frames.permute(0, 3, 1, 2).float(), size=shape, mode="bilinear",
+                        align_corners=False, antialias=True)
+    return chw.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+
+
 def upsampled_argmax(logits: torch.Tensor, shape: tuple[int, int], chunk: int = 16,
                      probability: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Return the class ``argmax`` of the bilinearly upsampled ``(B, K, h, w)`` logits.
@@ -117,9 +130,13 @@ def finish(raw: dict[str, torch.Tensor], frames: torch.Tensor | None, shape: tup
     """Post-process one size group on the device, without waiting for it.
 
     ``raw``: head outputs at head resolution (rows of this group, as ``Engine.raw_heads``);
-    ``frames``: the group's ``(b, H, W, 3)`` uint8 images, needed for the overlay views only;
-    ``shape`` = (H, W). Returns Prediction field name -> batched tensor at ``H x W``.
+    ``frames``: the group's ``(b, H, W, 3)`` uint8 images, needed for the overlay views only
+    (resized to ``shape`` first when their size differs); ``shape`` = (H, W), the output size.
+    Returns Prediction field name -> batched tensor at ``H x W``: every head is upsampled
+    once, straight from its own resolution to ``shape``.
     """
+    if frames is not None:
+        frames = resize_frames(frames, shape)
     out: dict[str, torch.Tensor] = {}
     if "depth" in heads:
         out["depth"] = upsample(raw["depth"][:, None], shape)[:, 0]

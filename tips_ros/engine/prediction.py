@@ -55,10 +55,62 @@ ZEROSHOT_TEMPLATES: tuple[str, ...] = (
 )
 
 
+#: Largest side of an explicit ``output_size`` (``WxH``), in pixels.
+MAX_OUTPUT_SIDE = 16384
+
+
+@dataclass(frozen=True)
+class OutputSize:
+    """The resolution of the image outputs, chosen by the user (``output_size``).
+
+    ``input`` (the default): each camera image's own size. ``WxH``: that many pixels wide and
+    high, whatever the camera. A number in (0, 1]: the camera's size times it, rounded (at
+    least 1 pixel). Depth, the mask and its confidence, every colour view, the heatmaps and
+    normals, the cloud and ``depth/camera_info`` all come at this one size; the engine
+    upsamples the heads once, on the device, to it.
+    """
+
+    text: str = "input"
+    width: int = 0  # WxH: the fixed size; else 0
+    height: int = 0
+    scale: float = 1.0  # a scale: the factor; else 1.0
+
+    @classmethod
+    def parse(cls, text: str) -> OutputSize:
+        """Parse ``input``, ``WxH`` or a scale in (0, 1]; raise ValueError (one sentence)."""
+        text = str(text).strip().lower()
+        if text == "input":
+            return cls()
+        width, sep, height = text.partition("x")
+        if sep:
+            if not (width.isdigit() and height.isdigit()) or not (
+                    1 <= int(width) <= MAX_OUTPUT_SIDE and 1 <= int(height) <= MAX_OUTPUT_SIDE):
+                raise ValueError(f"output_size '{text}' is not WIDTHxHEIGHT with sides in "
+                                 f"1..{MAX_OUTPUT_SIDE}")
+            return cls(f"{int(width)}x{int(height)}", int(width), int(height))
+        try:
+            scale = float(text)
+        except ValueError:
+            scale = 0.0
+        if not 0.0 < scale <= 1.0:
+            raise ValueError(f"output_size must be input, WIDTHxHEIGHT (e.g. 480x270) or a "
+                             f"scale in (0, 1] (e.g. 0.5), not '{text}'")
+        return cls(text, scale=scale)
+
+    def shape(self, height: int, width: int) -> tuple[int, int]:
+        """Return the outputs' ``(rows, columns)`` for a ``height x width`` camera image."""
+        if self.width:
+            return self.height, self.width
+        if self.scale == 1.0:
+            return height, width
+        return max(1, round(height * self.scale)), max(1, round(width * self.scale))
+
+
 @dataclass
 class Prediction:
-    """Outputs for one input image, at the image's own resolution (``H x W``).
+    """Outputs for one input image, at its output size (``H x W``; :class:`OutputSize`).
 
+    The output size is the image's own unless ``EngineConfig.output_size`` says otherwise.
     Arrays are None for heads that were not requested.
     """
 

@@ -118,9 +118,13 @@ def _check_k(k: np.ndarray, source: tuple[int, int]) -> None:
                                                  f"outside the {source[0]}x{source[1]} image")
 
 
-def depth_camera_info(info: Any, width: int, height: int,
-                      frame_id: str | None = None) -> CameraModel:
+def depth_camera_info(info: Any, width: int, height: int, frame_id: str | None = None,
+                      image_size: tuple[int, int] | None = None) -> CameraModel:
     """Return the CameraInfo ``info`` (rclpy or rosbags message) for a ``width x height`` image.
+
+    ``image_size`` (``(width, height)``, default the same) is the camera image's own size, the
+    one the calibration is checked against; the outputs (``output_size``) may have another
+    size, even another aspect ratio, and K and P are scaled to ``width x height``.
 
     ``info`` is checked first (raises :class:`CameraInfoError`): K, R, P and D finite, positive
     focal lengths, the principal point in the image, D no longer than its distortion model
@@ -142,7 +146,7 @@ def depth_camera_info(info: Any, width: int, height: int,
     k = _matrix(info.k, (3, 3), "K")
     r = _matrix(info.r, (3, 3), "R")
     p = _matrix(info.p, (3, 4), "P")
-    source = _calibration_size(info, width, height)
+    source = _calibration_size(info, *(image_size or (width, height)))
     _check_k(k, source)
     k_scaled = scale_intrinsics(k, source, (width, height))
     if not p.any():
@@ -189,9 +193,13 @@ class Calibration:
         """Take a new camera_info message (rclpy or rosbags)."""
         self._latest = (info, _info_key(info))
 
-    def model(self, width: int, height: int,
-              frame_id: str) -> tuple[CameraModel | None, CameraInfoError | None, bool]:
+    def model(self, width: int, height: int, frame_id: str,
+              image_size: tuple[int, int] | None = None,
+              ) -> tuple[CameraModel | None, CameraInfoError | None, bool]:
         """Return ``(model, error, changed)`` for a ``width x height`` image in ``frame_id``.
+
+        ``image_size``: the camera image's ``(width, height)`` when the outputs have another
+        size (see :func:`depth_camera_info`).
 
         ``model`` is None without a camera_info or when it is rejected (``error`` says why);
         ``changed`` is whether this is the first check of this calibration for such an image.
@@ -200,11 +208,11 @@ class Calibration:
         if latest is None:
             return None, None, False
         info, info_key = latest
-        key = (info_key, width, height, frame_id)
+        key = (info_key, width, height, frame_id, image_size)
         changed = key != self._checked
         if changed:
             try:
-                self._result = depth_camera_info(info, width, height, frame_id)
+                self._result = depth_camera_info(info, width, height, frame_id, image_size)
             except CameraInfoError as err:
                 self._result = err
             self._checked = key

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+import cv2
 import numpy as np
 
 from tips_ros.io.imaging import EncodedImage, encode_image
@@ -240,6 +241,19 @@ CLOUD_FIELDS = (
 )
 
 
+def colors_at(rgb: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Return the ``HxWx3`` uint8 image ``rgb`` at ``shape`` = (rows, columns).
+
+    The output size may differ from the camera's (``output_size``): area averaging when
+    shrinking, bilinear when enlarging; ``rgb`` itself when it has that size.
+    """
+    if rgb.shape[:2] == tuple(shape):
+        return rgb
+    shrink = shape[0] <= rgb.shape[0] and shape[1] <= rgb.shape[1]
+    return cv2.resize(rgb, (shape[1], shape[0]),
+                      interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
 @lru_cache(maxsize=8)
 def _rays(k_bytes: bytes, height: int, width: int) -> np.ndarray:
     """Return the normalised ray of each pixel: ``(2, height * width)`` float32, row-major.
@@ -271,14 +285,16 @@ def point_cloud(
     """Back-project the depth image into the optical frame, in metres.
 
     ``depth`` is ``H x W`` metres (valid: finite and > 0), ``k`` the 3x3 intrinsic matrix of
-    the depth image, ``rgb`` (``H x W x 3`` uint8) and ``labels`` (``H x W`` class ids)
-    optional per-pixel attributes. ``x = (u - cx) / fx * z``, ``y = (v - cy) / fy * z`` in
+    the depth image, ``rgb`` (``H x W x 3`` uint8; the camera image at another size is resized
+    to ``H x W`` first, see :func:`colors_at`) and ``labels`` (``H x W`` class ids) optional
+    per-pixel attributes. ``x = (u - cx) / fx * z``, ``y = (v - cy) / fy * z`` in
     float32 with the per-pixel rays cached per camera matrix and image size. ``organized``:
     one point per pixel, NaN ``x, y, z`` at invalid pixels; else one point per valid pixel
     (see :class:`PointCloud`). Built on the host, where the depth already is for its own topic.
     """
     k = np.ascontiguousarray(k, dtype=np.float64).reshape(3, 3)
     height, width = depth.shape
+    rgb = None if rgb is None else colors_at(rgb, (height, width))
     rays = _rays(k.tobytes(), height, width)
     z = np.ascontiguousarray(depth, dtype=np.float32).reshape(-1)
     valid = (z > 0) & (z < np.inf)  # NaN compares false

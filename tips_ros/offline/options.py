@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tips_ros.engine.parameters import DEFAULTS
-from tips_ros.engine.prediction import ALL_HEADS, HEADS, ON_REQUEST_VIEWS, VIEWS
+from tips_ros.engine.prediction import ALL_HEADS, HEADS, ON_REQUEST_VIEWS, OutputSize, VIEWS
 from tips_ros.errors import UsageError
 from tips_ros.offline.bags import STORAGES
 
@@ -45,6 +45,8 @@ class RunOptions:
     ``compile`` are the node's parameters of those names. ``sources``: where each field's value
     came from (``flag`` or ``params file``; absent: the default), ``not_applied``: parameters
     of a ``--params-file`` that this run does not use (see tips_ros.offline.params_file).
+    ``output_size``: the resolution of the outputs written and scored (``input``, ``WxH``
+    or a scale; see :class:`~tips_ros.engine.prediction.OutputSize`).
     """
 
     image_topic: str | None = None
@@ -72,11 +74,16 @@ class RunOptions:
     compile: str = DEFAULTS["compile"]  # noqa: A003 (the node's parameter name)
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
     not_applied: tuple[str, ...] = ()
+    output_size: str = DEFAULTS["output_size"]
 
     def __post_init__(self) -> None:
         """Normalise the container types and check every value (``UsageError``)."""
         object.__setattr__(self, "queries", tuple(self.queries))
         object.__setattr__(self, "not_applied", tuple(self.not_applied))
+        try:
+            object.__setattr__(self, "output_size", OutputSize.parse(self.output_size).text)
+        except ValueError as err:
+            raise UsageError(f"{err}.") from None
         if self.heads is not None:
             object.__setattr__(self, "heads", checked_heads(self.heads))
         onnx = self.onnx_model  # "" (EngineConfig's "none") is None here

@@ -36,7 +36,6 @@ from tips_ros.offline.bags import (
     STRING_MSGTYPE,
 )
 from tips_ros.offline.mcap_storage import Payload
-from tips_ros.offline.scoring import resize
 
 
 @dataclass
@@ -136,8 +135,9 @@ class OutputBag:
 
     def _camera_model(self, frame: Frame, pred: Prediction) -> CameraModel | None:
         """Return the frame's checked camera model, as the node checks it (None: rejected)."""
-        height, width = pred.depth.shape
-        model, error, changed = self.calibration.model(width, height, frame.frame_id)
+        height, width = pred.depth.shape  # the output size; checked against the camera's
+        model, error, changed = self.calibration.model(width, height, frame.frame_id,
+                                                       (frame.rgb.shape[1], frame.rgb.shape[0]))
         if error is not None and changed:
             self.camera_info_rejected[error.reason] += 1
         return model
@@ -164,8 +164,7 @@ class OutputBag:
         stamp, fid = frame.stamp_ns, frame.frame_id
         info = self.bag.camera_info(stamp, fid, model.k, width, height, model.distortion_model,
                                     model.d, R=model.r, P=model.p)
-        cloud = point_cloud(pred.depth, model.k,
-                            resize(frame.rgb, (height, width), nearest=False), pred.labels)
+        cloud = point_cloud(pred.depth, model.k, frame.rgb, pred.labels)
         sec, nanosec = divmod(stamp, 1_000_000_000)
         return [self._typed(CAMERA_INFO_TOPIC, CAMERA_INFO_MSGTYPE, stamp, info),
                 Message(self.name(POINTS_TOPIC), POINT_CLOUD_MSGTYPE, stamp,

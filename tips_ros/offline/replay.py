@@ -53,10 +53,10 @@ def replay(options: ReplayOptions, engine: Engine | None = None, *, load_s: floa
 
     Without ``engine``, the model of ``options.run`` is loaded (the seconds it took are in the
     report as ``model_load_s``) and released at the end. With a loaded ``engine`` (reused over
-    several bags), ``load_s`` is the seconds it took to load; its queries are set to
-    ``options.run.queries``. ``metrics``, when given, is scored into (e.g. one accumulator over
-    several bags; the report then holds the running totals); ``progress`` replaces the
-    replay's own progress bar. The report is also written to ``options.report``.
+    several bags), ``load_s`` is the seconds it took to load; its queries and output
+    size are set to ``options.run``'s. ``metrics``, when given, is scored into (e.g. one
+    accumulator over several bags; the report then holds the running totals); ``progress``
+    replaces the replay's own progress bar. The report is also written to ``options.report``.
 
     The report is written and the output bag closed also when the bag turns out corrupt
     (``BagError``) or the run is interrupted (``KeyboardInterrupt``); both are re-raised.
@@ -84,6 +84,7 @@ def _replay(options: ReplayOptions, engine: Engine, load_s: float,
         with open_bag(options.bag) as reader:
             topics = resolve_topics(reader, run)
             engine.set_queries(run.queries)
+            engine.config.output_size = run.output_size  # a reused engine writes this run's
             if metrics is None:
                 metrics = MetricsAccumulator(median_scaling=run.median_scaling,
                                              num_classes=len(engine.labels))
@@ -135,7 +136,7 @@ def engine_for(run: RunOptions) -> Engine:
                                     device=run.device, precision=run.precision,
                                     backend=run.backend, onnx_model=str(run.onnx_model or ""),
                                     input_size=run.input_size, keep_aspect=run.keep_aspect,
-                                    compile=run.compile),
+                                    compile=run.compile, output_size=run.output_size),
                        run.selected_heads(), user="this replay")
 
 

@@ -104,6 +104,8 @@ class InputStats:
     age_ms: Window = field(default_factory=Window)  # header stamp -> processing start
     ros_side_ms: Window = field(default_factory=Window)  # decode + message building + publish
     engine_ms: Window = field(default_factory=Window)  # engine call, per frame of the batch
+    #: serialised bytes of the last processed frame's images and points, per topic
+    bytes_per_frame: dict[str, int] = field(default_factory=dict)
 
     def on_received(self) -> None:
         now = time.monotonic()
@@ -130,8 +132,11 @@ class InputStats:
         return news
 
     def on_processed(self, age_ms: float, latency_ms: float, ros_side_ms: float,
-                     engine_ms: float) -> None:
+                     engine_ms: float, sizes: dict[str, int] | None = None) -> None:
+        """Count a published frame; ``sizes``: its serialised bytes per topic."""
         self.processed += 1
+        if sizes is not None:
+            self.bytes_per_frame = dict(sizes)
         self.outputs.add(1.0)
         self.age_ms.add(age_ms)
         self.latency_ms.add(latency_ms)
@@ -200,7 +205,10 @@ def input_status(stats: InputStats, drops: int, limits: Thresholds) -> Status:
         "ros_side_p50_ms": _fmt(stats.ros_side_ms.percentile(50, now)),
         "seconds_since_last_frame": _fmt(silent_for),
         "camera_info": stats.camera_info,
+        "bytes_per_frame": str(sum(stats.bytes_per_frame.values())),
     }
+    values.update({f"bytes_per_frame.{topic}": str(n)
+                   for topic, n in sorted(stats.bytes_per_frame.items())})
     values.update({f"rejected.{reason}": str(n) for reason, n in sorted(stats.rejected.items())})
     values.update({f"noted.{reason}": str(n) for reason, n in sorted(stats.noted.items())})
     values.update({f"camera_info_rejected.{reason}": str(n)

@@ -162,16 +162,21 @@ class FramePath:
         return Decoded(camera, msg, rgb, (time.monotonic() - start) * 1000.0)
 
     def calibrate(self, frame: Decoded) -> CameraModel | None:
-        """Return the camera's calibration for ``frame``; None if none or rejected.
+        """Return the camera's calibration for ``frame`` at its output size; None if rejected.
+
+        K and P are scaled to the outputs' size (``output_size``), the size of the depth
+        image, the cloud and ``depth/camera_info``.
 
         The check runs once per change of the camera_info or of the image size and frame id;
         a rejection is counted and logged then (a new reason at once, the same one at most
         every :data:`LOG_THROTTLE_S` seconds).
         """
         camera = frame.camera
-        height, width = frame.rgb.shape[:2]
+        rows, columns = frame.rgb.shape[:2]
+        height, width = self.engine.output_shape(rows, columns)
         model, error, changed = camera.calibration.model(width, height,
-                                                         frame.msg.header.frame_id)
+                                                         frame.msg.header.frame_id,
+                                                         (columns, rows))
         if not changed:
             return model
         was_rejected = camera.stats.camera_info_reason is not None
@@ -208,10 +213,10 @@ class FramePath:
         for frame, pred, wanted in zip(frames, predictions, topics):
             camera = frame.camera
             publish_start = time.monotonic()
-            camera.outputs.publish_frame(frame.msg.header, frame.rgb, pred, wanted, frame.model,
-                                         self._params)
+            sizes = camera.outputs.publish_frame(frame.msg.header, frame.rgb, pred, wanted,
+                                                 frame.model, self._params)
             publish_ms = (time.monotonic() - publish_start) * 1000.0
             age_ms = (now_ns - stamp_ns(frame.msg)) / 1e6
             camera.stats.on_processed(age_ms, (time.monotonic() - start) * 1000.0,
-                                      frame.decode_ms + publish_ms, engine_ms)
+                                      frame.decode_ms + publish_ms, engine_ms, sizes)
         self._health.on_frame_ok()

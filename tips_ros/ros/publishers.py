@@ -77,28 +77,34 @@ class CameraOutputs:
         return wanted if info_known else wanted - outputs.GEOMETRY_TOPICS
 
     def publish_frame(self, header: Header, rgb: np.ndarray, pred: Prediction, topics: set[str],
-                      model: CameraModel | None, params: NodeParams) -> None:
+                      model: CameraModel | None, params: NodeParams) -> dict[str, int]:
         """Publish the ``topics`` of one frame with the input ``header``.
 
         ``rgb`` is the decoded input image (``HxWx3`` uint8, colours of ``points``); ``model``
         the camera's checked calibration scaled to the image (``depth/camera_info``,
         intrinsics of ``points`` and ``detections_3d``, in metres in the optical frame),
         None if it has none; ``params``: ``points_organized``, ``detection_threshold``.
+        Returns the serialised bytes published per topic, for the images and ``points``.
         """
+        sizes = {}
         for topic, encoded in outputs.encode_prediction(pred, topics).items():
-            self.publishers[topic].publish(messages.image_bytes(header, encoded))
+            data = messages.image_bytes(header, encoded)
+            self.publishers[topic].publish(data)
+            sizes[topic] = len(data)
         if topics & {outputs.DETECTIONS_TOPIC, outputs.DETECTIONS_3D_TOPIC}:
             self._publish_detections(header, pred, topics, model, params.detection_threshold)
         if model is None:
-            return
+            return sizes
         if outputs.CAMERA_INFO_TOPIC in topics:
             self.publishers[outputs.CAMERA_INFO_TOPIC].publish(
                 messages.camera_info_msg(header, model))
         if outputs.POINTS_TOPIC in topics and pred.depth is not None:
             cloud = outputs.point_cloud(pred.depth, model.k, rgb, pred.labels,
                                         params.points_organized)
-            self.publishers[outputs.POINTS_TOPIC].publish(
-                messages.point_cloud_bytes(header, cloud))
+            data = messages.point_cloud_bytes(header, cloud)
+            self.publishers[outputs.POINTS_TOPIC].publish(data)
+            sizes[outputs.POINTS_TOPIC] = len(data)
+        return sizes
 
     def _publish_detections(self, header: Header, pred: Prediction, topics: set[str],
                             model: CameraModel | None, threshold: float) -> None:

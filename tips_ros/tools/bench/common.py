@@ -71,6 +71,13 @@ def build_messages(pred: Prediction, topics: Collection[str]) -> list[bytes]:
             for encoded in encode_prediction(pred, topics).values()]
 
 
+def bytes_per_frame(pred: Prediction, topics: Collection[str]) -> dict[str, int]:
+    """Return the serialised ``sensor_msgs/Image`` bytes of each output topic, and ``total``."""
+    sizes = {topic: len(serialize_image(0, 0, "camera_optical_frame", encoded))
+             for topic, encoded in encode_prediction(pred, topics).items()}
+    return {**sizes, "total": sum(sizes.values())}
+
+
 def synchronize(device: torch.device) -> None:
     """Wait for queued device work (no-op on CPU)."""
     if device.type == "cuda":

@@ -32,7 +32,8 @@ from tips_ros.io.imaging import decode_image
 from tips_ros.io.outputs import (
     CORE_IMAGE_TOPICS, DETECTIONS_3D_TOPIC, DETECTIONS_TOPIC, POINTS_TOPIC,
 )
-from tips_ros.tools.bench.common import build_messages, image_message, StageTimer, summarize
+from tips_ros.tools.bench.common import (build_messages, bytes_per_frame, image_message,
+                                         StageTimer, summarize)
 from tips_ros.tools.bench.options import BenchOptions, make_engine
 
 #: namespace of the benchmarked node and its topics
@@ -140,7 +141,8 @@ def _node_command(options: BenchOptions, precision: str) -> list[str]:
     """Return the command line of the ``tips_node`` process under :data:`NAMESPACE`."""
     params = {"model": options.model, "text_model": options.text_model,
               "device": options.device, "precision": precision,
-              "input_size": options.input_size, "publish_points": "true"}
+              "input_size": options.input_size, "output_size": options.output_size,
+              "publish_points": "true"}
     command = [sys.executable, "-m", "tips_ros.ros.startup", "--ros-args",
                "-r", f"__ns:={NAMESPACE}"]
     for name, value in params.items():
@@ -208,7 +210,7 @@ def _check_alive(node: subprocess.Popen, when: str) -> None:
 
 
 def _result(options: BenchOptions, precision: str, measured: list[int], receipts: Receipts,
-            cost: dict[str, float]) -> dict[str, Any]:
+            cost: dict[str, float], sizes: dict[str, int]) -> dict[str, Any]:
     """Return the e2e figures of the ``measured`` stamps (ns) from what was received."""
     stamps = receipts.stamps
     complete = [s for s in measured if all(s in stamps[t] for t in CORE_IMAGE_TOPICS)]
@@ -224,6 +226,7 @@ def _result(options: BenchOptions, precision: str, measured: list[int], receipts
         "latency_ms": summarize(latency) if latency else None,
         "topics": list(CORE_IMAGE_TOPICS) + list(receipts.others),
         "frames_received_other": dict(receipts.others), "ros_side_ms_per_frame": cost,
+        "output_size": options.output_size, "bytes_per_frame": sizes,
         "node_diagnostics": {k: _number(v) for k, v in receipts.node_stats.items()},
     }
 
@@ -264,13 +267,15 @@ def bench_e2e(options: BenchOptions, frames: list[np.ndarray],
         pred = engine.infer(frames[:1], set(HEADS) | set(VIEWS))[0]
         engine.close()
         cost = ros_side_cost(listener, pred, frames[0], options.profile_iters)
+        sizes = bytes_per_frame(pred, CORE_IMAGE_TOPICS)
     finally:
         _stop(node)
         listener.destroy_node()
         rclpy.try_shutdown()
     if not sent:
         raise RuntimeError(f"e2e: the camera process sent nothing; node log: {where}")
-    result = _result(options, precision, sent[options.e2e.warmup_frames:], receipts, cost)
+    result = _result(options, precision, sent[options.e2e.warmup_frames:], receipts, cost,
+                     sizes)
     return {**result, "node_log": where}
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from tips_ros.engine import Engine, EngineConfig
 from tips_ros.engine.parameters import DEFAULTS
-from tips_ros.engine.prediction import BACKENDS
+from tips_ros.engine.prediction import BACKENDS, OutputSize
 from tips_ros.errors import UsageError
 from tips_ros.tools.bench.common import heads_of
 
@@ -35,6 +35,8 @@ class BenchOptions:
 
     ``model``/``text_model`` are hub ids or directories; ``frame_size`` is the camera frame
     (width, height) in pixels and ``input_size`` the model input side (a multiple of 14);
+    ``output_size`` the outputs' resolution (the node's ``output_size``: ``input``, ``WxH``
+    or a scale);
     ``heads`` holds ``--heads`` items (see :func:`~tips_ros.tools.bench.common.heads_of`);
     ``compile_backend`` is torch.compile's (``eager`` checks Dynamo alone, e.g. on a CPU).
     ``iters`` timed and ``warmup`` untimed calls per configuration, ``profile_iters`` calls
@@ -53,6 +55,7 @@ class BenchOptions:
     heads: tuple[str, ...] = ("all", "depth")
     frame_size: tuple[int, int] = (640, 480)
     input_size: int = DEFAULTS["input_size"]
+    output_size: str = DEFAULTS["output_size"]
     iters: int = 50
     warmup: int = 5
     profile_iters: int = 5
@@ -71,6 +74,10 @@ class BenchOptions:
             raise UsageError(f"--batch sizes are positive, not {min(self.batches)}")
         for name in self.heads:
             heads_of(name)
+        try:
+            object.__setattr__(self, "output_size", OutputSize.parse(self.output_size).text)
+        except ValueError as err:
+            raise UsageError(f"--output-size: {err}") from None
 
 
 def make_engine(options: BenchOptions, precision: str, compile_mode: str) -> Engine:
@@ -78,6 +85,7 @@ def make_engine(options: BenchOptions, precision: str, compile_mode: str) -> Eng
     engine = Engine(EngineConfig(
         model=options.model, text_model=options.text_model, device=options.device,
         precision=precision, input_size=options.input_size, compile=compile_mode,
-        compile_backend=options.compile_backend, channels_last=options.channels_last))
+        compile_backend=options.compile_backend, channels_last=options.channels_last,
+        output_size=options.output_size))
     engine.set_queries(options.queries)
     return engine

@@ -171,7 +171,7 @@ def bench_onnxruntime(options: BenchOptions, frames: list[np.ndarray], reference
             engine = Engine(EngineConfig(
                 model=options.model, text_model=options.text_model, device=options.device,
                 precision=precision, input_size=side, backend="onnxruntime",
-                onnx_model=str(path)))
+                onnx_model=str(path), output_size=options.output_size))
             engine.set_queries(options.queries)
             for batch in options.batches:
                 reference = references[batch]
@@ -254,6 +254,7 @@ def bench_one(options: BenchOptions, engine: Engine, frames: list[np.ndarray], h
         "input_size": list(model_input_size(*frames[0].shape[:2], engine.config.input_size,
                                             engine.config.keep_aspect)),
         "frame_size": [int(frames[0].shape[1]), int(frames[0].shape[0])],
+        "output_size": engine.config.output_size,
         "ms_per_frame": {k: timed[k] for k in ("p50", "p99", "mean", "n")}, "fps": timed["fps"],
         "warmup_s": warmup_s,
         "stages_ms_per_frame": (profile_pass(engine, frames, heads, options.profile_iters)
