@@ -208,11 +208,11 @@ def test_sigint_and_sigterm_exit_cleanly(tiny_models, listener):
 
 def test_output_size_aligns_every_output_and_camera_info(tiny_models, listener):
     """``output_size: 240x160`` (another aspect than 640x480): one size, K and P scaled exactly."""
-    from tips_ros.io.outputs import IMAGE_TOPICS, scale_intrinsics
+    from tips_ros.io.outputs import CORE_IMAGE_TOPICS, scale_intrinsics
     from tips_ros.tools.camera_sim import camera_info
 
     listener.clear()
-    for topic in ALL_TOPICS:
+    for topic in CORE_TOPICS:
         qos = LATCHED if topic in ("segmentation/labels", "heatmaps/queries") else BEST_EFFORT
         listener.subscribe(TYPES.get(topic, Image), f"/cam5/{topic}", qos)
     params = model_params(tiny_models, publish_points=True, output_size="240x160",
@@ -220,12 +220,12 @@ def test_output_size_aligns_every_output_and_camera_info(tiny_models, listener):
     with NodeProcess(params, ros_args=["-r", "__ns:=/cam5"]) as node:
         with start_publisher("--topic", "/cam5/image", "--frames", "0", "--rate", "3",
                              "--info") as pub:
-            arrived = lambda: all(listener.get(f"/cam5/{t}") for t in ALL_TOPICS)  # noqa: E731
+            arrived = lambda: all(listener.get(f"/cam5/{t}") for t in CORE_TOPICS)  # noqa: E731
             assert listener.wait_for(arrived), (
-                [t for t in ALL_TOPICS if not listener.get(f"/cam5/{t}")], node.log())
+                [t for t in CORE_TOPICS if not listener.get(f"/cam5/{t}")], node.log())
             pub.stop()
     by_topic = streams(listener, "/cam5")
-    for topic in IMAGE_TOPICS:
+    for topic in CORE_IMAGE_TOPICS:
         assert {(m.width, m.height) for m in by_topic[topic]} == {(240, 160)}, topic
     source = camera_info(640, 480)
     expected_k = scale_intrinsics(np.reshape(source.k, (3, 3)), (640, 480), (240, 160))
@@ -238,6 +238,9 @@ def test_output_size_aligns_every_output_and_camera_info(tiny_models, listener):
 
 
 #: 1080p with every output and 8 queries: heatmaps 66 MB, normals 25 MB per frame
+#: frames the node may take until each topic has reached the reader once (measured: 1-5 on
+#: an idle machine, 9 at load 15 with a benchmark beside it; best effort drops some)
+FEW_FRAMES = 10
 QUERIES_8 = ["floor", "wall", "ceiling", "door", "chair", "table", "person", "a red box"]
 
 
@@ -249,7 +252,7 @@ def test_every_output_reaches_a_best_effort_subscriber_at_1080p(tiny_models, lis
     """
     listener.clear()
     small_queue = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
-    for topic in ALL_TOPICS:
+    for topic in CORE_TOPICS:
         qos = LATCHED if topic in ("segmentation/labels", "heatmaps/queries") else small_queue
         listener.subscribe(TYPES.get(topic, Image), f"/cam6/{topic}", qos)
     # the smallest model input: the test is about the outputs' bytes, not the model
@@ -258,14 +261,15 @@ def test_every_output_reaches_a_best_effort_subscriber_at_1080p(tiny_models, lis
     with NodeProcess(params, ros_args=["-r", "__ns:=/cam6"]) as node:
         with start_publisher("--topic", "/cam6/image", "--frames", "0", "--rate", "1",
                              "--width", "1920", "--height", "1080", "--info") as pub:
-            arrived = lambda: all(listener.get(f"/cam6/{t}") for t in ALL_TOPICS)  # noqa: E731
+            arrived = lambda: all(listener.get(f"/cam6/{t}") for t in CORE_TOPICS)  # noqa: E731
             assert listener.wait_for(arrived), (
-                [t for t in ALL_TOPICS if not listener.get(f"/cam6/{t}")], node.log())
+                [t for t in CORE_TOPICS if not listener.get(f"/cam6/{t}")], node.log())
             pub.stop()
     by_topic = streams(listener, "/cam6")
     frames = {stamp_ns(m) for t, msgs in by_topic.items() if t not in TYPES or t in (
         "depth/camera_info", "points") for m in msgs}
-    assert len(frames) <= 5, f"every topic arrived only after {len(frames)} frames"
+    counts = {t: len(msgs) for t, msgs in by_topic.items()}
+    assert len(frames) <= FEW_FRAMES, f"all topics only after {len(frames)} frames: {counts}"
     heat = by_topic["heatmaps"][-1]
     assert (heat.encoding, heat.width, heat.height) == ("32FC8", 1920, 1080)
     assert len(heat.data) == 1920 * 1080 * 8 * 4
