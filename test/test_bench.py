@@ -53,7 +53,7 @@ def test_report_records_machine_versions_and_command(report):
 @pytest.mark.slow
 def test_every_configuration_is_reported(report):
     keys = {(c["precision"], c["batch"], c["heads"]) for c in report["configs"]}
-    assert keys == {(p, b, h) for p in ("float32", "bfloat16") for b in (1, 2)
+    assert keys == {(p, b, h) for p in ("fp32", "bf16") for b in (1, 2)
                     for h in ("all", "depth")}
     for config in report["configs"]:
         ms = config["ms_per_frame"]
@@ -77,7 +77,7 @@ def test_reduced_precision_agrees_with_fp32(report):
         assert result["depth_median_rel_error"] <= 0.01
         assert result["normals_median_angle_deg"] <= 2.0
         assert result["segmentation_logit_corr"] >= 0.99 and result["heatmap_corr"] >= 0.99
-        if config["precision"] == "float32":
+        if config["precision"] == "fp32":
             assert result["depth_median_rel_error"] == 0.0
             assert result["heatmap_corr"] == pytest.approx(1.0)
 
@@ -95,9 +95,9 @@ def test_arithmetic_cost_is_counted_per_frame(report):
         values = [v for (p, b, h), v in gflop.items() if h == heads]
         assert min(values) > 0, (heads, values)
         assert max(values) == pytest.approx(min(values), rel=1e-6), (heads, values)
-    assert gflop[("float32", 1, "depth")] < gflop[("float32", 1, "all")]
+    assert gflop[("fp32", 1, "depth")] < gflop[("fp32", 1, "all")]
     for batch in ("1", "2"):
-        assert report["naive"][batch]["gflop_per_frame"] > gflop[("float32", 1, "all")]
+        assert report["naive"][batch]["gflop_per_frame"] > gflop[("fp32", 1, "all")]
 
 
 @pytest.mark.slow

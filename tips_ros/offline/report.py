@@ -43,6 +43,8 @@ def build_report(options: ReplayOptions, engine: Engine, topics: Topics | None,
     ``topics`` and ``scorer`` are ``None`` when the bag could not be opened; ``load_s`` and
     ``wall_s`` are the seconds spent loading the model and running the replay.
     """
+    from tips_ros.engine.testmodel import weights_kind  # torch is loaded with the engine
+
     run = options.run
     latencies = np.asarray(state.latencies_ms, dtype=np.float64)
     report = {
@@ -55,9 +57,9 @@ def build_report(options: ReplayOptions, engine: Engine, topics: Topics | None,
         "stages_ms": stages_ms(state),
         "model": run.model,
         "text_model": run.text_model,
-        "weights": weights_kind(engine),
+        "weights": weights_kind(*engine.loaded_configs()),
         "device": str(engine.device),
-        "precision": _precision_name(engine),
+        "precision": engine.precision,
         "backend": engine.config.backend,  # onnxruntime: the graph in onnx_model, not model
         "onnx_model": engine.config.onnx_model or None,
         "input_size": engine.config.input_size,
@@ -127,22 +129,6 @@ def stages_ms(state: ReplayState) -> dict[str, Any]:
         kind: sum(v for stage, v in out[kind].items() if stage != "engine") if frames else None
         for kind in ("wall", "cpu")}
     return out
-
-
-def weights_kind(engine: Engine) -> str:
-    """Return ``"random"`` for models written by ``tips-ros make-test-model``, else ``"released"``.
-
-    Read from the loaded models' configs (the offline demo's random models are marked too).
-    """
-    from tips_ros.engine.testmodel import weights_kind as of_configs
-
-    return of_configs(*engine.loaded_configs())
-
-
-def _precision_name(engine: Engine) -> str:
-    from tips_ros.engine.config import precision_name
-
-    return precision_name(engine.dtype)
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -239,7 +239,7 @@ def engine_status(engine: Engine | None, health: EngineHealth, limits: Threshold
     values = {
         "model": model,
         "device": str(engine.device),
-        "precision": str(engine.dtype).replace("torch.", ""),
+        "precision": engine.precision,
         "backbone_calls": str(engine.stats.backbone_calls),
         "frames": str(engine.stats.frames),
         "oom_events": str(health.oom_events),

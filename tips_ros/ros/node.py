@@ -88,7 +88,7 @@ def configure_engine(params: NodeParams, logger: RcutilsLogger) -> Engine:
     engine = load_engine(EngineConfig.from_params(params), HEADS, user="the node",
                          queries=params.text_queries, templates=params.prompt_templates)
     backend = engine.backend
-    precision = str(engine.dtype).replace("torch.", "")
+    precision = engine.precision
     logger.info(f"loaded {params.model} on {engine.device} ({precision})")
     lacking = engine.missing_heads(ALL_HEADS)
     if lacking:  # backend onnxruntime: the heads of the file

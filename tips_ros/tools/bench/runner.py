@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from tips_ros.engine import Engine, EngineConfig
-from tips_ros.engine.config import model_input_size, PRECISIONS, resolve_device
+from tips_ros.engine.config import model_input_size, resolve_device
 from tips_ros.engine.prediction import HEADS
 from tips_ros.offline.report import write_json
 from tips_ros.tools.bench.common import heads_of
@@ -187,11 +187,6 @@ def bench_onnxruntime(options: BenchOptions, frames: list[np.ndarray], reference
             engine.close()
 
 
-def _precision_name(engine: Engine) -> str:
-    """Return the torch dtype name the configuration computes in (``float32``, ...)."""
-    return str(PRECISIONS[engine.precision]).replace("torch.", "")
-
-
 def _device_used(device: torch.device) -> int | None:
     """Return the device-wide used memory in bytes (CUDA only).
 
@@ -246,7 +241,7 @@ def bench_one(options: BenchOptions, engine: Engine, frames: list[np.ndarray], h
     peak = engine.device_memory()["peak"] if engine.device.type == "cuda" else None
     eager = engine.config.compile == "none" and engine.backend.stepwise
     return {
-        "precision": _precision_name(engine), "batch": len(frames),
+        "precision": engine.precision, "batch": len(frames),
         "backend": engine.config.backend,
         "providers": list(engine.backend.providers) or None,
         "compile": engine.config.compile, "channels_last": engine.config.channels_last,
