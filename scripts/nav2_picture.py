@@ -45,12 +45,12 @@ def main(out: str) -> None:
     threshold = float(np.quantile(pred.heatmaps, 0.99))
     found = find_detections(pred.heatmaps, pred.queries, threshold, pred.depth, frame.K)
     best = sorted(found, key=lambda d: -d.score)[:6]
-    cloud = point_cloud(pred.depth, frame.K, frame.rgb, pred.labels).data
+    cloud = point_cloud(pred.depth, frame.K, frame.rgb, pred.class_ids).data
     figure = Figure(figsize=(12, 3.6))
     axes = figure.subplots(1, 3)
     axes[0].imshow(pred.confidence, cmap="gray", vmin=0, vmax=255)
     axes[0].set_title("segmentation/confidence (mono8)")
-    colours = label_palette(len(engine.labels))[cloud["label"]] / 255.0
+    colours = label_palette(len(engine.class_names))[cloud["label"]] / 255.0
     axes[1].scatter(cloud["x"][::3], cloud["z"][::3], c=colours[::3], s=0.3)
     axes[1].set(title="points: organised, coloured by label", xlabel="x (m)", ylabel="z (m)")
     drawn = frame.rgb.copy()

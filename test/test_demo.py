@@ -83,8 +83,8 @@ def test_preview_note_is_drawn_only_when_asked(tiny_engine, tmp_path: Path):
 
     rgb = np.full((64, 96, 3), 128, np.uint8)
     rows = [(rgb, tiny_engine.infer([rgb])[0])]
-    plain = render_preview(rows, tiny_engine.labels, tmp_path / "plain.png")
-    noted = render_preview(rows, tiny_engine.labels, tmp_path / "noted.png",
+    plain = render_preview(rows, tiny_engine.class_names, tmp_path / "plain.png")
+    noted = render_preview(rows, tiny_engine.class_names, tmp_path / "noted.png",
                            note=RANDOM_WEIGHTS_NOTE)
     assert red_note_pixels(plain) == 0 and red_note_pixels(noted) > 100
 

@@ -53,7 +53,7 @@ def reference_outputs(reference, pixels: torch.Tensor,
         "normals": F.normalize(F.interpolate(-F.normalize(out.normals, dim=1), size=shape,
                                              mode="bicubic", align_corners=False),
                                dim=1).permute(0, 2, 3, 1),
-        "labels": F.interpolate(out.segmentation_logits, **up).argmax(dim=1),
+        "class_ids": F.interpolate(out.segmentation_logits, **up).argmax(dim=1),
         "heatmaps": F.interpolate(cos, **up).permute(0, 2, 3, 1),
     }
 
@@ -83,8 +83,8 @@ def test_parity_with_transformers(tiny_models, reference, height, width, keep_as
     assert pred.depth.shape == (height, width) and pred.depth.dtype == np.float32
     assert_close(pred.depth, ref["depth"][0])
     assert_close(pred.normals, ref["normals"][0])
-    agree = (pred.labels == ref["labels"][0].numpy()).mean()
-    assert agree > 0.999, f"labels agree on {agree:.4%} of pixels"
+    agree = (pred.class_ids == ref["class_ids"][0].numpy()).mean()
+    assert agree > 0.999, f"class ids agree on {agree:.4%} of pixels"
     assert pred.heatmaps.shape == (height, width, len(QUERIES))
     assert_close(pred.heatmaps, ref["heatmaps"][0])
     assert pred.queries == tuple(QUERIES)
@@ -125,7 +125,7 @@ def test_batch_equals_single_calls(tiny_engine):
             assert getattr(batched, name).shape[:2] == image.shape[:2]
             np.testing.assert_allclose(getattr(batched, name), getattr(single, name),
                                        rtol=1e-5, atol=1e-5)
-        assert (batched.labels == single.labels).mean() > 0.999
+        assert (batched.class_ids == single.class_ids).mean() > 0.999
         for view in ("normals_color", "segmentation_color", "heatmaps_color"):
             differ = np.abs(getattr(batched, view).astype(int) - getattr(single, view)).max(-1)
             assert (differ <= 1).mean() > 0.999, view  # a 1e-5 change may cross a rounding step
@@ -153,7 +153,7 @@ def test_batch_postprocessing_equals_per_image_postprocessing(tiny_engine):
                     np.testing.assert_array_equal(getattr(batched, name), value, err_msg=name)
                 else:
                     assert getattr(batched, name) == value
-            assert batched.labels.shape == batched.zeroshot.shape == MIXED_SIZES[i]
+            assert batched.class_ids.shape == batched.zeroshot.shape == MIXED_SIZES[i]
 
 
 def test_one_host_sync_per_infer_call(tiny_models):
@@ -215,7 +215,7 @@ def test_unrequested_heads_do_not_run(tiny_engine):
     after = tiny_engine.stats.head_calls
     assert after["depth"] == before["depth"] + 1
     assert [after[h] - before[h] for h in ("normals", "segmentation", "heatmaps")] == [0, 0, 0]
-    assert pred.normals is None and pred.labels is None and pred.heatmaps is None
+    assert pred.normals is None and pred.class_ids is None and pred.heatmaps is None
     lo, hi = tiny_engine.depth_range
     assert np.isfinite(pred.depth).all() and pred.depth.min() >= lo and pred.depth.max() <= hi
 
@@ -303,14 +303,14 @@ def test_colour_views_match_their_heads(tiny_engine):
     image = random_image(96, 128, seed=6)
     (pred,) = tiny_engine.infer(
         [image], heads=["normals_color", "segmentation_color", "heatmaps_color"])
-    assert pred.normals is not None and pred.labels is not None and pred.heatmaps is not None
+    assert pred.normals is not None and pred.class_ids is not None and pred.heatmaps is not None
     assert pred.depth is None
     for view in (pred.normals_color, pred.segmentation_color, pred.heatmaps_color):
         assert view.shape == (96, 128, 3) and view.dtype == np.uint8
     expected = colors.colorize_normals(torch.from_numpy(pred.normals)[None])[0].numpy()
     np.testing.assert_array_equal(pred.normals_color, expected)
     palette = colors.ade20k_palette().numpy()
-    np.testing.assert_array_equal(pred.segmentation_color, palette[pred.labels])
+    np.testing.assert_array_equal(pred.segmentation_color, palette[pred.class_ids])
     heatmaps = torch.from_numpy(pred.heatmaps).permute(2, 0, 1)[None]  # default query palette
     overlay = colors.overlay_heatmaps(torch.from_numpy(image)[None], heatmaps)[0].numpy()
     np.testing.assert_array_equal(pred.heatmaps_color, overlay)
@@ -348,7 +348,7 @@ def test_confidence_view_is_the_masks_winning_probability(tiny_engine):
 
     image = random_image(60, 76, seed=9)
     (pred,) = tiny_engine.infer([image], heads=["segmentation_confidence"])
-    assert pred.confidence.shape == pred.labels.shape == (60, 76)
+    assert pred.confidence.shape == pred.class_ids.shape == (60, 76)
     assert pred.confidence.dtype == np.uint8 and pred.depth is None
     size = (tiny_engine.config.input_size,) * 2
     pixels = tiny_engine.preprocess([image], size)
@@ -356,4 +356,5 @@ def test_confidence_view_is_the_masks_winning_probability(tiny_engine):
     logits = tiny_engine.raw_heads(pixels, grid, ["segmentation"])["segmentation"].float()
     expected = upsample(logits, (60, 76)).softmax(dim=1).amax(dim=1)[0].detach() * 255
     assert np.abs(pred.confidence - expected.numpy()).max() <= 0.5 + 1e-3
-    assert (pred.confidence >= 255 // len(tiny_engine.labels)).all()  # the max of K probabilities
+    # the max of K probabilities
+    assert (pred.confidence >= 255 // len(tiny_engine.class_names)).all()

@@ -99,7 +99,7 @@ def reference_metrics(dataset: Path, names: list[str], engine, tmp: Path) -> dic
     run = RunOptions(gt_depth_topic=SYNTH_TOPICS["depth"],
                      gt_normals_topic=SYNTH_TOPICS["normals"],
                      gt_labels_topic=SYNTH_TOPICS["labels"])
-    metrics = MetricsAccumulator(num_classes=len(engine.labels))
+    metrics = MetricsAccumulator(num_classes=len(engine.class_names))
     for index, name in enumerate(names):
         replay(ReplayOptions(dataset / name, tmp / f"ref{index}", run), engine, metrics=metrics)
     return json.loads(json.dumps(json_safe(metrics.report())))

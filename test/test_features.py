@@ -163,7 +163,7 @@ def test_one_backbone_pass_with_every_output(engine):
     for head in ALL_HEADS:
         assert engine.stats.head_calls[head] == calls.get(head, 0) + 1, head
     for pred in preds:
-        for name in ("depth", "normals", "labels", "heatmaps", "features", "features_pca",
+        for name in ("depth", "normals", "class_ids", "heatmaps", "features", "features_pca",
                      "embedding", "zeroshot", "zeroshot_color"):
             assert getattr(pred, name) is not None, name
 

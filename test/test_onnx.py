@@ -127,7 +127,7 @@ def test_onnxruntime_engine_matches_torch_fp32(tiny_models, full_onnx: Path):
     assert ort_engine.backend.providers == ("CPUExecutionProvider",)
     with pytest.raises(RuntimeError, match="needs backend torch"):  # backbone + heads: one graph
         ort_engine.backbone(torch.zeros((1, 3, SIZE, SIZE)))
-    assert ort_engine.labels == torch_engine.labels
+    assert ort_engine.class_names == torch_engine.class_names
     frames = make_frames(3, 96, 128, seed=5) + make_frames(1, 120, 90, seed=6)
     assert_issue_fp32_tolerances(torch_engine.infer(frames, ALL_OUTPUTS),
                                  ort_engine.infer(frames, ALL_OUTPUTS))

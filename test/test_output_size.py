@@ -31,7 +31,7 @@ from tips_ros.offline.synthetic import render_sequence
 QUERIES = ("floor", "a red box")
 OUTPUTS = set(HEADS) | {view for view, head in VIEWS.items() if head in HEADS}
 #: Prediction fields that are images (rows x columns first)
-IMAGE_FIELDS = ("depth", "normals", "labels", "heatmaps", "normals_color",
+IMAGE_FIELDS = ("depth", "normals", "class_ids", "heatmaps", "normals_color",
                 "segmentation_color", "heatmaps_color")
 
 
@@ -82,7 +82,7 @@ def test_every_output_at_the_output_size_upsampled_once(tiny_engine) -> None:
     overlay = colors.overlay_heatmaps(small, heatmaps, palette=engine._palettes.queries)
     np.testing.assert_array_equal(pred.heatmaps_color, overlay[0].numpy())
     np.testing.assert_array_equal(pred.segmentation_color,
-                                  colors.ade20k_palette().numpy()[pred.labels])
+                                  colors.ade20k_palette().numpy()[pred.class_ids])
 
 
 def test_input_output_size_is_the_camera_size(tiny_engine) -> None:

@@ -76,7 +76,7 @@ def test_topics_that_come_with_heads():
 def test_encodings_and_bytes():
     pred = Prediction(
         depth=np.full((4, 6), 2.5, np.float32),
-        labels=np.arange(24, dtype=np.uint8).reshape(4, 6),
+        class_ids=np.arange(24, dtype=np.uint8).reshape(4, 6),
         heatmaps=np.zeros((4, 6, 5), np.float32),
     )
     enc = encode_prediction(pred, ["depth", "segmentation", "heatmaps", "normals"])
@@ -85,7 +85,7 @@ def test_encodings_and_bytes():
     assert np.frombuffer(enc["depth"].data, "<f4").tolist() == [2.5] * 24
     assert enc["segmentation"].encoding == "mono8"
     assert enc["heatmaps"].encoding == "32FC5" and enc["heatmaps"].step == 6 * 5 * 4
-    pred16 = Prediction(labels=np.full((2, 2), 300, np.uint16))
+    pred16 = Prediction(class_ids=np.full((2, 2), 300, np.uint16))
     assert encode_prediction(pred16, ["segmentation"])["segmentation"].encoding == "16UC1"
 
 

@@ -13,7 +13,8 @@ engine, its two backends and the accelerations; imports no other engine module b
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -28,6 +29,8 @@ if TYPE_CHECKING:  # imported where the model loads, after the version check
 
 #: Model precisions by name (PRECISION_NAMES) -> torch dtypes.
 PRECISIONS = dict(zip(PRECISION_NAMES, (torch.float32, torch.bfloat16, torch.float16)))
+#: Key of the class names in the ONNX metadata's spec JSON (files keep their original key).
+_FILE_CLASS_NAMES = "labels"
 #: Pixels per patch side of every TIPSv2 model (the model input is a multiple of it).
 PATCH = 14
 
@@ -97,9 +100,23 @@ class ModelSpec:
     patch_size: int  # pixels per patch side
     num_registers: int  # register tokens after the CLS token
     hidden_size: int  # token width = text embedding width
-    labels: tuple[str, ...]  # segmentation class names, index = class id
+    class_names: tuple[str, ...]  # segmentation class names, index = class id
     depth_range: tuple[float, float]  # metres, first and last depth bin centre
     depth_bins: int
+
+    def to_json(self) -> str:
+        """Return the spec as the ONNX metadata's JSON (class names under their file key)."""
+        fields = asdict(self)
+        fields[_FILE_CLASS_NAMES] = list(fields.pop("class_names"))
+        return json.dumps(fields)
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelSpec:
+        """Read a spec written by :meth:`to_json` (the ONNX metadata ``tips_ros.spec``)."""
+        fields = json.loads(text)
+        class_names = tuple(fields.pop(_FILE_CLASS_NAMES))
+        return cls(**{**fields, "class_names": class_names,
+                      "depth_range": tuple(fields["depth_range"])})
 
     @classmethod
     def of(cls, model: Tipsv2DptForDensePrediction, ref: str) -> ModelSpec:
@@ -113,7 +130,7 @@ class ModelSpec:
         return cls(
             patch_size=backbone.patch_size, num_registers=backbone.num_register_tokens,
             hidden_size=backbone.hidden_size,
-            labels=tuple(cfg.id2label[i] for i in range(cfg.num_labels)),
+            class_names=tuple(cfg.id2label[i] for i in range(cfg.num_labels)),
             depth_range=(float(cfg.min_depth), float(cfg.max_depth)),
             depth_bins=cfg.num_depth_bins,
         )

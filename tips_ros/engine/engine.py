@@ -14,9 +14,11 @@ for a batch of RGB uint8 images (each ``HxWx3``, any size):
    colour views; then every output copied to the host with one synchronisation per ``infer``
    call (:mod:`tips_ros.engine.postprocess`).
 
-Units and frames: depth in metres along the optical axis (released model: 0.001..10 m); outward
-unit normals in the camera optical frame (x right, y down, z forward); class ids index the model's
-labels (ADE20K-150); heatmaps: cosine in [-1, 1] (``softmax`` mode: probabilities over queries).
+Units and frames: depth in metres along the optical axis (released model: 0.001..10 m);
+outward unit normals in the camera optical frame (x right, y down, z forward); class ids index
+the model's class names (ADE20K-150); heatmaps: cosine in [-1, 1] (``softmax`` mode:
+probabilities over queries).
+
 A device out of memory drops the call's frames and halves the batch limit
 (:meth:`Engine.infer_within`); :func:`load_engine` is the one loader of every command.
 """
@@ -67,7 +69,7 @@ class Engine:
         self.text = self._load_text()
         self.patch_size: int = self.spec.patch_size
         self.num_registers: int = self.spec.num_registers
-        self.labels: tuple[str, ...] = self.spec.labels
+        self.class_names: tuple[str, ...] = self.spec.class_names  # index = class id
         self.depth_range: tuple[float, float] = self.spec.depth_range  # metres
         self.stats = EngineStats()
         self._faults = FaultInjector()
@@ -76,7 +78,7 @@ class Engine:
         self._queries: tuple[str, ...] = ()
         self._text_embeddings = torch.zeros((0, self.spec.hidden_size), device=self.device)
         self._palettes = Palettes(
-            labels=torch.from_numpy(label_palette(len(self.labels))).to(self.device),
+            classes=torch.from_numpy(label_palette(len(self.class_names))).to(self.device),
             queries=torch.zeros((0, 3), dtype=torch.uint8, device=self.device))
         self.pca = PcaProjector(config.pca_momentum)
 

@@ -21,7 +21,6 @@ Every mismatch between the file and the engine configuration raises
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
@@ -126,9 +125,7 @@ class OnnxBackend:
             raise ModelLoadError(f"ONNX file '{self.path}' was not written by this version of "
                                  f"`tips-ros export` (metadata format {meta.get(META_FORMAT)}, "
                                  f"expected {FORMAT}); export it again")
-        spec = json.loads(meta[META_SPEC])
-        self.spec: ModelSpec = ModelSpec(**{
-            **spec, "labels": tuple(spec["labels"]), "depth_range": tuple(spec["depth_range"])})
+        self.spec: ModelSpec = ModelSpec.from_json(meta[META_SPEC])
         self.heads: tuple[str, ...] = tuple(meta[META_HEADS].split(","))
         self.size = tuple(int(v) for v in meta[META_INPUT_SIZE].split(","))
         self.batch = None if meta[META_BATCH] == "dynamic" else int(meta[META_BATCH])

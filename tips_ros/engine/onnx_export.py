@@ -25,11 +25,10 @@ Inputs: ``pixels`` ``(B, 3, H, W)`` float32 RGB in 0..1 (the model input size); 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import warnings
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -135,12 +134,11 @@ def export(model: str, out: Path, heads: tuple[str, ...], size: tuple[int, int],
             output_names=list(heads), dynamic_shapes=tuple(dynamic[n] for n in names),
             external_data=weight_bytes > EXTERNAL_DATA_BYTES, optimize=True,
         )
-    spec = asdict(engine.spec)
     program.model.metadata_props.update({
         META_FORMAT: FORMAT, META_HEADS: ",".join(heads), META_INPUT_SIZE: f"{size[0]},{size[1]}",
         META_BATCH: "dynamic" if batch is None else str(batch), META_OPSET: str(OPSET),
         META_EMBEDDING_DIM: str(width), META_PRECISION: "fp16" if fp16 else "fp32",
-        META_VERSION: __version__, META_MODEL: model, META_SPEC: json.dumps(spec),
+        META_VERSION: __version__, META_MODEL: model, META_SPEC: engine.spec.to_json(),
     })
     out.parent.mkdir(parents=True, exist_ok=True)
     program.save(str(out), external_data=weight_bytes > EXTERNAL_DATA_BYTES)

@@ -22,4 +22,4 @@ META_EMBEDDING_DIM = "tips_ros.embedding_dim"  # D of the queries input
 META_PRECISION = "tips_ros.precision"  # fp32 | fp16 (weights and network)
 META_VERSION = "tips_ros.version"  # tips_ros version that wrote the file
 META_MODEL = "tips_ros.model"  # the model reference it was exported from
-META_SPEC = "tips_ros.spec"  # JSON of tips_ros.engine.config.ModelSpec
+META_SPEC = "tips_ros.spec"  # ModelSpec.to_json(): class names under the key "labels"

@@ -39,7 +39,7 @@ class DeviceOutputs:
 class Palettes:
     """Device colour tables of the views: ``(K, 3)`` uint8 per class and ``(Q, 3)`` per query."""
 
-    labels: torch.Tensor
+    classes: torch.Tensor
     queries: torch.Tensor
 
 
@@ -145,14 +145,14 @@ def finish(raw: dict[str, torch.Tensor], frames: torch.Tensor | None, shape: tup
         if "normals_color" in heads:
             out["normals_color"] = colors.colorize_normals(out["normals"])
     if "segmentation" in heads:
-        labels, probability = upsampled_argmax(raw["segmentation"], shape,
-                                               probability="segmentation_confidence" in heads)
-        out["labels"] = labels.to(torch.uint8 if fits_mono8(raw["segmentation"].shape[1])
-                                  else torch.int32)  # uint16 on the host
+        class_ids, probability = upsampled_argmax(
+            raw["segmentation"], shape, probability="segmentation_confidence" in heads)
+        out["class_ids"] = class_ids.to(torch.uint8 if fits_mono8(raw["segmentation"].shape[1])
+                                        else torch.int32)  # uint16 on the host
         if probability is not None:  # mono8: winning class probability * 255
             out["confidence"] = (probability * 255).round_().to(torch.uint8)
         if "segmentation_color" in heads:
-            out["segmentation_color"] = colors.colorize_labels(labels, palettes.labels)
+            out["segmentation_color"] = colors.colorize_labels(class_ids, palettes.classes)
     if "heatmaps" in heads:
         heatmaps = upsample(raw["heatmaps"], shape)
         out["heatmaps"] = heatmaps.permute(0, 2, 3, 1)
@@ -197,8 +197,8 @@ def to_host(outputs: list[DeviceOutputs], device: torch.device,
     predictions: dict[int, Prediction] = {}
     for group in outputs:
         batch = {name: next(arrays) for name in group.tensors}
-        if "labels" in batch and batch["labels"].dtype != np.uint8:
-            batch["labels"] = batch["labels"].astype(np.uint16)
+        if "class_ids" in batch and batch["class_ids"].dtype != np.uint8:
+            batch["class_ids"] = batch["class_ids"].astype(np.uint16)
         for row, index in enumerate(group.indices):
             predictions[index] = Prediction(
                 queries=queries, **{name: array[row] for name, array in batch.items()})

@@ -116,7 +116,7 @@ class Prediction:
 
     depth: np.ndarray | None = None  # (H, W) float32, metres
     normals: np.ndarray | None = None  # (H, W, 3) float32 unit vectors, optical frame
-    labels: np.ndarray | None = None  # (H, W) uint8 (uint16 beyond 255 classes) class ids
+    class_ids: np.ndarray | None = None  # (H, W) uint8 (uint16 beyond 255 classes)
     confidence: np.ndarray | None = None  # (H, W) uint8 winning class probability * 255
     heatmaps: np.ndarray | None = None  # (H, W, Q) float32, channel i = query i
     queries: tuple[str, ...] = ()

@@ -42,9 +42,9 @@ CORE, FEATURES, VISION = "core", "features", "vision"
 FROM_CLASS_NAMES, FROM_QUERIES = "class_names", "queries"
 
 
-def labels_json(labels: Sequence[str]) -> str:
-    """``segmentation/labels`` payload: JSON object ``{"0": "wall", ...}``."""
-    return json.dumps({str(i): name for i, name in enumerate(labels)})
+def labels_json(class_names: Sequence[str]) -> str:
+    """``segmentation/labels`` payload: JSON object ``{"0": "wall", ...}`` (id -> class name)."""
+    return json.dumps({str(i): name for i, name in enumerate(class_names)})
 
 
 def queries_json(queries: Sequence[str]) -> str:
@@ -113,7 +113,7 @@ TOPICS: dict[str, OutputTopic] = {topic.name: topic for topic in (
     _image("depth", "depth"),
     _image("normals", "normals"),
     _image("normals/color", "normals_color"),
-    _image("segmentation", "segmentation", source="labels"),
+    _image("segmentation", "segmentation", source="class_ids"),
     _image("segmentation/color", "segmentation_color"),
     _image("segmentation/confidence", "segmentation_confidence", source="confidence"),
     _image("heatmaps", "heatmaps"),
@@ -279,14 +279,14 @@ def point_cloud(
     depth: np.ndarray,
     k: np.ndarray,
     rgb: np.ndarray | None = None,
-    labels: np.ndarray | None = None,
+    class_ids: np.ndarray | None = None,
     organized: bool = True,
 ) -> PointCloud:
     """Back-project the depth image into the optical frame, in metres.
 
     ``depth`` is ``H x W`` metres (valid: finite and > 0), ``k`` the 3x3 intrinsic matrix of
     the depth image, ``rgb`` (``H x W x 3`` uint8; the camera image at another size is resized
-    to ``H x W`` first, see :func:`colors_at`) and ``labels`` (``H x W`` class ids) optional
+    to ``H x W`` first, see :func:`colors_at`) and ``class_ids`` (``H x W``) optional
     per-pixel attributes. ``x = (u - cx) / fx * z``, ``y = (v - cy) / fy * z`` in
     float32 with the per-pixel rays cached per camera matrix and image size. ``organized``:
     one point per pixel, NaN ``x, y, z`` at invalid pixels; else one point per valid pixel
@@ -319,7 +319,7 @@ def point_cloud(
         as_bytes = words.view(np.uint8)  # (count, 20)
         as_bytes[:, 12:15] = pick(rgb.reshape(-1, 3))[:, ::-1]
         as_bytes[:, 15] = 0
-    words.view(np.uint32)[:, 4] = 0 if labels is None else pick(labels.reshape(-1))
+    words.view(np.uint32)[:, 4] = 0 if class_ids is None else pick(class_ids.reshape(-1))
     shape = (height, width) if organized else (1, count)
     # every point finite: finite rays times valid depth (metres: no float32 overflow)
     dense = _rays_finite(k.tobytes(), height, width) and (all_valid or not organized)

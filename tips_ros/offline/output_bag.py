@@ -75,12 +75,12 @@ class OutputBag:
     KINDS_WITHOUT_VISION = (IMAGE, CAMERA_INFO, POINTS, JSON)
 
     def __init__(self, bag: BagWriter, prefix: str, topics: Sequence[str],
-                 labels: Sequence[str], queries: Sequence[str],
+                 class_names: Sequence[str], queries: Sequence[str],
                  detection_threshold: float = DEFAULTS["detection_threshold"]) -> None:
         self.bag, self.topics = bag, list(topics)
-        self.labels, self.detection_threshold = list(labels), detection_threshold
+        self.class_names, self.detection_threshold = list(class_names), detection_threshold
         self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
-        values = {FROM_CLASS_NAMES: labels, FROM_QUERIES: queries}
+        values = {FROM_CLASS_NAMES: class_names, FROM_QUERIES: queries}
         self._latched = {name: topic.payload(values[topic.source])
                          for name, topic in TOPICS.items()
                          if topic.kind == JSON and name in self.topics}
@@ -105,7 +105,7 @@ class OutputBag:
                 out.append(self._typed(LABEL_INFO_TOPIC, vision_types.LABEL_INFO, stamp,
                                        vision_types.label_info(self.bag.typestore,
                                                                self.bag.header(stamp, ""),
-                                                               self.labels), latched=True))
+                                                               self.class_names), latched=True))
         for topic, encoded in encode_prediction(pred, self.topics).items():
             out.append(Message(self.name(topic), IMAGE_MSGTYPE, stamp,
                                image_parts(sec, nanosec, fid, encoded)))
@@ -164,7 +164,7 @@ class OutputBag:
         stamp, fid = frame.stamp_ns, frame.frame_id
         info = self.bag.camera_info(stamp, fid, model.k, width, height, model.distortion_model,
                                     model.d, R=model.r, P=model.p)
-        cloud = point_cloud(pred.depth, model.k, frame.rgb, pred.labels)
+        cloud = point_cloud(pred.depth, model.k, frame.rgb, pred.class_ids)
         sec, nanosec = divmod(stamp, 1_000_000_000)
         return [self._typed(CAMERA_INFO_TOPIC, CAMERA_INFO_MSGTYPE, stamp, info),
                 Message(self.name(POINTS_TOPIC), POINT_CLOUD_MSGTYPE, stamp,

@@ -36,11 +36,11 @@ CELL_INCHES = (2.4, 2.0)
 RANDOM_WEIGHTS_NOTE = "random weights: checks the pipeline, not the model"
 
 
-def render_preview(rows: Sequence[tuple[np.ndarray, Prediction]], labels: Sequence[str],
+def render_preview(rows: Sequence[tuple[np.ndarray, Prediction]], class_names: Sequence[str],
                    path: str | Path, dpi: int = 100, note: str | None = None) -> Path:
     """Draw ``rows`` of (input RGB ``HxWx3`` uint8, its Prediction) into a PNG at ``path``.
 
-    ``labels`` are the model's class names (segmentation ids index them). The depth scale is
+    ``class_names`` are the model's (segmentation ids index them). The depth scale is
     shared by all rows: the 2nd..98th percentile of the shown depths, in metres. ``note`` is
     written in bold red above the grid.
     """
@@ -50,14 +50,14 @@ def render_preview(rows: Sequence[tuple[np.ndarray, Prediction]], labels: Sequen
     queries = list(first.queries[:MAX_QUERIES]) if first.heatmaps is not None else []
     columns = ["input"]
     columns += [name for name, attr in (("depth", "depth"), ("normals", "normals_color"),
-                                        ("segmentation", "labels"))
+                                        ("segmentation", "class_ids"))
                 if getattr(first, attr) is not None]
     columns += [f"'{q}'" for q in queries]
     width, height = CELL_INCHES
     fig, axes = plt.subplots(len(rows), len(columns), squeeze=False,
                              figsize=(width * len(columns) + 1.2, height * len(rows)))
     depth_range = _depth_range([pred.depth for _, pred in rows if pred.depth is not None])
-    palette = label_palette(len(labels))
+    palette = label_palette(len(class_names))
     for r, (rgb, pred) in enumerate(rows):
         cells = iter(axes[r])
         _image(next(cells), rgb, "input")
@@ -65,8 +65,8 @@ def render_preview(rows: Sequence[tuple[np.ndarray, Prediction]], labels: Sequen
             _depth(fig, next(cells), pred.depth, depth_range)
         if pred.normals_color is not None:
             _image(next(cells), pred.normals_color, "normals")
-        if pred.labels is not None:
-            _segmentation(next(cells), pred.labels, labels, palette)
+        if pred.class_ids is not None:
+            _segmentation(next(cells), pred.class_ids, class_names, palette)
         for q, query in enumerate(queries):
             _heatmap(fig, next(cells), pred.heatmaps[:, :, q], query)
     if note:
@@ -98,12 +98,13 @@ def _depth(fig: plt.Figure, ax: plt.Axes, depth: np.ndarray, limits: tuple[float
     _style(ax, "depth")
 
 
-def _segmentation(ax: plt.Axes, ids: np.ndarray, labels: Sequence[str],
+def _segmentation(ax: plt.Axes, ids: np.ndarray, class_names: Sequence[str],
                   palette: np.ndarray) -> None:
     ax.imshow(palette[np.minimum(ids, len(palette) - 1)])
     classes, counts = np.unique(ids, return_counts=True)
     top = classes[np.argsort(-counts)][:MAX_LEGEND]
-    handles = [Patch(color=palette[c] / 255.0, label=labels[c]) for c in top if c < len(labels)]
+    handles = [Patch(color=palette[c] / 255.0, label=class_names[c])
+               for c in top if c < len(class_names)]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=6,
               frameon=False, handlelength=1.0, borderaxespad=0.0)
     _style(ax, "segmentation")

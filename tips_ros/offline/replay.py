@@ -87,7 +87,7 @@ def _replay(options: ReplayOptions, engine: Engine, load_s: float,
             engine.config.output_size = run.output_size  # a reused engine writes this run's
             if metrics is None:
                 metrics = MetricsAccumulator(median_scaling=run.median_scaling,
-                                             num_classes=len(engine.labels))
+                                             num_classes=len(engine.class_names))
             scorer = Scorer(list(topics.gt), metrics)
             total = expected_frames(reader, topics.image, run)
             with BagWriter(options.output, storage=run.storage) as bag:
@@ -97,7 +97,7 @@ def _replay(options: ReplayOptions, engine: Engine, load_s: float,
                           "in the output bag", file=sys.stderr)
                 written = topics_for(run.selected_heads(), bool(topics.camera_info),
                                      OutputBag.KINDS_WITHOUT_VISION if missing else None)
-                out = OutputBag(bag, run.prefix, written, engine.labels, engine.queries,
+                out = OutputBag(bag, run.prefix, written, engine.class_names, engine.queries,
                                 run.detection_threshold)
                 replayer = Replayer(run, engine, topics, out, scorer, total, progress,
                                     pace=options.pace)
@@ -119,7 +119,7 @@ def _replay(options: ReplayOptions, engine: Engine, load_s: float,
 
         note = RANDOM_WEIGHTS_NOTE if report["weights"] == "random" else None
         options.preview.parent.mkdir(parents=True, exist_ok=True)
-        render_preview(state.preview, engine.labels, options.preview, note=note)
+        render_preview(state.preview, engine.class_names, options.preview, note=note)
     return report
 
 

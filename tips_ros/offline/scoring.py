@@ -18,7 +18,7 @@ from tips_ros.engine.prediction import Prediction
 from tips_ros.offline.metrics import MetricsAccumulator
 
 #: Ground-truth task -> the Prediction attribute it is scored against.
-GT_TASKS: dict[str, str] = {"depth": "depth", "normals": "normals", "segmentation": "labels"}
+GT_TASKS: dict[str, str] = {"depth": "depth", "normals": "normals", "segmentation": "class_ids"}
 
 
 class Scorer:

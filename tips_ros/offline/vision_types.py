@@ -58,12 +58,12 @@ def register_vision_msgs(typestore: Typestore) -> str:
     return ""
 
 
-def label_info(typestore: Typestore, header: Any, labels: Sequence[str]) -> Any:
-    """Return the ``segmentation/label_info`` message: class id i is ``labels[i]``."""
+def label_info(typestore: Typestore, header: Any, class_names: Sequence[str]) -> Any:
+    """Return the ``segmentation/label_info`` message: class id i is ``class_names[i]``."""
     types = typestore.types
     return types[LABEL_INFO](header=header, class_map=[
         types["vision_msgs/msg/VisionClass"](class_id=i, class_name=name)
-        for i, name in enumerate(labels)], threshold=0.0)
+        for i, name in enumerate(class_names)], threshold=0.0)
 
 
 def _results(typestore: Typestore, detection: Detection, position: Any) -> list[Any]:

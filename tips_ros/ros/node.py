@@ -235,7 +235,7 @@ class TipsNode(LifecycleNode):
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         result = super().on_activate(state)  # activates the lifecycle publishers
         for camera in self.cameras:
-            camera.outputs.publish_latched(FROM_CLASS_NAMES, self.engine.labels)
+            camera.outputs.publish_latched(FROM_CLASS_NAMES, self.engine.class_names)
         self._path.publish_queries()
         self._inputs.subscribe()
         self._queries_sub = self.create_subscription(

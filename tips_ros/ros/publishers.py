@@ -99,7 +99,7 @@ class CameraOutputs:
             self.publishers[outputs.CAMERA_INFO_TOPIC].publish(
                 messages.camera_info_msg(header, model))
         if outputs.POINTS_TOPIC in topics and pred.depth is not None:
-            cloud = outputs.point_cloud(pred.depth, model.k, rgb, pred.labels,
+            cloud = outputs.point_cloud(pred.depth, model.k, rgb, pred.class_ids,
                                         params.points_organized)
             data = messages.point_cloud_bytes(header, cloud)
             self.publishers[outputs.POINTS_TOPIC].publish(data)

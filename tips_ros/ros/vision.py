@@ -30,14 +30,14 @@ else:
     MISSING = ""
 
 
-def label_info_msg(labels: Sequence[str]) -> LabelInfo:
-    """Return the ``segmentation/label_info`` message: class id i is ``labels[i]``.
+def label_info_msg(class_names: Sequence[str]) -> LabelInfo:
+    """Return the ``segmentation/label_info`` message: class id i is ``class_names[i]``.
 
     Latched (reliable, transient local); its header is left empty, as it describes the mask
     topic rather than one frame.
     """
     return LabelInfo(class_map=[VisionClass(class_id=i, class_name=name)
-                                for i, name in enumerate(labels)])
+                                for i, name in enumerate(class_names)])
 
 
 def _hypothesis(detection: Detection) -> ObjectHypothesisWithPose:

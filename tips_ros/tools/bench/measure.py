@@ -151,8 +151,9 @@ def parity(reference: list[Prediction], other: list[Prediction]) -> dict[str, fl
             worst = max(np.abs(getattr(r, name) - getattr(o, name)).max() for r, o in pairs)
             scale = max(np.abs(getattr(r, name)).max() for r, _ in pairs)
             out[f"{name}_max_rel"] = float(worst / scale)
-    if all(r.labels is not None and o.labels is not None for r, o in pairs):
-        out["labels_equal"] = float(np.mean([(r.labels == o.labels).mean() for r, o in pairs]))
+    if all(r.class_ids is not None and o.class_ids is not None for r, o in pairs):
+        equal = [(r.class_ids == o.class_ids).mean() for r, o in pairs]
+        out["labels_equal"] = float(np.mean(equal))
     if all(r.normals is not None and o.normals is not None for r, o in pairs):
         cos = np.concatenate([(r.normals * o.normals).sum(-1).ravel() for r, o in pairs])
         out["normals_p99_deg"] = float(np.percentile(np.degrees(np.arccos(np.clip(cos, -1, 1))),
