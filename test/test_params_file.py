@@ -5,12 +5,16 @@
 ``tips-ros replay BAG --params-file FILE`` (in process, through the command line's ``main``)
 against the configuration the node makes from the same file (its code path without ROS:
 ``read_params`` of the file over the defaults, then ``EngineConfig.from_params``): the
-effective configurations and one frame's depth agree; flags given override the file.
+effective configurations and one frame's depth agree; flags given override the file. Every
+engine parameter, the prompt templates and the detection threshold apply offline as live (one
+frame's softmax heatmaps at the file's output size equal the node engine's); only the live-only
+parameters are reported as not applied.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,17 +22,26 @@ import pytest
 import yaml
 from rosbags.highlevel import AnyReader
 
-from tips_ros.cli import main
+from tips_ros.cli import build_parser, main
+from tips_ros.cli.replay import options as replay_options
 from tips_ros.engine import Engine, EngineConfig
-from tips_ros.engine.parameters import DEFAULTS, read_params
+from tips_ros.engine.parameters import DEFAULTS, read_params, SPEC_BY_NAME
 from tips_ros.errors import UsageError
 from tips_ros.offline.bags import SYNTH_TOPICS, write_synth_bag
-from tips_ros.offline.inputs import ground_truth
-from tips_ros.offline.params_file import read_params_file
+from tips_ros.offline.inputs import ground_truth, raw_image
+from tips_ros.offline.options import ReplayOptions, RunOptions
+from tips_ros.offline.params_file import read_params_file, RUN_FIELDS, run_settings
+from tips_ros.offline.replay import engine_settings, per_run_settings, replay
+from tips_ros.offline.report import REPORTED_ENGINE_FIELDS
 from tips_ros.offline.synthetic import render_sequence
 
 REPO = Path(__file__).resolve().parents[1]
 SIZE = (64, 48)  # synthetic frame, pixels
+#: The node's parameters that mean nothing offline (cameras, QoS, batching, limits, ...).
+LIVE_ONLY = {"warmup", "cameras", "input_compressed", "input_reliability", "output_reliability",
+             "publish_points", "points_organized", "compute_all", "max_batch", "max_wait_ms",
+             "max_image_pixels", "max_queries", "max_query_length", "stale_after",
+             "diagnostics_period", "autostart"}
 
 
 def node_config(params_file: Path, **overrides: object) -> EngineConfig:
@@ -46,11 +59,15 @@ def replay_report(tmp_path: Path, bag: Path, *flags: str) -> dict:
     return json.loads(report.read_text())
 
 
-def first_depth(out: Path) -> np.ndarray:
+def first_message(out: Path, topic: str) -> object:
     with AnyReader([out]) as reader:
-        conn = next(c for c in reader.connections if c.topic == "/tips/depth")
+        conn = next(c for c in reader.connections if c.topic == topic)
         _, _, raw = next(reader.messages(connections=[conn]))
-        return ground_truth("depth", reader.deserialize(raw, conn.msgtype))
+        return reader.deserialize(raw, conn.msgtype)
+
+
+def first_depth(out: Path) -> np.ndarray:
+    return ground_truth("depth", first_message(out, "/tips/depth"))
 
 
 @pytest.mark.parametrize("robot_file", [False, True], ids=["config_tips_yaml", "robot_yaml"])
@@ -94,6 +111,95 @@ def test_flags_given_override_the_params_file(tiny_models, tmp_path: Path):
                            "--input-size", "56")
     assert report["input_size"] == 56 and report["configuration_sources"]["input_size"] == "flag"
     assert report["model"] == dpt
+
+
+def test_only_live_only_parameters_are_not_applied():
+    _, not_applied = run_settings(read_params_file(REPO / "config" / "tips.yaml"))
+    assert set(not_applied) == LIVE_ONLY == set(SPEC_BY_NAME) - set(RUN_FIELDS)
+    engine_specs = {name for name, spec in SPEC_BY_NAME.items() if spec.engine}
+    assert engine_specs <= set(RUN_FIELDS)  # every engine parameter has its RunOptions field
+
+
+def test_every_engine_parameter_of_the_file_runs_as_in_the_node(tiny_models, tmp_path: Path):
+    dpt, text = (str(path) for path in tiny_models)
+    applied = {"model": dpt, "text_model": text, "device": "cpu", "precision": "fp32",
+               "input_size": 56, "keep_aspect": True, "output_size": "32x24",
+               "compile": "none", "channels_last": True, "allow_pickle": True,
+               "text_queries": ["door", "chair", "floor"],
+               "prompt_templates": ["a photo of a {}.", "a {} in a room"],
+               "heatmap_mode": "softmax", "heatmap_temperature": 0.5,
+               "zeroshot_threshold": 0.25, "zeroshot_templates": ["a {}"],
+               "pca_momentum": 0.2, "detection_threshold": 0.3}
+    live = {"cameras": ["front"], "max_batch": 2, "input_reliability": "best_effort",
+            "diagnostics_period": 2.0, "warmup": False}
+    params_file = tmp_path / "robot.yaml"
+    params_file.write_text(yaml.safe_dump({"/front/tips_node": {
+        "ros__parameters": applied | live}}))
+    bag = write_synth_bag(tmp_path / "in", 1, SIZE)
+    argv = ["replay", str(bag), "--output", str(tmp_path / "out"), "--image-topic",
+            SYNTH_TOPICS["image"], "--report", str(tmp_path / "report.json"), "--heads",
+            "depth,heatmaps", "--max-frames", "1", "--params-file", str(params_file)]
+    run = replay_options(build_parser("replay").parse_args(argv)).run
+    node = node_config(params_file)
+    assert EngineConfig(**engine_settings(run)) == node  # every field, compared as dataclasses
+    assert node.heatmap_mode == "softmax" and node.output_size == "32x24"  # the file was read
+    assert run.prompt_templates == tuple(applied["prompt_templates"])
+    assert run.detection_threshold == 0.3 and run.queries == tuple(applied["text_queries"])
+    assert set(run.not_applied) == set(live)
+
+    assert main(argv) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    for name in REPORTED_ENGINE_FIELDS:
+        expected = getattr(node, name)
+        assert report[name] == (list(expected) if isinstance(expected, tuple) else expected), name
+    assert report["output_size"] == "32x24"
+    assert report["prompt_templates"] == applied["prompt_templates"]
+    assert report["params_not_applied"] == sorted(live)
+    assert report["configuration_sources"] == dict.fromkeys(
+        (RUN_FIELDS[name] for name in applied), f"params file {params_file}") | dict.fromkeys(
+        ("image_topic", "heads", "max_frames"), "flag")
+
+    heatmaps = raw_image(first_message(tmp_path / "out", "/tips/heatmaps"))
+    assert heatmaps.shape == (24, 32, 3)  # output_size, one channel per query
+    assert first_depth(tmp_path / "out").shape == (24, 32)
+    np.testing.assert_allclose(heatmaps.sum(axis=-1), 1.0, atol=1e-5)  # softmax over queries
+    rgb = next(render_sequence(1, *SIZE)).rgb
+    engine = Engine(node)  # the node's engine: templates with the queries, as the node sets them
+    try:
+        engine.set_queries(applied["text_queries"], applied["prompt_templates"])
+        expected = engine.infer([rgb], heads=["heatmaps"])[0].heatmaps
+    finally:
+        engine.close()
+    np.testing.assert_allclose(heatmaps, expected, rtol=0, atol=1e-6)
+
+    # an engine loaded with the defaults of the per-run settings and reused (as evaluate's
+    # workers do) takes the run's: heatmap mode, templates, output size
+    per_run = {"output_size"} | {name for name, spec in SPEC_BY_NAME.items()
+                                 if spec.engine and spec.runtime}
+    assert set(per_run_settings(run)) == per_run
+    plain = Engine(replace(node, **{name: DEFAULTS[name] for name in per_run}))
+    try:
+        plain.set_queries(applied["text_queries"])
+        cosine = plain.infer([rgb], heads=["heatmaps"])[0].heatmaps
+        replay(ReplayOptions(bag, tmp_path / "reused", run), plain)
+    finally:
+        plain.close()
+    assert cosine.shape[:2] == SIZE[::-1] and not np.allclose(cosine.sum(axis=-1), 1.0)
+    np.testing.assert_allclose(raw_image(first_message(tmp_path / "reused", "/tips/heatmaps")),
+                               expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("fields, words", [
+    ({"heatmap_mode": "max"}, "heatmap_mode must be one of cosine, softmax"),
+    ({"prompt_templates": "a {}"}, "prompt_templates must be a list of strings"),
+    ({"zeroshot_templates": ["no field"]}, "must hold exactly one"),
+    ({"pca_momentum": 1.5}, "pca_momentum must be in"),
+    ({"channels_last": 1}, "channels_last must be a boolean"),
+])
+def test_bad_engine_option_is_one_sentence(fields: dict, words: str):
+    with pytest.raises(UsageError, match=words) as raised:
+        RunOptions(**fields)
+    assert "\n" not in str(raised.value)
 
 
 @pytest.mark.parametrize("content, words", [

@@ -11,7 +11,7 @@ default is written twice.
 from __future__ import annotations
 
 import argparse
-from dataclasses import fields, replace
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -36,10 +36,9 @@ def run_options(args: argparse.Namespace) -> RunOptions:
     A flag counts as given when it differs from its default (argparse cannot tell a flag
     repeated with its default value; that value is the default anyway unless the file sets it).
     """
-    chosen = options_from(RunOptions, args)
     path = getattr(args, "params_file", None)
     if path is None:
-        return chosen
+        return options_from(RunOptions, args)
     from tips_ros.offline.params_file import read_params_file, run_settings
 
     settings, not_applied = run_settings(read_params_file(path))
@@ -47,7 +46,9 @@ def run_options(args: argparse.Namespace) -> RunOptions:
              and getattr(args, item.name) != item.default}
     from_file = {name: value for name, value in settings.items() if name not in flags}
     sources = dict.fromkeys(flags, "flag") | dict.fromkeys(from_file, f"params file {path}")
-    return replace(chosen, **from_file, sources=sources, not_applied=not_applied)
+    # built once, with the file's values: --heads heatmaps may rely on the file's queries
+    return options_from(RunOptions, args, **from_file, sources=sources,
+                        not_applied=not_applied)
 
 
 def head_list(text: str) -> frozenset[str]:
@@ -77,10 +78,12 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gt-labels-topic", help="ground-truth class ids (mono8/16UC1)")
     add_model_options(parser)
     parser.add_argument("--params-file", type=Path,
-                        help="the node's parameters file (YAML, ros__parameters): its model, "
-                        "device, precision, input_size, keep_aspect, compile, backend, "
-                        "onnx_model, text_queries and detection_threshold apply; flags given "
-                        "override it; the report lists what came from where")
+                        help="the node's parameters file (YAML, ros__parameters): its engine "
+                        "parameters (model ... onnx_model, output_size, heatmap, zero-shot "
+                        "and PCA settings), text_queries, prompt_templates and "
+                        "detection_threshold apply, the live-only ones (cameras, QoS, "
+                        "batching, ...) do not; flags given override it; the report lists "
+                        "what came from where")
     parser.add_argument("--input-size", type=positive_int, default=default.input_size,
                         help="model input side in pixels, a multiple of 14 (the node's "
                         "input_size)")

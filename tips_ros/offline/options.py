@@ -15,10 +15,11 @@ built (``UsageError``, one sentence). The command-line flags (``tips_ros.cli.fla
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
-from tips_ros.engine.parameters import DEFAULTS
+from tips_ros.engine.parameters import DEFAULTS, SPEC_BY_NAME, validate
 from tips_ros.engine.prediction import ALL_HEADS, HEADS, ON_REQUEST_VIEWS, OutputSize, VIEWS
 from tips_ros.errors import UsageError
 from tips_ros.offline.bags import STORAGES
@@ -46,7 +47,11 @@ class RunOptions:
     came from (``flag`` or ``params file``; absent: the default), ``not_applied``: parameters
     of a ``--params-file`` that this run does not use (see tips_ros.offline.params_file).
     ``output_size``: the resolution of the outputs written and scored (``input``, ``WxH``
-    or a scale; see :class:`~tips_ros.engine.prediction.OutputSize`).
+    or a scale; see :class:`~tips_ros.engine.prediction.OutputSize`). ``prompt_templates``,
+    ``heatmap_mode``, ``heatmap_temperature``, ``zeroshot_threshold``, ``zeroshot_templates``,
+    ``pca_momentum``, ``channels_last`` and ``allow_pickle`` are the node's parameters of those
+    names (no flags: set them with ``--params-file``). Every field named for a node parameter
+    is checked with that parameter's spec (:func:`tips_ros.engine.parameters.validate`).
     """
 
     image_topic: str | None = None
@@ -75,19 +80,28 @@ class RunOptions:
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
     not_applied: tuple[str, ...] = ()
     output_size: str = DEFAULTS["output_size"]
+    prompt_templates: tuple[str, ...] = DEFAULTS["prompt_templates"]
+    heatmap_mode: str = DEFAULTS["heatmap_mode"]
+    heatmap_temperature: float = DEFAULTS["heatmap_temperature"]
+    zeroshot_threshold: float = DEFAULTS["zeroshot_threshold"]
+    zeroshot_templates: tuple[str, ...] = DEFAULTS["zeroshot_templates"]
+    pca_momentum: float = DEFAULTS["pca_momentum"]
+    channels_last: bool = DEFAULTS["channels_last"]
+    allow_pickle: bool = DEFAULTS["allow_pickle"]
 
     def __post_init__(self) -> None:
         """Normalise the container types and check every value (``UsageError``)."""
-        object.__setattr__(self, "queries", tuple(self.queries))
-        object.__setattr__(self, "not_applied", tuple(self.not_applied))
-        try:
-            object.__setattr__(self, "output_size", OutputSize.parse(self.output_size).text)
-        except ValueError as err:
-            raise UsageError(f"{err}.") from None
-        if self.heads is not None:
-            object.__setattr__(self, "heads", checked_heads(self.heads))
         onnx = self.onnx_model  # "" (EngineConfig's "none") is None here
         object.__setattr__(self, "onnx_model", Path(onnx) if onnx not in (None, "") else None)
+        for name, value in self.parameters().items():
+            reason = validate(name, value, self)
+            if reason:
+                raise UsageError(f"{reason}.")
+        for name in ("queries", "not_applied", "prompt_templates", "zeroshot_templates"):
+            object.__setattr__(self, name, tuple(getattr(self, name) or ()))
+        object.__setattr__(self, "output_size", OutputSize.parse(self.output_size).text)
+        if self.heads is not None:
+            object.__setattr__(self, "heads", checked_heads(self.heads))
         for name in ("batch", "every", "max_frames"):
             value = getattr(self, name)
             if value is None and name == "max_frames":
@@ -98,6 +112,16 @@ class RunOptions:
             raise UsageError(f"storage must be one of {', '.join(sorted(STORAGES))}, "
                              f"not {self.storage!r}.")
         self.selected_heads()  # the heads agree with the queries and the ground truth
+
+    def parameters(self) -> dict[str, Any]:
+        """Return the fields named for a node parameter, as that parameter's spec takes them.
+
+        ``onnx_model`` as a string (``""``: none), string lists as tuples; the keys are the
+        parameter names (``queries`` is ``text_queries`` and is checked by its flag's parser).
+        """
+        values = {item.name: getattr(self, item.name) for item in fields(self)
+                  if item.name in SPEC_BY_NAME}
+        return values | {"onnx_model": str(self.onnx_model or "")}
 
     @property
     def gt_topics(self) -> dict[str, str]:

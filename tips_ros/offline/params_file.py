@@ -7,14 +7,15 @@ The file is the node's own YAML (``config/tips.yaml`` is one): the ``ros__parame
 ``/front/tips_node``, ...), merged in file order as rclpy does. Each value is checked with the
 node's own parameter specs (:func:`tips_ros.engine.parameters.validate`), so a value means the
 same offline as live. Parameters with a :class:`~tips_ros.offline.options.RunOptions` field
-(:data:`RUN_FIELDS`) set it; every other known parameter is accepted and reported as not
-applied (the live-only ones: cameras, QoS, batching, diagnostics, ...; and, for now, the
-engine's heatmap, zero-shot, PCA and memory-format tuning, which replay has no option for),
-so the robot's file works unchanged.
+(:data:`RUN_FIELDS`: every engine parameter, the text queries and prompt templates, the
+detection threshold) set it; every other known parameter is live-only (cameras, input
+compression, QoS, batching and waiting, limits, points, diagnostics, ...) and is accepted and
+reported as not applied, so the robot's file works unchanged.
 """
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +23,14 @@ import yaml
 
 from tips_ros.engine.parameters import SPEC_BY_NAME, NodeParams, normalise, validate
 from tips_ros.errors import UsageError
+from tips_ros.offline.options import RunOptions
 
 #: The node's name: sections for it (any namespace) apply, as ``/**`` does.
 NODE_NAME = "tips_node"
-#: Parameter -> the RunOptions field it sets (same name unless listed otherwise).
+#: Parameter -> the RunOptions field it sets: the field of the same name, and ``text_queries``
+#: sets ``queries``.
 RUN_FIELDS: dict[str, str] = {
-    name: name for name in ("model", "text_model", "device", "precision", "backend",
-                            "onnx_model", "input_size", "keep_aspect", "compile",
-                            "detection_threshold")
+    item.name: item.name for item in fields(RunOptions) if item.name in SPEC_BY_NAME
 } | {"text_queries": "queries"}
 
 

@@ -27,6 +27,7 @@ import sys
 import time
 from typing import Any, TYPE_CHECKING
 
+from tips_ros.engine.parameters import engine_value, SPEC_BY_NAME, SPECS
 from tips_ros.io.outputs import topics_for
 from tips_ros.offline.arguments import check_folder_writable, check_writable
 from tips_ros.offline.bags import BagWriter, open_bag
@@ -53,10 +54,11 @@ def replay(options: ReplayOptions, engine: Engine | None = None, *, load_s: floa
 
     Without ``engine``, the model of ``options.run`` is loaded (the seconds it took are in the
     report as ``model_load_s``) and released at the end. With a loaded ``engine`` (reused over
-    several bags), ``load_s`` is the seconds it took to load; its queries and output
-    size are set to ``options.run``'s. ``metrics``, when given, is scored into (e.g. one
-    accumulator over several bags; the report then holds the running totals); ``progress``
-    replaces the replay's own progress bar. The report is also written to ``options.report``.
+    several bags), ``load_s`` is the seconds it took to load; its queries, prompt templates,
+    output size and runtime settings (:func:`per_run_settings`) are set to ``options.run``'s.
+    ``metrics``, when given, is scored into (e.g. one accumulator over several bags; the report
+    then holds the running totals); ``progress`` replaces the replay's own progress bar. The
+    report is also written to ``options.report``.
 
     The report is written and the output bag closed also when the bag turns out corrupt
     (``BagError``) or the run is interrupted (``KeyboardInterrupt``); both are re-raised.
@@ -83,8 +85,9 @@ def _replay(options: ReplayOptions, engine: Engine, load_s: float,
     try:
         with open_bag(options.bag) as reader:
             topics = resolve_topics(reader, run)
-            engine.set_queries(run.queries)
-            engine.config.output_size = run.output_size  # a reused engine writes this run's
+            engine.set_queries(run.queries, run.prompt_templates)
+            for name, value in per_run_settings(run).items():  # a reused engine takes this run's
+                setattr(engine.config, name, value)
             if metrics is None:
                 metrics = MetricsAccumulator(median_scaling=run.median_scaling,
                                              num_classes=len(engine.class_names))
@@ -123,6 +126,27 @@ def _replay(options: ReplayOptions, engine: Engine, load_s: float,
     return report
 
 
+def engine_settings(run: RunOptions) -> dict[str, Any]:
+    """Return the EngineConfig fields of ``run``: every parameter spec marked ``engine``.
+
+    What :meth:`~tips_ros.engine.config.EngineConfig.from_params` takes from the node's
+    parameters, taken from the same-named fields of ``run``.
+    """
+    parameters = run.parameters()
+    return {spec.name: engine_value(spec.name, parameters[spec.name])
+            for spec in SPECS if spec.engine}
+
+
+def per_run_settings(run: RunOptions) -> dict[str, Any]:
+    """Return the settings of ``run`` that a loaded engine takes for one replay.
+
+    The output size and the runtime engine parameters (those the node changes on a running
+    engine: heatmap mode and temperature, zero-shot threshold and templates, PCA momentum).
+    """
+    return {name: value for name, value in engine_settings(run).items()
+            if name == "output_size" or SPEC_BY_NAME[name].runtime}
+
+
 def engine_for(run: RunOptions) -> Engine:
     """Load the engine ``run`` asks for (:func:`tips_ros.engine.engine.load_engine`).
 
@@ -132,12 +156,8 @@ def engine_for(run: RunOptions) -> Engine:
     from tips_ros.engine import EngineConfig
     from tips_ros.engine.engine import load_engine
 
-    return load_engine(EngineConfig(model=run.model, text_model=run.text_model,
-                                    device=run.device, precision=run.precision,
-                                    backend=run.backend, onnx_model=str(run.onnx_model or ""),
-                                    input_size=run.input_size, keep_aspect=run.keep_aspect,
-                                    compile=run.compile, output_size=run.output_size),
-                       run.selected_heads(), user="this replay")
+    return load_engine(EngineConfig(**engine_settings(run)), run.selected_heads(),
+                       user="this replay")
 
 
 def expected_frames(reader: Any, image_topic: str, run: RunOptions) -> int:

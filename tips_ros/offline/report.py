@@ -34,6 +34,15 @@ TABLE_METRICS: dict[str, tuple[str, ...]] = {
     "segmentation": ("miou", "pixel_acc"),
 }
 
+#: EngineConfig fields in the report as the engine ran them (the node's parameters' names).
+REPORTED_ENGINE_FIELDS = ("input_size", "keep_aspect", "compile", "channels_last",
+                          "allow_pickle", "heatmap_mode", "heatmap_temperature",
+                          "zeroshot_threshold", "zeroshot_templates", "pca_momentum")
+
+
+def _json_ready(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
 
 def build_report(options: ReplayOptions, engine: Engine, topics: Topics | None,
                  state: ReplayState, scorer: Scorer | None, load_s: float,
@@ -62,9 +71,8 @@ def build_report(options: ReplayOptions, engine: Engine, topics: Topics | None,
         "precision": engine.precision,
         "backend": engine.config.backend,  # onnxruntime: the graph in onnx_model, not model
         "onnx_model": engine.config.onnx_model or None,
-        "input_size": engine.config.input_size,
-        "keep_aspect": engine.config.keep_aspect,
-        "compile": engine.config.compile,
+        **{name: _json_ready(getattr(engine.config, name)) for name in REPORTED_ENGINE_FIELDS},
+        "prompt_templates": list(run.prompt_templates),
         "configuration_sources": dict(run.sources),  # field -> flag | params file PATH
         "params_not_applied": list(run.not_applied),
         "batch": run.batch,
