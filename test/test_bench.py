@@ -153,7 +153,11 @@ def test_typed_api_is_the_whole_run(tiny_models, tmp_path):
 
 @pytest.mark.slow
 def test_end_to_end_mode_through_ros_processes(tiny_models, tmp_path):
-    """--e2e: camera process -> tips_node process -> subscribers in the bench process."""
+    """--e2e: camera process -> tips_node process -> subscribers in the bench process.
+
+    With a grid of two output sizes at one camera size: one run per cell, and the ``e2e``
+    object is the cell of --size/--output-size (not run twice).
+    """
     from ros_harness import configure_this_process
 
     configure_this_process()
@@ -163,9 +167,17 @@ def test_end_to_end_mode_through_ros_processes(tiny_models, tmp_path):
                      "--precision", "fp32", "--batch", "1", "--heads", "depth",
                      "--size", "160x120", "--input-size", "112", "--iters", "2", "--warmup", "1",
                      "--profile-iters", "1", "--e2e", "--e2e-rate", "5", "--e2e-frames", "10",
-                     "--e2e-warmup-frames", "2", "--output-size", "80x60", "--json", str(out)])
+                     "--e2e-warmup-frames", "2", "--output-size", "80x60", "--json", str(out),
+                     "--e2e-grid-sizes", "160x120", "--e2e-grid-output-sizes", "input,80x60"])
     assert code == 0
-    e2e = json.loads(out.read_text())["e2e"]
+    report = json.loads(out.read_text())
+    e2e, grid = report["e2e"], report["e2e_grid"]
+    assert [(cell["frame_size"], cell["output_size"]) for cell in grid] == \
+        [([160, 120], "input"), ([160, 120], "80x60")]
+    assert e2e == grid[1] and grid[0]["node_log"] != grid[1]["node_log"]
+    # the same message around 160x120 instead of 80x60 float32 pixels
+    header = e2e["bytes_per_frame"]["depth"] - 80 * 60 * 4
+    assert grid[0]["bytes_per_frame"]["depth"] == header + 160 * 120 * 4
     # the node ran at --output-size: its depth messages, and the bench's, are 80x60 32FC1
     from tips_ros.io.cdr import serialize_image
     from tips_ros.io.imaging import encode_image

@@ -21,7 +21,7 @@ from tips_ros.errors import UsageError
 from tips_ros.offline.bags import SynthBagOptions
 from tips_ros.offline.demo import DemoOptions
 from tips_ros.offline.options import EvaluateOptions, ReplayOptions
-from tips_ros.tools.bench import BenchOptions
+from tips_ros.tools.bench import BenchOptions, E2EOptions
 from tips_ros.tools.convert import ConvertOptions
 
 
@@ -46,6 +46,10 @@ def test_flags_default_to_the_options_defaults() -> None:
     assert modules["evaluate"].options(parsed("evaluate", "b", "--output", "o")) == \
         EvaluateOptions(["b"], "o")
     assert bench.options(parsed("bench"), "m", "t") == BenchOptions("m", "t")
+    grid = bench.options(parsed("bench", "--e2e", "--e2e-grid-sizes", "640x480,1920x1080",
+                                "--e2e-grid-output-sizes", "input,480X270"), "m", "t").e2e
+    assert grid == E2EOptions(grid_sizes=((640, 480), (1920, 1080)),
+                              grid_output_sizes=("input", "480x270"))
 
 
 @pytest.mark.parametrize("build, message", [
@@ -62,8 +66,12 @@ def test_flags_default_to_the_options_defaults() -> None:
     (lambda: EvaluateOptions(["b"], "out", gpus_per_worker=-1.0), "number >= 0"),
     (lambda: DemoOptions(frames=0), "frames must be a positive integer"),
     (lambda: BenchOptions("m", "t", batches=(0,)), "positive"),
+    (lambda: E2EOptions(grid_output_sizes=("input", "2x")), "--e2e-grid-output-sizes: "),
+    (lambda: E2EOptions(frames=0), "--e2e-frames >= 1"),
+    (lambda: bench.options(parsed("bench", "--e2e-grid-sizes", "64x48"), "m", "t"), "need --e2e"),
 ], ids=["frames", "size", "storage", "model-size", "heads", "batch", "nothing", "tokenizer",
-        "no-inputs", "workers", "gpus", "demo-frames", "bench-batch"])
+        "no-inputs", "workers", "gpus", "demo-frames", "bench-batch", "grid-output",
+        "e2e-frames", "grid-alone"])
 def test_bad_values_are_one_sentence(build, message: str) -> None:
     with pytest.raises(UsageError) as error:
         build()

@@ -70,6 +70,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--e2e-frames", type=int, default=e2e.frames, help="measured e2e frames")
     add("--e2e-warmup-frames", type=int, default=e2e.warmup_frames,
         help="e2e frames excluded at the start")
+    add("--e2e-grid-sizes", default=_comma(e2e.grid_sizes),
+        help="with --e2e: comma list of camera WIDTHxHEIGHT, one e2e run per size x "
+        "--e2e-grid-output-sizes (default: --size alone) into the JSON's e2e_grid")
+    add("--e2e-grid-output-sizes", default=_comma(e2e.grid_output_sizes),
+        help="with --e2e: comma list of output_size values (input, WIDTHxHEIGHT, a scale) of "
+        "the grid (default: --output-size alone)")
 
 
 #: Node parameter -> the bench flag (``args`` attribute) it sets.
@@ -106,7 +112,11 @@ def with_params_file(args: argparse.Namespace) -> argparse.Namespace:
 
 def options(args: argparse.Namespace, model: str, text_model: str) -> BenchOptions:
     """Return the options the parsed flags ``args`` describe, for ``model``/``text_model``."""
-    e2e = (E2EOptions(args.e2e_rate, args.e2e_frames, args.e2e_warmup_frames)
+    grid = (tuple(parse_list(args.e2e_grid_sizes, parse_size)),
+            tuple(parse_list(args.e2e_grid_output_sizes)))
+    if any(grid) and not args.e2e:
+        raise UsageError("--e2e-grid-sizes and --e2e-grid-output-sizes need --e2e")
+    e2e = (E2EOptions(args.e2e_rate, args.e2e_frames, args.e2e_warmup_frames, *grid)
            if args.e2e else None)
     return BenchOptions(
         model=model, text_model=text_model, device=args.device,

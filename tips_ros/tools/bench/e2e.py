@@ -21,7 +21,8 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any, TextIO
 
 import numpy as np
@@ -35,6 +36,7 @@ from tips_ros.io.outputs import (
 from tips_ros.tools.bench.common import (build_messages, bytes_per_frame, image_message,
                                          StageTimer, summarize)
 from tips_ros.tools.bench.options import BenchOptions, make_engine
+from tips_ros.tools.camera_sim import make_frames
 
 #: namespace of the benchmarked node and its topics
 NAMESPACE = "/tips_bench"
@@ -277,6 +279,29 @@ def bench_e2e(options: BenchOptions, frames: list[np.ndarray],
     result = _result(options, precision, sent[options.e2e.warmup_frames:], receipts, cost,
                      sizes)
     return {**result, "node_log": where}
+
+
+def bench_e2e_grid(options: BenchOptions,
+                   keep: Callable[[list[dict[str, Any]]], None] = lambda _cells: None,
+                   ) -> list[dict[str, Any]]:
+    """Run :func:`bench_e2e` once per camera size x output size of ``options.e2e``'s grid.
+
+    Sizes are run in the order given, and for each size every output size in turn, so a
+    setting and its reference (``input``: the outputs at the camera's size) are measured
+    minutes apart on the same machine. Each cell is an ``e2e`` object (its ``frame_size`` and
+    ``output_size`` say which); ``keep`` gets the cells so far after each one (a checkpoint).
+    """
+    e2e = options.e2e
+    cells: list[dict[str, Any]] = []
+    for width, height in e2e.grid_sizes or (options.frame_size,):
+        frames = make_frames(1, height, width)
+        for output_size in e2e.grid_output_sizes or (options.output_size,):
+            print(f"bench: e2e {width}x{height} output_size {output_size}", file=sys.stderr,
+                  flush=True)
+            cells.append(bench_e2e(replace(options, frame_size=(width, height),
+                                           output_size=output_size), frames))
+            keep(cells)
+    return cells
 
 
 def _number(text: str) -> float | str:

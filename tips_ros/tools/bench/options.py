@@ -27,6 +27,26 @@ class E2EOptions:
     frames: int = 150
     #: frames sent first and excluded from the figures (model warm-up in the node)
     warmup_frames: int = 10
+    #: the grid: camera frame sizes (width, height) x node ``output_size`` values, one e2e run
+    #: per cell (``report["e2e_grid"]``); empty: the run's own ``frame_size`` / ``output_size``
+    grid_sizes: tuple[tuple[int, int], ...] = ()
+    grid_output_sizes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        """Check the counts and the grid's output sizes (``UsageError``, one sentence)."""
+        if self.rate_hz <= 0 or self.frames < 1 or self.warmup_frames < 0:
+            raise UsageError(f"--e2e-rate must be > 0 and --e2e-frames >= 1, not "
+                             f"{self.rate_hz} and {self.frames}")
+        try:
+            object.__setattr__(self, "grid_output_sizes", tuple(
+                OutputSize.parse(size).text for size in self.grid_output_sizes))
+        except ValueError as err:
+            raise UsageError(f"--e2e-grid-output-sizes: {err}") from None
+
+    @property
+    def grid(self) -> bool:
+        """Tell whether a grid of e2e runs was asked for."""
+        return bool(self.grid_sizes or self.grid_output_sizes)
 
 
 @dataclass(frozen=True)

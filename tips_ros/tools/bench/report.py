@@ -4,7 +4,8 @@
 
 The JSON holds ``date``, ``command``, ``argv``, ``machine``, ``versions``, ``model``,
 ``queries``, ``stages``, ``configs`` (one row per configuration), ``naive`` (per batch size),
-``e2e`` and ``complete``. Times are milliseconds, rates frames/s, memory bytes.
+``e2e``, ``e2e_grid`` (with ``--e2e-grid-*``: one ``e2e`` object per camera size x output
+size) and ``complete``. Times are milliseconds, rates frames/s, memory bytes.
 """
 
 from __future__ import annotations
@@ -73,11 +74,19 @@ def print_table(report: dict[str, Any], out: TextIO = sys.stdout) -> None:
     for batch, n in report["naive"].items():
         print(f"naive     {int(batch):5d} {'eager':15} {'all (2 passes)':14} {n['p50']:8.2f} "
               f"{n['p99']:8.2f} {n['fps']:9.1f}", file=out)
+    for cell in report.get("e2e_grid") or ():
+        width, height = cell["frame_size"]
+        _print_e2e(f"e2e {width}x{height} output {cell['output_size']}", cell, out)
     if report.get("e2e"):
-        e = report["e2e"]
-        lat = e["latency_ms"] or {"p50": float("nan"), "p99": float("nan")}
-        in_node = e["node_diagnostics"].get("ros_side_p50_ms", "n/a")
-        print(f"e2e: offered {e['offered_rate_hz']} Hz, achieved {e['achieved_rate_hz']:.1f} Hz, "
-              f"drops {e['drops']}/{e['frames_offered']}, latency p50 {lat['p50']:.1f} ms "
-              f"p99 {lat['p99']:.1f} ms, ROS side {e['ros_side_ms_per_frame']['total']:.1f} "
-              f"ms/frame (in the node: {in_node} ms p50)", file=out)
+        _print_e2e("e2e", report["e2e"], out)
+
+
+def _print_e2e(label: str, e: dict[str, Any], out: TextIO) -> None:
+    """Print one ``e2e`` object of a report on one line, headed ``label``."""
+    lat = e["latency_ms"] or {"p50": float("nan"), "p99": float("nan")}
+    in_node = e["node_diagnostics"].get("ros_side_p50_ms", "n/a")
+    print(f"{label}: offered {e['offered_rate_hz']} Hz, achieved {e['achieved_rate_hz']:.1f} "
+          f"Hz, drops {e['drops']}/{e['frames_offered']}, latency p50 {lat['p50']:.1f} ms "
+          f"p99 {lat['p99']:.1f} ms, ROS side {e['ros_side_ms_per_frame']['total']:.1f} "
+          f"ms/frame (in the node: {in_node} ms p50), "
+          f"{e['bytes_per_frame']['total'] / 1e6:.2f} MB/frame", file=out)

@@ -24,7 +24,7 @@ from tips_ros.engine.config import model_input_size, resolve_device
 from tips_ros.engine.prediction import HEADS
 from tips_ros.offline.report import write_json
 from tips_ros.tools.bench.common import heads_of
-from tips_ros.tools.bench.e2e import bench_e2e
+from tips_ros.tools.bench.e2e import bench_e2e, bench_e2e_grid
 from tips_ros.tools.bench.measure import (
     agreement, count_gflop, host_syncs_per_batch, profile_pass, raw_outputs, timed_pass,
 )
@@ -55,8 +55,14 @@ def benchmark(options: BenchOptions, json_path: Path | None = None, command: str
             write_json(json_path, report)
 
     bench_engines(options, frames, report, checkpoint)
+    if options.e2e is not None and options.e2e.grid:
+        report["e2e_grid"] = []
+        bench_e2e_grid(options, lambda cells: (report.update(e2e_grid=cells), checkpoint()))
     if options.e2e is not None:
-        report["e2e"] = bench_e2e(options, frames)
+        report["e2e"] = next((cell for cell in report.get("e2e_grid", ())
+                              if cell["frame_size"] == list(options.frame_size)
+                              and cell["output_size"] == options.output_size), None) \
+            or bench_e2e(options, frames)
     report["complete"] = True
     checkpoint()
     return report
