@@ -124,14 +124,24 @@ def test_argument_errors_are_user_errors():
     assert cli.main(["bench", "--device", "cpu"]) == 2  # neither --model nor --make-model
 
 
-@pytest.mark.parametrize("fields", [
-    {"backends": ("tensorrt",)}, {"backends": ()}, {"heads": ("all", "depth+sky")},
-    {"batches": (0,)}, {"precisions": ()},
-], ids=["backend", "no-backend", "head", "batch", "no-precision"])
-def test_bad_options_are_rejected_before_anything_loads(fields: dict) -> None:
+@pytest.mark.parametrize("fields, words", [
+    ({"backends": ("tensorrt",)}, "--backend takes"), ({"backends": ()}, "--backend takes"),
+    ({"heads": ("all", "depth+sky")}, "sky"), ({"batches": (0,)}, "positive"),
+    ({"precisions": ()}, "one item"), ({"precisions": ("fp8",)}, "precision must be one of"),
+    ({"input_size": 100}, "input_size must be in"),
+    ({"parameters": {"heatmap_mode": "max"}}, "heatmap_mode must be one of"),
+    ({"parameters": {"input_size": 56}}, "input_size is set by the option input_size"),
+    ({"parameters": {"precision": "fp16"}}, "precision is set by the option precisions"),
+    ({"parameters": {"cameras": ["front"]}}, "cameras is not a parameter the bench applies"),
+    ({"parameters": {"prompt_templates": ["a {}"] * 500}, "queries": ("a",) * 32},
+     "would be 16000 prompts"),
+], ids=["backend", "no-backend", "head", "batch", "no-precision", "precision", "input-size",
+        "parameter-value", "own-field", "swept", "live-only", "prompts"])
+def test_bad_options_are_rejected_before_anything_loads(fields: dict, words: str) -> None:
     """Bad options fail when built: nothing is loaded from the (absent) model paths."""
-    with pytest.raises(UsageError):
+    with pytest.raises(UsageError, match=words) as raised:
         BenchOptions(model="/nonexistent/dpt", text_model="/nonexistent/text", **fields)
+    assert "\n" not in str(raised.value)
 
 
 @pytest.mark.slow

@@ -8,7 +8,9 @@ against the configuration the node makes from the same file (its code path witho
 effective configurations and one frame's depth agree; flags given override the file. Every
 engine parameter, the prompt templates and the detection threshold apply offline as live (one
 frame's softmax heatmaps at the file's output size equal the node engine's); only the live-only
-parameters are reported as not applied.
+parameters are reported as not applied. ``tips-ros bench --params-file`` builds the node's
+engine for every configuration (the swept precision and compile mode aside), and a file whose
+queries x templates exceed the node's prompt limit is refused offline as live.
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ import pytest
 import yaml
 from rosbags.highlevel import AnyReader
 
-from tips_ros.cli import build_parser, main
+from tips_ros.cli import bench as bench_command, build_parser, main
 from tips_ros.cli.replay import options as replay_options
 from tips_ros.engine import Engine, EngineConfig
-from tips_ros.engine.parameters import DEFAULTS, read_params, SPEC_BY_NAME
+from tips_ros.engine.parameters import DEFAULTS, MAX_PROMPTS, read_params, SPEC_BY_NAME
 from tips_ros.errors import UsageError
 from tips_ros.offline.bags import SYNTH_TOPICS, write_synth_bag
 from tips_ros.offline.inputs import ground_truth, raw_image
@@ -34,6 +36,7 @@ from tips_ros.offline.params_file import read_params_file, RUN_FIELDS, run_setti
 from tips_ros.offline.replay import engine_settings, per_run_settings, replay
 from tips_ros.offline.report import REPORTED_ENGINE_FIELDS
 from tips_ros.offline.synthetic import render_sequence
+from tips_ros.tools.bench.options import APPLIED, make_engine
 
 REPO = Path(__file__).resolve().parents[1]
 SIZE = (64, 48)  # synthetic frame, pixels
@@ -214,21 +217,117 @@ def test_bad_params_file_is_one_sentence(tmp_path: Path, content: dict, words: s
         read_params_file(path)
 
 
+def bench_options(params_file: Path, *flags: str, models: tuple[str, str] = ("m", "t")):
+    """Return the BenchOptions of ``tips-ros bench --params-file params_file *flags``."""
+    args = build_parser("bench").parse_args(["bench", "--params-file", str(params_file),
+                                             *flags])
+    return bench_command.options(bench_command.with_params_file(args), *models)
+
+
+def test_bench_runs_the_node_engine_of_a_params_file(tiny_models, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture):
+    dpt, text = (str(path) for path in tiny_models)
+    applied = {"model": dpt, "text_model": text, "device": "cpu", "precision": "bf16",
+               "input_size": 56, "keep_aspect": True, "output_size": "32x24",
+               "allow_pickle": True, "text_queries": ["door", "chair"],
+               "prompt_templates": ["a photo of a {}.", "a {} in a room"],
+               "heatmap_mode": "softmax", "heatmap_temperature": 0.5,
+               "zeroshot_threshold": 0.25, "zeroshot_templates": ["a {}"],
+               "pca_momentum": 0.2}
+    live = {"cameras": ["front"], "max_batch": 2, "detection_threshold": 0.3}
+    params_file = tmp_path / "robot.yaml"
+    params_file.write_text(yaml.safe_dump({"/front/tips_node": {
+        "ros__parameters": applied | live}}))
+    chosen = bench_options(params_file, "--input-size", "112", "--compile", "none,default",
+                           models=(dpt, text))
+    assert "not applied from" in capsys.readouterr().out
+    node = node_config(params_file, input_size=112)  # the flag given wins over the file's 56
+    assert node.heatmap_mode == "softmax" and node.keep_aspect and node.output_size == "32x24"
+    assert chosen.precisions == ("bf16",)
+    for compile_mode in ("none", "default"):  # swept: the configuration's own
+        assert chosen.engine_config(precision="bf16", compile=compile_mode) == \
+            replace(node, compile=compile_mode)
+    assert set(chosen.not_applied) == set(live)
+    from_file = f"params file {params_file}"
+    assert chosen.sources == dict.fromkeys(
+        (RUN_FIELDS.get(name, name) for name in applied), from_file) | dict.fromkeys(
+        ("input_size", "compile"), "flag")
+    configuration = chosen.configuration()
+    assert set(configuration) == set(APPLIED) and configuration["compile"] == ["none", "default"]
+    assert configuration["prompt_templates"] == applied["prompt_templates"]
+
+    rgb = next(render_sequence(1, *SIZE)).rgb
+    engine = make_engine(chosen, "fp32", "none")  # the bench's reference engine
+    try:
+        assert engine.config == replace(node, precision="fp32")
+        heatmaps = engine.infer([rgb], heads=["heatmaps"])[0].heatmaps
+    finally:
+        engine.close()
+    expected = Engine(replace(node, precision="fp32"))  # the node's, its queries as it sets them
+    try:
+        expected.set_queries(applied["text_queries"], applied["prompt_templates"])
+        np.testing.assert_array_equal(heatmaps,
+                                      expected.infer([rgb], heads=["heatmaps"])[0].heatmaps)
+    finally:
+        expected.close()
+    assert heatmaps.shape == (24, 32, 2)  # output_size, one channel per query
+
+
+def test_too_many_prompts_are_refused_offline(tmp_path: Path):
+    """Queries x templates above MAX_PROMPTS: refused as the node refuses it, each part valid."""
+    queries = [f"thing {i}" for i in range(200)]  # within max_queries 255
+    templates = ["a {}"] * (MAX_PROMPTS // len(queries) + 1)
+    params_file = tmp_path / "many.yaml"
+    content = {"max_queries": 255, "text_queries": queries, "prompt_templates": templates[:1]}
+    params_file.write_text(yaml.safe_dump({"/**": {"ros__parameters": content}}))
+    assert len(read_params_file(params_file)["text_queries"]) == 200  # each part is accepted
+    params_file.write_text(yaml.safe_dump({"/**": {"ros__parameters": content | {
+        "prompt_templates": templates}}}))
+    with pytest.raises(UsageError, match="text_queries x prompt_templates would be") as raised:
+        read_params_file(params_file)
+    assert "\n" not in str(raised.value)
+
+    flag = ",".join(f"thing {i}" for i in range(32))  # --queries: at most 32 (max_queries)
+    templates = ["a {}"] * (MAX_PROMPTS // 32 + 1)
+    params_file.write_text(yaml.safe_dump({"/**": {"ros__parameters": {
+        "prompt_templates": templates}}}))
+    read_params_file(params_file)  # with the file's own (default) queries it is fine
+    argv = ["replay", "b", "--output", "o", "--params-file", str(params_file)]
+    assert replay_options(build_parser("replay").parse_args(argv)).run.prompt_templates
+    for build in (lambda: replay_options(build_parser("replay").parse_args(
+                      [*argv, "--queries", flag])),
+                  lambda: bench_options(params_file, "--queries", flag)):
+        with pytest.raises(UsageError, match="x prompt_templates would be") as raised:
+            build()
+        assert "\n" not in str(raised.value)
+
+
 @pytest.mark.slow  # the bench report reads the machine (uname)
-def test_bench_measures_the_params_file_configuration(tiny_models, tmp_path: Path,
-                                                      capsys: pytest.CaptureFixture):
+def test_bench_measures_the_params_file_configuration(tiny_models, tmp_path: Path):
     dpt, text = (str(path) for path in tiny_models)
     params_file = tmp_path / "robot.yaml"
     params_file.write_text(yaml.safe_dump({"tips_node": {"ros__parameters": {
         "model": dpt, "text_model": text, "device": "cpu", "precision": "fp32",
-        "input_size": 56, "text_queries": ["door"], "cameras": ["front"]}}}))
+        "input_size": 56, "keep_aspect": True, "heatmap_mode": "softmax",
+        "prompt_templates": ["a photo of a {}."], "text_queries": ["door", "floor"],
+        "cameras": ["front"]}}}))
     report_path = tmp_path / "bench.json"
     assert main(["bench", "--params-file", str(params_file), "--input-size", "112",
-                 "--batch", "1", "--heads", "depth", "--size", "64x48", "--iters", "1",
+                 "--batch", "1", "--heads", "all", "--size", "64x48", "--iters", "1",
                  "--warmup", "0", "--profile-iters", "1", "--json", str(report_path)]) == 0
     report = json.loads(report_path.read_text())
     command = report["command"]
     assert f"--model {dpt}" in command and "--precision fp32" in command
-    assert "--queries door" in command and "--device cpu" in command
+    assert "--queries door,floor" in command and "--device cpu" in command
+    assert f"--params-file {params_file}" in command  # its other parameters: from the file
     assert "--input-size 112" in command  # the flag given wins over the file's 56
-    assert "not applied from" in capsys.readouterr().out
+    configuration, sources = report["configuration"], report["configuration_sources"]
+    assert configuration["input_size"] == 112 and sources["input_size"] == "flag"
+    assert configuration["keep_aspect"] is True and configuration["heatmap_mode"] == "softmax"
+    assert sources["keep_aspect"] == sources["precision"] == f"params file {params_file}"
+    assert configuration["precision"] == ["fp32"]
+    assert report["params_not_applied"] == ["cameras"]
+    (row,) = report["configs"]
+    assert row["input_size"] == [112, 154]  # 48x64 frame, short side 112 (keep_aspect)
+    naive = report["naive"]["1"]["agreement_with_fast_fp32"]  # the same input and heatmaps
+    assert naive["heatmap_corr"] >= 0.999 and naive["depth_median_rel_error"] <= 1e-3

@@ -61,10 +61,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--queries", default=_comma(default.queries),
         help='heatmap queries: "a,b" or a JSON list (as replay and the queries topic)')
     add("--json", help="write the full report to this JSON file")
-    add("--params-file", type=Path, help="the node's parameters file (YAML): its model, "
-        "text_model, device, precision, backend, compile, channels_last, input_size and "
-        "text_queries are measured (one configuration); flags given override it; the "
-        "recorded command line spells out the result")
+    add("--params-file", type=Path, help="the node's parameters file (YAML): every engine "
+        "parameter, text_queries and prompt_templates apply to every configuration (the "
+        "swept ones as one value); flags given override it; live-only parameters are not "
+        "applied; the report records the configuration and where each value came from")
     add("--e2e", action="store_true", help="also run end to end through rclpy processes")
     add("--e2e-rate", type=float, default=e2e.rate_hz, help="offered camera rate, Hz")
     add("--e2e-frames", type=int, default=e2e.frames, help="measured e2e frames")
@@ -78,40 +78,50 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "the grid (default: --output-size alone)")
 
 
-#: Node parameter -> the bench flag (``args`` attribute) it sets.
-PARAMS_FILE_FLAGS = {"model": "model", "text_model": "text_model", "device": "device",
-                     "precision": "precision", "backend": "backend", "compile": "compile",
-                     "channels_last": "channels_last", "input_size": "input_size",
-                     "text_queries": "queries"}
-
-
 def with_params_file(args: argparse.Namespace) -> argparse.Namespace:
     """Return ``args`` with the ``--params-file`` values for every flag left at its default.
 
-    The file is read as ``tips-ros replay`` reads it (the node's parameter specs); parameters
-    without a bench flag are printed as not applied.
+    The file is read as ``tips-ros replay`` reads it (the node's parameter specs). A parameter
+    with a bench flag of its name (``text_queries``: ``--queries``) sets the flag unless it was
+    given; the other parameters the bench applies (:data:`~tips_ros.tools.bench.options.APPLIED`:
+    keep_aspect, prompt_templates, heatmap_mode, ...) go to ``args._parameters``, the
+    live-only ones to ``args._not_applied`` (printed), where each setting came from to
+    ``args._sources``.
     """
     if args.params_file is None:
         return args
-    from tips_ros.offline.params_file import read_params_file
+    from tips_ros.offline.params_file import read_params_file, RUN_FIELDS
+    from tips_ros.tools.bench.options import APPLIED, own_field
 
     defaults = argparse.ArgumentParser()
     add_arguments(defaults)
     default_of = vars(defaults.parse_args([]))
     values = dict(vars(args))
-    params = read_params_file(args.params_file)
-    for name, value in params.items():
-        flag = PARAMS_FILE_FLAGS.get(name)
-        if flag and values[flag] == default_of[flag]:
-            values[flag] = _comma(tuple(value)) if isinstance(value, list) else value
-    skipped = sorted(set(params) - set(PARAMS_FILE_FLAGS))
-    if skipped:
-        print(f"tips-ros bench: not applied from {args.params_file}: {', '.join(skipped)}")
-    return argparse.Namespace(**values)
+    given = {name for name, value in values.items()
+             if name in default_of and value != default_of[name] and name != "params_file"}
+    parameters, sources, not_applied = {}, dict.fromkeys(given, "flag"), []
+    from_file = f"params file {args.params_file}"
+    for name, value in read_params_file(args.params_file).items():
+        flag = RUN_FIELDS.get(name, name)
+        if own_field(name) and flag in default_of:
+            if flag not in given:
+                values[flag] = _comma(tuple(value)) if isinstance(value, list) else value
+                sources[flag] = from_file
+        elif name in APPLIED:
+            parameters[name], sources[name] = value, from_file
+        else:
+            not_applied.append(name)
+    if not_applied:
+        print(f"tips-ros bench: not applied from {args.params_file}: {', '.join(not_applied)}")
+    return argparse.Namespace(**values, _parameters=parameters, _sources=sources,
+                              _not_applied=tuple(not_applied))
 
 
 def options(args: argparse.Namespace, model: str, text_model: str) -> BenchOptions:
-    """Return the options the parsed flags ``args`` describe, for ``model``/``text_model``."""
+    """Return the options the parsed flags ``args`` describe, for ``model``/``text_model``.
+
+    With :func:`with_params_file`'s additions, the params file's other parameters too.
+    """
     grid = (tuple(parse_list(args.e2e_grid_sizes, parse_size)),
             tuple(parse_list(args.e2e_grid_output_sizes)))
     if any(grid) and not args.e2e:
@@ -127,7 +137,9 @@ def options(args: argparse.Namespace, model: str, text_model: str) -> BenchOptio
         frame_size=parse_size(args.size), input_size=args.input_size,
         output_size=args.output_size, iters=args.iters,
         warmup=args.warmup, profile_iters=args.profile_iters,
-        queries=tuple(query_list(args.queries)), e2e=e2e)
+        queries=tuple(query_list(args.queries)), e2e=e2e,
+        parameters=getattr(args, "_parameters", {}), sources=getattr(args, "_sources", {}),
+        not_applied=getattr(args, "_not_applied", ()))
 
 
 def command_line(args: argparse.Namespace) -> str:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 import string
 import types
+from collections.abc import Sequence
 from dataclasses import dataclass, make_dataclass, replace
 from typing import Any
 
@@ -246,10 +247,16 @@ def template_error(name: str, template: str) -> str | None:
     return None
 
 
-def _prompt_count_error(current: Any) -> str | None:
-    """Return why the queries x templates of ``current`` are too many prompts, or None."""
+def prompt_count_error(queries: Sequence[str], current: Any) -> str | None:
+    """Return why ``queries`` x the templates of ``current`` are too many prompts, or None.
+
+    The one check of :data:`MAX_PROMPTS`: ``queries`` (the node's ``text_queries``) times the
+    ``prompt_templates``, and times the ``zeroshot_templates``, of ``current`` (the node's
+    parameters, or typed options with those fields); the node, the params file reader and the
+    offline options call it.
+    """
     for name in _TEMPLATES:
-        count = len(current.text_queries) * max(1, len(getattr(current, name)))
+        count = len(queries) * max(1, len(getattr(current, name)))
         if count > MAX_PROMPTS:
             return (f"text_queries x {name} would be {count} prompts to encode, at most "
                     f"{MAX_PROMPTS}")
@@ -323,7 +330,7 @@ def check_request(current: Any, changes: dict[str, Any]) -> str | None:
         reason = validate(name, getattr(after, name), after) if name in SPEC_BY_NAME else None
         if reason:
             return reason
-    return _prompt_count_error(after)
+    return prompt_count_error(after.text_queries, after)
 
 
 def check_startup(values: dict[str, Any]) -> dict[str, str]:
@@ -343,7 +350,7 @@ def check_startup(values: dict[str, Any]) -> dict[str, str]:
         new = {name: reason for name, value in values.items() if name not in rejected
                for reason in [validate(name, value, current)] if reason}
         if not new and "text_queries" not in rejected:
-            reason = _prompt_count_error(current)
+            reason = prompt_count_error(current.text_queries, current)
             if reason:
                 new["text_queries"] = reason
         if not new:

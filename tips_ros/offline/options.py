@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from tips_ros.engine.parameters import DEFAULTS, SPEC_BY_NAME, validate
+from tips_ros.engine.parameters import DEFAULTS, prompt_count_error, SPEC_BY_NAME, validate
 from tips_ros.engine.prediction import ALL_HEADS, HEADS, ON_REQUEST_VIEWS, OutputSize, VIEWS
 from tips_ros.errors import UsageError
 from tips_ros.offline.bags import STORAGES
@@ -51,7 +51,9 @@ class RunOptions:
     ``heatmap_mode``, ``heatmap_temperature``, ``zeroshot_threshold``, ``zeroshot_templates``,
     ``pca_momentum``, ``channels_last`` and ``allow_pickle`` are the node's parameters of those
     names (no flags: set them with ``--params-file``). Every field named for a node parameter
-    is checked with that parameter's spec (:func:`tips_ros.engine.parameters.validate`).
+    is checked with that parameter's spec (:func:`tips_ros.engine.parameters.validate`), and
+    ``queries`` x each template list with the node's prompt limit
+    (:func:`~tips_ros.engine.parameters.prompt_count_error`).
     """
 
     image_topic: str | None = None
@@ -99,6 +101,9 @@ class RunOptions:
                 raise UsageError(f"{reason}.")
         for name in ("queries", "not_applied", "prompt_templates", "zeroshot_templates"):
             object.__setattr__(self, name, tuple(getattr(self, name) or ()))
+        reason = prompt_count_error(self.queries, self)
+        if reason:
+            raise UsageError(f"{reason}.")
         object.__setattr__(self, "output_size", OutputSize.parse(self.output_size).text)
         if self.heads is not None:
             object.__setattr__(self, "heads", checked_heads(self.heads))

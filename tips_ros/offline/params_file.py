@@ -21,7 +21,9 @@ from typing import Any
 
 import yaml
 
-from tips_ros.engine.parameters import SPEC_BY_NAME, NodeParams, normalise, validate
+from tips_ros.engine.parameters import (
+    NodeParams, normalise, prompt_count_error, SPEC_BY_NAME, validate,
+)
 from tips_ros.errors import UsageError
 from tips_ros.offline.options import RunOptions
 
@@ -38,7 +40,8 @@ def read_params_file(path: Path) -> dict[str, Any]:
     """Return the node's parameters in ``path`` (only those the file sets), checked.
 
     Raises ``UsageError`` (one sentence) for a missing or unreadable file, a file without a
-    ``ros__parameters`` section for the node, an unknown parameter or a rejected value.
+    ``ros__parameters`` section for the node, an unknown parameter, a rejected value or more
+    prompts (text queries x templates) than the node encodes.
     """
     try:
         data = yaml.safe_load(Path(path).read_text())
@@ -62,6 +65,9 @@ def read_params_file(path: Path) -> dict[str, Any]:
         reason = validate(name, value, current)
         if reason:
             raise UsageError(f"params file '{path}': {reason}")
+    reason = prompt_count_error(current.text_queries, current)
+    if reason:  # as the node refuses it at start-up
+        raise UsageError(f"params file '{path}': {reason}")
     return {name: normalise(name, value) for name, value in values.items()}
 
 

@@ -20,28 +20,36 @@ import torch.nn.functional as F
 from tips_ros.tools.bench.common import summarize
 
 
-def naive_processor(input_size: int) -> Any:
+def naive_processor(input_size: tuple[int, int]) -> Any:
     """Return transformers' PIL image processor with ``Tipsv2DptImageProcessor``'s settings.
 
-    Bilinear resize to ``input_size`` squared, rescale 1/255, no normalisation. The
-    torchvision-backed class itself needs torchvision, which this project does not depend on.
+    Bilinear resize to ``input_size`` (height, width) pixels, rescale 1/255, no
+    normalisation. The torchvision-backed class itself needs torchvision, which this project
+    does not depend on.
     """
     from transformers.image_processing_backends import PilBackend
     from transformers.image_utils import PILImageResampling
 
     class Tipsv2PilProcessor(PilBackend):
         resample = PILImageResampling.BILINEAR
-        size = {"height": input_size, "width": input_size}
+        size = {"height": input_size[0], "width": input_size[1]}
         do_resize, do_rescale, do_normalize, do_convert_rgb = True, True, False, True
 
     return Tipsv2PilProcessor()
 
 
 class NaivePipeline:
-    """The naive transformers pipeline on one device (fp32, eager attention)."""
+    """The naive transformers pipeline on one device (fp32, eager attention).
 
-    def __init__(self, model: str, text_model: str, device: torch.device, input_size: int,
-                 text_embeddings: torch.Tensor) -> None:
+    ``input_size``: the model input (height, width) in pixels; ``text_embeddings``: the
+    queries' (Q, D) unit embeddings; ``softmax_temperature``: heatmaps as a softmax across the
+    queries at this temperature (cosine units; the node's ``heatmap_mode`` softmax), else
+    cosine.
+    """
+
+    def __init__(self, model: str, text_model: str, device: torch.device,
+                 input_size: tuple[int, int], text_embeddings: torch.Tensor,
+                 softmax_temperature: float | None = None) -> None:
         from transformers import Tipsv2DptForDensePrediction, Tipsv2Model
 
         from tips_ros.engine.loading import load_pretrained
@@ -53,6 +61,7 @@ class NaivePipeline:
         self.skip = 1 + self.vision.config.num_register_tokens
         self.patch = self.vision.config.patch_size
         self.text = text_embeddings.float().to(device)
+        self.temperature = softmax_temperature
 
     @torch.inference_mode()
     def __call__(self, images: list[np.ndarray]
@@ -69,6 +78,8 @@ class NaivePipeline:
         ph, pw = (s // self.patch for s in pixels.shape[-2:])
         patches = F.normalize(tokens[:, self.skip:], dim=-1)
         heat = torch.einsum("bnd,qd->bqn", patches, self.text).reshape(len(images), -1, ph, pw)
+        if self.temperature is not None:
+            heat = torch.softmax(heat / self.temperature, dim=1)
         # outward normals, as the engine publishes them (the released head predicts their
         # negative; docs/models.md)
         normals = -F.normalize(out.normals, p=2, dim=1)

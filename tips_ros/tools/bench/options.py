@@ -2,19 +2,36 @@
 # SPDX-License-Identifier: Apache-2.0
 """What one benchmark run measures (:class:`BenchOptions`), and the engine for a configuration.
 
-``tips-ros bench`` builds the options from its flags (``tips_ros.cli.bench``); scripts build
-them directly and call :func:`tips_ros.tools.bench.benchmark`.
+``tips-ros bench`` builds the options from its flags and ``--params-file``
+(``tips_ros.cli.bench``); scripts build them directly and call
+:func:`tips_ros.tools.bench.benchmark`. A configuration's engine is the node's
+(:meth:`~tips_ros.engine.config.EngineConfig.from_params` of the parameters it runs with,
+:meth:`BenchOptions.node_params`), loaded by the one loader
+(:func:`tips_ros.engine.engine.load_engine`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
 from tips_ros.engine import Engine, EngineConfig
-from tips_ros.engine.parameters import DEFAULTS
+from tips_ros.engine.parameters import (
+    DEFAULTS, engine_value, NodeParams, normalise, prompt_count_error, SPEC_BY_NAME, validate,
+)
 from tips_ros.engine.prediction import BACKENDS, OutputSize
 from tips_ros.errors import UsageError
+from tips_ros.offline.params_file import RUN_FIELDS
 from tips_ros.tools.bench.common import heads_of
+
+#: Node parameter -> the BenchOptions field listing its values (one configuration per value).
+SWEPT = {"precision": "precisions", "compile": "compile_modes", "backend": "backends"}
+#: Node parameters the bench applies: every engine parameter (EngineConfig field), the text
+#: queries and the prompt templates (both set with :meth:`~tips_ros.engine.Engine.set_queries`).
+#: The others are live-only (cameras, QoS, batching, detections, ...).
+APPLIED = tuple(name for name, spec in SPEC_BY_NAME.items()
+                if spec.engine or name in ("text_queries", "prompt_templates"))
 
 
 @dataclass(frozen=True)
@@ -61,6 +78,16 @@ class BenchOptions:
     ``compile_backend`` is torch.compile's (``eager`` checks Dynamo alone, e.g. on a CPU).
     ``iters`` timed and ``warmup`` untimed calls per configuration, ``profile_iters`` calls
     of the stage profile. ``e2e`` adds the run through ROS 2 processes (first precision).
+
+    ``parameters``: the node's other parameters of :data:`APPLIED` by name (those without a
+    field here: ``keep_aspect``, ``prompt_templates``, ``heatmap_mode``, ``onnx_model``, ...),
+    applied to every configuration; a parameter with a field here is set there (``queries``
+    is ``text_queries``, ``precisions``, ``compile_modes`` and ``backends`` are swept, see
+    :data:`SWEPT`). A given ``onnx_model`` is what backend onnxruntime measures (else a graph
+    is exported in the run). Every value named for a node parameter is checked with its spec,
+    and the queries x templates with the node's prompt limit. ``sources``: where each setting
+    came from (``flag`` or ``params file PATH``; absent: the default), ``not_applied``: the
+    ``--params-file`` parameters the bench does not use (live-only), as a replay's.
     """
 
     model: str
@@ -81,9 +108,12 @@ class BenchOptions:
     profile_iters: int = 5
     queries: tuple[str, ...] = DEFAULTS["text_queries"]
     e2e: E2EOptions | None = None
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+    not_applied: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        """Reject unknown backends and heads before anything is loaded."""
+        """Reject unknown backends and heads and bad parameters before anything is loaded."""
         unknown = set(self.backends) - set(BACKENDS)
         if unknown or not self.backends:
             raise UsageError(f"--backend takes a comma list of {', '.join(BACKENDS)}, "
@@ -98,14 +128,82 @@ class BenchOptions:
             object.__setattr__(self, "output_size", OutputSize.parse(self.output_size).text)
         except ValueError as err:
             raise UsageError(f"--output-size: {err}") from None
+        for name in self.parameters:
+            if name not in APPLIED:
+                raise UsageError(f"parameters: {name} is not a parameter the bench applies "
+                                 f"(one of {', '.join(APPLIED)})")
+            if own_field(name):
+                raise UsageError(f"parameters: {name} is set by the option {own_field(name)}")
+        self._check_values()
+        object.__setattr__(self, "not_applied", tuple(self.not_applied))
+        object.__setattr__(self, "parameters", {name: engine_value(name, normalise(name, value))
+                                                for name, value in self.parameters.items()})
+
+    def _check_values(self) -> None:
+        """Check every value named for a node parameter with its spec (``UsageError``)."""
+        current = self.node_params()
+        given = {name: [getattr(self, own_field(name))] for name in APPLIED
+                 if own_field(name) and name not in SWEPT}
+        given |= {name: list(getattr(self, swept)) for name, swept in SWEPT.items()}
+        given |= {name: [value] for name, value in self.parameters.items()}
+        for name, values in given.items():
+            for value in values:
+                reason = validate(name, value, current)
+                if reason:
+                    raise UsageError(f"{reason}.")
+        reason = prompt_count_error(current.text_queries, current)
+        if reason:
+            raise UsageError(f"{reason}.")
+
+    def node_params(self, **swept: Any) -> Any:
+        """Return the node parameters (a NodeParams) of a configuration of this run.
+
+        The defaults, then ``parameters``, then the fields here named for a parameter, then
+        ``swept`` (by parameter name: ``precision``, ``compile``, ``backend``, ...; a swept
+        parameter not given keeps its default).
+        """
+        values = dict(DEFAULTS) | dict(self.parameters) | {
+            name: getattr(self, own_field(name)) for name in APPLIED
+            if own_field(name) and name not in SWEPT} | swept
+        return NodeParams(**{name: normalise(name, value) for name, value in values.items()})
+
+    def engine_config(self, **swept: Any) -> EngineConfig:
+        """Return the EngineConfig of a configuration: the node's, from :meth:`node_params`."""
+        return replace(EngineConfig.from_params(self.node_params(**swept)),
+                       compile_backend=self.compile_backend)
+
+    def configuration(self) -> dict[str, Any]:
+        """Return every parameter of :data:`APPLIED` by name as this run applies it.
+
+        A swept parameter has the list of its values (one configuration each).
+        """
+        params = self.node_params()
+        return {name: getattr(params, name) for name in APPLIED} | {
+            name: list(getattr(self, swept)) for name, swept in SWEPT.items()}
 
 
-def make_engine(options: BenchOptions, precision: str, compile_mode: str) -> Engine:
-    """Load the torch engine of one configuration, with the benchmark's queries set."""
-    engine = Engine(EngineConfig(
-        model=options.model, text_model=options.text_model, device=options.device,
-        precision=precision, input_size=options.input_size, compile=compile_mode,
-        compile_backend=options.compile_backend, channels_last=options.channels_last,
-        output_size=options.output_size))
-    engine.set_queries(options.queries)
-    return engine
+def own_field(name: str) -> str | None:
+    """Return the :class:`BenchOptions` field that sets node parameter ``name``, or None.
+
+    The field of the parameter's name (``text_queries``: ``queries``, as replay's options), or
+    the swept one (:data:`SWEPT`); only for parameters the bench applies (:data:`APPLIED`).
+    """
+    if name not in APPLIED:
+        return None
+    name = SWEPT.get(name) or RUN_FIELDS.get(name, name)
+    return name if name in {item.name for item in fields(BenchOptions)} else None
+
+
+def make_engine(options: BenchOptions, precision: str, compile_mode: str,
+                **swept: Any) -> Engine:
+    """Load the engine of one configuration with the run's queries and prompt templates.
+
+    Backend torch unless ``swept`` says otherwise (``swept``: further parameters of the
+    configuration, by name); through :func:`tips_ros.engine.engine.load_engine`.
+    """
+    from tips_ros.engine.engine import load_engine
+
+    config = options.engine_config(**{"precision": precision, "compile": compile_mode,
+                                      "backend": "torch", **swept})
+    return load_engine(config, user="the bench", queries=options.queries,
+                       templates=options.node_params().prompt_templates)

@@ -5,7 +5,11 @@
 The JSON holds ``date``, ``command``, ``argv``, ``machine``, ``versions``, ``model``,
 ``queries``, ``stages``, ``configs`` (one row per configuration), ``naive`` (per batch size),
 ``e2e``, ``e2e_grid`` (with ``--e2e-grid-*``: one ``e2e`` object per camera size x output
-size) and ``complete``. Times are milliseconds, rates frames/s, memory bytes.
+size) and ``complete``; a :func:`~tips_ros.tools.bench.benchmark` report also
+``configuration`` (every node parameter the bench applies, as it runs them; a swept one as
+the list of its values), ``configuration_sources`` (``flag`` or ``params file PATH`` per
+setting; absent: the default) and ``params_not_applied`` (the params file's live-only
+parameters), as a replay report. Times are milliseconds, rates frames/s, memory bytes.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from tips_ros.engine import Engine, EngineConfig
+from tips_ros.engine import Engine
 from tips_ros.engine.config import model_input_size, resolve_device
 from tips_ros.engine.prediction import HEADS
 from tips_ros.offline.report import write_json
@@ -49,6 +49,9 @@ def benchmark(options: BenchOptions, json_path: Path | None = None, command: str
     frames = make_frames(max(options.batches), height, width)
     report = new_report(resolve_device(options.device), model_label or options.model,
                         options.queries, command)
+    report |= {"configuration": options.configuration(),
+               "configuration_sources": dict(options.sources),
+               "params_not_applied": list(options.not_applied)}
 
     def checkpoint() -> None:
         if json_path is not None:
@@ -139,8 +142,12 @@ def bench_engines(options: BenchOptions, frames: list[np.ndarray], report: dict[
 def _bench_naive(options: BenchOptions, reference: Engine, frames: list[np.ndarray],
                  results: dict[str, Any], checkpoint: Callable[[], None]) -> References:
     """Time the naive pipeline per batch size into ``results``; return the fp32 references."""
-    naive = NaivePipeline(options.model, options.text_model, reference.device,
-                          options.input_size, reference.text.encode(options.queries))
+    config, (height, width) = reference.config, frames[0].shape[:2]
+    naive = NaivePipeline(
+        options.model, options.text_model, reference.device,
+        model_input_size(height, width, config.input_size, config.keep_aspect),
+        reference.text.encode(options.queries, options.node_params().prompt_templates),
+        config.heatmap_temperature if config.heatmap_mode == "softmax" else None)
     references: References = {}
     for batch in options.batches:
         batch_frames = frames[:batch]
@@ -163,22 +170,27 @@ def bench_onnxruntime(options: BenchOptions, frames: list[np.ndarray], reference
 
     Dynamic batch; fp32, and fp16 if in the precisions; every batch and heads set the graph
     has, measured like the torch configurations (``export_s``: the export in seconds;
-    ``warmup_s`` includes a TensorRT engine build).
+    ``warmup_s`` includes a TensorRT engine build). A given ``onnx_model`` (parameter) is
+    measured instead, at each precision of the run that onnxruntime takes (``export_s`` None).
     """
     from tips_ros.engine.onnx_export import export
 
+    config = options.engine_config()
+    given = config.onnx_model
+    precisions = ("auto", "fp32", "fp16") if given else ("fp32", "fp16")
+    height, width = frames[0].shape[:2]
     with tempfile.TemporaryDirectory(prefix="tips_bench_onnx_") as tmp:
-        for precision in (p for p in options.precisions if p in ("fp32", "fp16")):
-            path, start = Path(tmp) / f"{precision}.onnx", time.perf_counter()
-            print(f"bench: exporting {precision} ONNX", file=sys.stderr, flush=True)
-            side = options.input_size
-            export(options.model, path, HEADS, (side, side), None, precision == "fp16")
-            export_s = time.perf_counter() - start
-            engine = Engine(EngineConfig(
-                model=options.model, text_model=options.text_model, device=options.device,
-                precision=precision, input_size=side, backend="onnxruntime",
-                onnx_model=str(path), output_size=options.output_size))
-            engine.set_queries(options.queries)
+        for precision in (p for p in options.precisions if p in precisions):
+            path, export_s = Path(given) if given else Path(tmp) / f"{precision}.onnx", None
+            if not given:
+                print(f"bench: exporting {precision} ONNX", file=sys.stderr, flush=True)
+                start = time.perf_counter()
+                export(options.model, path, HEADS,
+                       model_input_size(height, width, config.input_size, config.keep_aspect),
+                       None, precision == "fp16", config.allow_pickle)
+                export_s = time.perf_counter() - start
+            engine = make_engine(options, precision, "none", backend="onnxruntime",
+                                 onnx_model=str(path), channels_last=False)
             for batch in options.batches:
                 reference = references[batch]
                 for heads_name in options.heads:
