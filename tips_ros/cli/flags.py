@@ -51,6 +51,11 @@ def run_options(args: argparse.Namespace) -> RunOptions:
                         not_applied=not_applied)
 
 
+def add_seed(parser: argparse.ArgumentParser, default: int, what: str) -> None:
+    """Add ``--seed``: the integer seed of what a generator command writes (``what``: help)."""
+    parser.add_argument("--seed", type=int, default=default, help=what)
+
+
 def head_list(text: str) -> frozenset[str]:
     """Parse ``--heads``: comma-separated head names."""
     return checked_heads(parse_list(text))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tips_ros.cli.flags import options_from
+from tips_ros.cli.flags import add_seed, options_from
 from tips_ros.engine.testmodel import MakeTestModelOptions, SIZES, write_test_models
 
 
@@ -19,8 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", choices=list(SIZES), default=default.size,
                         help="tiny: CPU tests; b14, l14, so14, g14: real TIPSv2 shapes; "
                         "v1-s14 ... v1-g14: TIPSv1 shapes (16x16 position grid)")
-    parser.add_argument("--seed", type=int, default=default.seed,
-                        help="random seed of the weights")
+    add_seed(parser, default.seed, "random seed of the weights")
 
 
 def options(args: argparse.Namespace) -> MakeTestModelOptions:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tips_ros.cli.flags import options_from
+from tips_ros.cli.flags import add_seed, options_from
 from tips_ros.offline.arguments import parse_size
 from tips_ros.offline.bags import STORAGES, SYNTH_TOPICS, SynthBagOptions, write_synth_bag
 
@@ -23,8 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"WIDTHxHEIGHT (default {width}x{height})")
     parser.add_argument("--storage", choices=sorted(STORAGES), default=default.storage,
                         help="bag storage")
-    parser.add_argument("--seed", type=int, default=default.seed,
-                        help="scene seed (same seed, same bag)")
+    add_seed(parser, default.seed, "scene seed (same seed, same bag)")
 
 
 def options(args: argparse.Namespace) -> SynthBagOptions:
