@@ -235,6 +235,10 @@ def test_bench_runs_the_node_engine_of_a_params_file(tiny_models, tmp_path: Path
                "zeroshot_threshold": 0.25, "zeroshot_templates": ["a {}"],
                "pca_momentum": 0.2}
     live = {"cameras": ["front"], "max_batch": 2, "detection_threshold": 0.3}
+    params_file = tmp_path / "commas.yaml"  # a query with a comma reaches --queries whole
+    params_file.write_text(yaml.safe_dump({"/**": {"ros__parameters": {
+        "text_queries": ["red, blue chair", "door"]}}}))
+    assert bench_options(params_file).queries == ("red, blue chair", "door")
     params_file = tmp_path / "robot.yaml"
     params_file.write_text(yaml.safe_dump({"/front/tips_node": {
         "ros__parameters": applied | live}}))

@@ -9,6 +9,7 @@ defaults are those fields' defaults, written as the flag would be.
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import tempfile
 from pathlib import Path
@@ -22,6 +23,11 @@ from tips_ros.tools.bench.report import print_table
 
 def _comma(items: tuple[object, ...]) -> str:
     return ",".join(map(str, items))
+
+
+def _list_flag(items: list[str]) -> str:
+    """Return a list of strings as a list flag takes it: a comma list, or JSON if needs be."""
+    return json.dumps(items) if any("," in item for item in items) else _comma(tuple(items))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -105,7 +111,7 @@ def with_params_file(args: argparse.Namespace) -> argparse.Namespace:
         flag = RUN_FIELDS.get(name, name)
         if own_field(name) and flag in default_of:
             if flag not in given:
-                values[flag] = _comma(tuple(value)) if isinstance(value, list) else value
+                values[flag] = _list_flag(value) if isinstance(value, list) else value
                 sources[flag] = from_file
         elif name in APPLIED:
             parameters[name], sources[name] = value, from_file
