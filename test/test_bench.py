@@ -162,6 +162,29 @@ def test_typed_api_is_the_whole_run(tiny_models, tmp_path):
 
 
 @pytest.mark.slow
+def test_onnxruntime_measures_the_given_onnx_model(tiny_models, tmp_path):
+    """A given onnx_model parameter (a params file's): that graph is measured, not an export."""
+    from tips_ros.engine.onnx_export import export
+    from tips_ros.engine.prediction import HEADS
+
+    dpt, text = (str(path) for path in tiny_models)
+    export(dpt, tmp_path / "given.onnx", HEADS, (56, 56), None, False)
+    options = BenchOptions(model=dpt, text_model=text, device="cpu", precisions=("auto",),
+                           backends=("onnxruntime",), batches=(1,), heads=("depth",),
+                           frame_size=(64, 48), input_size=56, iters=1, warmup=0,
+                           profile_iters=1, parameters={"onnx_model": str(tmp_path / "given.onnx"),
+                                                        "heatmap_mode": "softmax"})
+    report = benchmark(options)
+    (config,) = report["configs"]
+    assert config["backend"] == "onnxruntime" and config["export_s"] is None
+    assert config["precision"] == "fp32"  # the file's network
+    assert config["agreement_vs_fp32"]["depth_median_rel_error"] <= 1e-5
+    assert report["configuration"]["onnx_model"] == str(tmp_path / "given.onnx")
+    assert report["configuration"]["heatmap_mode"] == "softmax"
+    assert report["configuration"]["backend"] == ["onnxruntime"]
+
+
+@pytest.mark.slow
 def test_end_to_end_mode_through_ros_processes(tiny_models, tmp_path):
     """--e2e: camera process -> tips_node process -> subscribers in the bench process.
 
