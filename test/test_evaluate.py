@@ -221,9 +221,10 @@ def test_without_ray_bags_run_in_process(dataset: Path, tiny_models, tiny_engine
 def test_ctrl_c_keeps_finished_bags_and_rerun_completes(ray_session, tiny_models, tmp_path):
     """Interrupt an evaluation on one worker: a 2-frame bag, then long ones.
 
-    SIGINT once the first bag's report exists (however slow the machine): exit 130, the
-    finished bag and its report valid, the aggregate written; a rerun skips the finished bag
-    and replays the others.
+    SIGINT once the second bag's folder exists (however slow the machine): the one worker
+    starts it only after the driver collected the first bag's result. Exit 130, the finished
+    bag and its report valid, the aggregate written; a rerun skips the finished bag and
+    replays the others.
     """
     write_synth_bag(tmp_path / "in/a_short", 2, SIZE, seed=1)
     for name in ("b_long", "c_long"):
@@ -234,7 +235,7 @@ def test_ctrl_c_keeps_finished_bags_and_rerun_completes(ray_session, tiny_models
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 300
-        while not (out / "in/a_short/report.json").exists() and proc.poll() is None \
+        while not (out / "in/b_long").exists() and proc.poll() is None \
                 and time.monotonic() < deadline:
             time.sleep(0.1)
         assert proc.poll() is None, proc.communicate()

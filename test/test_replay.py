@@ -159,12 +159,17 @@ def test_report_fields_and_finite_metrics(engine: Engine, tmp_path: Path):
     for kind in ("wall", "cpu"):
         assert list(stages[kind]) == list(STAGES)
         assert all(v >= 0 for v in stages[kind].values()), stages
-        outside = sum(v for k, v in stages[kind].items() if k != "engine")
+        outside = sum(stages[kind][k] for k in ("read", "decode", "wait", "other"))
         assert stages["outside_engine"][kind] == pytest.approx(outside)
+        assert stages["lanes"]["write"][kind] == pytest.approx(
+            stages[kind]["encode"] + stages[kind]["write"])
+        assert stages["lanes"]["score"][kind] == stages[kind]["metrics"]
     assert all(stages["wall"][k] > 0 for k in ("read", "decode", "engine", "metrics", "encode",
                                                "write"))
-    # every stage together is the frame loop: no more than the whole replay took
-    assert sum(stages["wall"].values()) * report["frames_out"] <= report["wall_s"] * 1000
+    # the loop's stages, and each lane's, took no more than the whole replay
+    loop = stages["outside_engine"]["wall"] + stages["wall"]["engine"]
+    for part in (loop, *(lane["wall"] for lane in stages["lanes"].values())):
+        assert part * report["frames_out"] <= report["wall_s"] * 1000
 
 
 def test_reports_are_replaced_whole(tmp_path: Path):

@@ -3,9 +3,12 @@
 """The frame loop of a replay: read -> decode -> batch -> engine -> output bag and scorer.
 
 ``Replayer`` walks the bag's messages in log-time order, selects image frames (``every``,
-``max_frames``), decodes them, runs the engine on batches and hands each prediction to the
-output bag and the scorer; ``ReplayState`` is what it did (what the report is made of). A
-device out of memory drops the frames of that engine call (counted as failed,
+``max_frames``), decodes them, runs the engine on batches and hands each prediction to two
+background lanes (:mod:`tips_ros.offline.lanes`): the ``write`` lane encodes the output
+messages and writes them to the output bag, the ``score`` lane matches them with ground truth
+and scores them. Both run beside the loop, so their CPU work overlaps the engine's next
+batch; each keeps the bag's order. ``ReplayState`` is what it did (what the report is made
+of). A device out of memory drops the frames of that engine call (counted as failed,
 ``out_of_memory``) and halves the batch, as the node does; the replay goes on.
 """
 
@@ -26,6 +29,7 @@ from tips_ros.engine.prediction import BatchLimit, Prediction
 from tips_ros.io.imaging import decode_compressed, decode_image, ImageDecodeError
 from tips_ros.offline.bags import BagError, BagWriteError, iter_messages
 from tips_ros.offline.inputs import COMPRESSED_TYPE, ground_truth, Topics
+from tips_ros.offline.lanes import Lane
 from tips_ros.offline.options import RunOptions
 from tips_ros.offline.output_bag import Frame, OutputBag
 from tips_ros.offline.scoring import Scorer
@@ -68,21 +72,28 @@ class Progress:
         self._bar.close()
 
 
-#: The stages of a replay's frame loop, in the order a frame meets them (``StageTimes``);
-#: ``other`` is the rest of the loop (batching, progress, preview).
-STAGES: tuple[str, ...] = ("read", "decode", "engine", "metrics", "encode", "write", "other")
+#: The stages of a replay, in the order a frame meets them (``StageTimes``): the loop's
+#: (:data:`LOOP_STAGES`) and its lanes' (:data:`LANE_STAGES`).
+STAGES: tuple[str, ...] = ("read", "decode", "engine", "wait", "metrics", "encode", "write",
+                           "other")
+#: Lane -> the stages it runs (in the lane's thread, beside the loop).
+LANE_STAGES: dict[str, tuple[str, ...]] = {"write": ("encode", "write"), "score": ("metrics",)}
+#: The stages in the loop's own thread: ``wait`` is the loop waiting for a lane that fell
+#: behind (or for the scorer at ``max_frames``), ``other`` the rest (batching, progress).
+LOOP_STAGES: tuple[str, ...] = tuple(
+    stage for stage in STAGES if all(stage not in lane for lane in LANE_STAGES.values()))
 
 
 @dataclass
 class StageTimes:
-    """Seconds spent in each stage of the frame loop (:data:`STAGES`), summed over frames.
+    """Seconds spent in each stage of one thread (:data:`STAGES`), summed over frames.
 
-    ``wall`` is wall-clock time; ``cpu`` is the CPU time of the loop's own thread (what a
+    ``wall`` is wall-clock time; ``cpu`` is the CPU time of the timing thread (what a
     stage costs on a loaded machine, but without the engine's other threads). ``read``: the
     bag reader yielding messages (rosbags' decoding of the CDR included); ``decode``: input
-    images and ground truth to arrays; ``engine``: ``Engine.infer``; ``metrics``: matching
-    and scoring; ``encode``: the output messages' bytes; ``write``: handing them to the bag;
-    ``other``: the loop's time in none of these.
+    images and ground truth to arrays; ``engine``: ``Engine.infer``; ``wait``: the loop
+    waiting for a lane; ``metrics``: matching and scoring; ``encode``: the output messages'
+    bytes; ``write``: handing them to the bag; ``other``: the loop's time in none of these.
     """
 
     wall: Counter[str] = field(default_factory=Counter)
@@ -119,9 +130,14 @@ class ReplayState:
     failures: Counter[str] = field(default_factory=Counter)
     gt_failures: Counter[str] = field(default_factory=Counter)
     camera_info_rejected: Counter[str] = field(default_factory=Counter)  # by reason, per change
+    #: per written frame: from its engine call's start until its messages were written
     latencies_ms: list[float] = field(default_factory=list)
+    #: the loop's time in engine calls and hand-offs, plus the lanes' drain at the end
     processing_s: float = 0.0
+    #: the loop thread's stages, and each lane's (:data:`LANE_STAGES`)
     stages: StageTimes = field(default_factory=StageTimes)
+    lane_stages: dict[str, StageTimes] = field(
+        default_factory=lambda: {lane: StageTimes() for lane in LANE_STAGES})
     #: frames per engine call: ``--batch``, halved by each device out-of-memory
     batch: BatchLimit = field(default_factory=lambda: BatchLimit(1))
     preview: list[tuple[np.ndarray, Prediction]] = field(default_factory=list)
@@ -130,7 +146,7 @@ class ReplayState:
 
 
 class Replayer:
-    """Run one replay: read -> decode -> batch -> engine -> output bag + scorer."""
+    """Run one replay: read -> decode -> batch -> engine -> write and score lanes."""
 
     def __init__(self, run: RunOptions, engine: Engine, topics: Topics, out: OutputBag,
                  scorer: Scorer, total: int, progress: FrameProgress | None = None,
@@ -144,9 +160,23 @@ class Replayer:
         self._progress = progress or Progress(total)
         self._preview_every = max(1, math.ceil(total / PREVIEW_ROWS)) if total else 1
         self._pacer = Pacer() if pace else None
+        self._lanes: dict[str, Lane] = {}
+        self._handed = 0  # frames handed to the lanes so far
 
     def run(self, reader: Any) -> None:
-        """Process the bag; the last batch is flushed also when the bag is damaged."""
+        """Process the bag; the last batch is flushed also when the bag is damaged.
+
+        The lanes finish the frames handed to them before this returns or raises (Ctrl-C
+        included), so the output bag holds every frame the engine finished.
+        """
+        # two batches in flight: per frame the write lane gets one job (and camera infos),
+        # the score lane one per ground truth, the prediction and a clean-up
+        frames = 2 * self.run_options.batch
+        depth = {"write": 2 * frames, "score": (len(self.topics.gt) + 2) * frames}
+        # a sqlite3 connection serves only the thread that made it: that bag is written inline
+        self._lanes = {name: Lane(f"replay-{name}", depth[name], inline=name == "write"
+                                  and self.run_options.storage == "sqlite3")
+                       for name in LANE_STAGES}
         with self.state.stages.loop():
             try:
                 self._read(reader)
@@ -158,13 +188,27 @@ class Replayer:
             else:
                 self._flush()
             finally:
+                self._close_lanes()
                 self._progress.close()
+
+    def _close_lanes(self) -> None:
+        """Let the lanes finish; raise the first lane error unless one is propagating."""
+        start, errors = time.perf_counter(), []
+        with self.state.stages("wait"):
+            for lane in self._lanes.values():
+                try:
+                    lane.close()
+                except Exception as err:  # a full disk while draining: the bag stays valid
+                    errors.append(err)
+        self.state.processing_s += time.perf_counter() - start
+        if errors and sys.exc_info()[1] is None:
+            raise errors[0]
 
     def _read(self, reader: Any) -> None:
         limit_stamp: int | None = None  # stamp of the last selected frame once the limit is hit
         seen = 0
         for topic, msgtype, stamp, msg in self._messages(reader):
-            if limit_stamp is not None and (stamp > limit_stamp or not self.scorer.pending):
+            if limit_stamp is not None and (stamp > limit_stamp or not self._pending()):
                 break
             if topic == self.topics.image:
                 if limit_stamp is not None:
@@ -180,9 +224,26 @@ class Replayer:
                     limit_stamp = stamp
                     self._flush()
             elif topic == self.topics.camera_info:
-                self.out.calibration.update(msg)
+                self._put("write", lambda msg=msg: self.out.calibration.update(msg))
             else:
                 self._add_gt(topic, stamp, msg)
+
+    def _pending(self) -> int:
+        """Count the predictions waiting for ground truth, once the score lane is idle."""
+        with self.state.stages("wait"):
+            self._lanes["score"].join()
+        return self.scorer.pending
+
+    def _put(self, lane: str, job: Any) -> None:
+        """Hand ``job`` to ``lane`` (waiting while it is full counts as stage ``wait``).
+
+        An inline lane's job runs here: its time is the loop's ``other`` (and the lane's).
+        """
+        if self._lanes[lane].inline:
+            self._lanes[lane].put(job)
+            return
+        with self.state.stages("wait"):
+            self._lanes[lane].put(job)
 
     def _messages(self, reader: Any) -> Iterator[tuple[str, str, int, Any]]:
         """Yield the bag's messages of the input topics; the waits count as stage ``read``."""
@@ -215,43 +276,48 @@ class Replayer:
         except ImageDecodeError as err:
             self.state.gt_failures[err.reason] += 1
             return
-        with self.state.stages("metrics"):
-            self.scorer.add_gt(task, stamp, array)
+        self._put("score", lambda: self._score(lambda: self.scorer.add_gt(task, stamp, array)))
 
     def _flush(self) -> None:
         if not self._batch:
             return
         batch, self._batch = self._batch, []
-        start, stages = time.perf_counter(), self.state.stages
-        with stages("engine"):
+        start = time.perf_counter()
+        with self.state.stages("engine"):
             predictions = self.engine.infer_within(self.state.batch, [f.rgb for f in batch],
                                                    self.heads)
         if predictions is None:  # device out of memory: these frames dropped, batch halved
             self.state.failures[OUT_OF_MEMORY] += len(batch)
             self._progress.update(len(batch), sum(self.state.failures.values()))
             return
-        for index, (frame, pred) in enumerate(zip(batch, predictions)):
-            with stages("encode"):
-                messages = self.out.messages(frame, pred)
-            with stages("write"):
-                try:
-                    self.out.write(messages)
-                except BagWriteError:  # a full disk: the bag keeps the frames written before
-                    self.state.frames_out += index
-                    raise
-            with stages("metrics"):
-                self.scorer.add_prediction(frame.stamp_ns, pred)
+        for frame, pred in zip(batch, predictions):
+            self._put("write", lambda f=frame, p=pred: self._write(f, p, start))
+            self._put("score", lambda f=frame, p=pred: self._score(
+                lambda: self.scorer.add_prediction(f.stamp_ns, p)))
             self._keep_for_preview(frame, pred)
-        elapsed = time.perf_counter() - start
-        self.state.processing_s += elapsed
-        self.state.latencies_ms += [elapsed * 1000.0] * len(batch)
-        self.state.frames_out += len(batch)
-        self.scorer.drop_gt_before(batch[0].stamp_ns)
+            self._handed += 1
+        first = batch[0].stamp_ns
+        self._put("score", lambda: self.scorer.drop_gt_before(first))
+        self.state.processing_s += time.perf_counter() - start
         self._progress.update(len(batch), sum(self.state.failures.values()))
 
+    def _write(self, frame: Frame, pred: Prediction, start: float) -> None:
+        """Encode and write one frame's outputs (write lane); ``start``: its engine call's."""
+        stages = self.state.lane_stages["write"]
+        with stages("encode"):
+            messages = self.out.messages(frame, pred)
+        with stages("write"):
+            self.out.write(messages)  # BagWriteError (a full disk): raised in the loop
+        self.state.frames_out += 1
+        self.state.latencies_ms.append((time.perf_counter() - start) * 1000.0)
+
+    def _score(self, job: Any) -> None:
+        """Run one scorer call ``job`` (score lane), timed as stage ``metrics``."""
+        with self.state.lane_stages["score"]("metrics"):
+            job()
+
     def _keep_for_preview(self, frame: Frame, pred: Prediction) -> None:
-        if self.state.frames_out % self._preview_every == 0 and \
-                len(self.state.preview) < PREVIEW_ROWS:
+        if self._handed % self._preview_every == 0 and len(self.state.preview) < PREVIEW_ROWS:
             self.state.preview.append((frame.rgb, pred))
 
 

@@ -19,7 +19,7 @@ from typing import Any, TYPE_CHECKING
 import numpy as np
 
 from tips_ros.engine.requirements import versions
-from tips_ros.offline.frame_loop import ReplayState, STAGES
+from tips_ros.offline.frame_loop import LANE_STAGES, LOOP_STAGES, ReplayState, STAGES
 from tips_ros.offline.inputs import Topics
 from tips_ros.offline.options import ReplayOptions
 from tips_ros.offline.scoring import Scorer
@@ -121,21 +121,30 @@ def _latency_ms(latencies: np.ndarray) -> dict[str, float | None]:
 
 
 def stages_ms(state: ReplayState) -> dict[str, Any]:
-    """Return the milliseconds per output frame of each stage of the frame loop.
+    """Return the milliseconds per output frame of each stage of the replay.
 
-    ``wall`` and ``cpu`` (the loop thread's CPU time) map each stage of
-    :data:`~tips_ros.offline.frame_loop.STAGES` to its mean per written frame;
-    ``outside_engine`` is the sum of the stages other than ``engine`` (``wall`` and ``cpu``).
-    All ``None`` before the first frame is written.
+    ``wall`` and ``cpu`` (the CPU time of the thread that ran the stage, what it costs on a
+    shared machine) map each stage of :data:`~tips_ros.offline.frame_loop.STAGES` to its mean
+    per written frame. ``outside_engine`` (``wall`` and ``cpu``) is the frame loop's own time
+    outside the engine: its stages (:data:`~tips_ros.offline.frame_loop.LOOP_STAGES`) but
+    ``engine``, the waits for the lanes included; this is what caps a replay's frames/s beside
+    a fast engine. ``lanes``: each background lane's time per frame (``wall``, ``cpu``), which
+    overlaps the engine. All ``None`` before the first frame is written.
     """
     frames = state.frames_out
+    timers = {stage: state.stages for stage in LOOP_STAGES} | {
+        stage: state.lane_stages[lane] for lane, stages in LANE_STAGES.items()
+        for stage in stages}
     out: dict[str, Any] = {}
-    for kind, seconds in (("wall", state.stages.wall), ("cpu", state.stages.cpu)):
-        out[kind] = {stage: seconds[stage] * 1000.0 / frames if frames else None
-                     for stage in STAGES}
+    for kind in ("wall", "cpu"):
+        out[kind] = {stage: getattr(timers[stage], kind)[stage] * 1000.0 / frames
+                     if frames else None for stage in STAGES}
     out["outside_engine"] = {
-        kind: sum(v for stage, v in out[kind].items() if stage != "engine") if frames else None
-        for kind in ("wall", "cpu")}
+        kind: sum(out[kind][stage] for stage in LOOP_STAGES if stage != "engine")
+        if frames else None for kind in ("wall", "cpu")}
+    out["lanes"] = {lane: {kind: sum(out[kind][stage] for stage in stages) if frames else None
+                           for kind in ("wall", "cpu")}
+                    for lane, stages in LANE_STAGES.items()}
     return out
 
 
