@@ -47,9 +47,10 @@ def test_flags_default_to_the_options_defaults() -> None:
         EvaluateOptions(["b"], "o")
     assert bench.options(parsed("bench"), "m", "t") == BenchOptions("m", "t")
     grid = bench.options(parsed("bench", "--e2e", "--e2e-grid-sizes", "640x480,1920x1080",
-                                "--e2e-grid-output-sizes", "input,480X270"), "m", "t").e2e
+                                "--e2e-grid-output-sizes", "input,480X270", "--e2e-outputs",
+                                "images"), "m", "t").e2e
     assert grid == E2EOptions(grid_sizes=((640, 480), (1920, 1080)),
-                              grid_output_sizes=("input", "480x270"))
+                              grid_output_sizes=("input", "480x270"), outputs="images")
 
 
 @pytest.mark.parametrize("build, message", [
@@ -68,10 +69,11 @@ def test_flags_default_to_the_options_defaults() -> None:
     (lambda: BenchOptions("m", "t", batches=(0,)), "positive"),
     (lambda: E2EOptions(grid_output_sizes=("input", "2x")), "--e2e-grid-output-sizes: "),
     (lambda: E2EOptions(frames=0), "--e2e-frames >= 1"),
+    (lambda: E2EOptions(outputs="points"), "--e2e-outputs must be one of images, all"),
     (lambda: bench.options(parsed("bench", "--e2e-grid-sizes", "64x48"), "m", "t"), "need --e2e"),
 ], ids=["frames", "size", "storage", "model-size", "heads", "batch", "nothing", "tokenizer",
         "no-inputs", "workers", "gpus", "demo-frames", "bench-batch", "grid-output",
-        "e2e-frames", "grid-alone"])
+        "e2e-frames", "e2e-outputs", "grid-alone"])
 def test_bad_values_are_one_sentence(build, message: str) -> None:
     with pytest.raises(UsageError) as error:
         build()

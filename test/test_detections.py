@@ -107,3 +107,45 @@ def test_a_constructed_query_embedding_fires_one_region(tiny_engine):
     region_depth = pred.depth[expected]
     assert region_depth.min() <= found.box_3d.center[2] <= region_depth.max()
     assert find_detections(pred.heatmaps, pred.queries, found.score + 1e-3) == []
+
+
+def _per_region_reference(heatmaps, queries, threshold, depth, k):
+    """Compute the documented result region by region: mask, peak, nearest-rank percentiles."""
+    import cv2
+
+    out = []
+    for channel, query in enumerate(queries):
+        mask = (heatmaps[..., channel] > threshold).astype(np.uint8)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        for label in range(1, count):
+            rows, cols = np.nonzero(labels == label)
+            score = float(heatmaps[rows, cols, channel].max())
+            z = depth[rows, cols].astype(np.float64)
+            ok = np.isfinite(z) & (z > 0)
+            box = None
+            if ok.any():
+                z, r, c = z[ok], rows[ok], cols[ok]
+                points = np.stack([(c - k[0, 2]) / k[0, 0] * z, (r - k[1, 2]) / k[1, 1] * z, z])
+                ranks = [round(p / 100 * (z.size - 1)) for p in (5.0, 95.0)]
+                low, high = np.sort(points, axis=1)[:, ranks].T
+                box = (tuple((low + high) / 2), tuple(high - low))
+            u0, v0, w, h = (int(s) for s in stats[label, :4])
+            out.append((query, score, (u0 + (w - 1) / 2, v0 + (h - 1) / 2), (w, h), box))
+    return out
+
+
+def test_many_noisy_regions_equal_the_region_by_region_result():
+    """A random-weights heatmap has hundreds of small regions: the array code, exactly."""
+    rng = np.random.default_rng(3)
+    heat = rng.normal(0.0, 0.15, (90, 120, 3)).astype(np.float32)
+    depth = rng.uniform(0.5, 6.0, (90, 120)).astype(np.float32)
+    depth[rng.random(depth.shape) < 0.2] = np.nan
+    depth[:10, :10] = np.nan  # a region may have no valid pixel
+    heat[:3, :3, 0] = 0.9
+    found = find_detections(heat, ["a", "b", "c"], 0.2, depth, K)
+    expected = _per_region_reference(heat, ["a", "b", "c"], 0.2, depth, K)
+    assert len(found) == len(expected) > 100
+    for got, (query, score, center, size, box) in zip(found, expected):
+        assert (got.query, got.score, got.center, got.size) == (query, score, center, size)
+        assert (None if got.box_3d is None else (got.box_3d.center, got.box_3d.size)) == box
+    assert any(d.box_3d is None for d in found)

@@ -18,6 +18,7 @@ from tips_ros.errors import UsageError
 from tips_ros.offline.arguments import parse_list, parse_size, query_list
 from tips_ros.offline.options import RunOptions
 from tips_ros.tools.bench import BenchOptions, benchmark, E2EOptions
+from tips_ros.tools.bench.options import E2E_OUTPUTS
 from tips_ros.tools.bench.report import print_table
 
 
@@ -76,6 +77,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--e2e-frames", type=int, default=e2e.frames, help="measured e2e frames")
     add("--e2e-warmup-frames", type=int, default=e2e.warmup_frames,
         help="e2e frames excluded at the start")
+    add("--e2e-outputs", choices=E2E_OUTPUTS, default=e2e.outputs,
+        help="subscribed in the e2e run: images (the seven image outputs) or all (also "
+        "points, detections, detections_3d); the node computes only what is subscribed")
     add("--e2e-grid-sizes", default=_comma(e2e.grid_sizes),
         help="with --e2e: comma list of camera WIDTHxHEIGHT, one e2e run per size x "
         "--e2e-grid-output-sizes (default: --size alone) into the JSON's e2e_grid")
@@ -132,7 +136,8 @@ def options(args: argparse.Namespace, model: str, text_model: str) -> BenchOptio
             tuple(parse_list(args.e2e_grid_output_sizes)))
     if any(grid) and not args.e2e:
         raise UsageError("--e2e-grid-sizes and --e2e-grid-output-sizes need --e2e")
-    e2e = (E2EOptions(args.e2e_rate, args.e2e_frames, args.e2e_warmup_frames, *grid)
+    e2e = (E2EOptions(args.e2e_rate, args.e2e_frames, args.e2e_warmup_frames, *grid,
+                      outputs=args.e2e_outputs)
            if args.e2e else None)
     return BenchOptions(
         model=model, text_model=text_model, device=args.device,

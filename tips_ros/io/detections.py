@@ -61,7 +61,8 @@ def find_detections(heatmaps: np.ndarray, queries: Sequence[str], threshold: flo
 
     ``heatmaps`` is ``H x W x Q`` (channel i = ``queries[i]``); ``depth`` ``H x W`` metres
     (valid: finite and > 0) and ``k`` its 3x3 camera matrix give each detection its 3D box.
-    NaN heatmap values never pass.
+    NaN heatmap values never pass. Whole-image array work per query, whatever the number of
+    regions (a noisy heatmap has hundreds).
     """
     out = []
     # one comparison for every channel, each channel's mask contiguous for OpenCV
@@ -69,39 +70,49 @@ def find_detections(heatmaps: np.ndarray, queries: Sequence[str], threshold: flo
     for channel, query in enumerate(queries):
         if not above[channel].any():
             continue
-        heat = heatmaps[..., channel]
         count, labels, stats, _ = cv2.connectedComponentsWithStats(above[channel],
                                                                    connectivity=8)
+        pixels = np.flatnonzero(labels)  # flat indices of the pixels in a region
+        region = labels.ravel()[pixels]
+        peaks = np.full(count, -np.inf)
+        np.maximum.at(peaks, region, heatmaps[..., channel].ravel()[pixels])
+        boxes = (region_boxes_3d(depth, k, pixels, region, count)
+                 if depth is not None and k is not None else [None] * count)
         for label in range(1, count):
             u0, v0, width, height = (int(s) for s in stats[label, :4])
-            window = (slice(v0, v0 + height), slice(u0, u0 + width))
-            inside = labels[window] == label
-            box_3d = None
-            if depth is not None and k is not None:
-                box_3d = region_box_3d(depth[window], inside, k, u0, v0)
             out.append(Detection(
-                query, float(heat[window][inside].max()),
+                query, float(peaks[label]),
                 (u0 + (width - 1) / 2.0, v0 + (height - 1) / 2.0), (float(width), float(height)),
-                box_3d))
+                boxes[label]))
     return out
 
 
-def region_box_3d(depth: np.ndarray, inside: np.ndarray, k: np.ndarray, u0: int,
-                  v0: int) -> Box3D | None:
-    """Back-project a region's valid depth pixels; bound them by :data:`BOX_PERCENTILES`.
+def region_boxes_3d(depth: np.ndarray, k: np.ndarray, pixels: np.ndarray, region: np.ndarray,
+                    count: int) -> list[Box3D | None]:
+    """Back-project each region's valid depth pixels; bound them by :data:`BOX_PERCENTILES`.
 
-    ``depth`` and ``inside`` are the region's bounding window (top-left pixel ``u0, v0`` of
-    the full image), ``k`` the full image's 3x3 camera matrix. None if no pixel is valid.
+    ``pixels`` are flat indices into ``depth`` (``H x W`` metres) and ``region`` their labels
+    (1 .. ``count`` - 1); ``k`` is the image's 3x3 camera matrix. Returns one box per label
+    (index 0 unused), None for a region without a valid pixel. Percentiles are nearest-rank:
+    of a region's ``n`` values sorted, the one at ``round(p / 100 * (n - 1))``.
     """
-    rows, cols = np.nonzero(inside)
-    z = depth[rows, cols].astype(np.float64)
+    z = depth.ravel()[pixels].astype(np.float64)
     valid = np.isfinite(z) & (z > 0)
-    if not valid.any():
-        return None
-    z, rows, cols = z[valid], rows[valid], cols[valid]
-    points = np.stack([(cols + u0 - k[0, 2]) / k[0, 0] * z,
-                       (rows + v0 - k[1, 2]) / k[1, 1] * z, z])
-    # nearest-rank percentiles: one partial sort per axis
-    ranks = [round(p / 100 * (z.size - 1)) for p in BOX_PERCENTILES]
-    low, high = np.partition(points, ranks, axis=1)[:, ranks].T
-    return Box3D(tuple(float(c) for c in (low + high) / 2), tuple(float(s) for s in high - low))
+    z, pixels, region = z[valid], pixels[valid], region[valid]
+    if not z.size:
+        return [None] * count
+    rows, cols = np.divmod(pixels, depth.shape[1])
+    points = ((cols - k[0, 2]) / k[0, 0] * z, (rows - k[1, 2]) / k[1, 1] * z, z)
+    sizes = np.bincount(region, minlength=count)
+    starts = np.cumsum(sizes) - sizes
+    at = [starts + np.round(p / 100 * (sizes - 1)).astype(np.int64) for p in BOX_PERCENTILES]
+    # per axis, the values sorted within each region (regions in label order): by value, then
+    # stably by region
+    by_value = [np.argsort(axis, kind="stable") for axis in points]
+    ordered = [axis[order[np.argsort(region[order], kind="stable")]]
+               for axis, order in zip(points, by_value)]
+    low, high = (np.stack([np.take(axis, index, mode="clip") for axis in ordered], axis=1)
+                 for index in at)
+    return [Box3D(tuple(float(c) for c in (low[label] + high[label]) / 2),
+                  tuple(float(s) for s in high[label] - low[label])) if sizes[label] else None
+            for label in range(count)]

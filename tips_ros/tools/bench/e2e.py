@@ -15,6 +15,7 @@ This is a ROS 2 client: it starts ``tips_node`` as a program, it does not import
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -35,7 +36,8 @@ from tips_ros.io.outputs import (
 )
 from tips_ros.tools.bench.common import (build_messages, bytes_per_frame, image_message,
                                          StageTimer, summarize)
-from tips_ros.tools.bench.options import BenchOptions, make_engine
+from tips_ros.engine.parameters import DEFAULTS, normalise
+from tips_ros.tools.bench.options import APPLIED, BenchOptions, make_engine
 from tips_ros.tools.camera_sim import make_frames
 
 #: namespace of the benchmarked node and its topics
@@ -97,8 +99,11 @@ class Receipts:
     others: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     node_stats: dict[str, str] = field(default_factory=dict)
 
-    def subscribe(self, listener: Any) -> None:
-        """Subscribe ``listener`` to every image output of the node and to diagnostics."""
+    def subscribe(self, listener: Any, outputs: str) -> None:
+        """Subscribe ``listener`` to the node's image outputs and diagnostics.
+
+        With ``outputs`` ``all`` also to :func:`other_outputs`.
+        """
         from diagnostic_msgs.msg import DiagnosticArray
         from rclpy.qos import QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import Image
@@ -107,7 +112,7 @@ class Receipts:
         for topic in CORE_IMAGE_TOPICS:
             listener.create_subscription(
                 Image, f"{NAMESPACE}/{topic}", lambda msg, t=topic: self._image(t, msg), qos)
-        for topic, kind in other_outputs().items():
+        for topic, kind in (other_outputs() if outputs == "all" else {}).items():
             listener.create_subscription(
                 kind, f"{NAMESPACE}/{topic}", lambda _msg, t=topic: self._other(t), qos)
         listener.create_subscription(DiagnosticArray, "/diagnostics", self._diagnostics, 10)
@@ -140,15 +145,21 @@ def other_outputs() -> dict[str, Any]:
 
 
 def _node_command(options: BenchOptions, precision: str) -> list[str]:
-    """Return the command line of the ``tips_node`` process under :data:`NAMESPACE`."""
-    params = {"model": options.model, "text_model": options.text_model,
-              "device": options.device, "precision": precision,
-              "input_size": options.input_size, "output_size": options.output_size,
-              "publish_points": "true"}
+    """Return the command line of the ``tips_node`` process under :data:`NAMESPACE`.
+
+    The node runs the engine configuration the bench measures (every applied parameter that
+    differs from its default, e.g. from ``--params-file``), with ``publish_points`` on; each
+    value is given as JSON, which the ``-p`` parser (YAML) reads as written.
+    """
+    params = options.node_params(precision=precision)
+    values = {name: getattr(params, name) for name in APPLIED
+              if getattr(params, name) != normalise(name, DEFAULTS[name])}
+    values |= {"model": options.model, "text_model": options.text_model,
+               "publish_points": True}
     command = [sys.executable, "-m", "tips_ros.ros.startup", "--ros-args",
                "-r", f"__ns:={NAMESPACE}"]
-    for name, value in params.items():
-        command += ["-p", f"{name}:={value}"]
+    for name, value in values.items():
+        command += ["-p", f"{name}:={json.dumps(value)}"]
     return command
 
 
@@ -226,6 +237,7 @@ def _result(options: BenchOptions, precision: str, measured: list[int], receipts
         "frames_complete": len(complete), "drops": len(measured) - len(complete),
         "achieved_rate_hz": len(complete) / span_s if span_s > 0 else 0.0,
         "latency_ms": summarize(latency) if latency else None,
+        "outputs": options.e2e.outputs,
         "topics": list(CORE_IMAGE_TOPICS) + list(receipts.others),
         "frames_received_other": dict(receipts.others), "ros_side_ms_per_frame": cost,
         "output_size": options.output_size, "bytes_per_frame": sizes,
@@ -254,7 +266,7 @@ def bench_e2e(options: BenchOptions, frames: list[np.ndarray],
     rclpy.init()
     listener = rclpy.create_node("tips_bench_listener")
     receipts = Receipts()
-    receipts.subscribe(listener)
+    receipts.subscribe(listener, options.e2e.outputs)
     executor = SingleThreadedExecutor()
     executor.add_node(listener)
     node_log.flush()

@@ -34,6 +34,10 @@ APPLIED = tuple(name for name, spec in SPEC_BY_NAME.items()
                 if spec.engine or name in ("text_queries", "prompt_templates"))
 
 
+#: ``E2EOptions.outputs`` choices.
+E2E_OUTPUTS = ("images", "all")
+
+
 @dataclass(frozen=True)
 class E2EOptions:
     """The end-to-end run: camera process -> ``tips_node`` process -> subscribers here."""
@@ -48,9 +52,15 @@ class E2EOptions:
     #: per cell (``report["e2e_grid"]``); empty: the run's own ``frame_size`` / ``output_size``
     grid_sizes: tuple[tuple[int, int], ...] = ()
     grid_output_sizes: tuple[str, ...] = ()
+    #: what the listener subscribes to (the node computes only what is subscribed):
+    #: ``images``, the seven image outputs; ``all``, also points, detections, detections_3d
+    outputs: str = "all"
 
     def __post_init__(self) -> None:
         """Check the counts and the grid's output sizes (``UsageError``, one sentence)."""
+        if self.outputs not in E2E_OUTPUTS:
+            raise UsageError(f"--e2e-outputs must be one of {', '.join(E2E_OUTPUTS)}, "
+                             f"not {self.outputs!r}")
         if self.rate_hz <= 0 or self.frames < 1 or self.warmup_frames < 0:
             raise UsageError(f"--e2e-rate must be > 0 and --e2e-frames >= 1, not "
                              f"{self.rate_hz} and {self.frames}")
