@@ -144,6 +144,35 @@ def test_bad_options_are_rejected_before_anything_loads(fields: dict, words: str
     assert "\n" not in str(raised.value)
 
 
+def test_the_e2e_node_is_started_with_the_measured_configuration() -> None:
+    """Every applied parameter off its default reaches the node's ``-p`` overrides, as typed."""
+    import yaml
+
+    from tips_ros.engine.parameters import DEFAULTS
+    from tips_ros.tools.bench.e2e import _node_command
+    from tips_ros.tools.bench.options import APPLIED, E2EOptions
+
+    options = BenchOptions("/m/dpt", "/m/text", device="cpu", output_size="480x270",
+                           queries=("a chair", "red, blue door"), input_size=224,
+                           parameters={"heatmap_mode": "softmax", "keep_aspect": True,
+                                       "prompt_templates": ("a photo of {}.",)},
+                           e2e=E2EOptions())
+    command = _node_command(options, "bf16")
+    overrides = dict(item.split(":=", 1) for item in command[command.index("--ros-args") + 1:]
+                     if ":=" in item and not item.startswith("__"))
+    given = {name: yaml.safe_load(text) for name, text in overrides.items()}
+    expected = options.node_params(precision="bf16")
+    for name in APPLIED:
+        value = getattr(expected, name)
+        if name in given:
+            assert given[name] == (list(value) if isinstance(value, tuple) else value), name
+        else:
+            assert value == DEFAULTS[name] or list(value) == list(DEFAULTS[name]), name
+    assert given["text_queries"] == ["a chair", "red, blue door"]
+    assert given["precision"] == "bf16" and given["keep_aspect"] is True
+    assert given["output_size"] == "480x270" and given["publish_points"] is True
+
+
 @pytest.mark.slow
 def test_typed_api_is_the_whole_run(tiny_models, tmp_path):
     """benchmark(BenchOptions) runs without the command line, which only builds the options."""

@@ -79,7 +79,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="e2e frames excluded at the start")
     add("--e2e-outputs", choices=E2E_OUTPUTS, default=e2e.outputs,
         help="subscribed in the e2e run: images (the seven image outputs) or all (also "
-        "points, detections, detections_3d); the node computes only what is subscribed")
+        "segmentation/confidence, points, detections, detections_3d); the node computes only "
+        "what is subscribed")
     add("--e2e-grid-sizes", default=_comma(e2e.grid_sizes),
         help="with --e2e: comma list of camera WIDTHxHEIGHT, one e2e run per size x "
         "--e2e-grid-output-sizes (default: --size alone) into the JSON's e2e_grid")

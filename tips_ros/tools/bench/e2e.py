@@ -29,10 +29,10 @@ from typing import Any, TextIO
 import numpy as np
 import torch
 
-from tips_ros.engine.prediction import HEADS, Prediction, VIEWS
+from tips_ros.engine.prediction import HEADS, ON_REQUEST_VIEWS, Prediction, VIEWS
 from tips_ros.io.imaging import decode_image
 from tips_ros.io.outputs import (
-    CORE_IMAGE_TOPICS, DETECTIONS_3D_TOPIC, DETECTIONS_TOPIC, POINTS_TOPIC,
+    CORE_IMAGE_TOPICS, DETECTIONS_3D_TOPIC, DETECTIONS_TOPIC, POINTS_TOPIC, TOPICS,
 )
 from tips_ros.tools.bench.common import (build_messages, bytes_per_frame, image_message,
                                          StageTimer, summarize)
@@ -55,8 +55,9 @@ def ros_env() -> dict[str, str]:
     return env
 
 
-def ros_side_cost(node: Any, pred: Prediction, rgb: np.ndarray, iters: int) -> dict[str, float]:
-    """Measure ms per frame for decode + message building + publishing every output of ``pred``.
+def ros_side_cost(node: Any, pred: Prediction, rgb: np.ndarray, iters: int,
+                  topics: tuple[str, ...]) -> dict[str, float]:
+    """Measure ms per frame for decode + message building + publishing ``topics`` of ``pred``.
 
     Publishing goes to reliable topics that ``node`` itself subscribes to (real DDS transport
     and serialisation, same machine).
@@ -65,7 +66,6 @@ def ros_side_cost(node: Any, pred: Prediction, rgb: np.ndarray, iters: int) -> d
     from sensor_msgs.msg import Image
 
     qos = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
-    topics = list(CORE_IMAGE_TOPICS)
     pubs = [node.create_publisher(Image, f"/bench_ros_cost/{t}", qos) for t in topics]
     subs = [node.create_subscription(Image, f"/bench_ros_cost/{t}", lambda _m: None, qos)
             for t in topics]
@@ -94,6 +94,8 @@ class Receipts:
     ``node_stats``: the node's latest diagnostics values (strings, as published).
     """
 
+    #: the image outputs subscribed to (:func:`image_topics`)
+    images: tuple[str, ...] = ()
     stamps: dict[str, dict[int, int]] = field(default_factory=lambda: defaultdict(dict))
     #: frames received per non-image output (points, detections, detections_3d)
     others: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -102,14 +104,15 @@ class Receipts:
     def subscribe(self, listener: Any, outputs: str) -> None:
         """Subscribe ``listener`` to the node's image outputs and diagnostics.
 
-        With ``outputs`` ``all`` also to :func:`other_outputs`.
+        The images of :func:`image_topics`; with ``outputs`` ``all`` also :func:`other_outputs`.
         """
         from diagnostic_msgs.msg import DiagnosticArray
         from rclpy.qos import QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import Image
 
         qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        for topic in CORE_IMAGE_TOPICS:
+        self.images = image_topics(outputs)
+        for topic in self.images:
             listener.create_subscription(
                 Image, f"{NAMESPACE}/{topic}", lambda msg, t=topic: self._image(t, msg), qos)
         for topic, kind in (other_outputs() if outputs == "all" else {}).items():
@@ -132,6 +135,17 @@ class Receipts:
                 self.node_stats.update(values)
 
 
+def image_topics(outputs: str) -> tuple[str, ...]:
+    """Return the image outputs subscribed to with ``E2EOptions.outputs`` ``outputs``.
+
+    ``images``: the seven made by every frame's pass (depth, normals, segmentation, heatmaps
+    and their colour views); ``all``: also those computed only on request
+    (``segmentation/confidence``).
+    """
+    return tuple(topic for topic in CORE_IMAGE_TOPICS if outputs == "all"
+                 or not set(TOPICS[topic].needs) & ON_REQUEST_VIEWS)
+
+
 def other_outputs() -> dict[str, Any]:
     """Return the non-image outputs subscribed to: topic -> message type."""
     from sensor_msgs.msg import PointCloud2
@@ -149,7 +163,8 @@ def _node_command(options: BenchOptions, precision: str) -> list[str]:
 
     The node runs the engine configuration the bench measures (every applied parameter that
     differs from its default, e.g. from ``--params-file``), with ``publish_points`` on; each
-    value is given as JSON, which the ``-p`` parser (YAML) reads as written.
+    value as a user writes it after ``-p name:=`` (the parser reads YAML): lists as JSON,
+    booleans as ``true``/``false``, the rest as is.
     """
     params = options.node_params(precision=precision)
     values = {name: getattr(params, name) for name in APPLIED
@@ -159,7 +174,8 @@ def _node_command(options: BenchOptions, precision: str) -> list[str]:
     command = [sys.executable, "-m", "tips_ros.ros.startup", "--ros-args",
                "-r", f"__ns:={NAMESPACE}"]
     for name, value in values.items():
-        command += ["-p", f"{name}:={json.dumps(value)}"]
+        text = json.dumps(value) if isinstance(value, (list, tuple, bool)) else str(value)
+        command += ["-p", f"{name}:={text}"]
     return command
 
 
@@ -226,9 +242,10 @@ def _result(options: BenchOptions, precision: str, measured: list[int], receipts
             cost: dict[str, float], sizes: dict[str, int]) -> dict[str, Any]:
     """Return the e2e figures of the ``measured`` stamps (ns) from what was received."""
     stamps = receipts.stamps
-    complete = [s for s in measured if all(s in stamps[t] for t in CORE_IMAGE_TOPICS)]
-    latency = [(max(stamps[t][s] for t in CORE_IMAGE_TOPICS) - s) / 1e6 for s in complete]
-    last = max((stamps[t][s] for s in complete for t in CORE_IMAGE_TOPICS), default=0)
+    images = receipts.images
+    complete = [s for s in measured if all(s in stamps[t] for t in images)]
+    latency = [(max(stamps[t][s] for t in images) - s) / 1e6 for s in complete]
+    last = max((stamps[t][s] for s in complete for t in images), default=0)
     span_s = (last - measured[0]) / 1e9 if complete else 0.0
     return {
         "frame_size": list(options.frame_size), "encoding": "rgb8", "precision": precision,
@@ -238,7 +255,7 @@ def _result(options: BenchOptions, precision: str, measured: list[int], receipts
         "achieved_rate_hz": len(complete) / span_s if span_s > 0 else 0.0,
         "latency_ms": summarize(latency) if latency else None,
         "outputs": options.e2e.outputs,
-        "topics": list(CORE_IMAGE_TOPICS) + list(receipts.others),
+        "topics": list(images) + list(receipts.others),
         "frames_received_other": dict(receipts.others), "ros_side_ms_per_frame": cost,
         "output_size": options.output_size, "bytes_per_frame": sizes,
         "node_diagnostics": {k: _number(v) for k, v in receipts.node_stats.items()},
@@ -280,8 +297,9 @@ def bench_e2e(options: BenchOptions, frames: list[np.ndarray],
         engine = make_engine(options, precision, "none")
         pred = engine.infer(frames[:1], set(HEADS) | set(VIEWS))[0]
         engine.close()
-        cost = ros_side_cost(listener, pred, frames[0], options.profile_iters)
-        sizes = bytes_per_frame(pred, CORE_IMAGE_TOPICS)
+        cost = ros_side_cost(listener, pred, frames[0], options.profile_iters,
+                             receipts.images)
+        sizes = bytes_per_frame(pred, receipts.images)
     finally:
         _stop(node)
         listener.destroy_node()

@@ -53,7 +53,8 @@ class E2EOptions:
     grid_sizes: tuple[tuple[int, int], ...] = ()
     grid_output_sizes: tuple[str, ...] = ()
     #: what the listener subscribes to (the node computes only what is subscribed):
-    #: ``images``, the seven image outputs; ``all``, also points, detections, detections_3d
+    #: ``images``, the seven image outputs; ``all``, also segmentation/confidence, points,
+    #: detections, detections_3d
     outputs: str = "all"
 
     def __post_init__(self) -> None:
