@@ -358,7 +358,7 @@ def sample_rss(pid: int, seconds: float) -> list[float]:
 
 
 def test_overload_keeps_latency_and_memory_flat(tiny_models, listener):
-    """Input at >= 3x the node's rate for 60 s: frame age and memory do not grow; drops counted.
+    """Input at >= 3x the node's rate for 50 s: frame age and memory do not grow; drops counted.
 
     The frame-age bounds are in units of the node's own measured run time in the same 10 s
     window, so they hold on a machine of any speed or load: a queue (latency accumulating)
@@ -372,9 +372,11 @@ def test_overload_keeps_latency_and_memory_flat(tiny_models, listener):
     with NodeProcess(params(tiny_models), ros_args=["-r", f"__ns:={ns}"]) as node, \
             start_publisher("--topic", f"{ns}/image", "--frames", "0", "--rate", "30"):
         status = lambda: diagnostic_values(listener, f"{ns}/tips_node: input")  # noqa: E731
-        # measured from the 10th frame on: allocator pools and buffers have grown to their
-        # working size by then, also on a loaded machine where the first frames come slowly
-        assert listener.wait_for(lambda: int(status().get("frames_processed", 0)) >= 10), (
+        # measured from the 30th frame on: allocator pools and buffers have grown to their
+        # working size by then (from the 10th, the floor still rose by up to 60 MB and then
+        # stayed: 648 -> 706 MB in one run, 692 -> 700 in the next), also on a loaded machine
+        # where the first frames come slowly
+        assert listener.wait_for(lambda: int(status().get("frames_processed", 0)) >= 30), (
             node.log())
         start = time.monotonic()
         # Each frame allocates and frees a few hundred MB of temporaries (150-class logits at
@@ -382,7 +384,7 @@ def test_overload_keeps_latency_and_memory_flat(tiny_models, listener):
         # would raise.
         rss_early = min(sample_rss(node.proc.pid, 10.0))
         early = status()
-        time.sleep(max(0.0, 50 - (time.monotonic() - start)))
+        time.sleep(max(0.0, 40 - (time.monotonic() - start)))
         rss_late = min(sample_rss(node.proc.pid, 10.0))
         late = status()
         assert node.alive()
