@@ -58,14 +58,14 @@ def benchmark(options: BenchOptions, json_path: Path | None = None, command: str
             write_json(json_path, report)
 
     bench_engines(options, frames, report, checkpoint)
-    if options.e2e is not None and options.e2e.grid:
-        report["e2e_grid"] = []
-        bench_e2e_grid(options, lambda cells: (report.update(e2e_grid=cells), checkpoint()))
     if options.e2e is not None:
-        report["e2e"] = next((cell for cell in report.get("e2e_grid", ())
-                              if cell["frame_size"] == list(options.frame_size)
-                              and cell["output_size"] == options.output_size), None) \
-            or bench_e2e(options, frames)
+        cells: list[dict[str, Any]] = []
+        if options.e2e.grid:
+            bench_e2e_grid(options, lambda done: (report.update(e2e_grid=done), checkpoint()))
+            cells = report["e2e_grid"]
+        own = [cell for cell in cells if cell["frame_size"] == list(options.frame_size)
+               and cell["output_size"] == options.output_size]  # run once, not twice
+        report["e2e"] = own[0] if own else bench_e2e(options, frames)
     report["complete"] = True
     checkpoint()
     return report
