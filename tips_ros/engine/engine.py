@@ -40,7 +40,8 @@ from tips_ros.engine.backend import Backend, HeadInputs, load_backend
 from tips_ros.engine.config import EngineConfig, EngineStats, model_input_size, resolve_device
 from tips_ros.engine.faults import FaultInjector
 from tips_ros.engine.features import NO_QUERY, PcaProjector
-from tips_ros.engine.postprocess import DeviceOutputs, finish, Palettes, rows, to_host
+from tips_ros.engine.postprocess import (DeviceOutputs, finish, Palettes, Reduction, rows,
+                                         to_host)
 from tips_ros.engine.prediction import (ALL_HEADS, BatchLimit, FEATURE_HEADS, HEADS, OutputSize,
                                         Prediction, VIEWS)
 from tips_ros.engine.requirements import check_versions
@@ -141,14 +142,20 @@ class Engine:
 
     # ------------------------------------------------------------------ inference
     @torch.inference_mode()
-    def infer(self, images: Sequence[np.ndarray],
-              heads: Collection[str] = HEADS) -> list[Prediction]:
+    def infer(self, images: Sequence[np.ndarray], heads: Collection[str] = HEADS,
+              reductions: Sequence[Reduction | None] = ()) -> list[Prediction]:
         """Run the requested ``heads`` and ``VIEWS`` on RGB uint8 images (``HxWx3`` each).
 
         Returns one Prediction per image. A view implies its head. Images that share a model
         input size go through the backbone together (one pass per batch). Unknown names raise
         ValueError, and so do heads the backend lacks. A device out of memory raises
         ``torch.OutOfMemoryError`` (:meth:`infer_within` drops the batch instead).
+
+        ``reductions[i]``, when given and not None, is applied on the device to image ``i``'s
+        outputs (Prediction field -> tensor at the output size) before the download; the
+        tensors it returns come back with the outputs, in the same one synchronisation, as
+        ``Prediction.reductions`` (replay scores frames this way: a few sums per frame, not
+        the maps, cross to the host).
         """
         unknown = set(heads) - set(ALL_HEADS) - set(VIEWS)
         if unknown:
@@ -172,11 +179,14 @@ class Engine:
             outputs: list[DeviceOutputs] = []
             for size, indices in groups.items():
                 outputs += self._infer_group([images[i] for i in indices], indices, size, heads)
+            for group in outputs:
+                group.reduce(dict(enumerate(reductions)))
             queries = self._queries if heads & {"heatmaps", "zeroshot"} else ()
             return self.download(outputs, queries)
 
     def infer_within(self, limit: BatchLimit, images: Sequence[np.ndarray],
-                     heads: Collection[str] = HEADS) -> list[Prediction] | None:
+                     heads: Collection[str] = HEADS,
+                     reductions: Sequence[Reduction | None] = ()) -> list[Prediction] | None:
         """:meth:`infer`, surviving a device out of memory: then None and ``limit`` says so.
 
         On ``torch.OutOfMemoryError`` the images are dropped (no outputs), the device cache is
@@ -184,7 +194,7 @@ class Engine:
         the caller sends at most ``limit.batch_limit`` frames per call from then on.
         """
         try:
-            return self.infer(images, heads)
+            return self.infer(images, heads, reductions)
         except torch.OutOfMemoryError:
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()

@@ -12,7 +12,8 @@ into one :class:`~tips_ros.engine.prediction.Prediction` per image.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -22,17 +23,31 @@ from tips_ros.engine import colors
 from tips_ros.engine.features import colorize_zeroshot, zeroshot_ids
 from tips_ros.engine.prediction import Prediction
 
+#: A per-image computation on the device: the image's output tensors (Prediction field ->
+#: tensor at its output size) -> small tensors downloaded with them (``Prediction.reductions``).
+Reduction = Callable[[Mapping[str, torch.Tensor]], dict[str, torch.Tensor]]
+
 
 @dataclass
 class DeviceOutputs:
     """Post-processed outputs of the images of one original size, still on the device.
 
     ``indices`` are the images' positions in the ``infer`` call; ``tensors`` maps Prediction
-    field names to batched tensors whose first dimension follows ``indices``.
+    field names to batched tensors whose first dimension follows ``indices``;
+    ``reductions`` maps an image's position to what its reduction returned (:meth:`reduce`).
     """
 
     indices: list[int]
     tensors: dict[str, torch.Tensor]
+    reductions: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
+
+    def reduce(self, reductions: Mapping[int, Reduction | None]) -> None:
+        """Apply each image's reduction (by position; None: none) to its own output rows."""
+        for row, index in enumerate(self.indices):
+            reduction = reductions.get(index)
+            if reduction is not None:
+                self.reductions[index] = reduction(
+                    {name: tensor[row] for name, tensor in self.tensors.items()})
 
 
 @dataclass(frozen=True)
@@ -180,12 +195,16 @@ def to_host(outputs: list[DeviceOutputs], device: torch.device,
     """Copy every output tensor to the host with ONE synchronisation of ``device``.
 
     Returns one Prediction per image, in ``indices`` order, each array a view of its group's
-    batched host array; ``queries`` are recorded in each. On CUDA the copies go non-blocking
+    batched host array; ``queries`` are recorded in each, and so are the images' reductions
+    (``Prediction.reductions``). On CUDA the copies go non-blocking
     into pinned host tensors (torch's caching host allocator hands the same pinned blocks out
     again once the arrays are released), then the stream is synchronised once. On the CPU the
     tensors already are host memory: no copy beyond making them contiguous.
     """
     tensors = [t for group in outputs for t in group.tensors.values()]
+    reduced = [(index, name, t) for group in outputs
+               for index, sums in group.reductions.items() for name, t in sums.items()]
+    tensors += [t for _, _, t in reduced]
     if device.type == "cuda":
         hosts = [torch.empty(t.shape, dtype=t.dtype, pin_memory=True) for t in tensors]
         for host, tensor in zip(hosts, tensors):
@@ -202,4 +221,6 @@ def to_host(outputs: list[DeviceOutputs], device: torch.device,
         for row, index in enumerate(group.indices):
             predictions[index] = Prediction(
                 queries=queries, **{name: array[row] for name, array in batch.items()})
+    for index, name, _ in reduced:
+        predictions[index].reductions[name] = next(arrays)
     return [predictions[i] for i in sorted(predictions)]

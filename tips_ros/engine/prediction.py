@@ -12,7 +12,7 @@ command-line tool) import these from here, so they load without torch and transf
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -128,6 +128,8 @@ class Prediction:
     embedding: np.ndarray | None = None  # (1 + R, D) float32 unit rows: CLS, then register(s)
     zeroshot: np.ndarray | None = None  # (H, W) uint8 best query id, 255 = none
     zeroshot_color: np.ndarray | None = None  # (H, W, 3) uint8 RGB, query colours over the image
+    #: what ``Engine.infer``'s reduction of this image computed on the device (name -> array)
+    reductions: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass

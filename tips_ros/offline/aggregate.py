@@ -90,8 +90,8 @@ def aggregate(results: list[BagResult], processing_wall_s: float | None,
         "engine_fps": frames_now / processing_s if frames_now and processing_s else None,
         "latency_ms": _percentiles(latencies),
         "metrics": merged_metrics(complete).report(),
-        "frames_scored": dict(sum((Counter(r.report.get("frames_scored", {}))
-                                   for r in complete), Counter())),
+        **{key: dict(sum((Counter(r.report.get(key, {})) for r in complete), Counter()))
+           for key in ("frames_scored", "frames_scored_on_device")},
         "device": ", ".join(sorted({r.report["device"] for r in results if r.report})) or None,
         "precision": first.get("precision"), "batch": first.get("batch"),
         "model": first.get("model"), "processing_wall_s": processing_wall_s,

@@ -5,9 +5,12 @@
 ``Replayer`` walks the bag's messages in log-time order, selects image frames (``every``,
 ``max_frames``), decodes them, runs the engine on batches and hands each prediction to two
 background lanes (:mod:`tips_ros.offline.lanes`): the ``write`` lane encodes the output
-messages and writes them to the output bag, the ``score`` lane matches them with ground truth
-and scores them. Both run beside the loop, so their CPU work overlaps the engine's next
-batch; each keeps the bag's order. ``ReplayState`` is what it did (what the report is made
+messages and writes them to the output bag, the ``score`` lane adds its metric sums. Both run
+beside the loop, so their CPU work overlaps the engine's next batch; each keeps the bag's
+order. A frame's ground truth read before its batch runs (the batch is run one image late,
+so ground truth logged with its image is there) is scored on the engine's device with the
+outputs (:mod:`tips_ros.offline.device_metrics`); ground truth that comes later is matched
+and scored on the host by the ``score`` lane (:class:`~tips_ros.offline.scoring.Scorer`). ``ReplayState`` is what it did (what the report is made
 of). A device out of memory drops the frames of that engine call (counted as failed,
 ``out_of_memory``) and halves the batch, as the node does; the replay goes on.
 """
@@ -28,6 +31,7 @@ import numpy as np
 from tips_ros.engine.prediction import BatchLimit, Prediction
 from tips_ros.io.imaging import decode_compressed, decode_image, ImageDecodeError
 from tips_ros.offline.bags import BagError, BagWriteError, iter_messages
+from tips_ros.offline.device_metrics import frame_reduction
 from tips_ros.offline.inputs import COMPRESSED_TYPE, ground_truth, Topics
 from tips_ros.offline.lanes import Lane
 from tips_ros.offline.options import RunOptions
@@ -162,6 +166,9 @@ class Replayer:
         self._pacer = Pacer() if pace else None
         self._lanes: dict[str, Lane] = {}
         self._handed = 0  # frames handed to the lanes so far
+        #: ground truth (stamp -> task -> array) read before its frame's batch ran
+        self._gt: dict[int, dict[str, np.ndarray]] = {}
+        self._last_run: int | None = None  # the newest stamp of a batch the engine ran
 
     def run(self, reader: Any) -> None:
         """Process the bag; the last batch is flushed also when the bag is damaged.
@@ -183,13 +190,18 @@ class Replayer:
             except BagWriteError:  # the output bag is full: nothing more can be written
                 raise
             except BagError:
-                self._flush()  # the frames read before the damage are still good
+                self._finish()  # the frames read before the damage are still good
                 raise
             else:
-                self._flush()
+                self._finish()
             finally:
                 self._close_lanes()
                 self._progress.close()
+
+    def _finish(self) -> None:
+        """Run the last batch; hand the ground truth still held to the host scorer."""
+        self._flush()
+        self._gt_to_host()
 
     def _close_lanes(self) -> None:
         """Let the lanes finish; raise the first lane error unless one is propagating."""
@@ -230,6 +242,7 @@ class Replayer:
 
     def _pending(self) -> int:
         """Count the predictions waiting for ground truth, once the score lane is idle."""
+        self._gt_to_host()
         with self.state.stages("wait"):
             self._lanes["score"].join()
         return self.scorer.pending
@@ -276,30 +289,59 @@ class Replayer:
         except ImageDecodeError as err:
             self.state.gt_failures[err.reason] += 1
             return
-        self._put("score", lambda: self._score(lambda: self.scorer.add_gt(task, stamp, array)))
+        if self._last_run is not None and stamp <= self._last_run:  # its frame ran already
+            self._put("score", lambda: self._score(lambda: self.scorer.add_gt(task, stamp, array)))
+        else:
+            self._gt.setdefault(stamp, {})[task] = array
+
+    def _gt_to_host(self, until: int | None = None) -> None:
+        """Hand the ground truth held for stamps up to ``until`` (None: all) to the host scorer.
+
+        That is ground truth of frames that ran without it, or were skipped or failed (the
+        scorer drops those).
+        """
+        for stamp in [s for s in self._gt if until is None or s <= until]:
+            for task, array in self._gt.pop(stamp).items():
+                self._put("score", lambda t=task, s=stamp, a=array: self._score(
+                    lambda: self.scorer.add_gt(t, s, a)))
 
     def _flush(self) -> None:
         if not self._batch:
             return
         batch, self._batch = self._batch, []
         start = time.perf_counter()
+        truths = [self._gt.pop(frame.stamp_ns, {}) for frame in batch]
+        metrics = self.scorer.metrics
+        reductions = [frame_reduction(truth, metrics.median_scaling, metrics.num_classes,
+                                      metrics.ignore_index) if truth else None
+                      for truth in truths]
         with self.state.stages("engine"):
             predictions = self.engine.infer_within(self.state.batch, [f.rgb for f in batch],
-                                                   self.heads)
+                                                   self.heads, reductions)
+        self._last_run = max([frame.stamp_ns for frame in batch] + [self._last_run or 0])
         if predictions is None:  # device out of memory: these frames dropped, batch halved
             self.state.failures[OUT_OF_MEMORY] += len(batch)
             self._progress.update(len(batch), sum(self.state.failures.values()))
+            self._gt_to_host(self._last_run)
             return
-        for frame, pred in zip(batch, predictions):
+        for frame, pred, truth in zip(batch, predictions, truths):
             self._put("write", lambda f=frame, p=pred: self._write(f, p, start))
-            self._put("score", lambda f=frame, p=pred: self._score(
-                lambda: self.scorer.add_prediction(f.stamp_ns, p)))
+            on_host = [task for task in self.scorer.tasks if task not in truth]
+            self._put("score", lambda f=frame, p=pred, tasks=on_host: self._score(
+                lambda: self._add_scores(f.stamp_ns, p, tasks)))
             self._keep_for_preview(frame, pred)
             self._handed += 1
+        self._gt_to_host(self._last_run)
         first = batch[0].stamp_ns
         self._put("score", lambda: self.scorer.drop_gt_before(first))
         self.state.processing_s += time.perf_counter() - start
         self._progress.update(len(batch), sum(self.state.failures.values()))
+
+    def _add_scores(self, stamp_ns: int, pred: Prediction, on_host: list[str]) -> None:
+        """Add a frame's device sums; hold its outputs of ``on_host`` tasks for the host scorer."""
+        self.scorer.add_sums(pred.reductions)
+        if on_host:
+            self.scorer.add_prediction(stamp_ns, pred, on_host)
 
     def _write(self, frame: Frame, pred: Prediction, start: float) -> None:
         """Encode and write one frame's outputs (write lane); ``start``: its engine call's."""

@@ -13,7 +13,10 @@ over frames, so a whole bag is scored as one dataset:
 - mIoU is computed from intersections and unions summed over all frames (dataset-level IoU),
   not as a mean of per-frame mIoUs.
 
-The one-frame functions are the accumulators applied to one frame.
+The one-frame functions are the accumulators applied to one frame. Each accumulator adds a
+frame in two steps: the frame's sums (``DepthFrame``, ``NormalFrame``, ``SegmentationFrame``;
+here from numpy arrays, in :mod:`tips_ros.offline.device_metrics` on the engine's device),
+then ``add_frame``, which adds them exactly.
 
 Float sums are kept exactly (``fractions.Fraction`` of each frame's float sum), so
 accumulators of different bags or processes ``merge`` into exactly the accumulator one process
@@ -105,6 +108,8 @@ NORMAL_THRESHOLDS_DEG: tuple[float, float, float] = (11.25, 22.5, 30.0)
 
 #: Histogram bin width (degrees) used for the median angle over many frames.
 ANGLE_BIN_DEG = 0.01
+#: Bins of that histogram (0 to 180 degrees).
+ANGLE_BINS = int(round(180.0 / ANGLE_BIN_DEG))
 
 
 def _valid_mask(shape: tuple[int, ...], valid: np.ndarray | None) -> np.ndarray:
@@ -153,6 +158,55 @@ def _angles_deg(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray | None) -> n
     return np.degrees(np.arccos(cos, out=cos), out=cos)
 
 
+@dataclass(frozen=True)
+class DepthFrame:
+    """One frame's depth sums (``DepthAccumulator``).
+
+    Over its ``count`` valid pixels: the sums of ``|p - g| / g`` (``abs_rel``) and
+    ``(p - g)^2`` (``sq_err``, m^2), the pixels within each ``DELTA_THRESHOLDS``
+    (``deltas``) and the median scale applied (``scale``, 1.0 without median scaling).
+    """
+
+    count: int
+    abs_rel: float
+    sq_err: float
+    deltas: tuple[int, int, int]
+    scale: float = 1.0
+
+    @classmethod
+    def of(cls, pred: np.ndarray, gt: np.ndarray, valid: np.ndarray | None = None,
+           median_scaling: bool = False) -> DepthFrame:
+        """Return the sums of ``pred`` against ``gt`` (``HxW``, metres), in float64 (numpy)."""
+        pred, gt = np.asarray(pred), np.asarray(gt)
+        if pred.shape != gt.shape:
+            raise ValueError(f"depth shapes differ: pred {pred.shape}, gt {gt.shape}")
+        with np.errstate(invalid="ignore"):
+            mask = _valid_mask(gt.shape, valid) & np.isfinite(gt) & (gt > 0) & np.isfinite(pred)
+        if mask.all():  # no selection (a copy) when every pixel counts
+            p, g = pred.astype(np.float64).reshape(-1), gt.astype(np.float64).reshape(-1)
+        else:
+            p, g = pred[mask].astype(np.float64), gt[mask].astype(np.float64)
+        if p.size == 0:
+            return cls(0, 0.0, 0.0, (0, 0, 0))
+        scale = 1.0
+        if median_scaling:
+            median_pred = float(np.median(p))
+            if median_pred > 0:
+                scale = float(np.median(g)) / median_pred
+            p = p * scale
+        err = p - g
+        abs_rel = float(np.sum(np.abs(err) / g))
+        sq_err = float(np.sum(np.square(err, out=err)))
+        positive = p > 0
+        if positive.all():
+            ratio = np.maximum(np.divide(p, g), np.divide(g, p, out=p), out=p)
+        else:
+            ratio = np.full(p.shape, np.inf)
+            ratio[positive] = np.maximum(p[positive] / g[positive], g[positive] / p[positive])
+        deltas = tuple(int(np.count_nonzero(ratio < t)) for t in DELTA_THRESHOLDS)
+        return cls(int(p.size), abs_rel, sq_err, deltas, scale)  # type: ignore[arg-type]
+
+
 @dataclass
 class DepthAccumulator(Sums):
     """Sums depth error statistics over frames.
@@ -181,37 +235,19 @@ class DepthAccumulator(Sums):
 
     def add(self, pred: np.ndarray, gt: np.ndarray, valid: np.ndarray | None = None) -> None:
         """Add one frame: ``pred`` and ``gt`` are ``HxW`` depth maps in metres."""
-        pred, gt = np.asarray(pred), np.asarray(gt)
-        if pred.shape != gt.shape:
-            raise ValueError(f"depth shapes differ: pred {pred.shape}, gt {gt.shape}")
-        with np.errstate(invalid="ignore"):
-            mask = _valid_mask(gt.shape, valid) & np.isfinite(gt) & (gt > 0) & np.isfinite(pred)
-        if mask.all():  # no selection (a copy) when every pixel counts
-            p, g = pred.astype(np.float64).reshape(-1), gt.astype(np.float64).reshape(-1)
-        else:
-            p, g = pred[mask].astype(np.float64), gt[mask].astype(np.float64)
-        if p.size == 0:
+        self.add_frame(DepthFrame.of(pred, gt, valid, self.median_scaling))
+
+    def add_frame(self, frame: DepthFrame) -> None:
+        """Add one frame's sums (a frame without valid pixels adds nothing)."""
+        if not frame.count:
             return
-        scale = 1.0
+        self.count += frame.count
+        self.abs_rel_sum += Fraction(frame.abs_rel)
+        self.sq_err_sum += Fraction(frame.sq_err)
+        self.delta_counts = [a + b for a, b in zip(self.delta_counts, frame.deltas)]
         if self.median_scaling:
-            median_pred = float(np.median(p))
-            if median_pred > 0:
-                scale = float(np.median(g)) / median_pred
-            p = p * scale
-            self.scale_sum += Fraction(scale)
+            self.scale_sum += Fraction(frame.scale)
             self.scale_frames += 1
-        err = p - g
-        self.count += int(p.size)
-        self.abs_rel_sum += Fraction(float(np.sum(np.abs(err) / g)))
-        self.sq_err_sum += Fraction(float(np.sum(np.square(err, out=err))))
-        positive = p > 0
-        if positive.all():
-            ratio = np.maximum(np.divide(p, g), np.divide(g, p, out=p), out=p)
-        else:
-            ratio = np.full(p.shape, np.inf)
-            ratio[positive] = np.maximum(p[positive] / g[positive], g[positive] / p[positive])
-        for k, threshold in enumerate(DELTA_THRESHOLDS):
-            self.delta_counts[k] += int(np.count_nonzero(ratio < threshold))
 
     def report(self) -> dict[str, float | int | bool]:
         """Metrics over every pixel added so far (NaN values when no pixel was valid)."""
@@ -227,6 +263,31 @@ class DepthAccumulator(Sums):
             "scale": float(self.scale_sum / self.scale_frames) if self.scale_frames else 1.0,
             "pixels": n,
         }
+
+
+@dataclass(frozen=True)
+class NormalFrame:
+    """One frame's normal sums (``NormalAccumulator``).
+
+    Over its ``count`` valid pixels: the sum of the angles (``angle_sum``, degrees), the
+    pixels within each ``NORMAL_THRESHOLDS_DEG`` (``within``) and the ``ANGLE_BIN_DEG``
+    histogram of the angles (``histogram``, int64).
+    """
+
+    count: int
+    angle_sum: float
+    within: tuple[int, int, int]
+    histogram: np.ndarray
+
+    @classmethod
+    def of(cls, pred: np.ndarray, gt: np.ndarray, valid: np.ndarray | None = None
+           ) -> NormalFrame:
+        """Return the sums of ``pred`` against ``gt`` (``HxWx3``), in float64 (numpy)."""
+        angles = _angles_deg(pred, gt, valid)
+        bins = np.minimum((angles / ANGLE_BIN_DEG).astype(np.int64), ANGLE_BINS - 1)
+        within = tuple(int(np.count_nonzero(angles < t)) for t in NORMAL_THRESHOLDS_DEG)
+        return cls(int(angles.size), float(np.sum(angles)), within,  # type: ignore[arg-type]
+                   np.bincount(bins, minlength=ANGLE_BINS))
 
 
 @dataclass
@@ -248,18 +309,19 @@ class NormalAccumulator(Sums):
     angle_sum: Fraction = Fraction(0)
     within_counts: list[int] = field(default_factory=lambda: [0, 0, 0])
     histogram: np.ndarray = field(
-        default_factory=lambda: np.zeros(int(round(180.0 / ANGLE_BIN_DEG)), dtype=np.int64)
+        default_factory=lambda: np.zeros(ANGLE_BINS, dtype=np.int64)
     )
 
     def add(self, pred: np.ndarray, gt: np.ndarray, valid: np.ndarray | None = None) -> None:
         """Add one frame: ``pred`` and ``gt`` are ``HxWx3`` normal maps in the same frame."""
-        angles = _angles_deg(pred, gt, valid)
-        self.count += int(angles.size)
-        self.angle_sum += Fraction(float(np.sum(angles)))
-        for k, threshold in enumerate(NORMAL_THRESHOLDS_DEG):
-            self.within_counts[k] += int(np.count_nonzero(angles < threshold))
-        bins = np.minimum((angles / ANGLE_BIN_DEG).astype(np.int64), self.histogram.size - 1)
-        self.histogram += np.bincount(bins, minlength=self.histogram.size)
+        self.add_frame(NormalFrame.of(pred, gt, valid))
+
+    def add_frame(self, frame: NormalFrame) -> None:
+        """Add one frame's sums."""
+        self.count += frame.count
+        self.angle_sum += Fraction(frame.angle_sum)
+        self.within_counts = [a + b for a, b in zip(self.within_counts, frame.within)]
+        self.histogram += frame.histogram
 
     def report(self) -> dict[str, float | int]:
         """Metrics over every pixel added so far (NaN values when no pixel was valid)."""
@@ -277,6 +339,46 @@ class NormalAccumulator(Sums):
             "within_30": self.within_counts[2] / n if n else nan,
             "pixels": n,
         }
+
+
+@dataclass(frozen=True)
+class SegmentationFrame:
+    """One frame's segmentation sums (``SegmentationAccumulator``).
+
+    Per class ``c`` the pixels of ``pred == gt == c`` (``intersection``), ``pred == c``
+    (``pred_area``) and ``gt == c`` (``gt_area``), int64 arrays; ``correct`` and ``count``
+    pixels (ignored ones left out).
+    """
+
+    intersection: np.ndarray
+    pred_area: np.ndarray
+    gt_area: np.ndarray
+    correct: int
+    count: int
+
+    @classmethod
+    def of(cls, pred: np.ndarray, gt: np.ndarray, num_classes: int = 150,
+           ignore_index: int = 255) -> SegmentationFrame:
+        """Return the sums of class-id map ``pred`` against ``gt`` (``HxW`` integers; numpy)."""
+        pred = np.asarray(pred).astype(np.int64)
+        gt = np.asarray(gt).astype(np.int64)
+        if pred.shape != gt.shape:
+            raise ValueError(f"label shapes differ: pred {pred.shape}, gt {gt.shape}")
+        keep = gt != ignore_index
+        p, g = pred[keep], gt[keep]
+        if np.any((g < 0) | (g >= num_classes)):
+            raise ValueError(ground_truth_ids_error(num_classes, ignore_index))
+        hit = p == g
+        in_range = (p >= 0) & (p < num_classes)
+        return cls(np.bincount(g[hit], minlength=num_classes),
+                   np.bincount(p[in_range], minlength=num_classes),
+                   np.bincount(g, minlength=num_classes), int(np.count_nonzero(hit)),
+                   int(g.size))
+
+
+def ground_truth_ids_error(num_classes: int, ignore_index: int) -> str:
+    """Return the error of label ground truth with ids outside ``0..num_classes-1``/ignore."""
+    return f"ground-truth ids must be in 0..{num_classes - 1} or {ignore_index}"
 
 
 @dataclass
@@ -308,24 +410,15 @@ class SegmentationAccumulator(Sums):
 
     def add(self, pred: np.ndarray, gt: np.ndarray) -> None:
         """Add one frame: ``pred`` and ``gt`` are ``HxW`` integer class-id maps."""
-        pred = np.asarray(pred).astype(np.int64)
-        gt = np.asarray(gt).astype(np.int64)
-        if pred.shape != gt.shape:
-            raise ValueError(f"label shapes differ: pred {pred.shape}, gt {gt.shape}")
-        keep = gt != self.ignore_index
-        p, g = pred[keep], gt[keep]
-        if np.any((g < 0) | (g >= self.num_classes)):
-            raise ValueError(
-                f"ground-truth ids must be in 0..{self.num_classes - 1} or {self.ignore_index}"
-            )
-        hit = p == g
-        in_range = (p >= 0) & (p < self.num_classes)
-        n = self.num_classes
-        self.intersection += np.bincount(g[hit], minlength=n)
-        self.pred_area += np.bincount(p[in_range], minlength=n)
-        self.gt_area += np.bincount(g, minlength=n)
-        self.correct += int(np.count_nonzero(hit))
-        self.count += int(g.size)
+        self.add_frame(SegmentationFrame.of(pred, gt, self.num_classes, self.ignore_index))
+
+    def add_frame(self, frame: SegmentationFrame) -> None:
+        """Add one frame's sums (of this accumulator's ``num_classes``)."""
+        self.intersection += frame.intersection
+        self.pred_area += frame.pred_area
+        self.gt_area += frame.gt_area
+        self.correct += frame.correct
+        self.count += frame.count
 
     def report(self) -> dict[str, float | int | dict[int, float]]:
         """``miou``, ``pixel_acc``, ``per_class_iou`` ({class id: IoU} of present classes)."""
@@ -391,23 +484,33 @@ class MetricsAccumulator:
 
     def add_depth(self, pred: np.ndarray, gt: np.ndarray, valid: np.ndarray | None = None) -> None:
         """Add one frame's depth (metres)."""
-        if self.depth is None:
-            self.depth = DepthAccumulator(median_scaling=self.median_scaling)
-        self.depth.add(pred, gt, valid)
+        self.task("depth").add(pred, gt, valid)
 
     def add_normals(
         self, pred: np.ndarray, gt: np.ndarray, valid: np.ndarray | None = None
     ) -> None:
         """Add one frame's normals (unit vectors, same frame for both)."""
-        if self.normals is None:
-            self.normals = NormalAccumulator()
-        self.normals.add(pred, gt, valid)
+        self.task("normals").add(pred, gt, valid)
 
     def add_segmentation(self, pred: np.ndarray, gt: np.ndarray) -> None:
         """Add one frame's class-id maps."""
-        if self.segmentation is None:
-            self.segmentation = SegmentationAccumulator(self.num_classes, self.ignore_index)
-        self.segmentation.add(pred, gt)
+        self.task("segmentation").add(pred, gt)
+
+    def add_frame(self, task: str, frame: DepthFrame | NormalFrame | SegmentationFrame) -> None:
+        """Add one frame's sums of ``task`` (``depth``, ``normals`` or ``segmentation``)."""
+        self.task(task).add_frame(frame)  # type: ignore[arg-type]
+
+    def task(self, name: str) -> Any:
+        """Return the accumulator of task ``name``, created on first use."""
+        acc = getattr(self, name)
+        if acc is None:
+            new = {"depth": lambda: DepthAccumulator(median_scaling=self.median_scaling),
+                   "normals": NormalAccumulator,
+                   "segmentation": lambda: SegmentationAccumulator(self.num_classes,
+                                                                   self.ignore_index)}
+            acc = new[name]()
+            setattr(self, name, acc)
+        return acc
 
     def report(self) -> dict[str, dict]:
         """``{"depth": ..., "normals": ..., "segmentation": ...}`` for the tasks added."""

@@ -85,6 +85,7 @@ def build_report(options: ReplayOptions, engine: Engine, topics: Topics | None,
         "median_scaling": run.median_scaling,
         "metrics": scorer.metrics.report() if scorer else {},
         "frames_scored": dict(scorer.scored) if scorer else {},
+        "frames_scored_on_device": dict(scorer.on_device) if scorer else {},
         "ground_truth_failures": dict(state.gt_failures),
         "camera_info_rejected": dict(state.camera_info_rejected),
         "input": {
@@ -128,8 +129,10 @@ def stages_ms(state: ReplayState) -> dict[str, Any]:
     per written frame. ``outside_engine`` (``wall`` and ``cpu``) is the frame loop's own time
     outside the engine: its stages (:data:`~tips_ros.offline.frame_loop.LOOP_STAGES`) but
     ``engine``, the waits for the lanes included; this is what caps a replay's frames/s beside
-    a fast engine. ``lanes``: each background lane's time per frame (``wall``, ``cpu``), which
-    overlaps the engine. All ``None`` before the first frame is written.
+    a fast engine; its ``host_cpu`` adds the lanes' CPU time: every host CPU millisecond a
+    frame costs outside the engine. ``lanes``: each background lane's time per frame
+    (``wall``, ``cpu``), which overlaps the engine. All ``None`` before the first frame is
+    written.
     """
     frames = state.frames_out
     timers = {stage: state.stages for stage in LOOP_STAGES} | {
@@ -145,6 +148,9 @@ def stages_ms(state: ReplayState) -> dict[str, Any]:
     out["lanes"] = {lane: {kind: sum(out[kind][stage] for stage in stages) if frames else None
                            for kind in ("wall", "cpu")}
                     for lane, stages in LANE_STAGES.items()}
+    out["outside_engine"]["host_cpu"] = (
+        out["outside_engine"]["cpu"] + sum(lane["cpu"] for lane in out["lanes"].values())
+        if frames else None)
     return out
 
 

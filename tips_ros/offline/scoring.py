@@ -2,8 +2,11 @@
 # SPDX-License-Identifier: Apache-2.0
 """Scoring a replay: predictions matched to ground truth by header stamp.
 
-The metrics themselves are in ``tips_ros.offline.metrics``; this module pairs each frame's
-prediction with its ground truth, which may come before or after it in the bag.
+The metrics themselves are in ``tips_ros.offline.metrics``. A frame whose ground truth was
+read before the engine ran on it is scored on the engine's device
+(:mod:`tips_ros.offline.device_metrics`; :meth:`Scorer.add_sums` adds its sums); this module
+pairs the other frames' predictions with ground truth that comes after them in the bag and
+scores them on the host (numpy, the reference of the device path).
 """
 
 from __future__ import annotations
@@ -15,10 +18,8 @@ import cv2
 import numpy as np
 
 from tips_ros.engine.prediction import Prediction
+from tips_ros.offline.device_metrics import frames, GT_TASKS
 from tips_ros.offline.metrics import MetricsAccumulator
-
-#: Ground-truth task -> the Prediction attribute it is scored against.
-GT_TASKS: dict[str, str] = {"depth": "depth", "normals": "normals", "segmentation": "class_ids"}
 
 
 class Scorer:
@@ -30,21 +31,34 @@ class Scorer:
     """
 
     def __init__(self, tasks: Sequence[str], metrics: MetricsAccumulator) -> None:
-        self.metrics = metrics
+        self.metrics, self.tasks = metrics, tuple(tasks)
         self._gt: dict[str, dict[int, np.ndarray]] = {t: {} for t in tasks}
         self._pred: dict[str, dict[int, np.ndarray]] = {t: {} for t in tasks}
         self.scored: Counter[str] = Counter()
+        self.on_device: Counter[str] = Counter()  # frames scored on the engine's device
 
     def add_gt(self, task: str, stamp_ns: int, array: np.ndarray) -> None:
         """Add the ground truth of ``task`` for the frame stamped ``stamp_ns``."""
         self._gt[task][stamp_ns] = array
         self._match(task, stamp_ns)
 
-    def add_prediction(self, stamp_ns: int, pred: Prediction) -> None:
-        """Add the prediction of the frame stamped ``stamp_ns`` (keeps only scored arrays)."""
-        for task in self._pred:
+    def add_prediction(self, stamp_ns: int, pred: Prediction,
+                       tasks: Sequence[str] | None = None) -> None:
+        """Add the prediction of the frame stamped ``stamp_ns`` for ``tasks`` (default: all).
+
+        Keeps only the arrays scored, until their ground truth comes.
+        """
+        for task in self._pred if tasks is None else tasks:
             self._pred[task][stamp_ns] = getattr(pred, GT_TASKS[task])
             self._match(task, stamp_ns)
+
+    def add_sums(self, sums: dict[str, np.ndarray]) -> None:
+        """Add one frame's metric sums computed on the device (``Prediction.reductions``)."""
+        metrics = self.metrics
+        for task, frame in frames(sums, metrics.num_classes, metrics.ignore_index).items():
+            metrics.add_frame(task, frame)
+            self.scored[task] += 1
+            self.on_device[task] += 1
 
     def drop_gt_before(self, stamp_ns: int) -> None:
         """Forget unmatched ground truth older than ``stamp_ns`` (frames skipped or failed)."""
