@@ -42,7 +42,7 @@ from tips_ros.offline.frame_loop import STAGES
 from tips_ros.offline.options import ReplayOptions, RunOptions
 from tips_ros.offline.replay import replay
 from tips_ros.offline.report import write_json
-from tips_ros.offline.scoring import Scorer
+from tips_ros.offline.scoring import HOLD_FRAMES, Scorer
 from tips_ros.offline.synthetic import render_sequence
 
 FRAMES, SIZE = 4, (128, 96)
@@ -242,6 +242,17 @@ def test_scorer_matches_by_stamp_in_any_order_and_resizes():
     report = scorer.metrics.report()["depth"]
     assert scorer.pending == 0 and scorer.scored["depth"] == 2
     assert report["abs_rel"] == pytest.approx(0.5) and report["delta1"] == pytest.approx(0.5)
+
+
+def test_scorer_holds_a_bounded_number_of_predictions_for_ground_truth():
+    """A bag with ground truth on some frames only does not keep every frame's outputs."""
+    scorer = Scorer(["depth"], MetricsAccumulator())
+    for stamp in range(HOLD_FRAMES + 10):
+        scorer.add_prediction(stamp, Prediction(depth=np.ones((4, 6), np.float32)))
+    assert scorer.pending == HOLD_FRAMES
+    scorer.add_gt("depth", 5, np.ones((4, 6), np.float32))  # its prediction was dropped
+    scorer.add_gt("depth", HOLD_FRAMES + 9, np.ones((4, 6), np.float32))
+    assert scorer.scored["depth"] == 1 and scorer.pending == HOLD_FRAMES - 1
 
 
 def test_16uc1_ground_truth_depth_is_millimetres():

@@ -22,12 +22,18 @@ from tips_ros.offline.device_metrics import frames, GT_TASKS
 from tips_ros.offline.metrics import MetricsAccumulator
 
 
+#: Predictions held per task for ground truth still to come; beyond, the oldest is dropped.
+HOLD_FRAMES = 64
+
+
 class Scorer:
     """Match predictions to ground truth by header stamp and feed ``MetricsAccumulator``.
 
     Ground truth and predictions may arrive in either order; whichever comes second triggers
     scoring. A prediction whose size differs from its ground truth is resized to it
-    (nearest for labels, bilinear otherwise).
+    (nearest for labels, bilinear otherwise). At most :data:`HOLD_FRAMES` predictions per
+    task wait for their ground truth (the newest; a bag whose ground truth covers only some
+    frames keeps memory bounded): ground truth that comes later than that is not scored.
     """
 
     def __init__(self, tasks: Sequence[str], metrics: MetricsAccumulator) -> None:
@@ -49,8 +55,11 @@ class Scorer:
         Keeps only the arrays scored, until their ground truth comes.
         """
         for task in self._pred if tasks is None else tasks:
-            self._pred[task][stamp_ns] = getattr(pred, GT_TASKS[task])
+            held = self._pred[task]
+            held[stamp_ns] = getattr(pred, GT_TASKS[task])
             self._match(task, stamp_ns)
+            if len(held) > HOLD_FRAMES:
+                del held[min(held)]
 
     def add_sums(self, sums: dict[str, np.ndarray]) -> None:
         """Add one frame's metric sums computed on the device (``Prediction.reductions``)."""
