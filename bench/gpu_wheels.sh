@@ -1,21 +1,24 @@
 #!/usr/bin/env bash
 # Download the wheels bench/gpu_check.sh needs on the device machine (python 3.12, no network)
-# into .whl/ (ignored by git), from an environment where `pip install -e ".[ros]"` is done:
-# the ROS 2 wheels the `ros` extra needs (its ros-* requirements, recursively), at the versions
-# installed here (`name==version`: the cp312 builds of what the tests ran against; unpinned,
-# --no-deps would mix versions). Nothing else: the device image has torch, transformers 5.17
-# (the project's floor), numpy, PyYAML, OpenCV and onnxruntime, and the e2e step imports no
-# rosbags; the ROS wheels' other needs (empy, lark) serve message generation, not rclpy. Then
-# name `.whl` in the device call's carry. PYTHON overrides the interpreter (default python3).
+# into .whl/ (ignored by git), from an environment where `pip install -e ".[ros]"` is done, at
+# the versions installed here (`name==version`: the cp312 builds of what the tests ran against;
+# unpinned, --no-deps would mix versions):
+# - the ROS 2 wheels the `ros` extra needs (its ros-* requirements, recursively), for the e2e
+#   step; their other needs (empy, lark) serve message generation, not rclpy;
+# - rosbags and its requirements for python 3.12 that the device image lacks (apsw,
+#   backports.zstd, lz4, ruamel.yaml; about 6 MiB), for the replay step.
+# The image has torch, transformers 5.17 (the project's floor), numpy, PyYAML, OpenCV, tqdm and
+# onnxruntime. Then name `.whl` in the device call's carry. PYTHON overrides the interpreter
+# (default python3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-LIMIT_MIB=48  # of the 64 MiB a device call may carry, working tree included
+LIMIT_MIB=56  # of the 64 MiB a device call may carry, working tree included (2 MiB now)
 EXCLUDE=$(git rev-parse --git-path info/exclude)  # a worktree's too
 mkdir -p "$(dirname "$EXCLUDE")"
 grep -qx '/.whl/' "$EXCLUDE" 2>/dev/null || echo /.whl/ >> "$EXCLUDE"
 rm -rf .whl
-# The installed ros-* closure of the ros extra's requirements, pinned.
+# The installed closure of the roots, pinned (ros-* packages: their ros-* requirements only).
 WHEELS=$($PY - <<'PY'
 from importlib import metadata
 
@@ -23,12 +26,14 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 ROOTS = ["ros-rclpy[fastrtps]", "ros-sensor-msgs", "ros-std-msgs", "ros-diagnostic-msgs",
-         "ros-lifecycle-msgs"]
+         "ros-lifecycle-msgs", "rosbags"]
+IMAGE = {"numpy", "typing-extensions"}  # in the device image already
+TARGET = {"python_version": "3.12", "python_full_version": "3.12.0"}
 found, todo = {}, [Requirement(r) for r in ROOTS]
 while todo:
     req = todo.pop()
     name = canonicalize_name(req.name)
-    if name in found or not name.startswith("ros-"):
+    if name in found or name in IMAGE:
         continue
     try:
         dist = metadata.distribution(name)
@@ -37,8 +42,10 @@ while todo:
     found[name] = dist.version
     for text in dist.requires or ():
         sub = Requirement(text)
-        if sub.marker is None or any(sub.marker.evaluate({"extra": e}) for e in req.extras or {""}):
-            todo.append(sub)
+        if not name.startswith("ros-") or canonicalize_name(sub.name).startswith("ros-"):
+            if sub.marker is None or any(sub.marker.evaluate({**TARGET, "extra": e})
+                                         for e in req.extras or {""}):
+                todo.append(sub)
 print(" ".join(f"{n}=={v}" for n, v in sorted(found.items())))
 PY
 )

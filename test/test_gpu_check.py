@@ -22,7 +22,8 @@ import pytest
 
 from tips_ros.tools.bench import gpu_check
 from tips_ros.tools.bench.gpu_check import (
-    folder_problems, main, out_problems, section_problems, STEP_GROUPS, StepTimeout, time_limit,
+    folder_problems, main, out_problems, REPLAY_FRAMES, section_problems, STEP_GROUPS,
+    StepTimeout, time_limit,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -176,6 +177,12 @@ def test_the_gpu_script_rehearsed_on_the_cpu_fits_the_device_rules(tmp_path):
     # the node's own log is in run.log (the e2e step's node process)
     assert "tips_node" in log and "== e2e" in log
     assert results["e2e"]["frames_complete"] >= 1 and results["e2e"]["node_log"] == "<stderr>"
+    # the replay: every frame scored on the device, its sums equal to numpy's on one frame
+    replayed = results["replay"]
+    assert replayed["frames_out"] == REPLAY_FRAMES and replayed["device_metrics_parity"]["ok"]
+    assert replayed["frames_scored_on_device"] == {
+        task: REPLAY_FRAMES for task in ("depth", "normals", "segmentation")}
+    assert replayed["stages_ms"]["outside_engine"]["host_cpu"] > 0
     # the reference and naive pipeline measured once, every configuration against them
     assert set(results["reference"]["naive"]) == {"1", "8"}
     for step in ("grid", "features", "compiled"):

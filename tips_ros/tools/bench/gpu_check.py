@@ -16,6 +16,8 @@ reference    the models (random weights), the fp32 eager engine and the naive pi
              loaded and timed once for every later step
 grid         fp32, bf16 x batch 1, 8 x heads all, depth; eager
 features     bf16, batch 1: all heads plus features / embedding / zeroshot
+replay       ``tips-ros replay`` of a synthetic bag with its three ground truths, scored on
+             the device; the report's stages and one frame's device sums against numpy's
 e2e          camera process -> ``tips_node`` process -> subscribers here (rclpy)
 compiled     bf16 x batch 1, 8, all heads, ``torch.compile`` reduce-overhead (inductor; the
              ``eager`` backend on a CPU device: Dynamo's tracing and recompiles only)
@@ -44,7 +46,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,12 +57,16 @@ MAX_DEPTH = 2
 NAME = re.compile(r"[A-Za-z0-9._-]+")
 RESULTS = "results.json"
 #: each step's hard limit as a share of the run's budget (seconds)
-STEP_SHARES = {"reference": 0.2, "grid": 0.15, "features": 0.08, "e2e": 0.25,
+STEP_SHARES = {"reference": 0.2, "grid": 0.15, "features": 0.08, "replay": 0.07, "e2e": 0.25,
                "compiled": 0.3, "onnx": 0.35, "onnx_trt": 0.35}
 #: ``--steps`` groups: the torch run, and the onnxruntime steps (a second device call)
-STEP_GROUPS = {"torch": ("reference", "grid", "features", "e2e", "compiled"),
+STEP_GROUPS = {"torch": ("reference", "grid", "features", "replay", "e2e", "compiled"),
                "onnx": ("reference", "onnx", "onnx_trt")}
 MIN_STEP_S = 5.0
+#: frames of the replay step's synthetic bag
+REPLAY_FRAMES = 30
+#: the replay step's parity: float sums' relative difference, counts' difference per pixel
+PARITY_REL, PARITY_COUNTS = 1e-9, 1e-4
 #: seconds kept back for ``finalize`` at the end of the budget
 RESERVE_S = 10.0
 RUNNING = "the step was stopped before it ended (the run's hard limit or a crash; see run.log)"
@@ -260,6 +266,75 @@ def _features(run: Run, section: dict[str, Any]) -> None:
         "all", "all+features", "all+embedding", "all+zeroshot", "all+features+embedding+zeroshot"))
 
 
+def _replay(run: Run, section: dict[str, Any]) -> None:
+    """Replay a synthetic bag at the run's frame size; check device scoring against numpy."""
+    _needs_baseline(run)
+    from tips_ros.offline.bags import SYNTH_TOPICS, write_synth_bag
+    from tips_ros.offline.options import ReplayOptions, RunOptions
+    from tips_ros.offline.replay import engine_for, replay
+    from tips_ros.offline.synthetic import render_sequence
+    from tips_ros.tools.bench.options import BenchOptions
+
+    options = run.options()
+    width, height = options.frame_size
+    folder = Path(tempfile.mkdtemp(prefix="tips_gpu_replay_"))
+    bag = write_synth_bag(folder / "in", REPLAY_FRAMES, (width, height))
+    run_options = RunOptions(
+        model=run.models[0], text_model=run.models[1], device=run.args.device,
+        input_size=run.args.input_size, queries=BenchOptions.queries,
+        gt_depth_topic=SYNTH_TOPICS["depth"], gt_normals_topic=SYNTH_TOPICS["normals"],
+        gt_labels_topic=SYNTH_TOPICS["labels"])
+    start = time.perf_counter()
+    engine = engine_for(run_options)
+    try:
+        report = replay(ReplayOptions(bag, folder / "out", run_options), engine,
+                        load_s=time.perf_counter() - start)
+        frame = next(render_sequence(1, width, height))  # the bag's first frame
+        parity = _device_parity(engine, run_options, frame)
+    finally:
+        engine.close()
+    section.update({key: report[key] for key in (
+        "frames_out", "fps", "precision", "output_size", "frames_scored",
+        "frames_scored_on_device", "stages_ms", "latency_ms")})
+    section["bag"] = {"frames": REPLAY_FRAMES, "size": [width, height]}
+    section["device_metrics_parity"] = parity
+    if report["frames_scored_on_device"] != {task: REPLAY_FRAMES for task in parity["tasks"]}:
+        raise RuntimeError(f"frames scored on the device: {report['frames_scored_on_device']}")
+    if not parity["ok"]:
+        raise RuntimeError(f"device metric sums differ from numpy's beyond {PARITY_REL} "
+                           f"relative or {PARITY_COUNTS} of the pixels: {parity['tasks']}")
+
+
+def _device_parity(engine: Any, run_options: Any, frame: Any) -> dict[str, Any]:
+    """One frame's metric sums on the engine's device against numpy's on its outputs."""
+    import numpy as np
+
+    from tips_ros.offline.device_metrics import frame_reduction, frames
+    from tips_ros.offline.metrics import DepthFrame, NormalFrame, SegmentationFrame
+
+    classes = len(engine.class_names)
+    truth = {"depth": frame.depth, "normals": frame.normals, "segmentation": frame.labels}
+    pred = engine.infer([frame.rgb], run_options.selected_heads(),
+                        [frame_reduction(truth, num_classes=classes)])[0]
+    device = frames(pred.reductions, classes)
+    host = {"depth": DepthFrame.of(pred.depth, frame.depth),
+            "normals": NormalFrame.of(pred.normals, frame.normals),
+            "segmentation": SegmentationFrame.of(pred.class_ids, frame.labels, classes)}
+    floats = {"depth": ("abs_rel", "sq_err", "scale"), "normals": ("angle_sum",), "segmentation": ()}
+    tasks, pixels = {}, frame.depth.size
+    for task, reference in host.items():
+        rel = max([abs(getattr(device[task], name) - getattr(reference, name))
+                   / max(abs(getattr(reference, name)), 1e-300) for name in floats[task]],
+                  default=0.0)
+        counts = max(int(np.abs(np.subtract(getattr(device[task], item.name),
+                                            getattr(reference, item.name))).sum())
+                     for item in fields(reference) if item.name not in floats[task])
+        tasks[task] = {"float_rel_diff": rel, "count_diff": counts}
+    ok = all(t["float_rel_diff"] <= PARITY_REL and t["count_diff"] <= PARITY_COUNTS * pixels
+             for t in tasks.values())
+    return {"ok": ok, "tasks": tasks, "pixels": pixels}
+
+
 def _e2e(run: Run, section: dict[str, Any]) -> None:
     _needs_baseline(run)
     try:
@@ -332,7 +407,8 @@ def _onnx_trt(run: Run, section: dict[str, Any]) -> None:
 
 
 STEPS: dict[str, Callable[[Run, dict[str, Any]], None]] = {
-    "reference": _reference, "grid": _grid, "features": _features, "e2e": _e2e,
+    "reference": _reference, "grid": _grid, "features": _features, "replay": _replay,
+    "e2e": _e2e,
     "compiled": _compiled, "onnx": _onnx, "onnx_trt": _onnx_trt,
 }
 
@@ -411,6 +487,11 @@ def _print_figures(results: dict[str, Any]) -> None:
             print(f"{name:9} {c['precision']:8} b{c['batch']} {runner:15} {c['heads']:32} "
                   f"p50 {c['ms_per_frame']['p50']:7.2f} p99 {c['ms_per_frame']['p99']:7.2f} "
                   f"{c['speedup_vs_naive']:5.1f}x naive, peak {peak:.2f} GiB")
+        if name == "replay" and section.get("stages_ms"):
+            stages = section["stages_ms"]
+            print(f"replay: {section['fps']:.1f} frames/s, engine "
+                  f"{stages['wall']['engine']:.1f} ms, outside it {stages['outside_engine']}, "
+                  f"lanes {stages['lanes']}")
         if name == "e2e" and section.get("latency_ms"):
             print(f"e2e: {section['achieved_rate_hz']:.1f} of {section['offered_rate_hz']} Hz, "
                   f"drops {section['drops']}/{section['frames_offered']}, latency p50 "
