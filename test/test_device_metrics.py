@@ -118,6 +118,17 @@ def test_a_prediction_of_another_size_is_resized_as_on_the_host(pred_shape: tupl
                                              m["gt_labels"]))
 
 
+def test_16_bit_label_ground_truth_is_scored_as_on_the_host():
+    m = maps(3)
+    m["gt_labels"] = m["gt_labels"].astype(np.uint16)
+    m["gt_labels"][6, :9] = 300  # > 255: a dataset of more classes
+    m["pred_labels"] = m["pred_labels"].astype(np.int32)
+    device = device_frames(m, num_classes=400)
+    assert_segmentation(device["segmentation"], SegmentationFrame.of(
+        m["pred_labels"], m["gt_labels"], num_classes=400))
+    assert device["segmentation"].gt_area[300] == 9
+
+
 def test_ground_truth_ids_out_of_range_are_the_host_error():
     m = maps()
     m["gt_labels"][0, 0] = 20

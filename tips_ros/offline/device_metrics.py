@@ -51,6 +51,8 @@ def frame_reduction(ground_truth: Mapping[str, np.ndarray], median_scaling: bool
             pred = outputs.get(GT_TASKS[task])
             if pred is None:
                 continue
+            if array.dtype == np.uint16:  # 16-bit labels: a dtype every torch op takes
+                array = array.astype(np.int32)
             gt = torch.from_numpy(np.ascontiguousarray(array)).to(pred.device, non_blocking=True)
             pred = _resized(pred, tuple(gt.shape[:2]), nearest=task == "segmentation")
             if task == "depth":
