@@ -164,6 +164,9 @@ def test_report_fields_and_finite_metrics(engine: Engine, tmp_path: Path):
         assert stages["lanes"]["write"][kind] == pytest.approx(
             stages[kind]["encode"] + stages[kind]["write"])
         assert stages["lanes"]["score"][kind] == stages[kind]["metrics"]
+    assert stages["outside_engine"]["host_cpu"] == pytest.approx(
+        stages["outside_engine"]["cpu"] + sum(lane["cpu"] for lane in stages["lanes"].values()))
+    assert report["frames_scored_on_device"] == report["frames_scored"]  # GT with its image
     assert all(stages["wall"][k] > 0 for k in ("read", "decode", "engine", "metrics", "encode",
                                                "write"))
     # the loop's stages, and each lane's, took no more than the whole replay
