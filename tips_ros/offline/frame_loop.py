@@ -10,9 +10,10 @@ beside the loop, so their CPU work overlaps the engine's next batch; each keeps 
 order. A frame's ground truth read before its batch runs (the batch is run one image late,
 so ground truth logged with its image is there) is scored on the engine's device with the
 outputs (:mod:`tips_ros.offline.device_metrics`); ground truth that comes later is matched
-and scored on the host by the ``score`` lane (:class:`~tips_ros.offline.scoring.Scorer`). ``ReplayState`` is what it did (what the report is made
-of). A device out of memory drops the frames of that engine call (counted as failed,
-``out_of_memory``) and halves the batch, as the node does; the replay goes on.
+and scored on the host by the ``score`` lane (:class:`~tips_ros.offline.scoring.Scorer`).
+``ReplayState`` is what it did (what the report is made of). A device out of memory drops
+the frames of that engine call (counted as failed, ``out_of_memory``) and halves the batch,
+as the node does; the replay goes on.
 """
 
 from __future__ import annotations

@@ -109,8 +109,8 @@ def raw_image(msg: Any) -> np.ndarray:
         raise ImageDecodeError("data_too_short", "ground-truth image data is too short")
     rows = data[: msg.step * msg.height].reshape(msg.height, msg.step)
     pixels = rows[:, : msg.width * channels * dtype.itemsize].copy().view(dtype)
-    pixels = pixels.reshape(msg.height, msg.width, channels).astype(dtype.newbyteorder("="),
-                                                                     copy=False)
+    native = dtype.newbyteorder("=")
+    pixels = pixels.reshape(msg.height, msg.width, channels).astype(native, copy=False)
     return pixels[:, :, 0] if channels == 1 else pixels
 
 

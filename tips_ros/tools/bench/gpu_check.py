@@ -320,7 +320,8 @@ def _device_parity(engine: Any, run_options: Any, frame: Any) -> dict[str, Any]:
     host = {"depth": DepthFrame.of(pred.depth, frame.depth),
             "normals": NormalFrame.of(pred.normals, frame.normals),
             "segmentation": SegmentationFrame.of(pred.class_ids, frame.labels, classes)}
-    floats = {"depth": ("abs_rel", "sq_err", "scale"), "normals": ("angle_sum",), "segmentation": ()}
+    floats = {"depth": ("abs_rel", "sq_err", "scale"), "normals": ("angle_sum",),
+              "segmentation": ()}
     tasks, pixels = {}, frame.depth.size
     for task, reference in host.items():
         rel = max([abs(getattr(device[task], name) - getattr(reference, name))
