@@ -22,12 +22,12 @@ from tips_ros.engine import Engine
 from tips_ros.io.cdr import image_parts
 from tips_ros.io.imaging import encode_image
 from tips_ros.offline.bags import BagWriter, IMAGE_MSGTYPE, SYNTH_FRAME_ID
-from tips_ros.offline.device_metrics import frame_reduction, frames
+from tips_ros.offline.device_metrics import frame_reduction
 from tips_ros.offline.metrics import (DepthFrame, MetricsAccumulator, NormalFrame,
                                       SegmentationFrame)
 from tips_ros.offline.options import ReplayOptions, RunOptions
 from tips_ros.offline.replay import replay
-from tips_ros.offline.scoring import resize
+from tips_ros.offline.scoring import frame_sums, resize
 from tips_ros.offline.synthetic import render_sequence
 
 SHAPE = (48, 64)
@@ -53,15 +53,15 @@ def maps(seed: int = 0, shape: tuple[int, int] = SHAPE) -> dict[str, np.ndarray]
     return out
 
 
-def device_frames(m: dict[str, np.ndarray], pred_shape: tuple[int, int] | None = None,
-                  median_scaling: bool = False, num_classes: int = 150) -> dict:
+def device_frames(m: dict[str, np.ndarray], median_scaling: bool = False,
+                  num_classes: int = 150) -> dict:
     """Score ``m`` on the device path: ``frame_reduction`` of its ground truth."""
     reduce = frame_reduction({"depth": m["gt_depth"], "normals": m["gt_normals"],
                               "segmentation": m["gt_labels"]}, median_scaling, num_classes)
     outputs = {"depth": m["pred_depth"], "normals": m["pred_normals"],
                "class_ids": m["pred_labels"]}
     sums = reduce({name: torch.from_numpy(array) for name, array in outputs.items()})
-    return frames({name: t.numpy() for name, t in sums.items()}, num_classes)
+    return frame_sums({name: t.numpy() for name, t in sums.items()}, num_classes)
 
 
 def assert_depth(device: DepthFrame, host: DepthFrame, rel: float, counts: int = 0) -> None:
@@ -153,7 +153,7 @@ def test_engine_reductions_come_back_with_their_images_outputs(tiny_engine: Engi
     for index in (0, 2):
         pred, t = reduced[index], truth[index]
         np.testing.assert_array_equal(pred.depth, plain[index].depth)  # outputs untouched
-        device = frames(pred.reductions)
+        device = frame_sums(pred.reductions)
         assert_depth(device["depth"], DepthFrame.of(pred.depth, t["gt_depth"]), rel=1e-12)
         assert_normals(device["normals"], NormalFrame.of(pred.normals, t["gt_normals"]),
                        rel=1e-12)

@@ -8,8 +8,9 @@ device), uploads the frame's ground truth and computes the same per-frame sums a
 ``DepthFrame.of``, ``NormalFrame.of`` and ``SegmentationFrame.of``, in float64 like them. It
 never waits for the device: invalid pixels are masked with ``where`` instead of selected, and
 the counts are scattered, so the sums come back to the host in the engine's one download of
-the batch (a few numbers and two small arrays per frame instead of the maps). :func:`frames`
-turns them into the ``*Frame`` sums that the accumulators add exactly.
+the batch (a few numbers and two small arrays per frame instead of the maps).
+:func:`tips_ros.offline.scoring.frame_sums` turns them into the ``*Frame`` sums that the
+accumulators add exactly. Imported when a replay runs, not by the command line's help.
 
 A prediction whose size differs from its ground truth is resized to it first, as
 :func:`tips_ros.offline.scoring.resize` does on the host: bilinear (half-pixel centres, no
@@ -27,13 +28,9 @@ import torch
 import torch.nn.functional as F
 
 from tips_ros.engine.postprocess import Reduction
-from tips_ros.offline.metrics import (
-    ANGLE_BIN_DEG, ANGLE_BINS, DELTA_THRESHOLDS, DepthFrame, ground_truth_ids_error,
-    NORMAL_THRESHOLDS_DEG, NormalFrame, SegmentationFrame,
-)
-
-#: Ground-truth task -> the output (``Prediction`` field) it is scored against.
-GT_TASKS: dict[str, str] = {"depth": "depth", "normals": "normals", "segmentation": "class_ids"}
+from tips_ros.offline.metrics import (ANGLE_BIN_DEG, ANGLE_BINS, DELTA_THRESHOLDS,
+                                      NORMAL_THRESHOLDS_DEG)
+from tips_ros.offline.scoring import GT_TASKS
 
 
 def frame_reduction(ground_truth: Mapping[str, np.ndarray], median_scaling: bool = False,
@@ -65,34 +62,6 @@ def frame_reduction(ground_truth: Mapping[str, np.ndarray], median_scaling: bool
         return sums
 
     return reduce
-
-
-def frames(sums: Mapping[str, np.ndarray], num_classes: int = 150, ignore_index: int = 255
-           ) -> dict[str, DepthFrame | NormalFrame | SegmentationFrame]:
-    """Return task -> its frame sums, from a reduction's downloaded ``sums``.
-
-    Raises ``ValueError`` (as ``SegmentationFrame.of``) for label ids out of range.
-    """
-    tasks = {key.split("/")[0] for key in sums}
-    out: dict[str, DepthFrame | NormalFrame | SegmentationFrame] = {}
-    if "depth" in tasks:
-        out["depth"] = DepthFrame(int(sums["depth/count"]), float(sums["depth/abs_rel"]),
-                                  float(sums["depth/sq_err"]),
-                                  tuple(int(v) for v in sums["depth/deltas"]),  # type: ignore
-                                  float(sums["depth/scale"]))
-    if "normals" in tasks:
-        out["normals"] = NormalFrame(int(sums["normals/count"]),
-                                     float(sums["normals/angle_sum"]),
-                                     tuple(int(v) for v in sums["normals/within"]),  # type: ignore
-                                     np.asarray(sums["normals/histogram"], dtype=np.int64))
-    if "segmentation" in tasks:
-        if bool(sums["segmentation/bad_ids"]):
-            raise ValueError(ground_truth_ids_error(num_classes, ignore_index))
-        out["segmentation"] = SegmentationFrame(
-            *(np.asarray(sums[f"segmentation/{name}"], dtype=np.int64)
-              for name in ("intersection", "pred_area", "gt_area")),
-            int(sums["segmentation/correct"]), int(sums["segmentation/count"]))
-    return out
 
 
 def depth_sums(pred: torch.Tensor, gt: torch.Tensor, median_scaling: bool

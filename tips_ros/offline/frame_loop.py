@@ -32,7 +32,6 @@ import numpy as np
 from tips_ros.engine.prediction import BatchLimit, Prediction
 from tips_ros.io.imaging import decode_compressed, decode_image, ImageDecodeError
 from tips_ros.offline.bags import BagError, BagWriteError, iter_messages
-from tips_ros.offline.device_metrics import frame_reduction
 from tips_ros.offline.inputs import COMPRESSED_TYPE, ground_truth, Topics
 from tips_ros.offline.lanes import Lane
 from tips_ros.offline.options import RunOptions
@@ -309,6 +308,8 @@ class Replayer:
     def _flush(self) -> None:
         if not self._batch:
             return
+        from tips_ros.offline.device_metrics import frame_reduction  # torch: not for --help
+
         batch, self._batch = self._batch, []
         start = time.perf_counter()
         truths = [self._gt.pop(frame.stamp_ns, {}) for frame in batch]

@@ -12,14 +12,17 @@ scores them on the host (numpy, the reference of the device path).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import cv2
 import numpy as np
 
 from tips_ros.engine.prediction import Prediction
-from tips_ros.offline.device_metrics import frames, GT_TASKS
-from tips_ros.offline.metrics import MetricsAccumulator
+from tips_ros.offline.metrics import (DepthFrame, ground_truth_ids_error, MetricsAccumulator,
+                                      NormalFrame, SegmentationFrame)
+
+#: Ground-truth task -> the output (``Prediction`` field) it is scored against.
+GT_TASKS: dict[str, str] = {"depth": "depth", "normals": "normals", "segmentation": "class_ids"}
 
 
 #: Predictions held per task for ground truth still to come; beyond, the oldest is dropped.
@@ -64,7 +67,7 @@ class Scorer:
     def add_sums(self, sums: dict[str, np.ndarray]) -> None:
         """Add one frame's metric sums computed on the device (``Prediction.reductions``)."""
         metrics = self.metrics
-        for task, frame in frames(sums, metrics.num_classes, metrics.ignore_index).items():
+        for task, frame in frame_sums(sums, metrics.num_classes, metrics.ignore_index).items():
             metrics.add_frame(task, frame)
             self.scored[task] += 1
             self.on_device[task] += 1
@@ -93,6 +96,37 @@ class Scorer:
         else:
             self.metrics.add_segmentation(pred, gt)
         self.scored[task] += 1
+
+
+def frame_sums(sums: Mapping[str, np.ndarray], num_classes: int = 150, ignore_index: int = 255
+               ) -> dict[str, DepthFrame | NormalFrame | SegmentationFrame]:
+    """Return task -> its frame sums, from a device reduction's downloaded ``sums``.
+
+    ``sums``: ``task/field`` -> array, as :mod:`tips_ros.offline.device_metrics` computes
+    them (``Prediction.reductions``).
+
+    Raises ``ValueError`` (as ``SegmentationFrame.of``) for label ids out of range.
+    """
+    tasks = {key.split("/")[0] for key in sums}
+    out: dict[str, DepthFrame | NormalFrame | SegmentationFrame] = {}
+    if "depth" in tasks:
+        out["depth"] = DepthFrame(int(sums["depth/count"]), float(sums["depth/abs_rel"]),
+                                  float(sums["depth/sq_err"]),
+                                  tuple(int(v) for v in sums["depth/deltas"]),  # type: ignore
+                                  float(sums["depth/scale"]))
+    if "normals" in tasks:
+        out["normals"] = NormalFrame(int(sums["normals/count"]),
+                                     float(sums["normals/angle_sum"]),
+                                     tuple(int(v) for v in sums["normals/within"]),  # type: ignore
+                                     np.asarray(sums["normals/histogram"], dtype=np.int64))
+    if "segmentation" in tasks:
+        if bool(sums["segmentation/bad_ids"]):
+            raise ValueError(ground_truth_ids_error(num_classes, ignore_index))
+        out["segmentation"] = SegmentationFrame(
+            *(np.asarray(sums[f"segmentation/{name}"], dtype=np.int64)
+              for name in ("intersection", "pred_area", "gt_area")),
+            int(sums["segmentation/correct"]), int(sums["segmentation/count"]))
+    return out
 
 
 def resize(array: np.ndarray, shape: tuple[int, ...], nearest: bool) -> np.ndarray:

@@ -309,14 +309,15 @@ def _device_parity(engine: Any, run_options: Any, frame: Any) -> dict[str, Any]:
     """One frame's metric sums on the engine's device against numpy's on its outputs."""
     import numpy as np
 
-    from tips_ros.offline.device_metrics import frame_reduction, frames
+    from tips_ros.offline.device_metrics import frame_reduction
+    from tips_ros.offline.scoring import frame_sums
     from tips_ros.offline.metrics import DepthFrame, NormalFrame, SegmentationFrame
 
     classes = len(engine.class_names)
     truth = {"depth": frame.depth, "normals": frame.normals, "segmentation": frame.labels}
     pred = engine.infer([frame.rgb], run_options.selected_heads(),
                         [frame_reduction(truth, num_classes=classes)])[0]
-    device = frames(pred.reductions, classes)
+    device = frame_sums(pred.reductions, classes)
     host = {"depth": DepthFrame.of(pred.depth, frame.depth),
             "normals": NormalFrame.of(pred.normals, frame.normals),
             "segmentation": SegmentationFrame.of(pred.class_ids, frame.labels, classes)}
